@@ -1,0 +1,180 @@
+"""Event classification as data: the catalogue maps message patterns to kinds and fields.
+
+Rules live in `catalogue.toml` (shipped) and in the user's `pmortem.toml`
+(`[[patterns]]`, run first). All matching is done by polars' Rust regex engine
+(linear time), behind a literal prefilter.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import polars as pl
+
+TYPED_FIELDS = {
+    "cpu_count": pl.Int32,
+    "pid": pl.Int64,
+    "exit_code": pl.Int32,
+    "signal": pl.String,
+    "status": pl.Int32,
+    "duration_ms": pl.Float64,
+    "route": pl.String,
+    "peer": pl.String,
+    "trace_id": pl.String,
+    "span_id": pl.String,
+    "error_class": pl.String,
+    "level": pl.String,
+}
+_GROUP_RE = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+class CatalogueError(ValueError):
+    """A rule in the catalogue or the user's config is unusable."""
+
+
+@dataclass
+class Rule:
+    name: str
+    kind: str
+    regex: str
+    literals: list[str] = field(default_factory=list)
+    also: list[str] = field(default_factory=list)
+    set: dict[str, object] = field(default_factory=dict)
+    origin: str = "builtin"
+
+    @property
+    def groups(self) -> list[str]:
+        return _GROUP_RE.findall(self.regex)
+
+
+def _check_regex(rx: str, where: str) -> None:
+    try:
+        pl.Series([""]).str.contains(rx)
+    except Exception as exc:  # polars raises ComputeError for a bad pattern
+        raise CatalogueError(f"{where}: invalid regex {rx!r} ({str(exc).splitlines()[0]})") from None
+
+
+def _rule_from(d: dict, origin: str, i: int) -> Rule:
+    where = f"{origin} rule #{i + 1} ({d.get('name', '?')})"
+    for key in ("kind", "regex"):
+        if not isinstance(d.get(key), str) or not d[key]:
+            raise CatalogueError(f"{where}: '{key}' is required and must be a string")
+    lits = d.get("literals", [])
+    also = d.get("also", [])
+    if not isinstance(lits, list) or not all(isinstance(x, str) and x for x in lits):
+        raise CatalogueError(f"{where}: 'literals' must be a list of non-empty strings")
+    if not isinstance(also, list):
+        raise CatalogueError(f"{where}: 'also' must be a list of regexes")
+    for rx in [d["regex"], *also]:
+        _check_regex(rx, where)
+    return Rule(
+        name=d.get("name", f"{origin}.{i + 1}"),
+        kind=d["kind"],
+        regex=d["regex"],
+        literals=lits,
+        also=also,
+        set=dict(d.get("set", {})),
+        origin=origin,
+    )
+
+
+@dataclass
+class Catalogue:
+    rules: list[Rule]
+
+    @property
+    def literals(self) -> list[str] | None:
+        """All prefilter literals, or None when some rule has none (it must see every line)."""
+        out: list[str] = []
+        for r in self.rules:
+            if not r.literals:
+                return None
+            out.extend(r.literals)
+        return sorted(set(out))
+
+
+def load_catalogue(config: dict | None = None, *, config_path: str = "pmortem.toml") -> Catalogue:
+    builtin = tomllib.loads(resources.files("pmortem.parsers").joinpath("catalogue.toml").read_text())
+    rules = [_rule_from(d, "catalogue.toml", i) for i, d in enumerate(builtin.get("rule", []))]
+    user = []
+    if config:
+        pats = config.get("patterns", [])
+        if not isinstance(pats, list):
+            raise CatalogueError(f"{config_path}: [[patterns]] must be an array of tables")
+        user = [_rule_from(d, config_path, i) for i, d in enumerate(pats)]
+    return Catalogue(user + rules)
+
+
+def load_config(path: str | None) -> tuple[dict, str | None]:
+    """Read pmortem.toml (explicit path, or ./pmortem.toml when present)."""
+    p = Path(path) if path else Path("pmortem.toml")
+    if not p.exists():
+        if path:
+            raise CatalogueError(f"config file {path} does not exist")
+        return {}, None
+    try:
+        return tomllib.loads(p.read_text()), str(p)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogueError(f"{p}: not valid TOML ({exc})") from None
+
+
+def _convert(name: str, col: pl.Expr) -> tuple[str, pl.Expr]:
+    if name == "duration_s":
+        return "duration_ms", col.cast(pl.Float64, strict=False) * 1000.0
+    if name == "duration_us":
+        return "duration_ms", col.cast(pl.Float64, strict=False) / 1000.0
+    if name == "pid2":
+        return "pid", col.cast(pl.Int64, strict=False)
+    if name in ("exit_code", "signal"):
+        col = pl.when(col.str.to_lowercase() == "null").then(None).otherwise(col)
+    if name in TYPED_FIELDS:
+        return name, col.cast(TYPED_FIELDS[name], strict=False)
+    return name, col
+
+
+def classify_frame(df: pl.DataFrame, cat: Catalogue, text_col: str = "message") -> pl.DataFrame:
+    """Add `kind`, `rule`, typed fields and `rule_attrs` (JSON text) to matching rows.
+
+    Rows no rule matches keep kind null. The frame must carry a unique `_i` index.
+    """
+    pending = df
+    matched: list[pl.DataFrame] = []
+    text = pl.col(text_col).fill_null("")
+    for rule in cat.rules:
+        if pending.height == 0:
+            break
+        mask = text.str.contains(rule.regex)
+        if rule.literals:
+            mask = text.str.contains_any(rule.literals, ascii_case_insensitive=True) & mask
+        hit = pending.filter(mask)
+        if hit.height == 0:
+            continue
+        pending = pending.filter(~mask)
+        cols: dict[str, pl.Expr] = {}
+        extra: dict[str, pl.Expr] = {}
+        for rx in [rule.regex, *rule.also]:
+            names = _GROUP_RE.findall(rx)
+            if not names:
+                continue
+            g = text.str.extract_groups(rx)
+            for n in names:
+                target, expr = _convert(n, g.struct.field(n))
+                bucket = cols if target in TYPED_FIELDS else extra
+                bucket[target] = pl.coalesce(bucket[target], expr) if target in bucket else expr
+        for k, v in rule.set.items():
+            bucket = cols if k in TYPED_FIELDS else extra
+            if k not in bucket:
+                bucket[k] = pl.lit(v).cast(TYPED_FIELDS.get(k, pl.String))
+        exprs = [e.alias("_f_" + k) for k, e in cols.items()]
+        if extra:
+            exprs.append(pl.struct([e.alias(k) for k, e in extra.items()]).struct.json_encode().alias("rule_attrs"))
+        hit = hit.with_columns(*exprs, pl.lit(rule.kind).alias("kind"), pl.lit(rule.name).alias("rule"))
+        matched.append(hit)
+    if not matched:
+        return df.with_columns(pl.lit(None, pl.String).alias("kind"), pl.lit(None, pl.String).alias("rule"))
+    out = pl.concat([*matched, pending], how="diagonal_relaxed")
+    return out.sort("_i")

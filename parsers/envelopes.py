@@ -1,0 +1,163 @@
+"""Outer formats: how a line travelled (container runtime, kubectl, log shipper).
+
+`detect_envelope` names a source's envelope from a sample of its lines;
+`split_envelope` turns a frame of raw lines into envelope columns plus the
+payload the application wrote. Lines that do not fit the source's envelope
+fall back to `plain` one by one (`env_ok` false), so one odd line never sinks a file.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+RFC3339 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)"
+KUBECTL_PREFIX_RE = r"^\[pod/([^/\]\s]+)/([^\]\s]+)\] (" + RFC3339 + r") ?(.*)$"
+KUBECTL_RE = r"^(" + RFC3339 + r") ?(.*)$"
+CRI_RE = r"^(" + RFC3339 + r") (stdout|stderr) ([PF])(?::\S*)? ?(.*)$"
+
+# name -> (cheap literal test, full regex) used by detection; JSON ones are checked by keys
+ENVELOPES = ("cri", "kubectl_prefix", "kubectl", "docker", "loki", "es_ndjson", "otel_span_ndjson", "plain")
+
+# columns every envelope yields (payload is what the application wrote)
+ENV_COLUMNS = {
+    "payload": pl.String,
+    "env_ts_text": pl.String,
+    "stream": pl.String,
+    "partial": pl.Boolean,  # the runtime split this line; the next piece continues it
+    "env_pod": pl.String,
+    "env_container": pl.String,
+    "env_namespace": pl.String,
+    "env_host": pl.String,
+    "env_service": pl.String,
+    "env_ok": pl.Boolean,  # the line fitted the source's envelope
+    "env_json": pl.Boolean,  # the envelope is a JSON record (bad JSON -> reject)
+}
+
+
+def detect_envelope(sample: list[str]) -> str:
+    """Pick the envelope that fits most of the sample's non-empty lines."""
+    lines = [s for s in sample if s.strip()][:400]
+    if not lines:
+        return "plain"
+    s = pl.Series("l", lines)
+    n = len(lines)
+    scores = {
+        "cri": s.str.contains(CRI_RE).sum(),
+        "kubectl_prefix": s.str.contains(KUBECTL_PREFIX_RE).sum(),
+        "kubectl": s.str.contains(KUBECTL_RE).sum(),
+    }
+    js = s.filter(s.str.starts_with("{"))
+    if len(js):
+        scores["docker"] = (
+            js.str.json_path_match("$.log").is_not_null() & js.str.json_path_match("$.time").is_not_null()
+        ).sum()
+        scores["loki"] = (
+            js.str.json_path_match("$.line").is_not_null() & js.str.json_path_match("$.labels").is_not_null()
+        ).sum()
+        scores["otel_span_ndjson"] = (
+            js.str.json_path_match("$.traceId").is_not_null() & js.str.json_path_match("$.spanId").is_not_null()
+        ).sum()
+        ts = js.str.json_path_match("$['@timestamp']").is_not_null()
+        scores["es_ndjson"] = (
+            ts
+            & (
+                js.str.contains('"message"')
+                | js.str.contains('"log"')
+                | js.str.json_path_match("$._source").is_not_null()
+            )
+        ).sum()
+    # CRI lines also match the kubectl pattern; prefer the more specific one on ties
+    order = ["cri", "kubectl_prefix", "docker", "loki", "otel_span_ndjson", "es_ndjson", "kubectl"]
+    best = max(order, key=lambda k: (scores.get(k, 0), -order.index(k)))
+    if scores.get(best, 0) >= max(1, n // 2):
+        return best
+    return "plain"
+
+
+def _null(name: str) -> pl.Expr:
+    return pl.lit(None, dtype=ENV_COLUMNS[name]).alias(name)
+
+
+def split_envelope(df: pl.DataFrame, envelope: str) -> pl.DataFrame:
+    """Add ENV_COLUMNS to a frame with a `line` column."""
+    line = pl.col("line")
+    if envelope == "cri":
+        g = line.str.extract_groups(CRI_RE)
+        df = df.with_columns(g.alias("_g"))
+        ok = pl.col("_g").struct.field("1").is_not_null()
+        df = df.with_columns(
+            pl.when(ok).then(pl.col("_g").struct.field("4").fill_null("")).otherwise(line).alias("payload"),
+            pl.col("_g").struct.field("1").alias("env_ts_text"),
+            pl.col("_g").struct.field("2").alias("stream"),
+            (pl.col("_g").struct.field("3") == "P").fill_null(False).alias("partial"),
+            ok.alias("env_ok"),
+        ).drop("_g")
+        return df.with_columns(*[_null(c) for c in ("env_pod", "env_container", "env_namespace", "env_host", "env_service")], pl.lit(False).alias("env_json"))
+    if envelope in ("kubectl_prefix", "kubectl"):
+        # kubectl --prefix output may still hold unprefixed lines; try both per line
+        gp = line.str.extract_groups(KUBECTL_PREFIX_RE)
+        gk = line.str.extract_groups(KUBECTL_RE)
+        df = df.with_columns(gp.alias("_p"), gk.alias("_k"))
+        p_ok = pl.col("_p").struct.field("1").is_not_null()
+        k_ok = pl.col("_k").struct.field("1").is_not_null()
+        df = df.with_columns(
+            pl.when(p_ok)
+            .then(pl.col("_p").struct.field("4"))
+            .when(k_ok)
+            .then(pl.col("_k").struct.field("2"))
+            .otherwise(line)
+            .alias("payload"),
+            pl.when(p_ok).then(pl.col("_p").struct.field("3")).otherwise(pl.col("_k").struct.field("1")).alias("env_ts_text"),
+            pl.when(p_ok).then(pl.col("_p").struct.field("1")).alias("env_pod"),
+            pl.when(p_ok).then(pl.col("_p").struct.field("2")).alias("env_container"),
+            (p_ok | k_ok).alias("env_ok"),
+        ).drop("_p", "_k")
+        return df.with_columns(
+            *[_null(c) for c in ("stream", "env_namespace", "env_host", "env_service")],
+            pl.lit(False).alias("partial"),
+            pl.lit(False).alias("env_json"),
+        )
+    if envelope == "docker":
+        log = line.str.json_path_match("$.log")
+        df = df.with_columns(
+            log.alias("_log"),
+            line.str.json_path_match("$.time").alias("env_ts_text"),
+            line.str.json_path_match("$.stream").alias("stream"),
+        )
+        ok = pl.col("_log").is_not_null() & pl.col("env_ts_text").is_not_null()
+        df = df.with_columns(
+            pl.when(ok).then(pl.col("_log").str.strip_suffix("\n")).otherwise(line).alias("payload"),
+            (ok & ~pl.col("_log").str.ends_with("\n")).fill_null(False).alias("partial"),
+            ok.alias("env_ok"),
+        ).drop("_log")
+        return df.with_columns(
+            *[_null(c) for c in ("env_pod", "env_container", "env_namespace", "env_host", "env_service")],
+            line.str.starts_with("{").alias("env_json"),
+        )
+    if envelope == "loki":
+        df = df.with_columns(
+            line.str.json_path_match("$.line").alias("_line"),
+            line.str.json_path_match("$.timestamp").alias("env_ts_text"),
+            line.str.json_path_match("$.labels").alias("_labels"),
+        )
+        ok = pl.col("_line").is_not_null() & pl.col("env_ts_text").is_not_null()
+        lab = pl.col("_labels")
+        df = df.with_columns(
+            pl.when(ok).then(pl.col("_line")).otherwise(line).alias("payload"),
+            ok.alias("env_ok"),
+            pl.coalesce(lab.str.json_path_match("$.pod"), lab.str.json_path_match("$.pod_name"), lab.str.json_path_match("$.k8s_pod_name")).alias("env_pod"),
+            pl.coalesce(lab.str.json_path_match("$.container"), lab.str.json_path_match("$.container_name")).alias("env_container"),
+            pl.coalesce(lab.str.json_path_match("$.namespace"), lab.str.json_path_match("$.k8s_namespace_name")).alias("env_namespace"),
+            pl.coalesce(lab.str.json_path_match("$.node_name"), lab.str.json_path_match("$.node"), lab.str.json_path_match("$.host"), lab.str.json_path_match("$.hostname")).alias("env_host"),
+            pl.coalesce(lab.str.json_path_match("$.app"), lab.str.json_path_match("$.service_name"), lab.str.json_path_match("$.service"), lab.str.json_path_match("$.job")).alias("env_service"),
+            lab.str.json_path_match("$.stream").alias("stream"),
+        ).drop("_line", "_labels")
+        return df.with_columns(pl.lit(False).alias("partial"), line.str.starts_with("{").alias("env_json"))
+    # plain and the record-per-line JSON exports handled in Python (es_ndjson, otel spans)
+    return df.with_columns(
+        line.alias("payload"),
+        *[_null(c) for c in ("env_ts_text", "stream", "env_pod", "env_container", "env_namespace", "env_host", "env_service")],
+        pl.lit(False).alias("partial"),
+        pl.lit(envelope == "plain").alias("env_ok"),
+        pl.lit(envelope != "plain").alias("env_json"),
+    )

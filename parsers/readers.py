@@ -1,0 +1,217 @@
+"""Turn paths into sources and sources into line-aligned byte chunks.
+
+A *line* is a newline-separated line of the decompressed input. Every chunk
+knows the 1-based number of its first line and the decompressed byte offset
+where it starts, so any event can point back at its exact bytes.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import os
+import sys
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+CHUNK_BYTES = 32 * 1024 * 1024
+MAX_LINE_BYTES = 1024 * 1024  # a longer line is rejected as over-long (its bytes still counted)
+
+
+class InputError(Exception):
+    """A problem with the input the user must fix (missing path, unreadable file)."""
+
+
+@dataclass
+class Chunk:
+    data: bytes  # whole lines; the last one may lack its newline only at end of input
+    first_line: int  # 1-based number of the first line in data
+    offset: int  # decompressed byte offset of data[0]
+
+
+@dataclass
+class ReadState:
+    """What the reader learned while streaming: where a damaged stream broke."""
+
+    error: str | None = None
+    bytes_read: int = 0
+
+
+def compression_of(path: str) -> str | None:
+    if path == "-":
+        return None
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic[:2] == b"\x1f\x8b":
+        return "gzip"
+    if magic == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    return None
+
+
+def expand_paths(paths: list[str]) -> list[str]:
+    """Files, directories (recursively), globs and '-' (stdin), in a stable order."""
+    out: list[str] = []
+    for p in paths:
+        if p == "-":
+            out.append("-")
+            continue
+        matches = sorted(glob.glob(p, recursive=True)) if glob.has_magic(p) else [p]
+        if not matches:
+            raise InputError(f"no file matches {p!r}; check the path or quote the glob")
+        for m in matches:
+            if os.path.isdir(m):
+                for root, dirs, files in os.walk(m):
+                    dirs.sort()
+                    for f in sorted(files):
+                        if f.startswith("."):
+                            continue
+                        out.append(os.path.join(root, f))
+            elif os.path.exists(m):
+                if not os.access(m, os.R_OK):
+                    raise InputError(f"cannot read {m}: permission denied")
+                out.append(m)
+            else:
+                raise InputError(f"no such file or directory: {m}")
+    seen: set[str] = set()
+    uniq = []
+    for p in out:
+        key = p if p == "-" else str(Path(p).resolve())
+        if key not in seen:
+            seen.add(key)
+            uniq.append(p)
+    return uniq
+
+
+def _decode_errors() -> tuple[type[BaseException], ...]:
+    import zstandard
+
+    return (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError, OSError)
+
+
+def _raw_stream(path: str, comp: str | None):
+    if path == "-":
+        return sys.stdin.buffer
+    if comp == "gzip":
+        return gzip.open(path, "rb")
+    if comp == "zstd":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), read_across_frames=True)
+    return open(path, "rb", buffering=0)
+
+
+def iter_chunks(
+    path: str,
+    *,
+    skip_bytes: int = 0,
+    first_line: int = 1,
+    chunk_bytes: int = CHUNK_BYTES,
+    state: ReadState | None = None,
+) -> Iterator[Chunk]:
+    """Yield line-aligned chunks of the decompressed input, starting at `skip_bytes`.
+
+    A damaged compressed stream (truncated gzip, bad zstd frame) ends the
+    iteration after the last complete line; `state.error` says where it broke.
+    """
+    state = state if state is not None else ReadState()
+    comp = compression_of(path)
+    fh = _raw_stream(path, comp)
+    try:
+        if skip_bytes:
+            if comp is None and path != "-":
+                fh.seek(skip_bytes)
+            else:
+                left = skip_bytes
+                while left:
+                    got = fh.read(min(left, chunk_bytes))
+                    if not got:
+                        break
+                    left -= len(got)
+        offset = skip_bytes
+        line_no = first_line
+        carry = b""
+        while True:
+            try:
+                block = fh.read(chunk_bytes)
+            except _decode_errors() as exc:
+                state.error = (
+                    f"compressed stream damaged after {offset + len(carry)} decompressed bytes "
+                    f"({type(exc).__name__}: {exc}); kept the lines before that point"
+                )
+                block = b""
+                # the incomplete last line of a broken stream is kept as a line of its own
+            if not block:
+                if carry:
+                    state.bytes_read = offset + len(carry)
+                    yield Chunk(carry, line_no, offset)
+                else:
+                    state.bytes_read = offset
+                return
+            buf = carry + block if carry else block
+            cut = buf.rfind(b"\n")
+            if cut < 0:
+                carry = buf
+                if len(carry) > chunk_bytes * 4:
+                    # one gigantic line: hand it over, it will be rejected as over-long
+                    state.bytes_read = offset + len(carry)
+                    yield Chunk(carry + b"\n", line_no, offset)
+                    offset += len(carry)
+                    line_no += 1
+                    carry = b""
+                continue
+            data = buf[: cut + 1]
+            carry = buf[cut + 1 :]
+            yield Chunk(data, line_no, offset)
+            line_no += data.count(b"\n")
+            offset += len(data)
+            state.bytes_read = offset
+    finally:
+        if path != "-":
+            fh.close()
+
+
+def read_range(path: str, start: int, end: int) -> bytes:
+    """Decompressed bytes [start, end) of a source (for re-reading a window)."""
+    comp = compression_of(path)
+    if comp is None:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            return fh.read(end - start)
+    fh = _raw_stream(path, comp)
+    try:
+        left = start
+        while left:
+            got = fh.read(min(left, CHUNK_BYTES))
+            if not got:
+                return b""
+            left -= len(got)
+        return fh.read(end - start)
+    except _decode_errors():
+        return b""
+    finally:
+        fh.close()
+
+
+def head_bytes(path: str, n: int = 65536) -> bytes:
+    """First n decompressed bytes (format detection), tolerant of damaged streams."""
+    if path == "-":
+        return b""
+    comp = compression_of(path)
+    fh = _raw_stream(path, comp)
+    try:
+        out = io.BytesIO()
+        while out.tell() < n:
+            try:
+                got = fh.read(n - out.tell())
+            except _decode_errors():
+                break
+            if not got:
+                break
+            out.write(got)
+        return out.getvalue()
+    finally:
+        fh.close()

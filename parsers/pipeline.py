@@ -1,0 +1,616 @@
+"""Bytes -> lines -> envelope -> payload -> events, one chunk at a time.
+
+`parse_chunk` is pure: it takes a chunk of whole lines and the source's context
+and returns frames (events, per-minute line index, rejects) plus counts that
+reconcile: lines = parsed + rejected, parsed = events + generic + folded.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+import polars as pl
+
+from .catalogue import Catalogue, classify_frame
+from .envelopes import ENV_COLUMNS, split_envelope
+from .payloads import CONTINUATION_RE, JSON_TIME_RE, level_expr, parse_json_time, parse_rfc3339
+from .readers import MAX_LINE_BYTES, Chunk
+from .schema import EVENT_COLUMNS, conform
+
+ENTITY_FIELDS = ("service", "namespace", "pod", "container", "host")
+REQUIRES_TS = {"cri", "kubectl", "kubectl_prefix", "docker", "loki", "es_ndjson", "otel_span_ndjson"}
+PY_ENVELOPES = {"es_ndjson", "otel_span_ndjson"}
+
+
+@dataclass
+class SourceContext:
+    source_id: int
+    envelope: str
+    catalogue: Catalogue
+    tz: str = "UTC"
+    # field -> (value, origin) from the path, CLI flags or config, in that order of trust
+    labels: dict[str, tuple[str, str]] = field(default_factory=dict)
+    store_lines: bool = False
+    default_year: int | None = None
+
+
+@dataclass
+class ChunkResult:
+    events: pl.DataFrame
+    index: pl.DataFrame
+    rejects: pl.DataFrame
+    lines: pl.DataFrame | None
+    n_lines: int = 0
+    n_rejected: int = 0
+    n_folded: int = 0
+    n_generic: int = 0
+    n_events: int = 0
+    # when set, bytes from this decompressed offset (line number tail_line) were not
+    # consumed: the last event may continue in the next chunk
+    tail_offset: int | None = None
+    tail_line: int | None = None
+    first_ts: datetime | None = None
+    last_ts: datetime | None = None
+    formats: dict[str, int] = field(default_factory=dict)
+
+
+REJECT_SCHEMA = {"line_no": pl.Int64, "byte_offset": pl.Int64, "reason": pl.String, "sample": pl.String}
+INDEX_SCHEMA = {
+    "minute": pl.Datetime("us", "UTC"),
+    "service": pl.String,
+    "pod": pl.String,
+    "container": pl.String,
+    "level": pl.String,
+    "lines": pl.Int64,
+    "first_line": pl.Int64,
+    "last_line": pl.Int64,
+    "first_offset": pl.Int64,
+    "end_offset": pl.Int64,
+}
+
+
+# ---------------------------------------------------------------- lines
+def split_lines(chunk: Chunk) -> pl.DataFrame:
+    """line, line_no, byte_offset, line_len (bytes, without newline), reject."""
+    data = chunk.data
+    if not data:
+        return pl.DataFrame(schema={"line": pl.String, "line_no": pl.Int64, "byte_offset": pl.Int64, "line_len": pl.Int64, "reject": pl.String})
+    if b"\x00" not in data and b"\r" not in data:
+        try:
+            df = pl.read_csv(
+                io.BytesIO(data),
+                has_header=False,
+                separator="\x00",
+                quote_char=None,
+                new_columns=["line"],
+                infer_schema=False,
+                encoding="utf8",
+            )
+            if df.width == 1:
+                n = df.height
+                df = df.with_columns(pl.col("line").fill_null(""))
+                df = df.with_columns(line_len=pl.col("line").str.len_bytes().cast(pl.Int64))
+                df = df.with_columns(
+                    line_no=pl.int_range(chunk.first_line, chunk.first_line + n, dtype=pl.Int64),
+                    byte_offset=(pl.col("line_len") + 1).cum_sum().shift(1, fill_value=0) + chunk.offset,
+                    reject=pl.when(pl.col("line_len") > MAX_LINE_BYTES)
+                    .then(pl.lit(f"line too long (over {MAX_LINE_BYTES} bytes)"))
+                    .otherwise(None),
+                )
+                return df.with_columns(pl.when(pl.col("reject").is_null()).then(pl.col("line")).otherwise(pl.col("line").str.slice(0, 200)))
+        except Exception:  # noqa: BLE001 - any CSV reader complaint sends us to the exact slow path
+            pass
+    return _split_lines_slow(chunk)
+
+
+def _split_lines_slow(chunk: Chunk) -> pl.DataFrame:
+    parts = chunk.data.split(b"\n")
+    if chunk.data.endswith(b"\n"):
+        parts.pop()
+    lines, lens, rejects = [], [], []
+    for raw in parts:
+        lens.append(len(raw))
+        body = raw[:-1] if raw.endswith(b"\r") else raw
+        if len(raw) > MAX_LINE_BYTES:
+            lines.append(body[:200].decode("utf-8", "replace"))
+            rejects.append(f"line too long (over {MAX_LINE_BYTES} bytes)")
+        elif b"\x00" in body:
+            lines.append(body[:200].decode("utf-8", "replace").replace("\x00", "\\0"))
+            rejects.append("binary data (NUL bytes)")
+        else:
+            try:
+                lines.append(body.decode("utf-8"))
+                rejects.append(None)
+            except UnicodeDecodeError as exc:
+                lines.append(body[:200].decode("utf-8", "replace"))
+                rejects.append(f"undecodable bytes (not UTF-8 at byte {exc.start})")
+    n = len(lines)
+    df = pl.DataFrame(
+        {"line": lines, "line_len": lens, "reject": rejects},
+        schema={"line": pl.String, "line_len": pl.Int64, "reject": pl.String},
+    )
+    return df.with_columns(
+        line_no=pl.int_range(chunk.first_line, chunk.first_line + n, dtype=pl.Int64),
+        byte_offset=(pl.col("line_len") + 1).cum_sum().shift(1, fill_value=0) + chunk.offset,
+    )
+
+
+# ---------------------------------------------------------------- python-decoded envelopes
+def _split_python_envelope(df: pl.DataFrame, envelope: str) -> pl.DataFrame:
+    """Elasticsearch/OpenSearch `_source` NDJSON: decode each record (these exports are small)."""
+    from .documents import es_entities
+
+    cols: dict[str, list] = {k: [] for k in ENV_COLUMNS}
+    for line in df.get_column("line").to_list():
+        try:
+            doc = orjson.loads(line) if line.strip() else None
+        except orjson.JSONDecodeError:
+            doc = None
+        if isinstance(doc, dict) and "_source" in doc and isinstance(doc["_source"], dict):
+            doc = doc["_source"]
+        if not isinstance(doc, dict):
+            for k in ENV_COLUMNS:
+                cols[k].append(None)
+            cols["payload"][-1] = line
+            cols["env_ok"][-1] = False
+            cols["env_json"][-1] = True
+            cols["partial"][-1] = False
+            continue
+        ent = es_entities(doc)
+        msg = doc.get("message")
+        if msg is None and isinstance(doc.get("log"), dict):
+            msg = doc["log"].get("original")
+        if msg is None:
+            msg = doc.get("log") if isinstance(doc.get("log"), str) else ""
+        cols["payload"].append(str(msg).rstrip("\n"))
+        cols["env_ts_text"].append(doc.get("@timestamp") or doc.get("timestamp"))
+        cols["stream"].append(doc.get("stream"))
+        cols["partial"].append(False)
+        cols["env_pod"].append(ent.get("pod"))
+        cols["env_container"].append(ent.get("container"))
+        cols["env_namespace"].append(ent.get("namespace"))
+        cols["env_host"].append(ent.get("host"))
+        cols["env_service"].append(ent.get("service"))
+        cols["env_ok"].append(True)
+        cols["env_json"].append(True)
+    env = pl.DataFrame(cols, schema=ENV_COLUMNS)
+    return pl.concat([df, env], how="horizontal")
+
+
+def _span_events(df: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[int, int, str]]]:
+    """One span per line (flat OTel JSON). Returns canonical events and rejects."""
+    from .documents import span_from_record
+
+    rows, rejects = [], []
+    for line, no, off in df.select("line", "line_no", "byte_offset").iter_rows():
+        try:
+            rec = orjson.loads(line)
+            if not isinstance(rec, dict):
+                raise ValueError("not an object")
+            ev = span_from_record(rec)
+        except (orjson.JSONDecodeError, ValueError, TypeError, KeyError) as exc:
+            reason = "bad JSON" if isinstance(exc, orjson.JSONDecodeError) else f"not a span record ({exc})"
+            rejects.append((no, off, reason))
+            continue
+        if ev.get("ts") is None:
+            rejects.append((no, off, "no timestamp (startTimeUnixNano missing)"))
+            continue
+        ev["line_no"], ev["byte_offset"], ev["line_count"] = no, off, 1
+        if isinstance(ev.get("attrs"), dict):
+            ev["attrs"] = orjson.dumps(ev["attrs"], default=str).decode()
+        rows.append(ev)
+    if rows:
+        events = conform(pl.DataFrame(rows, infer_schema_length=None, strict=False))
+    else:
+        events = pl.DataFrame(schema=EVENT_COLUMNS)
+    return events, rejects
+
+
+# ---------------------------------------------------------------- the chunk
+def parse_chunk(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult:
+    lines = split_lines(chunk)
+    n_total = lines.height
+    if ctx.envelope == "otel_span_ndjson":
+        return _parse_span_chunk(lines, ctx)
+
+    good = lines.filter(pl.col("reject").is_null())
+    if ctx.envelope in PY_ENVELOPES:
+        df = _split_python_envelope(good, ctx.envelope)
+    else:
+        df = split_envelope(good, ctx.envelope)
+
+    payload = pl.col("payload")
+    is_json = payload.str.starts_with("{")
+    df = df.with_columns(is_json.alias("is_json"), level_expr(payload, is_json).alias("level"))
+
+    # timestamps: the envelope's when there is one, else the payload's own
+    env_ts_text = pl.col("env_ts_text")
+    env_ts = pl.when(env_ts_text.str.contains(r"^\d{15,}$")).then(
+        pl.from_epoch(env_ts_text.cast(pl.Int64, strict=False) // 1000, time_unit="us").dt.replace_time_zone("UTC")
+    ).otherwise(parse_rfc3339(env_ts_text))
+    df = df.with_columns(env_ts.alias("ts"), env_ts_text.alias("ts_text"), pl.lit(None, pl.String).alias("ts_text_payload"))
+    need = df.get_column("ts").is_null() & df.get_column("env_ts_text").is_null()
+    if need.any():
+        df = _payload_timestamps(df, need, ctx)
+
+    # continuation: stack traces and friends, and pieces of runtime-split lines
+    part = ["env_pod", "env_container", "stream"]
+    cont_text = ~pl.col("is_json") & pl.col("ts_text_payload").is_null() & payload.str.contains(CONTINUATION_RE)
+    prev_partial = pl.col("partial").shift(1).over(part).fill_null(False)
+    df = df.with_columns(prev_partial.alias("cont_partial"))
+    df = df.with_columns((cont_text | pl.col("cont_partial")).alias("cont"))
+    # a line that fits no envelope in a format that needs one, and has no timestamp of its own
+    reason = (
+        pl.when(pl.col("env_json") & ~pl.col("env_ok"))
+        .then(pl.lit("bad JSON or not a " + ctx.envelope + " record"))
+        .when(pl.lit(ctx.envelope in REQUIRES_TS) & ~pl.col("env_ok") & pl.col("ts").is_null() & ~pl.col("cont"))
+        .then(pl.lit("no timestamp (not a " + ctx.envelope + " line)"))
+        .when(pl.col("env_ok") & pl.col("env_ts_text").is_not_null() & pl.col("ts").is_null())
+        .then(pl.lit("bad timestamp"))
+        .when(pl.lit(ctx.envelope == "plain") & pl.col("is_json") & ~payload.str.strip_chars_end().str.ends_with("}"))
+        .then(pl.lit("bad JSON (truncated or malformed object)"))
+    )
+    df = df.with_columns(reason.alias("reject"))
+    late_rej = df.filter(pl.col("reject").is_not_null())
+    df = df.filter(pl.col("reject").is_null())
+
+    # events: a start row and the continuation rows that follow it in its partition
+    df = df.with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
+    start = ~pl.col("cont")
+    df = df.with_columns(
+        pl.when(start).then(pl.col("_row")).otherwise(None).forward_fill().over(part).fill_null(pl.col("_row")).alias("evt"),
+    )
+    # defer the last event: it may continue in the next chunk
+    tail_offset = tail_line = None
+    if not final and df.height:
+        last_start = df.filter(pl.col("evt") == pl.col("_row")).select(pl.col("_row").max()).item()
+        if last_start is not None and last_start > 0:
+            row = df.row(last_start, named=True)
+            tail_offset, tail_line = row["byte_offset"], row["line_no"]
+            df = df.filter(pl.col("line_no") < tail_line)
+            late_rej = late_rej.filter(pl.col("line_no") < tail_line)
+            lines = lines.filter(pl.col("line_no") < tail_line)
+            n_total = lines.height
+    early_rej = lines.filter(pl.col("reject").is_not_null())
+
+    df = df.with_columns(
+        pl.col("level").first().over("evt").alias("ev_level"),
+        pl.col("ts").first().over("evt").alias("ev_ts"),
+    ).with_columns(pl.coalesce("ts", "ev_ts").alias("row_ts"))
+
+    # entities: envelope first, then the path / flags / config labels (payload ones come with events)
+    for f in ENTITY_FIELDS:
+        lab = ctx.labels.get(f)
+        col = f"env_{f}"
+        df = df.with_columns(pl.coalesce(pl.col(col), pl.lit(lab[0] if lab else None, pl.String)).alias(f"_{f}"))
+    if "_service" in df.columns:
+        df = df.with_columns(pl.coalesce("_service", _service_from_pod(pl.col("_pod"))).alias("_service"))
+
+    index = _line_index(df)
+    events, n_events = _build_events(df, ctx)
+    n_rows = df.height
+    n_starts = df.filter(pl.col("evt") == pl.col("_row")).height
+    rej = pl.concat(
+        [
+            early_rej.select("line_no", "byte_offset", pl.col("reject").alias("reason"), pl.col("line").str.slice(0, 200).alias("sample")),
+            late_rej.select("line_no", "byte_offset", pl.col("reject").alias("reason"), pl.col("line").str.slice(0, 200).alias("sample")),
+        ]
+    ).sort("line_no")
+    stored = None
+    if ctx.store_lines:
+        stored = df.select(
+            "line_no", "byte_offset", pl.col("row_ts").alias("ts"), pl.col("_service").alias("service"),
+            pl.col("_pod").alias("pod"), pl.col("_container").alias("container"), pl.col("ev_level").alias("level"), "line",
+        )
+    ts_col = df.get_column("row_ts")
+    res = ChunkResult(
+        events=events,
+        index=index,
+        rejects=rej,
+        lines=stored,
+        n_lines=n_total,
+        n_rejected=rej.height,
+        n_folded=n_rows - n_starts,
+        n_generic=n_starts - n_events,
+        n_events=n_events,
+        tail_offset=tail_offset,
+        tail_line=tail_line,
+        first_ts=ts_col.min() if n_rows else None,
+        last_ts=ts_col.max() if n_rows else None,
+    )
+    assert res.n_lines == res.n_rejected + res.n_folded + res.n_generic + res.n_events, (
+        "line accounting broke",
+        res.n_lines, res.n_rejected, res.n_folded, res.n_generic, res.n_events,
+    )
+    return res
+
+
+def _service_from_pod(pod: pl.Expr) -> pl.Expr:
+    """Deployment pods are <deployment>-<replicaset hash>-<5 chars>; StatefulSets <name>-<n>."""
+    return pl.coalesce(
+        pod.str.extract(r"^(.+?)-[a-z0-9]{6,10}-[a-z0-9]{5}$", 1),
+        pod.str.extract(r"^(.+?)-\d+$", 1),
+    )
+
+
+def _payload_timestamps(df: pl.DataFrame, need: pl.Series, ctx: SourceContext) -> pl.DataFrame:
+    from .timestamps import extract_timestamps
+
+    payload = df.get_column("payload")
+    json_time = parse_json_time(pl.col("p").str.extract(JSON_TIME_RE, 1))
+    jt = pl.DataFrame({"p": payload}).select(
+        pl.when(pl.col("p").str.starts_with("{")).then(json_time).alias("jts"),
+        pl.when(pl.col("p").str.starts_with("{")).then(pl.col("p").str.extract(JSON_TIME_RE, 1)).alias("jtext"),
+    )
+    tx = extract_timestamps(payload, tz=ctx.tz, default_year=ctx.default_year)
+    ts = pl.coalesce(jt.get_column("jts"), tx.get_column("ts"))
+    text = pl.coalesce(jt.get_column("jtext"), tx.get_column("ts_text"))
+    return df.with_columns(
+        pl.when(pl.Series(need)).then(ts).otherwise(pl.col("ts")).alias("ts"),
+        pl.when(pl.Series(need)).then(text).otherwise(pl.col("ts_text")).alias("ts_text"),
+        pl.when(pl.Series(need)).then(text).otherwise(None).alias("ts_text_payload"),
+    )
+
+
+def _line_index(df: pl.DataFrame) -> pl.DataFrame:
+    if df.height == 0:
+        return pl.DataFrame(schema=INDEX_SCHEMA)
+    return (
+        df.group_by(
+            pl.col("row_ts").dt.truncate("1m").alias("minute"),
+            pl.col("_service").alias("service"),
+            pl.col("_pod").alias("pod"),
+            pl.col("_container").alias("container"),
+            pl.col("ev_level").alias("level"),
+        )
+        .agg(
+            pl.len().cast(pl.Int64).alias("lines"),
+            pl.col("line_no").min().alias("first_line"),
+            pl.col("line_no").max().alias("last_line"),
+            pl.col("byte_offset").min().alias("first_offset"),
+            (pl.col("byte_offset") + pl.col("line_len") + 1).max().alias("end_offset"),
+        )
+        .select(list(INDEX_SCHEMA))
+    )
+
+
+def _json_fields(text: str) -> dict:
+    """Pull the logger fields out of a pino / bunyan / winston / ECS JSON payload."""
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {"_bad_json": True}
+    if not isinstance(obj, dict):
+        return {"_bad_json": True}
+    out: dict = {}
+    msg = obj.get("msg", obj.get("message", obj.get("log")))
+    parts = [str(msg)] if msg is not None else []
+    err = obj.get("err") or obj.get("error")
+    if isinstance(err, dict):
+        for k in ("type", "message", "stack"):
+            if err.get(k):
+                parts.append(str(err[k]))
+    elif isinstance(err, str):
+        parts.append(err)
+    out["message"] = "\n".join(parts) if parts else text
+    if isinstance(obj.get("hostname"), str):
+        out["payload_pod"] = obj["hostname"]
+    if isinstance(obj.get("pid"), int):
+        out["payload_pid"] = obj["pid"]
+    for k in ("name", "service", "service.name"):
+        if isinstance(obj.get(k), str):
+            out["payload_service"] = obj[k]
+            break
+    res, req = obj.get("res"), obj.get("req")
+    if isinstance(res, dict) and isinstance(res.get("statusCode"), int):
+        out["status"] = res["statusCode"]
+    elif isinstance(obj.get("statusCode"), int):
+        out["status"] = obj["statusCode"]
+    rt = obj.get("responseTime", obj.get("duration_ms", obj.get("elapsed_ms")))
+    if isinstance(rt, int | float):
+        out["duration_ms"] = float(rt)
+    if isinstance(req, dict):
+        if isinstance(req.get("url"), str):
+            out["route"] = req["url"].split("?")[0]
+        if isinstance(req.get("method"), str):
+            out["method"] = req["method"]
+        if isinstance(req.get("remoteAddress"), str):
+            out["peer"] = req["remoteAddress"]
+    for k in ("trace_id", "traceId", "traceID", "trace.id"):
+        if isinstance(obj.get(k), str):
+            out["trace_id"] = obj[k]
+            break
+    for k in ("span_id", "spanId", "spanID", "span.id"):
+        if isinstance(obj.get(k), str):
+            out["span_id"] = obj[k]
+            break
+    skip = {"msg", "message", "level", "time", "timestamp", "hostname", "pid", "v", "err", "error", "req", "res"}
+    out["extra"] = {k: v for k, v in obj.items() if k not in skip and not isinstance(v, dict | list)}
+    return out
+
+
+def _build_events(df: pl.DataFrame, ctx: SourceContext) -> tuple[pl.DataFrame, int]:
+    lits = ctx.catalogue.literals
+    payload = pl.col("payload")
+    if lits is None:
+        hit = pl.lit(True)
+    else:
+        hit = payload.str.contains_any(lits + ['"responseTime"', '"statusCode"'], ascii_case_insensitive=True)
+    hit_evts = df.filter(hit).get_column("evt").unique()
+    sel = df.filter(pl.col("evt").is_in(hit_evts.implode()) | pl.col("ev_level").is_in(["error", "fatal"]))
+    if sel.height == 0:
+        return pl.DataFrame(schema=EVENT_COLUMNS), 0
+    piece = (
+        pl.when(pl.col("evt") == pl.col("_row"))
+        .then(payload)
+        .when(pl.col("cont_partial"))
+        .then(payload)
+        .otherwise(pl.lit("\n") + payload)
+    )
+    ev = (
+        sel.with_columns(piece.alias("_piece"))
+        .group_by("evt", maintain_order=True)
+        .agg(
+            pl.col("line_no").first(),
+            pl.col("byte_offset").first(),
+            pl.len().cast(pl.Int32).alias("line_count"),
+            pl.col("ts").first(),
+            pl.col("ts_text").first(),
+            pl.col("stream").first(),
+            pl.col("ev_level").first().alias("level"),
+            pl.col("is_json").first(),
+            pl.col("_piece").str.join("").alias("raw"),
+            *[pl.col(f"_{f}").first().alias(f"_{f}") for f in ENTITY_FIELDS],
+            *[pl.col(f"env_{f}").first().alias(f"env_{f}") for f in ENTITY_FIELDS],
+        )
+    )
+    # JSON payloads: decode the few selected ones
+    jrows = [_json_fields(r) if j else {} for r, j in zip(ev.get_column("raw").to_list(), ev.get_column("is_json").to_list(), strict=True)]
+    message = [jr.get("message", raw) for jr, raw in zip(jrows, ev.get_column("raw").to_list(), strict=True)]
+    ev = ev.with_columns(
+        pl.Series("message", message, pl.String),
+        pl.Series("payload_pod", [jr.get("payload_pod") for jr in jrows], pl.String),
+        pl.Series("payload_service", [jr.get("payload_service") for jr in jrows], pl.String),
+        pl.Series("payload_pid", [jr.get("payload_pid") for jr in jrows], pl.Int64),
+        pl.Series("j_status", [jr.get("status") for jr in jrows], pl.Int32),
+        pl.Series("j_duration_ms", [jr.get("duration_ms") for jr in jrows], pl.Float64),
+        pl.Series("j_route", [jr.get("route") for jr in jrows], pl.String),
+        pl.Series("j_peer", [jr.get("peer") for jr in jrows], pl.String),
+        pl.Series("j_trace_id", [jr.get("trace_id") for jr in jrows], pl.String),
+        pl.Series("j_span_id", [jr.get("span_id") for jr in jrows], pl.String),
+        pl.Series(
+            "j_attrs",
+            [orjson.dumps({**jr.get("extra", {}), **({"method": jr["method"]} if "method" in jr else {})}, default=str).decode() if jr else None for jr in jrows],
+            pl.String,
+        ),
+    ).with_row_index("_i")
+    ev = classify_frame(ev, ctx.catalogue, "message")
+    for f in ("cpu_count", "pid", "exit_code", "signal", "status", "duration_ms", "route", "peer", "trace_id", "span_id", "error_class", "level"):
+        if f"_f_{f}" not in ev.columns:
+            ev = ev.with_columns(pl.lit(None).alias(f"_f_{f}"))
+    if "rule_attrs" not in ev.columns:
+        ev = ev.with_columns(pl.lit(None, pl.String).alias("rule_attrs"))
+    kind = (
+        pl.when(pl.col("kind").is_not_null())
+        .then(pl.col("kind"))
+        .when(pl.col("j_status").is_not_null())
+        .then(pl.lit("http_request"))
+        .otherwise(pl.lit("log"))
+    )
+    # entity resolution, in order of trust: envelope, payload, path/flags/config, pod name
+    lab = ctx.labels
+
+    def origin(f: str, payload_col: str | None) -> pl.Expr:
+        e = pl.when(pl.col(f"env_{f}").is_not_null()).then(pl.lit("envelope"))
+        if payload_col:
+            e = e.when(pl.col(payload_col).is_not_null()).then(pl.lit("payload"))
+        if f in lab:
+            e = e.when(pl.lit(True)).then(pl.lit(lab[f][1]))
+        if f == "service":
+            e = e.when(pl.col("_service").is_not_null()).then(pl.lit("pod_name"))
+        return e.otherwise(None)
+
+    pod = pl.coalesce("env_pod", "payload_pod", "_pod")
+    service = pl.coalesce("env_service", "payload_service", pl.lit(lab["service"][0]) if "service" in lab else pl.lit(None, pl.String), _service_from_pod(pod), "_service")
+    out = ev.select(
+        "ts",
+        "ts_text",
+        "line_no",
+        "byte_offset",
+        "line_count",
+        service.alias("service"),
+        pl.col("_namespace").alias("namespace"),
+        pod.alias("pod"),
+        pl.col("_container").alias("container"),
+        pl.col("_host").alias("host"),
+        pl.coalesce(pl.col("_f_pid").cast(pl.Int64, strict=False), "payload_pid").alias("pid"),
+        "stream",
+        pl.coalesce(pl.col("_f_level").cast(pl.String), "level").alias("level"),
+        kind.alias("kind"),
+        "message",
+        _merge_json(pl.col("j_attrs"), pl.col("rule_attrs"), pl.col("rule"), pl.col("payload_pid")).alias("attrs"),
+        pl.coalesce(pl.col("_f_trace_id").cast(pl.String), "j_trace_id").alias("trace_id"),
+        pl.coalesce(pl.col("_f_span_id").cast(pl.String), "j_span_id").alias("span_id"),
+        pl.col("_f_cpu_count").cast(pl.Int32, strict=False).alias("cpu_count"),
+        pl.col("_f_exit_code").cast(pl.Int32, strict=False).alias("exit_code"),
+        pl.col("_f_signal").cast(pl.String).alias("signal"),
+        pl.col("_f_error_class").cast(pl.String).alias("error_class"),
+        pl.coalesce(pl.col("_f_status").cast(pl.Int32, strict=False), "j_status").alias("status"),
+        pl.coalesce(pl.col("_f_duration_ms").cast(pl.Float64, strict=False), "j_duration_ms").alias("duration_ms"),
+        pl.coalesce(pl.col("_f_route").cast(pl.String), "j_route").alias("route"),
+        pl.coalesce(pl.col("_f_peer").cast(pl.String), "j_peer").alias("peer"),
+        pl.struct(
+            origin("service", "payload_service").alias("service"),
+            origin("namespace", None).alias("namespace"),
+            origin("pod", "payload_pod").alias("pod"),
+            origin("container", None).alias("container"),
+            origin("host", None).alias("host"),
+        ).struct.json_encode().alias("entity_source"),
+    )
+    return conform(out), out.height
+
+
+def _merge_json(a: pl.Expr, b: pl.Expr, rule: pl.Expr, logger_pid: pl.Expr) -> pl.Expr:
+    """Concatenate two JSON objects' members (both may be null) and add the rule name."""
+    inner_a = a.str.strip_prefix("{").str.strip_suffix("}")
+    inner_b = b.str.strip_prefix("{").str.strip_suffix("}")
+    rule_m = pl.when(rule.is_not_null()).then(pl.lit('"rule":"') + rule + pl.lit('"'))
+    pid_m = pl.when(logger_pid.is_not_null()).then(pl.lit('"logger_pid":') + logger_pid.cast(pl.String))
+    members = pl.concat_list(
+        [
+            pl.when(inner_a.str.len_bytes() > 0).then(inner_a),
+            pl.when(inner_b.str.len_bytes() > 0).then(inner_b),
+            rule_m,
+            pid_m,
+        ]
+    ).list.drop_nulls()
+    return pl.lit("{") + members.list.join(",") + pl.lit("}")
+
+
+def _parse_span_chunk(lines: pl.DataFrame, ctx: SourceContext) -> ChunkResult:
+    good = lines.filter(pl.col("reject").is_null())
+    events, span_rej = _span_events(good)
+    lab = ctx.labels
+    for f in ENTITY_FIELDS:
+        if f in lab:
+            events = events.with_columns(pl.coalesce(f, pl.lit(lab[f][0])).alias(f))
+    early = lines.filter(pl.col("reject").is_not_null()).select(
+        "line_no", "byte_offset", pl.col("reject").alias("reason"), pl.col("line").str.slice(0, 200).alias("sample")
+    )
+    late = pl.DataFrame([(n, o, r, None) for n, o, r in span_rej], schema=REJECT_SCHEMA, orient="row")
+    if late.height:
+        late = late.join(lines.select("line_no", pl.col("line").str.slice(0, 200).alias("s")), on="line_no").with_columns(pl.col("s").alias("sample")).drop("s")
+    rej = pl.concat([early, late]).sort("line_no")
+    idx_src = events.with_columns(pl.lit(0, pl.Int64).alias("line_len"))
+    index = (
+        idx_src.group_by(pl.col("ts").dt.truncate("1m").alias("minute"), "service", "pod", "container", "level")
+        .agg(
+            pl.len().cast(pl.Int64).alias("lines"),
+            pl.col("line_no").min().alias("first_line"),
+            pl.col("line_no").max().alias("last_line"),
+            pl.col("byte_offset").min().alias("first_offset"),
+            pl.col("byte_offset").max().alias("end_offset"),
+        )
+        .select(list(INDEX_SCHEMA))
+        if events.height
+        else pl.DataFrame(schema=INDEX_SCHEMA)
+    )
+    ts = events.get_column("ts")
+    return ChunkResult(
+        events=events,
+        index=index,
+        rejects=rej,
+        lines=None,
+        n_lines=lines.height,
+        n_rejected=rej.height,
+        n_events=events.height,
+        first_ts=ts.min() if events.height else None,
+        last_ts=ts.max() if events.height else None,
+    )
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,193 @@
+"""pmortem command line: a thin layer over pmortem.ingest, pmortem.query and pmortem.analyzer."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import sys
+
+import click
+
+from . import __version__
+from .db import DEFAULT_DB, open_existing
+from .errors import UserError
+
+
+def db_option(f):
+    @click.option("--db", default=DEFAULT_DB, show_default=True, envvar="PMORTEM_DB", help="DuckDB database file.")
+    @click.option("--wait", default=10.0, show_default=True, type=float, help="Seconds to wait for another pmortem using the database.")
+    @functools.wraps(f)
+    def wrapper(*a, **kw):
+        return f(*a, **kw)
+
+    return wrapper
+
+
+def format_option(choices=("table", "csv", "json"), default="table"):
+    return click.option("--format", "fmt", type=click.Choice(choices), default=default, show_default=True, help="Output format.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pmortem")
+def main() -> None:
+    """pmortem: turn an incident's log exports into a postmortem with evidence.
+
+    \b
+    Typical morning after:
+      pmortem ingest ./incident-logs/          # parse into ./pmortem.duckdb
+      pmortem sources                          # what was read, how much was rejected
+      pmortem report --out postmortem.md       # causal chain, evidence, SQL
+      pmortem sql "SELECT kind, count(*) FROM events GROUP BY ALL"
+    """
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@db_option
+@click.option("--input-format", type=str, default=None, help="Force the input format when detection guesses wrong (cri, kubectl, kubectl_prefix, docker, loki, es_ndjson, otel_span_ndjson, plain, document, document_lines).")
+@click.option("--service", help="Service name for sources that carry no metadata.")
+@click.option("--pod", help="Pod name for sources that carry no metadata.")
+@click.option("--host", help="Node/host name for sources that carry no metadata.")
+@click.option("--namespace", help="Namespace for sources that carry no metadata.")
+@click.option("--container", help="Container name for sources that carry no metadata.")
+@click.option("--tz", default="UTC", show_default=True, help="Time zone of timestamps written without one (IANA name).")
+@click.option("--store-lines", is_flag=True, help="Also copy every line into the `lines` table (slower, larger; see bench/README.md).")
+@click.option("--threads", type=int, help="Threads for DuckDB and polars (default: all cores).")
+@click.option("--memory-limit", help="DuckDB memory limit, e.g. 1GB.")
+@click.option("--config", "config_path", help="Config file with extra patterns and labels (default: ./pmortem.toml when present).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+def ingest(paths, db, wait, input_format, service, pod, host, namespace, container, tz, store_lines, threads, memory_limit, config_path, quiet):
+    """Parse log files, directories, globs, .gz/.zst files or - (stdin) into the database.
+
+    Re-running is safe: unchanged files are skipped, appended files add only
+    their new lines, and an interrupted run resumes where it stopped.
+
+    \b
+    Example:
+      pmortem ingest samples/incident/
+      pmortem ingest 'exports/**/*.log.gz' --db incident.duckdb
+      kubectl logs deploy/campaign --timestamps | pmortem ingest - --service campaign
+      pmortem ingest app.log --tz Europe/Berlin --service checkout
+    """
+    if threads:
+        import os
+
+        os.environ["POLARS_MAX_THREADS"] = str(threads)
+    from .ingest import IngestOptions
+    from .ingest import ingest as run
+
+    opts = IngestOptions(
+        input_format=input_format,
+        labels={"service": service, "pod": pod, "host": host, "namespace": namespace, "container": container},
+        tz=tz,
+        store_lines=store_lines,
+        wait=wait,
+        threads=threads,
+        memory_limit=memory_limit,
+        config_path=config_path,
+    )
+    summary = run(list(paths), db, opts, progress=None if not quiet else False)
+    if quiet:
+        return
+    t = summary.totals()
+    for s in summary.sources:
+        extra = f"  ({s.error})" if s.error else ""
+        click.echo(f"{s.action:<10} {s.format or '-':<16} {s.lines:>10,} lines {s.events:>8,} events {s.rejected:>6,} rejected  {s.path}{extra}", err=True)
+    rate = summary.bytes / summary.seconds / 1e6 if summary.seconds else 0
+    click.echo(
+        f"{t['sources']} sources ({t['unchanged']} unchanged), {t['lines']:,} lines, {t['events']:,} events, "
+        f"{t['rejected']:,} rejected in {summary.seconds:.1f}s ({rate:,.0f} MB/s) -> {db}",
+        err=True,
+    )
+    damaged = [s for s in summary.sources if s.error]
+    if damaged:
+        raise UserError(f"{len(damaged)} source(s) were damaged; kept what was readable: " + "; ".join(f"{s.path}: {s.error}" for s in damaged))
+
+
+def _emit(cols: list[str], rows: list[tuple], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps([dict(zip(cols, r, strict=True)) for r in rows], default=str, indent=2))
+    elif fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(cols)
+        w.writerows(rows)
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        text_rows = [["" if v is None else str(v) for v in r] for r in rows]
+        widths = [min(max([len(c)] + [len(r[i]) for r in text_rows]), 80) for i, c in enumerate(cols)]
+        click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
+        click.echo("  ".join("-" * w for w in widths))
+        for r in text_rows:
+            click.echo("  ".join(v[:w].ljust(w) for v, w in zip(r, widths, strict=True)))
+        click.echo(f"({len(rows)} rows)", err=True)
+
+
+@main.command()
+@click.argument("query")
+@db_option
+@format_option()
+def sql(query, db, wait, fmt):
+    """Run an ad-hoc SQL query against the database (tables: sources, events, rejects, line_index, lines).
+
+    \b
+    Example:
+      pmortem sql "SELECT pod, count(*) FROM events WHERE kind = 'worker_exit' GROUP BY ALL"
+      pmortem sql "SELECT * FROM rejects LIMIT 20" --format csv
+    """
+    import duckdb
+
+    con = open_existing(db, wait=wait)
+    try:
+        cur = con.execute(query)
+        cols = [d[0] for d in cur.description] if cur.description else []
+        rows = cur.fetchall() if cols else []
+    except duckdb.Error as exc:
+        raise UserError(f"SQL failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+    _emit(cols, rows, fmt)
+
+
+SOURCE_COLUMNS = [
+    "source_id", "path", "format", "service", "namespace", "pod", "container", "host", "lines", "lines_parsed",
+    "lines_rejected", "lines_folded", "lines_generic", "events", "first_ts", "last_ts", "status", "error",
+    "fingerprint", "entity_source",
+]
+
+
+@main.command()
+@db_option
+@format_option()
+def sources(db, wait, fmt):
+    """List ingested sources: format, entities, time span, and the line accounting.
+
+    Every line is either parsed or rejected: lines = lines_parsed + lines_rejected.
+
+    \b
+    Example:
+      pmortem sources
+      pmortem sources --format json | jq '.[] | select(.lines_rejected > 0)'
+    """
+    con = open_existing(db, wait=wait)
+    try:
+        cur = con.execute(f"SELECT {', '.join(SOURCE_COLUMNS)} FROM sources ORDER BY source_id")
+        rows = cur.fetchall()
+    finally:
+        con.close()
+    if fmt == "table":
+        cols = ["source_id", "format", "pod", "lines", "lines_parsed", "lines_rejected", "events", "first_ts", "last_ts", "status", "path"]
+        idx = [SOURCE_COLUMNS.index(c) for c in cols]
+        _emit(cols, [tuple(r[i] for i in idx) for r in rows], fmt)
+    else:
+        _emit(SOURCE_COLUMNS, rows, fmt)
+
+
+def run() -> None:  # pragma: no cover - console entry for python -m
+    main(prog_name="pmortem")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run())

@@ -1,0 +1,211 @@
+"""The embedded DuckDB file: connection with lock wait, and numbered migrations.
+
+Migrations are appended, never edited: a database made by an older pmortem is
+upgraded in place on open; one made by a newer pmortem is refused.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+import duckdb
+
+from .errors import UserError
+
+DEFAULT_DB = "pmortem.duckdb"
+
+
+def _m1_initial(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE sources (
+            source_id      INTEGER PRIMARY KEY,
+            path           TEXT,      -- as given on the command line
+            abspath        TEXT,      -- resolved absolute path ('-' for stdin)
+            compression    TEXT,      -- gzip | zstd | NULL
+            size           BIGINT,    -- bytes on disk when last ingested
+            head_len       INTEGER,   -- bytes hashed for head_hash
+            head_hash      TEXT,      -- fingerprint of the first head_len bytes on disk
+            tail_hash      TEXT,      -- fingerprint of the 4 KiB before `size`
+            fingerprint    TEXT,      -- head_hash:size, shown to users
+            bytes_done     BIGINT,    -- decompressed bytes fully ingested (resume point)
+            lines_done     BIGINT,    -- lines fully ingested (resume point)
+            format         TEXT,      -- envelope (cri, kubectl_prefix, docker, loki, ...) or document kind
+            service        TEXT,
+            namespace      TEXT,
+            pod            TEXT,
+            container      TEXT,
+            host           TEXT,
+            entity_source  TEXT,      -- JSON: which source (path | flag | config) set each entity
+            lines          BIGINT,
+            lines_parsed   BIGINT,
+            lines_rejected BIGINT,
+            lines_folded   BIGINT,    -- continuation lines folded into the event above them
+            lines_generic  BIGINT,    -- parsed lines no catalogue rule classified (indexed, not copied)
+            events         BIGINT,
+            first_ts       TIMESTAMPTZ,
+            last_ts        TIMESTAMPTZ,
+            status         TEXT,      -- ingesting | complete | damaged
+            error          TEXT,      -- what went wrong (truncated gzip, ...), if anything
+            ingested_at    TIMESTAMPTZ
+        );
+        CREATE TABLE events (
+            source_id     INTEGER,
+            ts            TIMESTAMPTZ,
+            ts_text       TEXT,
+            line_no       BIGINT,
+            byte_offset   BIGINT,
+            line_count    INTEGER,
+            service       TEXT,
+            namespace     TEXT,
+            pod           TEXT,
+            container     TEXT,
+            host          TEXT,
+            pid           BIGINT,
+            stream        TEXT,
+            level         TEXT,
+            kind          TEXT,
+            message       TEXT,
+            attrs         JSON,
+            trace_id      TEXT,
+            span_id       TEXT,
+            cpu_count     INTEGER,
+            exit_code     INTEGER,
+            signal        TEXT,
+            error_class   TEXT,
+            status        INTEGER,
+            duration_ms   DOUBLE,
+            route         TEXT,
+            peer          TEXT,
+            entity_source JSON
+        );
+        CREATE TABLE rejects (
+            source_id   INTEGER,
+            line_no     BIGINT,
+            byte_offset BIGINT,
+            reason      TEXT,
+            sample      TEXT
+        );
+        CREATE TABLE line_index (
+            source_id    INTEGER,
+            minute       TIMESTAMPTZ,
+            service      TEXT,
+            pod          TEXT,
+            container    TEXT,
+            level        TEXT,
+            lines        BIGINT,
+            first_line   BIGINT,
+            last_line    BIGINT,
+            first_offset BIGINT,
+            end_offset   BIGINT
+        );
+        CREATE TABLE lines (
+            source_id   INTEGER,
+            line_no     BIGINT,
+            byte_offset BIGINT,
+            ts          TIMESTAMPTZ,
+            service     TEXT,
+            pod         TEXT,
+            container   TEXT,
+            level       TEXT,
+            line        TEXT
+        );
+        """
+    )
+
+
+MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
+    ("initial schema: sources, events, rejects, line_index, lines", _m1_initial),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _holder(msg: str) -> str:
+    m = re.search(r"PID (\d+)", msg)
+    if not m:
+        return "another process"
+    pid = int(m.group(1))
+    try:
+        import psutil
+
+        p = psutil.Process(pid)
+        cmd = " ".join(p.cmdline()[:4]) or p.name()
+        return f"process {pid} ({cmd})"
+    except Exception:  # noqa: BLE001 - the process may be gone or hidden; the pid still helps
+        return f"process {pid}"
+
+
+def connect(path: str, *, wait: float = 10.0, read_only: bool = False, migrate: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open the database, waiting up to `wait` seconds for another pmortem to let go."""
+    deadline = time.monotonic() + max(wait, 0)
+    delay = 0.1
+    while True:
+        try:
+            con = duckdb.connect(path, read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            msg = str(exc)
+            if "lock" not in msg.lower():
+                raise UserError(f"cannot open database {path}: {msg.splitlines()[0]}") from None
+            if time.monotonic() >= deadline:
+                raise UserError(
+                    f"database {path} is in use by {_holder(msg)}; waited {wait:g}s. "
+                    "Let it finish, or pass --wait SECONDS to wait longer."
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        except duckdb.Error as exc:
+            raise UserError(f"cannot open database {path}: {str(exc).splitlines()[0]}") from None
+    if migrate and not read_only:
+        migrate_db(con, path)
+    elif read_only:
+        check_version(con, path)
+    return con
+
+
+def _current_version(con: duckdb.DuckDBPyConnection) -> int:
+    has = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()[0]
+    if not has:
+        return 0
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def check_version(con: duckdb.DuckDBPyConnection, path: str) -> int:
+    v = _current_version(con)
+    if v > SCHEMA_VERSION:
+        raise UserError(
+            f"database {path} has schema version {v}, newer than this pmortem knows ({SCHEMA_VERSION}); "
+            "upgrade pmortem (pip install -U pmortem) or use another --db"
+        )
+    return v
+
+
+def migrate_db(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    v = check_version(con, path)
+    if v == SCHEMA_VERSION:
+        return
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TIMESTAMPTZ)"
+    )
+    for i in range(v, SCHEMA_VERSION):
+        name, fn = MIGRATIONS[i]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            fn(con)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [i + 1, name])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+
+def open_existing(path: str, *, wait: float = 10.0) -> duckdb.DuckDBPyConnection:
+    import os
+
+    if not os.path.exists(path):
+        raise UserError(f"no database at {path}; run `pmortem ingest PATH...` first, or pass --db")
+    return connect(path, wait=wait)

@@ -1,0 +1,498 @@
+"""Ingest: sources -> parsed chunks -> DuckDB, incremental and crash-safe.
+
+Each chunk is committed in one transaction together with the source's resume
+point (bytes_done, lines_done) and counters, so a run killed at any moment
+leaves a database whose counts match exactly what it holds, and the next run
+continues from the resume point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import polars as pl
+
+from .db import connect
+from .errors import UserError
+from .parsers.catalogue import Catalogue, CatalogueError, classify_frame, load_catalogue, load_config
+from .parsers.documents import detect_document, document_events
+from .parsers.envelopes import ENVELOPES, detect_envelope
+from .parsers.pipeline import INDEX_SCHEMA, REJECT_SCHEMA, ChunkResult, SourceContext, parse_chunk
+from .parsers.readers import CHUNK_BYTES, Chunk, InputError, ReadState, compression_of, expand_paths, head_bytes, iter_chunks
+from .parsers.schema import EVENT_COLUMNS, conform
+
+DOCUMENT_FORMATS = ("document", "document_lines")
+INPUT_FORMATS = (*ENVELOPES, *DOCUMENT_FORMATS)
+HEAD_LEN = 4096
+MAX_DOCUMENT_BYTES = 1 << 30
+
+POD_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*-(?:[a-z0-9]{6,10}-[a-z0-9]{5}|[a-z0-9]{5}|\d+)$")
+
+
+@dataclass
+class IngestOptions:
+    input_format: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)  # from --service/--pod/--host...
+    tz: str = "UTC"
+    store_lines: bool = False
+    wait: float = 10.0
+    threads: int | None = None
+    memory_limit: str | None = None
+    config_path: str | None = None
+    chunk_bytes: int = CHUNK_BYTES
+
+
+@dataclass
+class SourceSummary:
+    path: str
+    source_id: int | None
+    action: str  # ingested | appended | resumed | unchanged | renamed
+    format: str | None = None
+    lines: int = 0
+    events: int = 0
+    rejected: int = 0
+    error: str | None = None
+
+
+@dataclass
+class IngestSummary:
+    sources: list[SourceSummary] = field(default_factory=list)
+    seconds: float = 0.0
+    bytes: int = 0
+
+    def totals(self) -> dict[str, int]:
+        t = {"sources": len(self.sources), "lines": 0, "events": 0, "rejected": 0, "unchanged": 0}
+        for s in self.sources:
+            t["lines"] += s.lines
+            t["events"] += s.events
+            t["rejected"] += s.rejected
+            t["unchanged"] += s.action in ("unchanged", "renamed")
+        return t
+
+
+# ---------------------------------------------------------------- entities from paths
+def path_labels(path: str) -> dict[str, tuple[str, str]]:
+    """Kubernetes metadata a file's path carries."""
+    if path == "-":
+        return {}
+    p = Path(path)
+    parts = p.parts
+    out: dict[str, tuple[str, str]] = {}
+    # /var/log/pods/<namespace>_<pod>_<uid>/<container>/<restart>.log
+    if len(parts) >= 3 and re.fullmatch(r"\d+\.log(?:\.[\w.-]+)?", parts[-1]):
+        m = re.fullmatch(r"([a-z0-9-]+)_([a-z0-9.-]+)_([0-9a-f-]{8,})", parts[-3])
+        if m:
+            out["namespace"] = (m.group(1), "path")
+            out["pod"] = (m.group(2), "path")
+            out["container"] = (parts[-2], "path")
+            return out
+    # /var/log/containers/<pod>_<namespace>_<container>-<64 hex>.log
+    m = re.fullmatch(r"([a-z0-9.-]+)_([a-z0-9-]+)_(.+)-[0-9a-f]{64}\.log", parts[-1])
+    if m:
+        return {"pod": (m.group(1), "path"), "namespace": (m.group(2), "path"), "container": (m.group(3), "path")}
+    # docker json-file: the sibling config.v2.json names the container and its pod
+    if parts[-1].endswith("-json.log"):
+        cfg = p.parent / "config.v2.json"
+        if cfg.exists():
+            try:
+                c = json.loads(cfg.read_text())
+                lab = (c.get("Config") or {}).get("Labels") or {}
+                for f, k in (("pod", "io.kubernetes.pod.name"), ("namespace", "io.kubernetes.pod.namespace"), ("container", "io.kubernetes.container.name")):
+                    if lab.get(k):
+                        out[f] = (lab[k], "path")
+                if "container" not in out and c.get("Name"):
+                    out["container"] = (c["Name"].lstrip("/"), "path")
+            except (OSError, ValueError):
+                pass
+        return out
+    # <pod>.log, <pod>.previous.log, <pod>_<container>.log as saved from kubectl logs
+    name = parts[-1]
+    for suf in (".gz", ".zst"):
+        name = name.removesuffix(suf)
+    m = re.fullmatch(r"(.+?)(?:\.previous|\.prev)?\.(?:log|txt|out)", name)
+    if m:
+        stem = m.group(1)
+        if "_" in stem:
+            pod, container = stem.split("_", 1)
+            if POD_NAME_RE.match(pod):
+                return {"pod": (pod, "path"), "container": (container, "path")}
+        if POD_NAME_RE.match(stem):
+            out["pod"] = (stem, "path")
+    return out
+
+
+# ---------------------------------------------------------------- fingerprints
+def _hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+def fingerprint(path: str, size: int, head_len: int = HEAD_LEN) -> tuple[str, str, int]:
+    with open(path, "rb") as fh:
+        head = fh.read(min(head_len, size))
+        fh.seek(max(0, size - 4096))
+        tail = fh.read(min(4096, size))
+    return _hash(head), _hash(tail), len(head)
+
+
+def _hash_range(path: str, start: int, length: int) -> str:
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        return _hash(fh.read(length))
+
+
+# ---------------------------------------------------------------- format detection
+def detect_format(path: str) -> str:
+    head = head_bytes(path, 256 * 1024)
+    text = head.decode("utf-8", "replace")
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        first = stripped.split("\n", 1)[0].strip()
+        try:
+            obj = orjson.loads(first)
+        except orjson.JSONDecodeError:
+            obj = None
+        if obj is None and re.match(r'^[\[{]\s*(?:"|\{|\[|$)', first):
+            return "document"  # pretty-printed JSON (kubectl get -o json, a saved _search, OTLP file)
+        kind = detect_document(obj)
+        if kind and kind not in ("es_source", "otel_span"):
+            return "document_lines"
+    lines = text.split("\n")
+    if len(head) >= 256 * 1024:
+        lines = lines[:-1]
+    return detect_envelope(lines)
+
+
+# ---------------------------------------------------------------- writing
+def _insert(con, table: str, df: pl.DataFrame, source_id: int) -> None:
+    if df.height == 0:
+        return
+    df = df.with_columns(pl.lit(source_id, pl.Int32).alias("source_id"))
+    cols = ", ".join(df.columns)
+    con.register("_batch", df.to_arrow())
+    try:
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _batch")
+    finally:
+        con.unregister("_batch")
+
+
+def _commit_chunk(con, source_id: int, res: ChunkResult, bytes_done: int, lines_done: int) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _insert(con, "events", res.events, source_id)
+        _insert(con, "rejects", res.rejects, source_id)
+        _insert(con, "line_index", res.index, source_id)
+        if res.lines is not None:
+            _insert(con, "lines", res.lines, source_id)
+        con.execute(
+            """
+            UPDATE sources SET
+                bytes_done = ?, lines_done = ?,
+                lines = lines + ?, lines_parsed = lines_parsed + ?, lines_rejected = lines_rejected + ?,
+                lines_folded = lines_folded + ?, lines_generic = lines_generic + ?, events = events + ?,
+                first_ts = CASE WHEN first_ts IS NULL OR ?::TIMESTAMPTZ < first_ts THEN ?::TIMESTAMPTZ ELSE first_ts END,
+                last_ts  = CASE WHEN last_ts  IS NULL OR ?::TIMESTAMPTZ > last_ts  THEN ?::TIMESTAMPTZ ELSE last_ts  END
+            WHERE source_id = ?
+            """,
+            [
+                bytes_done, lines_done,
+                res.n_lines, res.n_lines - res.n_rejected, res.n_rejected,
+                res.n_folded, res.n_generic, res.events.height,
+                res.first_ts, res.first_ts, res.last_ts, res.last_ts,
+                source_id,
+            ],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+# ---------------------------------------------------------------- one source
+def _document_chunk(path: str, fmt: str, cat: Catalogue, ctx: SourceContext, state: ReadState) -> ChunkResult:
+    """Whole JSON documents (pretty-printed) or one document per line."""
+    chunks = list(iter_chunks(path, state=state))
+    data = b"".join(c.data for c in chunks)
+    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    rows: list[dict] = []
+    rejects: list[tuple] = []
+    if fmt == "document":
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise UserError(f"{path}: a single JSON document over {MAX_DOCUMENT_BYTES >> 20} MiB; export it as JSON lines")
+        try:
+            obj = orjson.loads(data)
+            kind = detect_document(obj)
+            if kind is None:
+                raise ValueError("not a known document (pod list, events, OTLP, Jaeger, _search)")
+            rows = document_events(obj, kind)
+            for r in rows:
+                r.setdefault("line_no", 1)
+                r.setdefault("byte_offset", 0)
+                r.setdefault("line_count", n_lines)
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            reason = "bad JSON document" if isinstance(exc, orjson.JSONDecodeError) else "unknown JSON document"
+            rejects = [(1, 0, f"{reason}: {str(exc)[:160]} (all {n_lines} lines)", data[:200].decode("utf-8", "replace"))]
+    else:
+        off = 0
+        for i, raw in enumerate(data.split(b"\n"), start=1):
+            if i > n_lines:
+                break
+            try:
+                obj = orjson.loads(raw) if raw.strip() else None
+                kind = detect_document(obj) if obj is not None else None
+                if kind is None:
+                    raise ValueError("not a known JSON document")
+                got = document_events(obj, kind)
+                for r in got:
+                    r["line_no"], r["byte_offset"], r["line_count"] = i, off, 1
+                rows.extend(got)
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                reason = "bad JSON" if isinstance(exc, orjson.JSONDecodeError) else str(exc)
+                rejects.append((i, off, reason, raw[:200].decode("utf-8", "replace")))
+            off += len(raw) + 1
+    for r in rows:
+        if isinstance(r.get("attrs"), dict):
+            r["attrs"] = orjson.dumps(r["attrs"], default=str).decode()
+    events = conform(pl.DataFrame(rows, infer_schema_length=None, strict=False)) if rows else pl.DataFrame(schema=EVENT_COLUMNS)
+    # Elasticsearch hits carry log messages: classify them like any log line
+    if events.height and (events.get_column("kind") == "log").any():
+        logs = events.filter(pl.col("kind") == "log").with_row_index("_i")
+        c = classify_frame(logs, cat, "message")
+        for f in ("cpu_count", "pid", "exit_code", "signal", "error_class", "status", "duration_ms", "route", "peer"):
+            if f"_f_{f}" in c.columns:
+                c = c.with_columns(pl.coalesce(pl.col(f), pl.col(f"_f_{f}").cast(EVENT_COLUMNS[f], strict=False)).alias(f))
+        c = c.with_columns(pl.coalesce(pl.col("kind"), pl.lit("log")).alias("kind"))
+        events = pl.concat([events.filter(pl.col("kind") != "log"), conform(c)])
+    lab = ctx.labels
+    for f in ("service", "namespace", "pod", "container", "host"):
+        if f in lab:
+            events = events.with_columns(pl.coalesce(f, pl.lit(lab[f][0])).alias(f))
+    lines_with_rows = 0 if rejects and fmt == "document" else n_lines - len(rejects)
+    n_rej = n_lines if rejects and fmt == "document" else len(rejects)
+    ts = events.get_column("ts").drop_nulls()
+    idx = (
+        events.group_by(pl.col("ts").dt.truncate("1m").alias("minute"), "service", "pod", "container", "level")
+        .agg(pl.len().cast(pl.Int64).alias("lines"), pl.col("line_no").min().alias("first_line"), pl.col("line_no").max().alias("last_line"), pl.col("byte_offset").min().alias("first_offset"), pl.col("byte_offset").max().alias("end_offset"))
+        .select(list(INDEX_SCHEMA))
+        if events.height
+        else pl.DataFrame(schema=INDEX_SCHEMA)
+    )
+    return ChunkResult(
+        events=events,
+        index=idx,
+        rejects=pl.DataFrame(rejects, schema=REJECT_SCHEMA, orient="row"),
+        lines=None,
+        n_lines=n_lines,
+        n_rejected=n_rej,
+        n_folded=lines_with_rows,  # every line of a document is parsed into its events
+        first_ts=ts.min() if len(ts) else None,
+        last_ts=ts.max() if len(ts) else None,
+    )
+
+
+class Progress:
+    """Bytes and lines with rate and ETA on a terminal; silent otherwise."""
+
+    def __init__(self, total_bytes: int, enabled: bool | None = None):
+        self.total = total_bytes
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.start = time.monotonic()
+        self.done = 0
+        self.lines = 0
+        self._last = 0.0
+
+    def advance(self, nbytes: int, nlines: int, label: str = "") -> None:
+        self.done += nbytes
+        self.lines += nlines
+        now = time.monotonic()
+        if not self.enabled or now - self._last < 0.2:
+            return
+        self._last = now
+        el = max(now - self.start, 1e-6)
+        rate = self.done / el
+        eta = (self.total - self.done) / rate if rate > 0 and self.total > self.done else 0
+        pct = 100.0 * self.done / self.total if self.total else 100.0
+        width = 24
+        fill = int(width * min(pct, 100) / 100)
+        sys.stderr.write(
+            f"\r[{'#' * fill}{'.' * (width - fill)}] {pct:5.1f}% {self.done / 1e6:,.0f}/{self.total / 1e6:,.0f} MB "
+            f"{self.lines:,} lines {rate / 1e6:,.1f} MB/s ETA {eta:,.0f}s {label[-30:]:<30}"
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 120 + "\r")
+            sys.stderr.flush()
+
+
+def ingest(paths: list[str], db_path: str, opts: IngestOptions | None = None, *, progress: bool | None = None) -> IngestSummary:
+    opts = opts or IngestOptions()
+    t0 = time.monotonic()
+    if opts.input_format and opts.input_format not in INPUT_FORMATS:
+        raise UserError(f"unknown --input-format {opts.input_format!r}; choose one of: {', '.join(INPUT_FORMATS)}")
+    try:
+        config, cfg_path = load_config(opts.config_path)
+        cat = load_catalogue(config, config_path=cfg_path or "pmortem.toml")
+    except CatalogueError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        files = expand_paths(paths)
+    except InputError as exc:
+        raise UserError(str(exc)) from None
+    if not files:
+        raise UserError("no input files found in " + " ".join(paths))
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(opts.tz)
+    except Exception:  # noqa: BLE001 - zoneinfo raises several types for a bad key
+        raise UserError(f"unknown time zone {opts.tz!r} for --tz; use an IANA name such as UTC or Europe/Berlin") from None
+    con = connect(db_path, wait=opts.wait)
+    if opts.threads:
+        con.execute(f"SET threads = {int(opts.threads)}")
+        os.environ.setdefault("POLARS_MAX_THREADS", str(int(opts.threads)))
+    if opts.memory_limit:
+        con.execute("SET memory_limit = ?", [opts.memory_limit])
+    cfg_labels = {k: (str(v), "config") for k, v in (config.get("labels") or {}).items() if k in ("service", "namespace", "pod", "container", "host")}
+    flag_labels = {k: (v, "flag") for k, v in opts.labels.items() if v}
+    sizes = {f: (os.path.getsize(f) if f != "-" else 0) for f in files}
+    prog = Progress(sum(sizes.values()), progress)
+    summary = IngestSummary()
+    try:
+        for f in files:
+            summary.sources.append(_ingest_one(con, f, sizes[f], opts, cat, cfg_labels, flag_labels, prog))
+    finally:
+        prog.close()
+        con.close()
+    summary.seconds = time.monotonic() - t0
+    summary.bytes = sum(sizes.values())
+    return summary
+
+
+def _ingest_one(con, path, size, opts, cat, cfg_labels, flag_labels, prog) -> SourceSummary:
+    abspath = "-" if path == "-" else str(Path(path).resolve())
+    comp = compression_of(path) if path != "-" else None
+    head_hash = tail_hash = None
+    head_len = 0
+    skip_bytes, first_line, source_id, action = 0, 1, None, "ingested"
+    if path != "-":
+        head_hash, tail_hash, head_len = fingerprint(path, size)
+        # same content seen before? compare on the stored head length (a small file may have grown)
+        cands = con.execute(
+            "SELECT source_id, abspath, size, head_len, head_hash, tail_hash, bytes_done, lines_done, status, compression "
+            "FROM sources WHERE head_hash IS NOT NULL ORDER BY source_id"
+        ).fetchall()
+        for sid, sp, ssize, shl, shh, sth, bdone, ldone, status, scomp in cands:
+            if shl > size or _hash_range(path, 0, shl) != shh:
+                continue
+            if size == ssize and sth == tail_hash and status in ("complete", "damaged"):
+                if sp != abspath:
+                    con.execute("UPDATE sources SET path = ?, abspath = ? WHERE source_id = ?", [path, abspath, sid])
+                    prog.advance(size, 0, path)
+                    return SourceSummary(path, sid, "renamed")
+                prog.advance(size, 0, path)
+                return SourceSummary(path, sid, "unchanged")
+            if status == "ingesting" and size >= ssize:
+                source_id, skip_bytes, first_line, action = sid, bdone, ldone + 1, "resumed"
+                break
+            if size > ssize and comp is None and scomp is None and status == "complete" and _hash_range(path, max(0, ssize - 4096), min(4096, ssize)) == sth:
+                source_id, skip_bytes, first_line, action = sid, bdone, ldone + 1, "appended"
+                break
+    if source_id is not None and action == "resumed" and skip_bytes == 0:
+        first_line = 1
+    try:
+        fmt = opts.input_format or detect_format(path) if path != "-" else (opts.input_format or "plain")
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    labels = {**path_labels(path), **{k: v for k, v in cfg_labels.items()}}
+    # trust order: envelope > payload > path > flags/config; flags fill what the path lacks
+    for k, v in flag_labels.items():
+        labels.setdefault(k, v)
+    for k, v in cfg_labels.items():
+        labels.setdefault(k, v)
+    if source_id is None:
+        source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchone()[0]
+        con.execute(
+            """INSERT INTO sources (source_id, path, abspath, compression, size, head_len, head_hash, tail_hash, fingerprint,
+                   bytes_done, lines_done, format, service, namespace, pod, container, host, entity_source,
+                   lines, lines_parsed, lines_rejected, lines_folded, lines_generic, events, status, ingested_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 'ingesting', now())""",
+            [
+                source_id, path, abspath, comp, size, head_len, head_hash, tail_hash,
+                f"{head_hash}:{size}" if head_hash else None, fmt,
+                *[labels.get(f, (None,))[0] for f in ("service", "namespace", "pod", "container", "host")],
+                json.dumps({k: v[1] for k, v in labels.items()}),
+            ],
+        )
+    else:
+        con.execute(
+            "UPDATE sources SET path = ?, abspath = ?, size = ?, tail_hash = ?, fingerprint = ?, status = 'ingesting', ingested_at = now() WHERE source_id = ?",
+            [path, abspath, size, tail_hash, f"{head_hash}:{size}", source_id],
+        )
+    ctx = SourceContext(source_id=source_id, envelope=fmt, catalogue=cat, tz=opts.tz, labels=labels, store_lines=opts.store_lines)
+    state = ReadState()
+    out = SourceSummary(path, source_id, action, fmt)
+    if fmt in DOCUMENT_FORMATS:
+        if skip_bytes:
+            # a document cannot be resumed half-way: start it again
+            con.execute("BEGIN TRANSACTION; DELETE FROM events WHERE source_id = ?; DELETE FROM rejects WHERE source_id = ?; DELETE FROM line_index WHERE source_id = ?; COMMIT", [source_id] * 3)
+            con.execute("UPDATE sources SET lines=0, lines_parsed=0, lines_rejected=0, lines_folded=0, lines_generic=0, events=0 WHERE source_id = ?", [source_id])
+        res = _document_chunk(path, fmt, cat, ctx, state)
+        _commit_chunk(con, source_id, res, state.bytes_read, res.n_lines)
+        prog.advance(size, res.n_lines, path)
+        out.lines, out.events, out.rejected = res.n_lines, res.events.height, res.n_rejected
+    else:
+        pending = b""
+        pend_line, pend_off = first_line, skip_bytes
+        bytes_done, lines_done = skip_bytes, first_line - 1
+        last_raw = 0
+        for ch in iter_chunks(path, skip_bytes=skip_bytes, first_line=first_line, chunk_bytes=opts.chunk_bytes, state=state):
+            data = pending + ch.data if pending else ch.data
+            chunk = Chunk(data, pend_line if pending else ch.first_line, pend_off if pending else ch.offset)
+            res = parse_chunk(chunk, ctx, final=False)
+            if res.tail_offset is not None:
+                cut = res.tail_offset - chunk.offset
+                pending = data[cut:]
+                pend_line, pend_off = res.tail_line, res.tail_offset
+                bytes_done, lines_done = res.tail_offset, res.tail_line - 1
+            else:
+                pending = b""
+                bytes_done = chunk.offset + len(data)
+                lines_done = chunk.first_line - 1 + res.n_lines
+                pend_line, pend_off = lines_done + 1, bytes_done
+            _commit_chunk(con, source_id, res, bytes_done, lines_done)
+            out.lines += res.n_lines
+            out.events += res.events.height
+            out.rejected += res.n_rejected
+            raw_pos = min(size, state.bytes_read) if comp is None else size * 0  # compressed: advance at the end
+            prog.advance(max(raw_pos - last_raw, 0), res.n_lines, path)
+            last_raw = max(raw_pos, last_raw)
+        if pending:
+            res = parse_chunk(Chunk(pending, pend_line, pend_off), ctx, final=True)
+            bytes_done = pend_off + len(pending)
+            lines_done = pend_line - 1 + res.n_lines
+            _commit_chunk(con, source_id, res, bytes_done, lines_done)
+            out.lines += res.n_lines
+            out.events += res.events.height
+            out.rejected += res.n_rejected
+        prog.advance(max(size - last_raw, 0), 0, path)
+    status = "damaged" if state.error else "complete"
+    con.execute(
+        "UPDATE sources SET status = ?, error = ?, ingested_at = now() WHERE source_id = ?",
+        [status, state.error, source_id],
+    )
+    out.error = state.error
+    return out
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,19 @@
+PYTHON ?= python3
+
+.PHONY: install demo test lint bench
+
+install:
+	$(PYTHON) -m pip install ".[test]"
+
+demo:
+	pmortem ingest samples/incident samples/history --db demo.duckdb
+	pmortem report --db demo.duckdb --out postmortem.md
+
+test:
+	cd tests && $(PYTHON) -m pytest -q -p no:cacheprovider --rootdir=.. ..
+
+lint:
+	ruff check . && ruff format --check .
+
+bench:
+	$(PYTHON) bench/bench_ingest.py --size 1GB

@@ -15,7 +15,10 @@ BODY/PREFIX carry the date parts:
 The parts are normalised into ``YYYY-MM-DD HH:MM:SS.ffffff`` and parsed with a
 single strptime format.  The first format (in table order) that yields a valid
 datetime wins; a regex match with an impossible date (month 13, Feb 30) falls
-through to the next format.
+through to the next format.  Formats are tried one vectorised pass each (a loop
+over the ~18 formats, never over lines), each pass only on the rows no earlier
+format claimed: a capture-free ``is_match`` selects candidates, and captures and
+parsing run on those rows alone.  Only the first 256 chars of a line are read.
 
 Semantics worth knowing:
 * zone-less values are wall-clock time in ``tz`` (ambiguous DST -> earliest,
@@ -28,6 +31,9 @@ Semantics worth knowing:
 * BGL / Thunderbird: the local-time field is used (not the epoch column); those
   clusters logged US Pacific time, so ``tz="America/Los_Angeles"`` reproduces
   the epoch exactly.  HPC only has an epoch (5th field) and uses it;
+* two-digit years are 20yy; ``yy/mm/dd`` (Spark/log4j) is assumed, so a US
+  ``mm/dd/yy HH:MM:SS`` line would be misread;
+* a leading 10- or 13-digit number is taken as epoch s / ms;
 * access-log ``[10/Oct/2000:13:55:36 -0700]`` is searched for within the first
   100 characters (it follows the client IP); everything else is anchored at
   line start (modulo the small fixed prefixes listed in the table).
@@ -57,8 +63,6 @@ _POST = r"\]?[,|]?\s*"
 _SPECS: list[tuple[str, str, str, str]] = [
     ("rfc5424", r"<\d{1,3}>\d{1,2} ", _ISO, r"\s*"),
     ("iso8601", r"\[?", _ISO, _POST),  # also logback '...51,101', Windows
-    # OpenStack: 'nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:00.008'
-    ("openstack", r"[\w.-]{1,80}\.log[\w.:-]* ", _ISO, r"\s*"),
     # BGL: '- 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.363779'
     ("bgl", r"\S+ \d{10} \d{4}\.\d\d\.\d\d \S+ ",
      r"(?<Y>\d{4})-(?<m>\d\d)-(?<d>\d\d)-(?<H>\d\d)\.(?<M>\d\d)\.(?<S>\d\d)\.(?<f>\d+)",
@@ -87,6 +91,8 @@ _SPECS: list[tuple[str, str, str, str]] = [
      r"\s*"),
     ("android", "", r"(?<m>\d\d)-(?<d>\d\d) " + _HMS + _FRAC, r"\s*"),
     ("proxifier", r"\[", r"(?<m>\d\d)\.(?<d>\d\d) " + _HMS, r"\]\s*"),
+    # OpenStack: 'nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:00.008'
+    ("openstack", r"[A-Za-z0-9_.-]{1,80}\.log[A-Za-z0-9_.:-]* ", _ISO, r"\s*"),
     # access log (apache/nginx combined) anywhere in the first 100 chars
     ("clf", r".{0,100}?\[",
      rf"(?<d>\d\d)/(?<b>{_MON})/(?<Y>\d{{4}}):" + _HMS + r"(?: (?<z>[+-]\d{4}))?",
@@ -94,11 +100,13 @@ _SPECS: list[tuple[str, str, str, str]] = [
     ("time_only", r"\[?", _HMS + _FRAC + r"\b", _POST),
 ]
 FORMATS = [s[0] for s in _SPECS]
+# cheap unanchored pre-checks for the formats whose own regex is costly to reject
+_GUARDS = {"clf": r"\[\d\d/"}
 
 
-def _spec_columns(i: int, name: str, pre: str, body: str, post: str, year: str):
+def _spec_columns(name: str, pre: str, body: str, post: str, year: str):
     """Expressions (naive datetime, zone offset minutes, text, end, ok) for one spec."""
-    g = pl.col(f"_g{i}")
+    g = pl.col("_g")
     groups = set(re.findall(r"\(\?<(\w+)>", pre + body))
     f = g.struct.field
 
@@ -118,19 +126,19 @@ def _spec_columns(i: int, name: str, pre: str, body: str, post: str, year: str):
                if "f" in groups else pl.lit(0, pl.Int64))
         naive = (digits.cast(pl.Int64) * scale + sub).cast(pl.Datetime("us"))
         return naive, pl.lit(0, pl.Int32), text, end, naive.is_not_null()
-    if name == "time_only":
-        return (pl.lit(None, pl.Datetime("us")), pl.lit(None, pl.Int32), text, end,
-                text.is_not_null())
     y = (f("Y") if "Y" in groups
          else pl.lit("20") + f("y") if "y" in groups else pl.lit(year))
-    m = (pad("m") if "m" in groups
+    m = (pad("m") if "m" in groups else pl.lit("01") if name == "time_only"
          else f("b").replace_strict(_MONTHS, default=None, return_dtype=pl.String))
     if "ms" in groups:
         frac = pad("ms", 3) + pl.lit("000")
-    stamp = pl.concat_str([y, pl.lit("-"), m, pl.lit("-"), pad("d"), pl.lit(" "),
+    day = pad("d") if "d" in groups else pl.lit("01")
+    stamp = pl.concat_str([y, pl.lit("-"), m, pl.lit("-"), day, pl.lit(" "),
                            pad("H"), pl.lit(":"), pad("M"), pl.lit(":"), pad("S"),
                            pl.lit("."), frac])
     naive = stamp.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False)
+    if name == "time_only":  # clock validated (on a dummy date), but there is no ts
+        return pl.lit(None, pl.Datetime("us")), pl.lit(None, pl.Int32), text, end, naive.is_not_null()
     off = pl.lit(None, pl.Int32)
     if "z" in groups:
         z = f("z").str.strip_chars().str.replace(":", "", literal=True)
@@ -156,29 +164,39 @@ def extract_timestamps(
     (current year if None).  ``fmt == 'time_only'`` rows have ts null.
     """
     year = str(default_year if default_year is not None else _dt.date.today().year)
-    head = pl.col("line").str.slice(0, _SCAN)
-    lf = pl.LazyFrame({"line": lines.cast(pl.String)}).select(
-        pl.col("line").is_not_null().alias("_nn"),  # keep a column if no spec
-        *[head.str.extract_groups(f"^(?<pre>{pre})(?<ts>{body})(?<post>{post})")
-          .alias(f"_g{i}") for i, (_, pre, body, post) in enumerate(_SPECS)],
-    )
-    parts = [_spec_columns(i, *spec, year) for i, spec in enumerate(_SPECS)]
-    lf = lf.select(
-        [e.alias(f"_{k}{i}") for i, cols in enumerate(parts)
-         for k, e in zip(("n", "o", "t", "e", "k"), cols)]
-    )
-
-    def pick(key: str, values=None) -> pl.Expr:
-        expr = None
-        for i in range(len(_SPECS)):
-            v = pl.lit(values[i]) if values else pl.col(f"_{key}{i}")
-            expr = (pl.when if expr is None else expr.when)(pl.col(f"_k{i}")).then(v)
-        return expr
-
-    lf = lf.select(pick("n").alias("naive"), pick("o").alias("off"),
-                   pick("t").alias("ts_text"),
-                   pick("e").fill_null(0).cast(pl.Int32).alias("ts_end"),
-                   pick("", FORMATS).cast(pl.String).alias("fmt"))
+    n = len(lines)
+    remaining = pl.DataFrame(
+        {"_row": pl.int_range(n, dtype=pl.UInt32, eager=True),
+         "line": lines.cast(pl.String).str.slice(0, _SCAN)}
+    ).filter(pl.col("line").is_not_null())
+    found = []
+    # One vectorised pass per format over the rows no earlier format claimed:
+    # cheap is_match first, captures + parsing only on the candidate rows.
+    for name, pre, body, post in _SPECS:
+        if remaining.height == 0:
+            break
+        pat = f"^(?<pre>{pre})(?<ts>{body})(?<post>{post})"
+        line = pl.col("line")
+        if name in _GUARDS:
+            line = pl.when(line.str.contains(_GUARDS[name])).then(line)
+        hit = line.str.contains(pat).fill_null(False)
+        cand = remaining.filter(hit)
+        if cand.height == 0:
+            continue
+        naive, off, text, end, ok = _spec_columns(name, pre, body, post, year)
+        parsed = cand.select(
+            "_row", "line", pl.col("line").str.extract_groups(pat).alias("_g")
+        ).select("_row", "line", naive.alias("naive"), off.alias("off"),
+                 text.alias("ts_text"), end.alias("ts_end"),
+                 pl.lit(name).alias("fmt"), ok.alias("_ok"))
+        found.append(parsed.filter("_ok").drop("line", "_ok"))
+        # impossible dates (month 13 ...) fall through to later formats
+        remaining = pl.concat([remaining.filter(~hit),
+                               parsed.filter(~pl.col("_ok")).select("_row", "line")])
+    schema = {"_row": pl.UInt32, "naive": pl.Datetime("us"), "off": pl.Int32,
+              "ts_text": pl.String, "ts_end": pl.Int32, "fmt": pl.String}
+    hits = pl.concat([pl.DataFrame(schema=schema)]
+                     + [f.cast(schema) for f in found])  # type: ignore[arg-type]
     naive = pl.col("naive")
     if tz == "UTC":
         local = naive.dt.replace_time_zone("UTC")
@@ -187,4 +205,7 @@ def extract_timestamps(
                  .dt.convert_time_zone("UTC"))
     fixed = naive.dt.replace_time_zone("UTC") - pl.duration(minutes=pl.col("off"))
     ts = pl.when(pl.col("off").is_null()).then(local).otherwise(fixed)
-    return lf.select(ts.alias("ts"), "ts_text", "ts_end", "fmt").collect()
+    out = (pl.DataFrame({"_row": pl.int_range(n, dtype=pl.UInt32, eager=True)})
+           .join(hits, on="_row", how="left", maintain_order="left"))
+    return out.select(ts.alias("ts"), "ts_text",
+                      pl.col("ts_end").fill_null(0), "fmt")

@@ -10,7 +10,7 @@ demo:
 	pmortem report --db demo.duckdb --out postmortem.md
 
 test:
-	cd tests && $(PYTHON) -m pytest -q -p no:cacheprovider --rootdir=.. ..
+	cd tests && $(PYTHON) -m pytest -q -p no:cacheprovider -c ../pyproject.toml .
 
 lint:
 	ruff check . && ruff format --check .

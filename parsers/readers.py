@@ -92,11 +92,59 @@ def _decode_errors() -> tuple[type[BaseException], ...]:
     return (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError, OSError)
 
 
+class _GzipStream:
+    """gzip reader that hands over every byte it could decompress before damage.
+
+    gzip.GzipFile raises on a truncated member and drops the block it was
+    decoding; feeding zlib ourselves keeps all readable output, then raises.
+    Concatenated members (as `cat a.gz b.gz` makes) are read in turn.
+    """
+
+    def __init__(self, path: str):
+        self._fh = open(path, "rb")
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._buf = bytearray()
+        self._eof = False
+        self._pending_error: BaseException | None = None
+
+    def _fill(self, n: int) -> None:
+        while len(self._buf) < n and not self._eof:
+            comp = self._fh.read(1 << 20)
+            if not comp:
+                self._eof = True
+                if not self._d.eof:
+                    self._pending_error = EOFError("compressed file ended before the end-of-stream marker")
+                break
+            try:
+                self._buf += self._d.decompress(comp)
+                while self._d.eof and self._d.unused_data:
+                    rest = self._d.unused_data
+                    self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    self._buf += self._d.decompress(rest)
+            except zlib.error as exc:
+                self._eof = True
+                self._pending_error = exc
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0:
+            n = 1 << 62
+        self._fill(n)
+        if not self._buf and self._pending_error is not None:
+            err, self._pending_error = self._pending_error, None
+            raise err
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+    def close(self) -> None:
+        self._fh.close()
+
+
 def _raw_stream(path: str, comp: str | None):
     if path == "-":
         return sys.stdin.buffer
     if comp == "gzip":
-        return gzip.open(path, "rb")
+        return _GzipStream(path)
     if comp == "zstd":
         import zstandard
 

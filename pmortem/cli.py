@@ -89,8 +89,14 @@ def ingest(paths, db, wait, input_format, service, pod, host, namespace, contain
         config_path=config_path,
     )
     summary = run(list(paths), db, opts, progress=None if not quiet else False)
-    if quiet:
-        return
+    damaged = [s for s in summary.sources if s.error]
+    if not quiet:
+        _print_summary(summary, db)
+    if damaged:
+        raise UserError(f"{len(damaged)} source(s) were damaged; kept what was readable: " + "; ".join(f"{s.path}: {s.error}" for s in damaged))
+
+
+def _print_summary(summary, db: str) -> None:
     t = summary.totals()
     for s in summary.sources:
         extra = f"  ({s.error})" if s.error else ""
@@ -101,9 +107,6 @@ def ingest(paths, db, wait, input_format, service, pod, host, namespace, contain
         f"{t['rejected']:,} rejected in {summary.seconds:.1f}s ({rate:,.0f} MB/s) -> {db}",
         err=True,
     )
-    damaged = [s for s in summary.sources if s.error]
-    if damaged:
-        raise UserError(f"{len(damaged)} source(s) were damaged; kept what was readable: " + "; ".join(f"{s.path}: {s.error}" for s in damaged))
 
 
 def _emit(cols: list[str], rows: list[tuple], fmt: str) -> None:

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from pmortem.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+LOGHUB = REPO.parent / "shared" / "corpora" / "loghub"
+
+
+class Cli:
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.db = str(tmp / "t.duckdb")
+
+    def run(self, *args: str, input: str | bytes | None = None, db: bool = True):
+        argv = list(args)
+        if db and "--db" not in argv:
+            argv += ["--db", self.db]
+        res = CliRunner().invoke(main, argv, input=input, catch_exceptions=False)
+        return res
+
+    def ok(self, *args: str, **kw):
+        res = self.run(*args, **kw)
+        assert res.exit_code == 0, (res.exit_code, res.output)
+        return res
+
+    def sources(self) -> list[dict]:
+        return json.loads(self.ok("sources", "--format", "json").stdout)
+
+    def sql(self, q: str):
+        con = duckdb.connect(self.db, read_only=True)
+        try:
+            return con.execute(q).fetchall()
+        finally:
+            con.close()
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch) -> Cli:
+    monkeypatch.chdir(tmp_path)
+    return Cli(tmp_path)
+
+
+def loghub(system: str) -> Path:
+    p = LOGHUB / system / f"{system}_2k.log"
+    if not p.exists():
+        pytest.skip(f"Loghub corpus not present at {LOGHUB}")
+    return p
+
+
+def require(path: Path) -> Path:
+    assert path.exists(), f"sample {path} is missing; regenerate with samples/repro/make_samples.sh"
+    return path
+
+
+os.environ.setdefault("POLARS_MAX_THREADS", "2")

@@ -1,0 +1,140 @@
+"""Bad input gets a clear error and loses nothing; every line is parsed or rejected with a reason."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from conftest import LOGHUB, loghub
+
+SYSTEMS = sorted(p.name for p in LOGHUB.iterdir() if p.is_dir()) if LOGHUB.exists() else []
+
+
+def _count_lines(data: bytes) -> int:
+    return data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+
+
+def _reconciles(src: dict) -> None:
+    assert src["lines"] == src["lines_parsed"] + src["lines_rejected"], src
+
+
+@pytest.mark.parametrize("system", SYSTEMS)
+def test_loghub_reconciles_and_keeps_every_line(cli, system):
+    path = loghub(system)
+    data = path.read_bytes()
+    cli.ok("ingest", str(path), "-q")
+    (src,) = cli.sources()
+    assert src["lines"] == _count_lines(data)
+    _reconciles(src)
+    # the per-minute index accounts for every parsed line
+    (indexed,) = cli.sql("SELECT coalesce(sum(lines), 0) FROM line_index")[0]
+    assert indexed == src["lines_parsed"]
+    (rejected,) = cli.sql("SELECT count(*) FROM rejects")[0]
+    assert rejected == src["lines_rejected"]
+
+
+def test_truncated_gzip_keeps_readable_lines_and_exits_2(cli, tmp_path):
+    raw = loghub("HDFS").read_bytes()
+    gz = gzip.compress(raw)
+    cut = tmp_path / "hdfs.log.gz"
+    cut.write_bytes(gz[: len(gz) * 2 // 3])
+    res = cli.run("ingest", str(cut), "-q")
+    assert res.exit_code == 2
+    assert "damaged" in res.output and "hdfs.log.gz" in res.output
+    (src,) = cli.sources()
+    assert src["status"] == "damaged"
+    assert 0 < src["lines"] < _count_lines(raw)
+    _reconciles(src)
+    # the lines kept are exactly what zlib can recover from the damaged stream
+    readable = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(cut.read_bytes())
+    assert raw.startswith(readable)
+    assert src["lines"] == _count_lines(readable)
+
+
+def test_zstd_and_gzip_inputs_read_like_plain(cli, tmp_path):
+    raw = loghub("Zookeeper").read_bytes()
+    (tmp_path / "zk.log.zst").write_bytes(zstandard.ZstdCompressor().compress(raw))
+    (tmp_path / "zk2.log.gz").write_bytes(gzip.compress(raw.rstrip(b"\n") + b"\nextra line 2015-07-29 19:04:12,394 - INFO x\n"))
+    cli.ok("ingest", str(tmp_path / "zk.log.zst"), str(tmp_path / "zk2.log.gz"), "-q")
+    a, b = cli.sources()
+    assert a["lines"] == _count_lines(raw)
+    assert b["lines"] == _count_lines(raw) + 1
+    assert a["first_ts"] == b["first_ts"]
+
+
+def test_every_rejection_reason(cli, tmp_path):
+    """Real lines (Loghub Hadoop) with damage spliced in: each bad line is rejected with its reason."""
+    good = loghub("Hadoop").read_bytes().split(b"\n")[:50]
+    lines = good[:10] + [
+        b"\xff\xfe\x00\x01 binary junk",  # NUL bytes
+        good[10] + b" \xe9t\xe9 latin-1",  # not UTF-8
+        b"2015-10-18 18:01:47,978 INFO " + b"x" * (1024 * 1024 + 10),  # over-long
+    ] + good[11:]
+    f = tmp_path / "hadoop.log"
+    f.write_bytes(b"\n".join(lines) + b"\n")
+    cli.ok("ingest", str(f), "-q")
+    (src,) = cli.sources()
+    _reconciles(src)
+    reasons = dict(cli.sql("SELECT line_no, reason FROM rejects ORDER BY line_no"))
+    assert reasons[11].startswith("binary data")
+    assert reasons[12].startswith("undecodable bytes")
+    assert reasons[13].startswith("line too long")
+    assert src["lines"] == len(lines)
+
+
+def test_bad_json_and_missing_timestamp_in_envelope_formats(cli, tmp_path):
+    # docker json-file records with one truncated record; CRI lines with one line that is not CRI
+    docker = tmp_path / "abc-json.log"
+    docker.write_text(
+        '{"log":"Worker 12 started\\n","stream":"stdout","time":"2022-04-08T20:55:00.000000001Z"}\n'
+        '{"log":"Worker 13 sta\n'
+        '{"log":"Number of CPUs: 8\\n","stream":"stdout","time":"2022-04-08T20:55:01.5Z"}\n'
+    )
+    cli.ok("ingest", str(docker), "-q")
+    rows = cli.sql("SELECT line_no, reason FROM rejects")
+    assert rows == [(2, "bad JSON or not a docker record")]
+    (cpu,) = cli.sql("SELECT cpu_count FROM events WHERE kind = 'cpu_count'")
+    assert cpu == (8,)
+
+
+def test_unknown_input_format_and_missing_path_exit_2(cli, tmp_path):
+    res = cli.run("ingest", "nope.log")
+    assert res.exit_code == 2 and "no such file" in res.output
+    f = tmp_path / "a.log"
+    f.write_text("x\n")
+    res = cli.run("ingest", str(f), "--input-format", "klingon")
+    assert res.exit_code == 2 and "unknown --input-format" in res.output
+    res = cli.run("ingest", str(f), "--tz", "Mars/Olympus")
+    assert res.exit_code == 2 and "time zone" in res.output
+    res = cli.run("sources", "--db", str(tmp_path / "missing.duckdb"), db=False)
+    assert res.exit_code == 2 and "run `pmortem ingest" in res.output
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file; permission errors cannot happen")
+def test_unreadable_file_exit_2(cli, tmp_path):  # pragma: no cover - CI runs as root
+    f = tmp_path / "secret.log"
+    f.write_text("x\n")
+    f.chmod(0)
+    res = cli.run("ingest", str(f))
+    assert res.exit_code == 2
+
+
+def test_stdin_and_globs(cli, tmp_path):
+    raw = loghub("Apache").read_text()
+    res = cli.run("ingest", "-", "--service", "apache", "-q", input=raw)
+    assert res.exit_code == 0, res.output
+    d = tmp_path / "logs" / "nested"
+    d.mkdir(parents=True)
+    shutil.copy(loghub("Linux"), d / "linux.log")
+    shutil.copy(loghub("OpenSSH"), tmp_path / "logs" / "ssh.log")
+    cli.ok("ingest", str(tmp_path / "logs" / "**" / "*.log"), "-q")
+    paths = sorted(Path(s["path"]).name for s in cli.sources())
+    assert paths == ["-", "linux.log", "ssh.log"]
+    (svc,) = cli.sql("SELECT DISTINCT service FROM line_index WHERE source_id = 1")
+    assert svc == ("apache",)

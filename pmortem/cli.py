@@ -156,7 +156,7 @@ def sql(query, db, wait, fmt):
 
 SOURCE_COLUMNS = [
     "source_id", "path", "format", "service", "namespace", "pod", "container", "host", "lines", "lines_parsed",
-    "lines_rejected", "lines_folded", "lines_generic", "events", "first_ts", "last_ts", "status", "error",
+    "lines_rejected", "lines_folded", "lines_generic", "lines_duplicate", "events", "first_ts", "last_ts", "status", "error",
     "fingerprint", "entity_source",
 ]
 

@@ -116,8 +116,22 @@ def _m1_initial(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _m2_cross_export_dedup(con: duckdb.DuckDBPyConnection) -> None:
+    # The same line exported twice (kubectl logs and /var/log/pods, or Loki) must count once:
+    # events carry a key of (pod, container, ts, message) and sources count what they shared.
+    con.execute(
+        """
+        ALTER TABLE events ADD COLUMN dedup_key UBIGINT;
+        UPDATE events SET dedup_key = hash(coalesce(pod, ''), coalesce(container, ''), ts, message);
+        ALTER TABLE sources ADD COLUMN lines_duplicate BIGINT DEFAULT 0;
+        UPDATE sources SET lines_duplicate = 0;
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("initial schema: sources, events, rejects, line_index, lines", _m1_initial),
+    ("cross-export deduplication: events.dedup_key, sources.lines_duplicate", _m2_cross_export_dedup),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

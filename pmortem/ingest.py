@@ -48,7 +48,8 @@ class IngestOptions:
     threads: int | None = None
     memory_limit: str | None = None
     config_path: str | None = None
-    chunk_bytes: int = CHUNK_BYTES
+    # chunk size in decompressed bytes; PMORTEM_CHUNK_BYTES overrides (tests use small chunks)
+    chunk_bytes: int = field(default_factory=lambda: int(os.environ.get("PMORTEM_CHUNK_BYTES", CHUNK_BYTES)))
 
 
 @dataclass
@@ -184,10 +185,35 @@ def _insert(con, table: str, df: pl.DataFrame, source_id: int) -> None:
         con.unregister("_batch")
 
 
+def _insert_events(con, df: pl.DataFrame, source_id: int) -> int:
+    """Insert events, skipping ones another source already stored; returns lines they spanned."""
+    if df.height == 0:
+        return 0
+    df = df.with_columns(pl.lit(source_id, pl.Int32).alias("source_id"))
+    cols = ", ".join(df.columns)
+    con.register("_batch", df.to_arrow())
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _keyed AS SELECT *, hash(coalesce(pod, ''), coalesce(container, ''), ts, message) AS dedup_key FROM _batch"
+        )
+        dup_lines = con.execute(
+            """SELECT coalesce(sum(k.line_count), 0) FROM _keyed k
+               WHERE EXISTS (SELECT 1 FROM events e WHERE e.dedup_key = k.dedup_key AND e.source_id <> k.source_id)"""
+        ).fetchone()[0]
+        con.execute(
+            f"""INSERT INTO events ({cols}, dedup_key) SELECT {cols}, dedup_key FROM _keyed k
+                WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.dedup_key = k.dedup_key AND e.source_id <> k.source_id)"""
+        )
+        con.execute("DROP TABLE _keyed")
+    finally:
+        con.unregister("_batch")
+    return int(dup_lines)
+
+
 def _commit_chunk(con, source_id: int, res: ChunkResult, bytes_done: int, lines_done: int) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
-        _insert(con, "events", res.events, source_id)
+        dup_lines = _insert_events(con, res.events, source_id)
         _insert(con, "rejects", res.rejects, source_id)
         _insert(con, "line_index", res.index, source_id)
         if res.lines is not None:
@@ -198,6 +224,7 @@ def _commit_chunk(con, source_id: int, res: ChunkResult, bytes_done: int, lines_
                 bytes_done = ?, lines_done = ?,
                 lines = lines + ?, lines_parsed = lines_parsed + ?, lines_rejected = lines_rejected + ?,
                 lines_folded = lines_folded + ?, lines_generic = lines_generic + ?, events = events + ?,
+                lines_duplicate = lines_duplicate + ?,
                 first_ts = CASE WHEN first_ts IS NULL OR ?::TIMESTAMPTZ < first_ts THEN ?::TIMESTAMPTZ ELSE first_ts END,
                 last_ts  = CASE WHEN last_ts  IS NULL OR ?::TIMESTAMPTZ > last_ts  THEN ?::TIMESTAMPTZ ELSE last_ts  END
             WHERE source_id = ?
@@ -205,7 +232,7 @@ def _commit_chunk(con, source_id: int, res: ChunkResult, bytes_done: int, lines_
             [
                 bytes_done, lines_done,
                 res.n_lines, res.n_lines - res.n_rejected, res.n_rejected,
-                res.n_folded, res.n_generic, res.events.height,
+                res.n_folded, res.n_generic, res.events.height, dup_lines,
                 res.first_ts, res.first_ts, res.last_ts, res.last_ts,
                 source_id,
             ],

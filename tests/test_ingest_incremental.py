@@ -1,0 +1,174 @@
+"""Issue 3: idempotent, incremental, crash-safe, deduplicated, lock-aware, migrating."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import loghub
+from pmortem import db as dbmod
+
+COUNTS = """SELECT (SELECT count(*) FROM events), (SELECT coalesce(sum(lines), 0) FROM line_index),
+                   (SELECT count(*) FROM rejects), (SELECT sum(lines) FROM sources),
+                   (SELECT sum(lines_parsed) FROM sources), (SELECT sum(events) FROM sources)"""
+
+
+def _big_file(tmp: Path, copies: int = 40) -> Path:
+    """Real Hadoop + Zookeeper lines (with stack traces), repeated: a few MB."""
+    parts = [loghub("Hadoop").read_bytes().rstrip(b"\n") + b"\n", loghub("Zookeeper").read_bytes().rstrip(b"\n") + b"\n"]
+    f = tmp / "big.log"
+    with open(f, "wb") as fh:
+        for _ in range(copies):
+            for p in parts:
+                fh.write(p)
+    return f
+
+
+def test_reingest_adds_nothing_and_append_adds_only_new_lines(cli, tmp_path):
+    f = tmp_path / "hadoop.log"
+    lines = loghub("Hadoop").read_bytes().rstrip(b"\n").split(b"\n")
+    f.write_bytes(b"\n".join(lines[:1500]) + b"\n")
+    cli.ok("ingest", str(f), "-q")
+    before = cli.sql(COUNTS)
+    res = cli.ok("ingest", str(f))
+    assert "unchanged" in res.output
+    assert cli.sql(COUNTS) == before
+    # append the rest: only the new lines are read
+    with open(f, "ab") as fh:
+        fh.write(b"\n".join(lines[1500:]) + b"\n")
+    res = cli.ok("ingest", str(f))
+    assert "appended" in res.output
+    (src,) = cli.sources()
+    assert src["lines"] == len(lines)
+    # same result as one clean ingest of the whole file
+    clean = tmp_path / "clean.duckdb"
+    cli.ok("ingest", str(f), "-q", "--db", str(clean))
+    con = duckdb.connect(str(clean), read_only=True)
+    assert con.execute(COUNTS).fetchall() == cli.sql(COUNTS)
+    con.close()
+
+
+def test_renamed_or_rotated_file_is_recognised_by_content(cli, tmp_path):
+    f = tmp_path / "app.log"
+    shutil.copy(loghub("OpenStack"), f)
+    cli.ok("ingest", str(f), "-q")
+    before = cli.sql(COUNTS)
+    f.rename(tmp_path / "app.log.1")
+    res = cli.ok("ingest", str(tmp_path / "app.log.1"))
+    assert "renamed" in res.output
+    assert cli.sql(COUNTS) == before
+    (src,) = cli.sources()
+    assert src["path"].endswith("app.log.1")
+
+
+def test_same_lines_from_two_exports_count_once(cli, tmp_path):
+    """kubectl --prefix and the CRI file of the same pod hold the same lines: events stored once."""
+    pod, ctr = "campaign-7f9c6d5b8-x2k9p", "campaign"
+    cri_dir = tmp_path / "var/log/pods" / f"campaign_{pod}_0f1e2d3c-aaaa-bbbb-cccc-000000000001" / ctr
+    cri_dir.mkdir(parents=True)
+    payloads = ["Number of CPUs: 48", "Worker 4243 started", "Worker fragment (pid: 4243) died (code: null, signal: SIGKILL), restarting", "plain line"]
+    stamps = [f"2022-04-08T20:55:0{i}.12345678{i}Z" for i in range(len(payloads))]
+    (cri_dir / "0.log").write_text("".join(f"{t} stdout F {p}\n" for t, p in zip(stamps, payloads, strict=True)))
+    (tmp_path / f"{pod}.log").write_text("".join(f"[pod/{pod}/{ctr}] {t} {p}\n" for t, p in zip(stamps, payloads, strict=True)))
+    cli.ok("ingest", str(tmp_path / "var"), str(tmp_path / f"{pod}.log"), "-q")
+    a, b = cli.sources()
+    assert a["events"] == b["events"] == 3
+    assert b["lines_duplicate"] == 3 and a["lines_duplicate"] == 0
+    assert cli.sql("SELECT count(*) FROM events")[0][0] == 3
+
+
+def test_lock_wait_names_the_other_process(cli, tmp_path):
+    cli.ok("ingest", str(loghub("Apache")), "-q")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({cli.db!r}); print('ok', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        t0 = time.monotonic()
+        res = cli.run("sources", "--wait", "1")
+        waited = time.monotonic() - t0
+        assert res.exit_code == 2
+        assert "in use by process" in res.output and str(holder.pid) in res.output
+        assert waited >= 1.0
+    finally:
+        holder.kill()
+        holder.wait()
+    cli.ok("sources")
+
+
+def test_old_schema_is_migrated_and_newer_schema_refused(cli, tmp_path):
+    old = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(old))
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TIMESTAMPTZ)")
+    dbmod.MIGRATIONS[0][1](con)  # a database as version 1 of pmortem made it
+    con.execute("INSERT INTO schema_migrations VALUES (1, 'initial', now())")
+    con.execute("INSERT INTO events (source_id, kind, message, pod) VALUES (7, 'cpu_count', 'Number of CPUs: 16', 'p-1')")
+    con.close()
+    cli.ok("ingest", str(loghub("Apache")), "-q", "--db", str(old))
+    con = duckdb.connect(str(old), read_only=True)
+    assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == dbmod.SCHEMA_VERSION
+    assert con.execute("SELECT count(*) FROM events WHERE source_id = 7 AND dedup_key IS NOT NULL").fetchone()[0] == 1
+    con.close()
+    con = duckdb.connect(str(old))
+    con.execute("INSERT INTO schema_migrations VALUES (999, 'from the future', now())")
+    con.close()
+    res = cli.run("sources", "--db", str(old), db=False)
+    assert res.exit_code == 2 and "newer than this pmortem knows" in res.output
+
+
+ENV = {**os.environ, "PMORTEM_CHUNK_BYTES": str(256 * 1024)}
+
+
+def _cmd(big: Path, db: Path) -> list[str]:
+    return [sys.executable, "-c", "from pmortem.cli import main; main()", "ingest", str(big), "-q", "--db", str(db)]
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("kill9")
+    big = _big_file(tmp, copies=12)
+    db = tmp / "clean.duckdb"
+    t0 = time.monotonic()
+    subprocess.run(_cmd(big, db), env=ENV, check=True, cwd=tmp)
+    seconds = time.monotonic() - t0
+    con = duckdb.connect(str(db), read_only=True)
+    counts = con.execute(COUNTS).fetchall()
+    con.close()
+    return big, seconds, counts
+
+
+@pytest.mark.parametrize("fraction", [0.25, 0.5, 0.8])
+def test_kill_9_mid_ingest_then_rerun_matches_clean_run(tmp_path, clean_run, fraction):
+    big, seconds, clean_counts = clean_run
+    killed_db = tmp_path / "killed.duckdb"
+    p = subprocess.Popen(_cmd(big, killed_db), env=ENV, cwd=tmp_path)
+    time.sleep(seconds * fraction)
+    was_running = p.poll() is None
+    if was_running:
+        os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    if killed_db.exists():
+        # consistent at rest: the counters match what is stored
+        con = duckdb.connect(str(killed_db), read_only=True)
+        got = con.execute("SELECT lines, lines_parsed, events FROM sources").fetchall()
+        if got:
+            lines, parsed, events = got[0]
+            assert con.execute("SELECT coalesce(sum(lines), 0) FROM line_index").fetchone()[0] == parsed
+            assert con.execute("SELECT count(*) FROM events").fetchone()[0] == events
+            assert lines <= clean_counts[0][3]
+        con.close()
+    subprocess.run(_cmd(big, killed_db), env=ENV, check=True, cwd=tmp_path)
+    con = duckdb.connect(str(killed_db), read_only=True)
+    assert con.execute(COUNTS).fetchall() == clean_counts
+    con.close()
+    assert clean_counts[0][3] == big.read_bytes().count(b"\n")

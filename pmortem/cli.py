@@ -188,6 +188,63 @@ def sources(db, wait, fmt):
         _emit(SOURCE_COLUMNS, rows, fmt)
 
 
+def _parse_time(value: str | None, name: str):
+    if value is None:
+        return None
+    import datetime as dt
+
+    try:
+        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"{name} {value!r} is not a time; use ISO 8601, e.g. 2022-04-08T20:50:00Z") from None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+@main.command()
+@db_option
+@click.option("--since", help="Window start (ISO 8601, UTC unless it says otherwise). Default: found from the data.")
+@click.option("--until", help="Window end (ISO 8601). Default: found from the data.")
+@click.option("--service", help="Only this service (pod name prefix or service name).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="Write the report to FILE (default: stdout).")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True, help="Markdown or JSON.")
+@click.option("--tolerance", "tolerance_s", type=float, default=2.0, show_default=True, help="Seconds within which two events count as one (paired errors, deaths).")
+@click.option("--config", "config_path", help="Config file with [[redact]] rules (default: ./pmortem.toml when present).")
+def report(db, wait, since, until, service, out, fmt, tolerance_s, config_path):
+    """Write the postmortem: trigger, mechanism, symptoms, evidence and the SQL behind every number.
+
+    Exit code 0 whether or not an incident is found; read `incident` in the JSON.
+
+    \b
+    Example:
+      pmortem report --out postmortem.md
+      pmortem report --format json --out report.json
+      pmortem report --since 2022-04-08T20:50:00Z --until 2022-04-08T21:10:00Z --service campaign
+    """
+    from .analyzer.redact import load_redactor
+    from .analyzer.render import render_json, render_markdown
+    from .analyzer.report import Options, build_report
+
+    t0, t1 = _parse_time(since, "--since"), _parse_time(until, "--until")
+    if t0 and t1 and t0 >= t1:
+        raise UserError("--since must be before --until")
+    redact = load_redactor(config_path)
+    opts = Options(since=t0, until=t1, service=service, tolerance_s=tolerance_s,
+                   command="pmortem " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else "pmortem report")
+    con = open_existing(db, wait=wait)
+    try:
+        rep = build_report(con, opts, redact)
+    finally:
+        con.close()
+    text = render_json(rep) if fmt == "json" else render_markdown(rep, redact)
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        click.echo(f"wrote {out} ({'incident' if rep['incident'] else 'no incident'}, {len(rep['findings'])} findings)", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+
 def run() -> None:  # pragma: no cover - console entry for python -m
     main(prog_name="pmortem")
 

@@ -1,0 +1,92 @@
+"""Make log text inert in Markdown, HTML and Mermaid: a hostile line must not change the page."""
+
+from __future__ import annotations
+
+import html
+import re
+
+_MD_SPECIAL = set("\\`*_{}[]()#+-!|<>~.:=\"'&")
+_BACKTICKS = re.compile(r"`+")
+
+
+def md_escape(text: object) -> str:
+    """Escape text for Markdown prose or a table cell.
+
+    HTML-sensitive characters become entities (so `<script>` and `&lt;` stay text), Markdown
+    punctuation is backslash-escaped, `](javascript:` style links cannot form, and line breaks
+    become spaces so a line cannot start a heading, list or table row of its own.
+    """
+    if text is None:
+        return ""
+    s = str(text).replace("\r\n", "\n").replace("\r", "\n").replace("\n", " ⏎ ").replace("\t", " ")
+    out = []
+    for ch in s:
+        if ch == "<":
+            out.append("&lt;")
+        elif ch == ">":
+            out.append("&gt;")
+        elif ch == "&":
+            out.append("&amp;")
+        elif ch == '"':
+            out.append("&quot;")
+        elif ch in "\\`*_{}[]()#+-!|~":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    s = "".join(out)
+    # a scheme followed by ':' could still autolink in some renderers (GFM autolinks www./http:)
+    s = re.sub(r"(?i)\b(javascript|vbscript|data|file)\s*:", lambda m: m.group(1) + "&#58;", s)
+    s = re.sub(r"(?i)\b(https?|ftp)://", lambda m: m.group(1) + "&#58;//", s)
+    s = re.sub(r"(?i)\bwww\.", "www&#46;", s)
+    return s
+
+
+def _longest_run(text: str) -> int:
+    return max((len(m.group(0)) for m in _BACKTICKS.finditer(text)), default=0)
+
+
+def code_span(text: object, *, table: bool = False) -> str:
+    """Inline code whose fence is longer than any backtick run inside (CommonMark rule).
+
+    In a table cell `|` still splits cells inside code spans (GFM), so it is escaped there.
+    Line breaks become ⏎ so a quote stays on one line.
+    """
+    s = "" if text is None else str(text)
+    s = s.replace("\r\n", "\n").replace("\r", "\n").replace("\n", " ⏎ ")
+    if table:
+        s = s.replace("|", "\\|")
+    fence = "`" * (_longest_run(s) + 1)
+    pad = " " if (s.startswith("`") or s.endswith("`") or not s.strip()) else ""
+    if not s:
+        return "` `"
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def code_block(text: object, lang: str = "") -> str:
+    """A fenced block whose fence is longer than any backtick run in the text (at least 3)."""
+    s = "" if text is None else str(text)
+    fence = "`" * max(3, _longest_run(s) + 1)
+    return f"{fence}{lang}\n{s.rstrip()}\n{fence}"
+
+
+_MERMAID_OK = re.compile(r"[^A-Za-z0-9 .,:;/=_+()'%-]")
+
+
+def mermaid_label(text: object, limit: int = 80) -> str:
+    """Text for inside a quoted Mermaid label: no quotes, brackets, arrows, comments or newlines."""
+    s = "" if text is None else str(text)
+    s = s.replace("\n", " ").replace("\r", " ")
+    s = s.replace('"', "'").replace("[", "(").replace("]", ")").replace("{", "(").replace("}", ")")
+    s = s.replace("<", " ").replace(">", " ")
+    s = _MERMAID_OK.sub(" ", s)
+    s = re.sub(r"-{2,}", "-", s)
+    s = re.sub(r"%+", " pct", s)
+    s = re.sub(r"=+", "=", s)
+    s = re.sub(r"\s+", " ", s).strip()
+    if len(s) > limit:
+        s = s[: limit - 1].rstrip() + "…"
+    return s or "-"
+
+
+def html_text(text: object) -> str:
+    return html.escape("" if text is None else str(text), quote=True)

@@ -1,0 +1,59 @@
+"""Render a report dict as Markdown (Jinja2 templates in pmortem.templates) or JSON."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+
+import jinja2
+
+from .escape import code_block, code_span, md_escape, mermaid_label
+from .redact import Redactor
+from .sqlrun import substituted
+
+SERIES = [("deaths", "worker deaths/s"), ("dependency_calls", "dependency calls/s"), ("dependency_errors", "dependency errors/s")]
+
+
+def _load_template(name: str) -> str:
+    return files("pmortem.templates").joinpath(name).read_text(encoding="utf-8")
+
+
+def _env(redact: Redactor) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_load_template),
+        autoescape=False,  # Markdown, not HTML: every value from logs goes through md/code/mlabel below
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = lambda v: md_escape(redact(v))
+    env.filters["code"] = lambda v: code_span(redact(v))
+    env.filters["tcode"] = lambda v: code_span(redact(v), table=True)
+    env.filters["codeblock"] = lambda v, lang="": code_block(redact(v), lang)
+    env.filters["mlabel"] = lambda v, n=80: mermaid_label(redact(v), n)
+    env.filters["num"] = lambda v: "n/a" if v is None else (f"{v:,.3f}".rstrip("0").rstrip(".") if isinstance(v, float) else f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
+    env.filters["sqltext"] = lambda ref: substituted(ref["text"], ref["params"])
+    return env
+
+
+def chart(report: dict) -> dict | None:
+    tl = report["timeline"]
+    rows = tl["rows"]
+    if not rows:
+        return None
+    b = tl["bucket_s"]
+    labels = [r["bucket"][11:19] for r in rows]
+    series = [(name, [round(r[k] / b, 2) for r in rows]) for k, name in SERIES]
+    top = max([max(v) for _, v in series] + [1])
+    return {"labels": labels, "series": series, "y_max": int(top * 1.1) + 1, "bucket_s": b}
+
+
+def render_markdown(report: dict, redact: Redactor) -> str:
+    env = _env(redact)
+    by_id = {f["id"]: f for f in report["findings"]}
+    return env.get_template("report.md.j2").render(r=report, by_id=by_id, chart=chart(report))
+
+
+def render_json(report: dict) -> str:
+    return json.dumps(report, indent=2, sort_keys=False, default=str) + "\n"

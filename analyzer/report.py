@@ -1,0 +1,482 @@
+"""Reason over detector results: find the window, build findings, link the chain, test hypotheses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import statistics
+from dataclasses import dataclass
+
+import duckdb
+
+from .. import __version__
+from .redact import Redactor
+from .sqlrun import Runner
+
+SCHEMA_VERSION = 1
+SEVERITY_ORDER = {"incident": 0, "warning": 1, "info": 2}
+UTC = dt.UTC
+
+
+@dataclass
+class Options:
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    service: str | None = None
+    tolerance_s: float = 2.0
+    server_class: str = "response_closed"
+    client_classes: str = "context_cancelled,read_timeout"
+    rare_share: float = 0.05
+    gap_min: int = 10
+    pad_before_s: int = 120
+    pad_after_s: int = 60
+    near_miss_after_s: int = 900
+    max_lag_s: int = 5
+    evidence_lines: int = 5
+    command: str = "pmortem report"
+
+
+def iso(t: dt.datetime | None) -> str | None:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z") if t else None
+
+
+def finding_id(rule: str, service: str | None, pod: str | None, start: dt.datetime | None) -> str:
+    key = f"{rule}|{service or ''}|{pod or ''}|{iso(start) or ''}"
+    return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def _r(x, nd=3):
+    if x is None:
+        return None
+    if isinstance(x, float):
+        return round(x, nd)
+    return x
+
+
+def _first_lines(msg: str | None, n: int = 2, limit: int = 400) -> str:
+    if not msg:
+        return ""
+    lines = [ln for ln in str(msg).split("\n") if ln.strip()][:n]
+    s = "\n".join(lines)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+class Analysis:
+    def __init__(self, con: duckdb.DuckDBPyConnection, opts: Options, redact: Redactor):
+        self.con = con
+        self.opts = opts
+        self.redact = redact
+        self.runner = Runner(con)
+        con.execute("SET TimeZone = 'UTC'")
+        self.paths = {sid: p for sid, p in con.execute("SELECT source_id, path FROM sources").fetchall()}
+
+    # ------------------------------------------------------------------ helpers
+    def ev(self, source_id, line_no, text) -> dict:
+        return {"source": self.redact(self.paths.get(source_id, f"source {source_id}")), "line": line_no,
+                "text": self.redact(_first_lines(text))}
+
+    def evidence(self, kind, pod=None, error_class=None, limit=None, key=None) -> list[dict]:
+        rows = self.runner.run("evidence", {**self.base, "kind": kind, "pod": pod, "error_class": error_class,
+                                            "limit": limit or self.opts.evidence_lines}, key=key)
+        return [self.ev(r["source_id"], r["line_no"], r["message"]) for r in rows]
+
+    # ------------------------------------------------------------------ window
+    def find_window(self) -> dict:
+        o = self.opts
+        info: dict = {"basis": "given", "first_bad": None, "last_bad": None}
+        if o.since and o.until:
+            return {**info, "start": o.since, "end": o.until}
+        rows = self.runner.run("incident_window", {"service": o.service, "gap_min": o.gap_min})
+        w = rows[0] if rows else {}
+        if w.get("first_bad"):
+            start = w["first_bad"] - dt.timedelta(seconds=o.pad_before_s)
+            end = w["last_bad"] + dt.timedelta(seconds=o.pad_after_s)
+            start = start.replace(second=0, microsecond=0)
+            info = {"basis": "detected: densest island of worker exits and errors", **{k: w[k] for k in w}}
+        else:
+            lo, hi = self.con.execute("SELECT min(ts), max(ts) FROM events WHERE ts IS NOT NULL").fetchone()
+            if lo is None:
+                lo = hi = dt.datetime.now(UTC)
+            start, end = lo, hi + dt.timedelta(microseconds=1)
+            info = {**info, "basis": "no worker exits or errors found: the whole time range of the data"}
+        start = o.since or start
+        end = o.until or end
+        return {**info, "start": start, "end": end}
+
+    # ------------------------------------------------------------------ main
+    def run(self) -> dict:
+        o = self.opts
+        win = self.find_window()
+        self.window = win
+        self.base = {"since": win["start"], "until": win["end"]}
+        p_err = {"server_class": o.server_class, "client_classes": o.client_classes}
+        findings: list[dict] = []
+        chain: list[dict] = []
+        hypotheses: list[dict] = []
+
+        survey = self.runner.run("host_shape_survey", {**self.base, "rare_share": o.rare_share})
+        life = self.runner.run("worker_lifecycle", {**self.base, "service": o.service})
+        amp = self.runner.run("request_amplification", {**self.base, "service": o.service})
+        paired = self.runner.run("paired_errors", {**self.base, "tolerance_s": o.tolerance_s, **p_err})
+        coverage = self.runner.run("coverage", self.base)
+
+        if o.service:
+            survey = [s for s in survey if (s["pod"] or "").startswith(o.service + "-") or s["service"] in (o.service, o.service + "-service")]
+        dist: dict[int, int] = {}
+        for s in survey:
+            dist[s["cpu_count"]] = s["observations_of_value"]
+        deaths_by_pod = {r["pod"]: r for r in life}
+
+        # ---- worker death spirals (mechanism)
+        spirals = {}
+        for r in life:
+            if r["exits"] >= 5:
+                sev = "incident" if (r["peak_deaths_per_s"] >= 2 or r["exits"] >= 20) else "warning"
+                conf, why = 0.6, ["worker exits counted from the primary's own log lines"]
+                if r["median_respawn_latency_s"] is not None and r["median_respawn_latency_s"] < 1:
+                    conf += 0.15
+                    why.append(f"respawned after a median {r['median_respawn_latency_s']} s: no backoff delay")
+                if not r["respawn_backs_off"]:
+                    conf += 0.1
+                    why.append(f"respawn delay does not grow (backoff ratio {r['backoff_ratio']})")
+                if r["sigkill_exits"] >= r["exits"] / 2:
+                    conf += 0.1
+                    why.append(f"{r['sigkill_exits']} of {r['exits']} exits by SIGKILL (cgroup OOM killer)")
+                f = {
+                    "rule": "worker_death_spiral", "severity": sev, "confidence": round(min(conf, 0.99), 2),
+                    "confidence_reasons": why,
+                    "title": f"Worker death spiral in {r['pod']}",
+                    "entity": {"service": r["service"], "pod": r["pod"], "host": r["host"]},
+                    "start": r["first_exit"], "end": r["last_exit"],
+                    "metrics": {"deaths": r["exits"], "worker_starts": r["starts"], "peak_deaths_per_s": r["peak_deaths_per_s"],
+                                "peak_second": iso(r["peak_second"]), "mean_deaths_per_s": r["mean_deaths_per_s"],
+                                "median_lifetime_s": r["median_lifetime_s"], "p90_lifetime_s": r["p90_lifetime_s"],
+                                "median_respawn_latency_s": r["median_respawn_latency_s"],
+                                "p90_respawn_latency_s": r["p90_respawn_latency_s"],
+                                "max_respawn_latency_s": r["max_respawn_latency_s"],
+                                "backoff_ratio": r["backoff_ratio"], "respawn_backs_off": r["respawn_backs_off"],
+                                "exit_codes": r["exit_codes"]},
+                    "evidence": self.evidence("worker_exit", pod=r["pod"], key=f"evidence:death:{r['pod']}")
+                    + self.evidence("worker_start", pod=r["pod"], limit=2, key=f"evidence:start:{r['pod']}"),
+                    "sql": self.runner.sql_ref("worker_lifecycle"),
+                }
+                spirals[r["pod"]] = f
+                findings.append(f)
+        dying = set(spirals)
+
+        # ---- host shape (trigger)
+        triggers = {}
+        for s in survey:
+            if not (s["is_outlier"] and s["in_window"]):
+                continue
+            d = deaths_by_pod.get(s["pod"])
+            sev = "incident" if s["pod"] in dying else "warning"
+            conf, why = 0.5, [f"{s['cpu_count']} cores seen in {s['observations_of_value']} of {s['observations_total']} starts ({s['share']:.1%})"]
+            if s["cpu_limit"]:
+                if s["cores_over_limit"] and s["cores_over_limit"] >= 4:
+                    conf += 0.2
+                    why.append(f"{s['cpu_count']} cores seen vs a CPU limit of {s['cpu_limit']:g} ({s['limit_basis']}): os.cpus() leaks the host's cores")
+            else:
+                why.append("no pod object or config gives the CPU limit")
+            if s["pod"] in dying:
+                conf += 0.2
+                why.append(f"the same pod then lost {d['exits']} workers")
+            f = {
+                "rule": "host_shape_outlier", "severity": sev, "confidence": round(min(conf, 0.99), 2),
+                "confidence_reasons": why,
+                "title": f"{s['pod']} started on a {s['cpu_count']}-core host ({s['host']})",
+                "entity": {"service": s["service"], "pod": s["pod"], "host": s["host"]},
+                "start": s["ts"], "end": s["ts"],
+                "metrics": {"cpu_count": s["cpu_count"], "cpu_limit": s["cpu_limit"], "limit_basis": s["limit_basis"],
+                            "cores_over_limit": s["cores_over_limit"],
+                            "observations_in_history": s["observations_of_value"], "observations_total": s["observations_total"],
+                            "share": s["share"], "median_cpu_count": s["median_cpu_count"],
+                            "distribution": {str(k): v for k, v in sorted(dist.items())}},
+                "evidence": [self.ev(s["source_id"], s["line_no"], s["message"])],
+                "sql": self.runner.sql_ref("host_shape_survey"),
+            }
+            triggers[s["pod"]] = f
+            findings.append(f)
+        if not triggers:
+            leaks = [s for s in survey if s["in_window"] and s["cores_over_limit"] and s["cores_over_limit"] > 1]
+            if leaks:
+                s0 = max(leaks, key=lambda s: s["cores_over_limit"])
+                findings.append({
+                    "rule": "cpu_count_above_limit", "severity": "info", "confidence": 0.8,
+                    "confidence_reasons": ["CPU-count lines compared with the pod's CPU limit"],
+                    "title": f"{len(leaks)} pod start(s) saw more cores than their CPU limit (up to {s0['cpu_count']} vs {s0['cpu_limit']:g})",
+                    "entity": {"service": s0["service"], "pod": None, "host": None},
+                    "start": min(s["ts"] for s in leaks), "end": max(s["ts"] for s in leaks),
+                    "metrics": {"pods": len(leaks), "max_cpu_count": s0["cpu_count"], "cpu_limit": s0["cpu_limit"],
+                                "limit_basis": s0["limit_basis"], "distribution": {str(k): v for k, v in sorted(dist.items())}},
+                    "evidence": [self.ev(s["source_id"], s["line_no"], s["message"]) for s in leaks[: o.evidence_lines]],
+                    "sql": self.runner.sql_ref("host_shape_survey"),
+                })
+
+        # ---- request amplification (symptom)
+        amp_f = None
+        inc_rows = [a for a in amp if a["pod"] in dying]
+        ctl_rows = [a for a in amp if a["pod"] not in dying and a["deaths"] == 0]
+        if inc_rows:
+            inc_per_min = sum(a["calls_per_min"] for a in inc_rows) / len(inc_rows)
+            normal = statistics.median(a["calls_per_min"] for a in ctl_rows) if ctl_rows else None
+            factor = round(inc_per_min / normal, 2) if normal else None
+            corr = [a["corr_calls_starts"] for a in inc_rows if a["corr_calls_starts"] is not None]
+            if factor is None or factor >= 1.5:
+                top = max(inc_rows, key=lambda a: a["calls"])
+                why = [f"calls per minute of the dying pod(s) vs the median of {len(ctl_rows)} control pod(s) of the same service in the same window"]
+                conf = 0.6
+                if corr and max(corr) >= 0.5:
+                    conf += 0.25
+                    why.append(f"calls track worker starts second by second (r = {max(corr)})")
+                if not ctl_rows:
+                    conf -= 0.2
+                    why.append("no control pods: no normal rate to compare")
+                amp_f = {
+                    "rule": "request_amplification", "severity": "warning", "confidence": round(conf, 2),
+                    "confidence_reasons": why,
+                    "title": f"{top['pod']} called {top['peer']} {factor if factor else '?'}x as often as healthy pods",
+                    "entity": {"service": top["service"], "pod": top["pod"], "host": spirals[top["pod"]]["entity"]["host"]},
+                    "start": self.window["start"], "end": self.window["end"],
+                    "metrics": {"normal_per_min": _r(normal, 2), "incident_per_min": _r(inc_per_min, 2), "factor": factor,
+                                "peer": top["peer"], "incident_calls": sum(a["calls"] for a in inc_rows),
+                                "control_pods": len(ctl_rows), "corr_calls_worker_starts": max(corr) if corr else None,
+                                "window_min": top["window_min"], "basis": top["basis"]},
+                    "evidence": self.evidence("dependency_call", pod=top["pod"], key=f"evidence:calls:{top['pod']}"),
+                    "sql": self.runner.sql_ref("request_amplification"),
+                }
+                findings.append(amp_f)
+
+        # ---- paired client/server errors (symptom)
+        pe_f = None
+        if paired:
+            pairs = [p for p in paired if p["link"]]
+            links: dict[str, int] = {}
+            for p in pairs:
+                links[p["link"]] = links.get(p["link"], 0) + 1
+            aligned = [p for p in paired if p["death_aligned"]]
+            offs = [p["offset_s"] for p in pairs if p["offset_s"] is not None]
+            doffs = [p["death_offset_s"] for p in aligned if p["death_offset_s"] is not None]
+            client_total = paired[0]["client_errors_total"]
+            conf = statistics.mean(p["link_confidence"] for p in pairs) if pairs else 0.4
+            why = [f"{len(pairs)} of {len(paired)} server errors paired with a client error ({', '.join(f'{k}: {v}' for k, v in sorted(links.items())) or 'none'})",
+                   f"{len(aligned)} of {len(paired)} server errors within {o.tolerance_s:g} s of a worker death"]
+            if len(aligned) >= len(paired) / 2:
+                conf = min(conf + 0.2, 0.99)
+            ex = [self.ev(p["server_source_id"], p["server_line"], p["server_message"]) for p in paired[: 3]]
+            ex += [self.ev(p["client_source_id"], p["client_line"], p["client_message"]) for p in pairs[: 3]]
+            server_name = paired[0]["server_service"]
+            pe_f = {
+                "rule": "paired_client_server_errors", "severity": "warning", "confidence": round(conf, 2),
+                "confidence_reasons": why,
+                "title": f"{server_name} logged {len(paired)} '{o.server_class}' errors: the other side of dying callers",
+                "entity": {"service": server_name, "pod": None},
+                "start": paired[0]["server_ts"], "end": paired[-1]["server_ts"],
+                "metrics": {"server_errors": len(paired), "client_errors": client_total, "pairs": len(pairs),
+                            "tolerance_s": o.tolerance_s, "links": links,
+                            "median_offset_s": _r(statistics.median(offs)) if offs else None,
+                            "death_aligned": len(aligned), "death_aligned_share": _r(len(aligned) / len(paired)),
+                            "median_death_offset_s": _r(statistics.median(doffs)) if doffs else None,
+                            "caller_pods": sorted({p["caller_pod"] or p["death_pod"] for p in aligned if (p["caller_pod"] or p["death_pod"])}),
+                            "server_class": o.server_class, "client_classes": o.client_classes.split(",")},
+                "evidence": ex,
+                "sql": self.runner.sql_ref("paired_errors"),
+            }
+            findings.append(pe_f)
+
+        # ---- feedback-loop hypothesis
+        if dying:
+            fl = self.runner.run("feedback_loop", {**self.base, "tolerance_s": o.tolerance_s, "max_lag_s": o.max_lag_s,
+                                                   **p_err, "trigger_pods": ",".join(sorted(dying))})[0]
+            lead = fl["deaths_lead_errors_s"]
+            reasons = []
+            votes_against = votes_for = 0
+            if lead is None:
+                reasons.append("no dependency errors in the window: nothing could have caused the deaths")
+                votes_against += 1
+            elif lead > 0:
+                reasons.append(f"the first death came {lead} s before the first dependency error")
+                votes_against += 1
+            else:
+                reasons.append(f"dependency errors began {-lead} s before the first death")
+                votes_for += 1
+            if fl["best_lag_s"] is not None and fl["best_lag_s"] > 0:
+                reasons.append(f"per-second errors follow deaths (best correlation at +{fl['best_lag_s']} s, r = {fl['best_lag_corr']})")
+                votes_against += 1
+            elif fl["best_lag_s"] is not None and fl["best_lag_s"] < 0:
+                reasons.append(f"per-second deaths follow errors (best correlation at {fl['best_lag_s']} s, r = {fl['best_lag_corr']})")
+                votes_for += 1
+            if fl["deaths_without_errors"]:
+                reasons.append(f"{fl['deaths_without_errors']} deaths ({fl['deaths_without_errors_share']:.0%}) had no dependency error within {o.tolerance_s:g} s; "
+                               f"{fl['deaths_per_s_without_errors'] or 0} deaths/s in seconds without errors vs {fl['deaths_per_s_with_errors'] or 0} with")
+                votes_against += 1
+            if fl["control_pods"]:
+                if fl["control_deaths"] == 0:
+                    reasons.append(f"{fl['control_pods']} control pod(s) calling the same dependency lost no workers")
+                    votes_against += 1
+                else:
+                    reasons.append(f"control pods lost {fl['control_deaths']} workers too")
+                    votes_for += 1
+            verdict = "rejected" if votes_against >= 2 and votes_for == 0 else ("supported" if votes_for >= 2 and votes_against == 0 else "inconclusive")
+            hypotheses.append({
+                "rule": "feedback_loop",
+                "statement": "Dependency errors kill workers, and the respawned workers' calls cause more dependency errors (a positive feedback loop).",
+                "verdict": verdict, "reasons": reasons,
+                "metrics": {k: (iso(v) if isinstance(v, dt.datetime) else v) for k, v in fl.items()},
+                "sql": self.runner.sql_ref("feedback_loop"),
+            })
+
+        # ---- near misses
+        trig_values = sorted({f["metrics"]["cpu_count"] for f in triggers.values()})
+        for cpu in trig_values:
+            rows = self.runner.run("near_misses", {**self.base, "cpu_count": cpu, "after_s": o.near_miss_after_s,
+                                                   "service": o.service}, key=f"near_misses:{cpu}")
+            for r in rows:
+                ended = (f"ended when the service started on {r['next_host']} ({r['next_cpu_count']} cores), {r['next_pod']}"
+                         if r["next_pod"] else "no replacement start found within an hour")
+                findings.append({
+                    "rule": "near_miss", "severity": "warning", "confidence": 0.8 if r["deaths"] else 0.5,
+                    "confidence_reasons": [f"same trigger value ({cpu} cores) on {r['host']}",
+                                           f"{r['deaths']} worker deaths in the next {o.near_miss_after_s} s" if r["deaths"] else "no worker deaths logged after it"],
+                    "title": f"Near miss {iso(r['ts'])}: {r['pod']} saw {cpu} cores; {r['deaths']} worker deaths; {ended}",
+                    "entity": {"service": o.service or "", "pod": r["pod"], "host": r["host"]},
+                    "start": r["ts"], "end": r["last_death"] or r["ts"],
+                    "metrics": {"cpu_count": cpu, "deaths": r["deaths"], "worker_starts": r["starts"],
+                                "peak_deaths_per_s": r["peak_deaths_per_s"], "spiral_s": r["spiral_s"],
+                                "next_pod": r["next_pod"], "next_host": r["next_host"], "next_cpu_count": r["next_cpu_count"],
+                                "next_start": iso(r["next_ts"])},
+                    "evidence": [self.ev(r["source_id"], r["line_no"], r["message"])],
+                    "sql": self.runner.sql_ref(f"near_misses:{cpu}"),
+                })
+
+        # ---- ids, order, chain
+        for f in findings:
+            ent = f["entity"]
+            f["id"] = finding_id(f["rule"], ent.get("service"), ent.get("pod"), f["start"])
+            for k in ("service", "namespace", "pod", "container", "host", "pid"):
+                ent.setdefault(k, None)
+        for pod, t in triggers.items():
+            if pod in spirals:
+                s = spirals[pod]
+                gap = (s["start"] - t["start"]).total_seconds() if s["start"] and t["start"] else None
+                chain.append({"cause": t["id"], "effect": s["id"],
+                              "basis": f"same pod {pod}: {t['metrics']['cpu_count']} workers forked for {t['metrics']['cpu_count']} cores seen, first death {gap:.1f} s after the CPU-count line"})
+        for s in spirals.values():
+            if amp_f and amp_f["entity"]["pod"] == s["entity"]["pod"]:
+                chain.append({"cause": s["id"], "effect": amp_f["id"],
+                              "basis": f"same pod: each new worker fetches at startup (calls vs worker starts r = {amp_f['metrics']['corr_calls_worker_starts']})"})
+            if pe_f and (s["entity"]["pod"] in pe_f["metrics"]["caller_pods"]):
+                chain.append({"cause": s["id"], "effect": pe_f["id"],
+                              "basis": f"{pe_f['metrics']['death_aligned']} of {pe_f['metrics']['server_errors']} server errors within {o.tolerance_s:g} s of a death in this pod (median offset {pe_f['metrics']['median_death_offset_s']} s)"})
+        findings.sort(key=lambda f: (SEVERITY_ORDER[f["severity"]], -f["confidence"], iso(f["start"]) or "", f["id"]))
+        roots = [f for f in findings if f["rule"] == "host_shape_outlier" and f["id"] in {c["cause"] for c in chain}]
+        if not roots:
+            roots = [f for f in findings if f["rule"] == "worker_death_spiral"]
+        root = roots[0]["id"] if roots else None
+
+        recs = self.recommendations(findings, hypotheses)
+        timeline = self.timeline(win)
+        incident = any(f["severity"] == "incident" for f in findings)
+        report = {
+            "schema_version": SCHEMA_VERSION,
+            "pmortem_version": __version__,
+            "command": self.redact(o.command),
+            "incident": incident,
+            "window": {"start": iso(win["start"]), "end": iso(win["end"]), "basis": win["basis"]},
+            "service": o.service,
+            "root_cause": root,
+            "summary": self.summary(findings, hypotheses, root, incident),
+            "findings": [self._finding_out(f) for f in findings],
+            "chain": chain,
+            "hypotheses": hypotheses,
+            "recommendations": recs,
+            "timeline": timeline,
+            "coverage": [{k: (iso(v) if isinstance(v, dt.datetime) else v) for k, v in c.items()} | {"path": self.redact(c["path"])} for c in coverage],
+            "sources": [{"source_id": sid, "path": self.redact(p), "fingerprint": fp, "format": fmt, "lines": n, "status": st}
+                        for sid, p, fp, fmt, n, st in self.con.execute(
+                            "SELECT source_id, path, fingerprint, format, lines, status FROM sources ORDER BY source_id").fetchall()],
+            "queries": {k: self.runner.sql_ref(k) for k in self.runner.ran},
+            "redaction": [{"name": n, "regex": rx.pattern, "replacement": rp} for n, rx, rp in self.redact.rules],
+        }
+        return report
+
+    def _finding_out(self, f: dict) -> dict:
+        out = {k: f[k] for k in ("id", "rule", "severity", "confidence", "title", "entity")}
+        out["start"], out["end"] = iso(f["start"]), iso(f["end"])
+        for k in ("metrics", "confidence_reasons", "evidence", "sql"):
+            out[k] = f[k]
+        out["title"] = self.redact(out["title"])
+        return out
+
+    def timeline(self, win) -> dict:
+        fb, lb = win.get("first_bad"), win.get("last_bad")
+        start = (fb - dt.timedelta(seconds=10)) if fb else win["start"]
+        end = (lb + dt.timedelta(seconds=10)) if lb else win["end"]
+        span = max((end - start).total_seconds(), 1)
+        bucket = max(1, math.ceil(span / 60))
+        rows = self.runner.run("timeline", {"since": start, "until": end, "bucket_s": bucket,
+                                            "server_class": self.opts.server_class,
+                                            "client_classes": self.opts.client_classes})
+        return {"bucket_s": bucket, "start": iso(start), "end": iso(end),
+                "rows": [{**r, "bucket": iso(r["bucket"])} for r in rows]}
+
+    def summary(self, findings, hypotheses, root, incident) -> str:
+        by = {f["rule"]: f for f in findings}
+        if not incident:
+            deaths = sum(f["metrics"].get("deaths", 0) for f in findings if f["rule"] == "worker_death_spiral")
+            return (f"No incident found in the window: {deaths} worker deaths, no host-shape outlier "
+                    f"and no incident-level finding ({len(findings)} finding(s) at warning/info level).")
+        parts = []
+        t = by.get("host_shape_outlier")
+        s = by.get("worker_death_spiral")
+        if t:
+            parts.append(f"Pod {t['entity']['pod']} started on host {t['entity']['host']} and saw {t['metrics']['cpu_count']} CPU cores "
+                         f"(its limit is {t['metrics']['cpu_limit']} CPU; {t['metrics']['observations_in_history']} of "
+                         f"{t['metrics']['observations_total']} starts in the history saw that many).")
+        if s:
+            parts.append(f"It forked one worker per core into its memory limit; {s['metrics']['deaths']} workers were killed "
+                         f"(peak {s['metrics']['peak_deaths_per_s']}/s) and respawned after a median "
+                         f"{s['metrics']['median_respawn_latency_s']} s with no backoff: a death spiral.")
+        a = by.get("request_amplification")
+        if a:
+            parts.append(f"Every new worker re-fetched from {a['metrics']['peer']}: {a['metrics']['incident_per_min']} calls/min vs "
+                         f"{a['metrics']['normal_per_min']} on healthy pods ({a['metrics']['factor']}x).")
+        p = by.get("paired_client_server_errors")
+        if p:
+            parts.append(f"The dependency logged {p['metrics']['server_errors']} '{self.opts.server_class}' errors, "
+                         f"{p['metrics']['death_aligned']} of them within {p['metrics']['tolerance_s']:g} s of a worker death.")
+        for h in hypotheses:
+            if h["rule"] == "feedback_loop":
+                parts.append(f"The feedback-loop theory is {h['verdict']} (deaths lead dependency errors by "
+                             f"{h['metrics'].get('deaths_lead_errors_s')} s; control pods died {h['metrics'].get('control_deaths')} times).")
+        nm = [f for f in findings if f["rule"] == "near_miss"]
+        if nm:
+            parts.append(f"It happened before: {len(nm)} near miss(es), first at {iso(nm[0]['start'])}.")
+        return " ".join(parts)
+
+    def recommendations(self, findings, hypotheses) -> list[dict]:
+        ids = {r: [f["id"] for f in findings if f["rule"] == r] for r in
+               ("host_shape_outlier", "worker_death_spiral", "request_amplification", "paired_client_server_errors", "near_miss", "cpu_count_above_limit")}
+        recs = []
+        if ids["host_shape_outlier"] or ids["cpu_count_above_limit"]:
+            recs.append({"id": "size_workers_from_quota", "findings": ids["host_shape_outlier"] + ids["cpu_count_above_limit"],
+                         "text": "Remove cluster mode (one process per pod, scale with replicas) or size the worker count from the "
+                                 "container's CPU quota (cgroup cpu.max / os.availableParallelism() capped by the limit), never os.cpus()."})
+        if ids["worker_death_spiral"]:
+            recs.append({"id": "respawn_backoff", "findings": ids["worker_death_spiral"],
+                         "text": "Respawn workers with exponential backoff and a circuit breaker (stop forking after N deaths in M seconds and fail the pod's readiness)."})
+        if ids["request_amplification"]:
+            recs.append({"id": "startup_fetch_cache", "findings": ids["request_amplification"],
+                         "text": "Fetch startup data once per pod (in the primary or a shared cache), not once per worker."})
+        if ids["worker_death_spiral"] or ids["paired_client_server_errors"]:
+            recs.append({"id": "event_loop_lag", "findings": ids["worker_death_spiral"] + ids["paired_client_server_errors"],
+                         "text": "Instrument event-loop lag and worker deaths per second as metrics with alerts, so the spiral is seen in minutes, not from the dependency's errors."})
+        if ids["near_miss"]:
+            recs.append({"id": "alert_on_host_shape", "findings": ids["near_miss"],
+                         "text": "Alert when a pod logs a CPU count far above its limit: this trigger was seen before and went unnoticed."})
+        return recs
+
+
+def build_report(con: duckdb.DuckDBPyConnection, opts: Options, redact: Redactor) -> dict:
+    return Analysis(con, opts, redact).run()

@@ -1,0 +1,70 @@
+-- host_shape_survey.sql: every CPU count a service saw at pod start, over the whole history.
+--
+-- Measures: one observation per pod start (a pod's CPU-count lines more than 60 s apart are
+-- separate starts; an explicit "Number of CPUs" line is preferred over a "forking N workers"
+-- line), how often each value occurs, and the container CPU limit it should have been.
+-- Node's os.cpus() reports the host's cores, not the container's quota: observed cores far
+-- above the limit is that leak.
+-- Parameters: $since, $until (TIMESTAMPTZ: the incident window, only to mark in_window),
+--             $rare_share (DOUBLE, a value seen in at most this share of starts is rare).
+-- Columns: ts (TIMESTAMPTZ of the observation), pod, service, host (node; from the log or the pod
+--   object), cpu_count (cores seen), observations_of_value (starts that saw this value),
+--   observations_total (all starts), share (observations_of_value / observations_total),
+--   median_cpu_count, max_other_cpu_count (largest other value), cpu_limit (cores, DOUBLE),
+--   limit_basis (pod_spec.limit | pod_spec.request | sibling_pod_spec.limit | sibling_pod_spec.request | NULL),
+--   cores_over_limit (cpu_count / cpu_limit), is_outlier (rare and more than twice the median, or
+--   with fewer than 10 starts more than twice every other value), in_window (BOOLEAN),
+--   source_id, line_no, message (the quoted line).
+WITH raw AS (
+    SELECT *, coalesce(attrs->>'basis', '') = 'worker_count' AS from_worker_count
+    FROM events
+    WHERE kind = 'cpu_count' AND ts IS NOT NULL AND pod IS NOT NULL AND cpu_count IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY pod, ts, message ORDER BY host IS NULL, source_id, line_no) = 1
+),
+numbered AS (
+    SELECT *, sum(CASE WHEN prev_ts IS NULL OR ts - prev_ts > INTERVAL 60 SECOND THEN 1 ELSE 0 END)
+                  OVER (PARTITION BY pod ORDER BY ts, line_no) AS start_no
+    FROM (SELECT *, lag(ts) OVER (PARTITION BY pod ORDER BY ts, line_no) AS prev_ts FROM raw)
+),
+obs AS (
+    SELECT * FROM numbered
+    QUALIFY row_number() OVER (PARTITION BY pod, start_no ORDER BY from_worker_count, ts, line_no) = 1
+),
+spec AS (
+    SELECT pod, service, host,
+           TRY_CAST(attrs->>'cpu_limit' AS DOUBLE) AS lim,
+           TRY_CAST(attrs->>'cpu_request' AS DOUBLE) AS req
+    FROM events WHERE kind = 'pod_spec' AND pod IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY pod ORDER BY ts DESC NULLS LAST) = 1
+),
+svc_spec AS (
+    SELECT service, max(lim) AS lim, max(req) AS req FROM spec GROUP BY service
+),
+dist AS (SELECT cpu_count, count(*) AS n FROM obs GROUP BY cpu_count),
+tot AS (SELECT sum(n) AS total, (SELECT median(cpu_count) FROM obs) AS med FROM dist),
+other AS (
+    SELECT d1.cpu_count, max(d2.cpu_count) AS max_other
+    FROM dist d1 LEFT JOIN dist d2 ON d2.cpu_count <> d1.cpu_count GROUP BY d1.cpu_count
+)
+SELECT o.ts, o.pod, o.service, coalesce(o.host, s.host) AS host, o.cpu_count,
+       d.n AS observations_of_value, t.total AS observations_total,
+       round(d.n / t.total, 4) AS share,
+       t.med AS median_cpu_count,
+       ot.max_other AS max_other_cpu_count,
+       coalesce(s.lim, s.req, ss.lim, ss.req) AS cpu_limit,
+       CASE WHEN s.lim IS NOT NULL THEN 'pod_spec.limit'
+            WHEN s.req IS NOT NULL THEN 'pod_spec.request'
+            WHEN ss.lim IS NOT NULL THEN 'sibling_pod_spec.limit'
+            WHEN ss.req IS NOT NULL THEN 'sibling_pod_spec.request' END AS limit_basis,
+       round(o.cpu_count / coalesce(s.lim, s.req, ss.lim, ss.req), 2) AS cores_over_limit,
+       ((d.n / t.total <= $rare_share::DOUBLE AND o.cpu_count > 2 * t.med)
+        OR (t.total < 10 AND o.cpu_count > 2 * coalesce(ot.max_other, o.cpu_count))) AS is_outlier,
+       (o.ts >= $since::TIMESTAMPTZ AND o.ts < $until::TIMESTAMPTZ) AS in_window,
+       o.source_id, o.line_no, o.message
+FROM obs o
+JOIN dist d USING (cpu_count)
+JOIN other ot USING (cpu_count)
+CROSS JOIN tot t
+LEFT JOIN spec s ON s.pod = o.pod
+LEFT JOIN svc_spec ss ON ss.service = o.service
+ORDER BY o.ts, o.pod;

@@ -1,0 +1,51 @@
+-- request_amplification.sql: calls from each pod to its dependencies per minute, and what drives them.
+--
+-- Measures, per calling pod and dependency in the window: outgoing calls (caller log lines such as
+-- "Fetching ... from http://host/..."; client spans for pods that log none), calls per minute of the
+-- window, worker starts and deaths in the same pod, and the correlation between calls and worker
+-- starts per second (near 1: every new worker calls the dependency at startup).
+-- Pods with deaths are the incident side; pods of the same service without deaths are the normal
+-- side (controls in the same window). The analyzer divides the two.
+-- Parameters: $since, $until (TIMESTAMPTZ), $service (VARCHAR or NULL: calling service).
+-- Columns: pod, service, peer (dependency host or peer.service), calls, window_min (minutes, DOUBLE),
+--   calls_per_min, worker_starts, deaths, corr_calls_starts (Pearson, per-second buckets, NULL if
+--   constant), basis (log_lines | client_spans).
+WITH ev AS (
+    SELECT * FROM events
+    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
+      AND kind IN ('dependency_call', 'span', 'worker_start', 'worker_exit')
+      AND pod IS NOT NULL
+      AND ($service::VARCHAR IS NULL OR pod LIKE $service::VARCHAR || '-%'
+           OR service IN ($service::VARCHAR, $service::VARCHAR || '-service'))
+    QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message, span_id ORDER BY host IS NULL, source_id, line_no) = 1
+),
+spans AS (
+    SELECT * FROM ev WHERE kind = 'span' AND coalesce(attrs->>'span_kind', 'client') = 'client' AND peer IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY source_id, line_no) = 1
+),
+logging_pods AS (SELECT DISTINCT pod FROM ev WHERE kind = 'dependency_call'),
+calls AS (
+    SELECT pod, service, peer, ts, 'log_lines' AS basis FROM ev WHERE kind = 'dependency_call'
+    UNION ALL
+    SELECT pod, service, peer, ts, 'client_spans' FROM spans WHERE pod NOT IN (SELECT pod FROM logging_pods)
+),
+w AS (SELECT epoch($until::TIMESTAMPTZ - $since::TIMESTAMPTZ) / 60.0 AS window_min),
+per_sec AS (
+    SELECT pod, sec, sum(c) AS c, sum(s) AS s FROM (
+        SELECT pod, date_trunc('second', ts) AS sec, 1 AS c, 0 AS s FROM calls
+        UNION ALL
+        SELECT pod, date_trunc('second', ts), 0, 1 FROM ev WHERE kind = 'worker_start'
+    ) GROUP BY pod, sec
+),
+agg AS (
+    SELECT pod, any_value(service) AS service, coalesce(peer, '?') AS peer, count(*) AS calls, any_value(basis) AS basis
+    FROM calls GROUP BY pod, coalesce(peer, '?')
+)
+SELECT a.pod, a.service, a.peer, a.calls, round(w.window_min, 3) AS window_min,
+       round(a.calls / w.window_min, 2) AS calls_per_min,
+       (SELECT count(*) FROM ev WHERE kind = 'worker_start' AND ev.pod = a.pod) AS worker_starts,
+       (SELECT count(*) FROM ev WHERE kind = 'worker_exit' AND ev.pod = a.pod) AS deaths,
+       (SELECT round(corr(c, s), 3) FROM per_sec p WHERE p.pod = a.pod) AS corr_calls_starts,
+       a.basis
+FROM agg a CROSS JOIN w
+ORDER BY deaths DESC, calls DESC, a.pod;

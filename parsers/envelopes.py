@@ -15,6 +15,10 @@ KUBECTL_PREFIX_RE = r"^\[pod/([^/\]\s]+)/([^\]\s]+)\] (" + RFC3339 + r") ?(.*)$"
 KUBECTL_RE = r"^(" + RFC3339 + r") ?(.*)$"
 CRI_RE = r"^(" + RFC3339 + r") (stdout|stderr) ([PF])(?::\S*)? ?(.*)$"
 
+# group 1 is the whole envelope prefix, so the payload is line[len(group 1):]
+KUBECTL_HEAD_RE = r"^((?:\[pod/([^/\]\s]+)/([^\]\s]+)\] )?(" + RFC3339 + r")(?: |$))"
+CRI_HEAD_RE = r"^((" + RFC3339 + r") (stdout|stderr) ([PF])(?::\S*)?(?: |$))"
+
 # name -> (cheap literal test, full regex) used by detection; JSON ones are checked by keys
 ENVELOPES = ("cri", "kubectl_prefix", "kubectl", "docker", "loki", "es_ndjson", "otel_span_ndjson", "plain")
 
@@ -81,37 +85,32 @@ def _null(name: str) -> pl.Expr:
 def split_envelope(df: pl.DataFrame, envelope: str) -> pl.DataFrame:
     """Add ENV_COLUMNS to a frame with a `line` column."""
     line = pl.col("line")
+    # Regexes run on the head of the line only (the envelope is short); the payload is a slice.
+    head = line.str.slice(0, 256)
     if envelope == "cri":
-        g = line.str.extract_groups(CRI_RE)
+        g = head.str.extract_groups(CRI_HEAD_RE)
         df = df.with_columns(g.alias("_g"))
         ok = pl.col("_g").struct.field("1").is_not_null()
         df = df.with_columns(
-            pl.when(ok).then(pl.col("_g").struct.field("4").fill_null("")).otherwise(line).alias("payload"),
-            pl.col("_g").struct.field("1").alias("env_ts_text"),
-            pl.col("_g").struct.field("2").alias("stream"),
-            (pl.col("_g").struct.field("3") == "P").fill_null(False).alias("partial"),
+            pl.when(ok).then(line.str.slice(pl.col("_g").struct.field("1").str.len_chars())).otherwise(line).alias("payload"),
+            pl.col("_g").struct.field("2").alias("env_ts_text"),
+            pl.col("_g").struct.field("3").alias("stream"),
+            (pl.col("_g").struct.field("4") == "P").fill_null(False).alias("partial"),
             ok.alias("env_ok"),
         ).drop("_g")
         return df.with_columns(*[_null(c) for c in ("env_pod", "env_container", "env_namespace", "env_host", "env_service")], pl.lit(False).alias("env_json"))
     if envelope in ("kubectl_prefix", "kubectl"):
-        # kubectl --prefix output may still hold unprefixed lines; try both per line
-        gp = line.str.extract_groups(KUBECTL_PREFIX_RE)
-        gk = line.str.extract_groups(KUBECTL_RE)
-        df = df.with_columns(gp.alias("_p"), gk.alias("_k"))
-        p_ok = pl.col("_p").struct.field("1").is_not_null()
-        k_ok = pl.col("_k").struct.field("1").is_not_null()
+        # kubectl --prefix output may still hold unprefixed lines; one pattern takes both
+        g = head.str.extract_groups(KUBECTL_HEAD_RE)
+        df = df.with_columns(g.alias("_g"))
+        ok = pl.col("_g").struct.field("1").is_not_null()
         df = df.with_columns(
-            pl.when(p_ok)
-            .then(pl.col("_p").struct.field("4"))
-            .when(k_ok)
-            .then(pl.col("_k").struct.field("2"))
-            .otherwise(line)
-            .alias("payload"),
-            pl.when(p_ok).then(pl.col("_p").struct.field("3")).otherwise(pl.col("_k").struct.field("1")).alias("env_ts_text"),
-            pl.when(p_ok).then(pl.col("_p").struct.field("1")).alias("env_pod"),
-            pl.when(p_ok).then(pl.col("_p").struct.field("2")).alias("env_container"),
-            (p_ok | k_ok).alias("env_ok"),
-        ).drop("_p", "_k")
+            pl.when(ok).then(line.str.slice(pl.col("_g").struct.field("1").str.len_chars())).otherwise(line).alias("payload"),
+            pl.col("_g").struct.field("4").alias("env_ts_text"),
+            pl.col("_g").struct.field("2").alias("env_pod"),
+            pl.col("_g").struct.field("3").alias("env_container"),
+            ok.alias("env_ok"),
+        ).drop("_g")
         return df.with_columns(
             *[_null(c) for c in ("stream", "env_namespace", "env_host", "env_service")],
             pl.lit(False).alias("partial"),

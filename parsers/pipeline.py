@@ -286,8 +286,12 @@ def parse_chunk(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult
         lab = ctx.labels.get(f)
         col = f"env_{f}"
         df = df.with_columns(pl.coalesce(pl.col(col), pl.lit(lab[0] if lab else None, pl.String)).alias(f"_{f}"))
-    if "_service" in df.columns:
-        df = df.with_columns(pl.coalesce("_service", _service_from_pod(pl.col("_pod"))).alias("_service"))
+    # the pod-name rule runs once per distinct pod, not once per line
+    pods = df.get_column("_pod").drop_nulls().unique()
+    if len(pods):
+        mapping = pl.DataFrame({"p": pods}).with_columns(_service_from_pod(pl.col("p")).alias("s"))
+        svc = pl.col("_pod").replace_strict(mapping.get_column("p"), mapping.get_column("s"), default=None, return_dtype=pl.String)
+        df = df.with_columns(pl.coalesce("_service", svc).alias("_service"))
 
     index = _line_index(df)
     events, n_events = _build_events(df, ctx)

@@ -420,7 +420,10 @@ def build_history(raw, outdir, incident_off):
     starts_log.sort()
     cpu_lines = [(json.loads(x)["timestamp"], json.loads(x)["labels"]["pod"], json.loads(x)["line"])
                  for x in lines if "Number of CPUs" in x]
-    return starts_log, cpu_lines, len(lines)
+    nm = campaign_counts(nearmiss, load_jsonl(os.path.join(raw, "nearmiss", "nearmiss48.spans.jsonl")))
+    nm["response_is_closed_at_translation_service"] = translation_counts(
+        wrap.load_capture(os.path.join(raw, "nearmiss", "translation.capture.jsonl")))["response_is_closed"]
+    return starts_log, cpu_lines, len(lines), nm
 
 
 def fmt_counts(counts):
@@ -452,7 +455,7 @@ def main():
         readme += [f"| `{f}` | {e} | {s} |" for f, e, s in files]
         readme += ["", "## What happened (measured from the files by build_bundles.py)\n", fmt_counts(counts)]
         write(os.path.join(out, "README.md"), "\n".join(readme))
-    starts, cpu_lines, n = build_history(raw, os.path.join(samples, "history"), summary["incident"][1])
+    starts, cpu_lines, n, nm = build_history(raw, os.path.join(samples, "history"), summary["incident"][1])
     hist = ["# samples/history\n",
             "30 days (2022-03-10 .. 2022-04-08) of campaign-service startup output as a Grafana Loki export, "
             "`campaign-startup-30d.jsonl.gz` (`logcli query --output=jsonl --timezone=UTC`, newest first, "
@@ -469,6 +472,8 @@ def main():
     cc = Counter(l for _, _, l in cpu_lines)
     hist += [f"| {t} | {p} | `{l}` |" for t, p, l in sorted(cpu_lines) if "48" in l]
     hist += ["", "Counts per value: " + ", ".join(f"`{k}` x{v}" for k, v in sorted(cc.items())) + "\n",
+             "## Near miss (2022-04-06 10:49), measured from its capture\n", fmt_counts(nm),
+             "(The translation service's log of the near miss is not part of this export.)\n",
              "## Starts\n", "| first line | pod | node | CPU_COUNT | lines | note |", "|---|---|---|---|---|---|"]
     hist += [f"| {a} | {b} | {c} | {d} | {e} | {f} |" for a, b, c, d, e, f in starts]
     write(os.path.join(samples, "history", "README.md"), "\n".join(hist) + "\n")

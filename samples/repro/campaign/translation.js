@@ -5,7 +5,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 
 const BASE = process.env.TRANSLATION_URL || 'http://127.0.0.1:18080';
-const TIMEOUT_MS = parseInt(process.env.FETCH_TIMEOUT_MS || '2000', 10);
+const TIMEOUT_MS = parseInt(process.env.FETCH_TIMEOUT_MS || '1000', 10);
 const SPANS_FILE = process.env.SPANS_FILE || '';
 const fallbackTranslations = { lang: 'en', messages: { 'campaign.banner.0': 'Sale' } };
 

@@ -41,7 +41,7 @@ INCIDENT = {
     "translation": {"pod": "translation-5c8d7f6b9-q4w7z", "node": "ip-10-0-4-21"},
     "pods": {
         "incident48": {"pod": "campaign-7f9c6d5b8-x2k9p", "node": "ip-10-0-3-17", "envelope": "kubectl-prefix"},
-        "control8": {"pod": "campaign-7f9c6d5b8-m4h2t", "node": "ip-10-0-1-42", "envelope": "cri", "max_line": 80},
+        "control8": {"pod": "campaign-7f9c6d5b8-m4h2t", "node": "ip-10-0-1-42", "envelope": "cri", "max_line": 64},
         "control16": {"pod": "campaign-7f9c6d5b8-r7n5w", "node": "ip-10-0-2-88", "envelope": "docker"},
     },
 }

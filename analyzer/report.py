@@ -219,8 +219,8 @@ class Analysis:
         inc_rows = [a for a in amp if a["pod"] in dying]
         ctl_rows = [a for a in amp if a["pod"] not in dying and a["deaths"] == 0]
         if inc_rows:
-            inc_per_min = sum(a["calls_per_min"] for a in inc_rows) / len(inc_rows)
-            normal = statistics.median(a["calls_per_min"] for a in ctl_rows) if ctl_rows else None
+            inc_per_min = sum(a["calls"] / a["window_min"] for a in inc_rows) / len(inc_rows)
+            normal = statistics.median(a["calls"] / a["window_min"] for a in ctl_rows) if ctl_rows else None
             factor = round(inc_per_min / normal, 2) if normal else None
             corr = [a["corr_calls_starts"] for a in inc_rows if a["corr_calls_starts"] is not None]
             if factor is None or factor >= 1.5:

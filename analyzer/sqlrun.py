@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import math
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -17,6 +18,8 @@ def load_sql(name: str) -> str:
 
 
 def _clean(v):
+    if isinstance(v, decimal.Decimal):
+        v = float(v)
     if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
         return None
     return v

@@ -101,6 +101,8 @@ def _print_summary(summary, db: str) -> None:
     for s in summary.sources:
         extra = f"  ({s.error})" if s.error else ""
         click.echo(f"{s.action:<10} {s.format or '-':<16} {s.lines:>10,} lines {s.events:>8,} events {s.rejected:>6,} rejected  {s.path}{extra}", err=True)
+    if summary.skipped:
+        click.echo(f"skipped {len(summary.skipped)} non-log file(s) in directories (docs, runtime metadata): " + ", ".join(summary.skipped[:5]) + (" ..." if len(summary.skipped) > 5 else ""), err=True)
     rate = summary.bytes / summary.seconds / 1e6 if summary.seconds else 0
     click.echo(
         f"{t['sources']} sources ({t['unchanged']} unchanged), {t['lines']:,} lines, {t['events']:,} events, "

@@ -12,8 +12,9 @@
 --   observations_total (all starts), share (observations_of_value / observations_total),
 --   median_cpu_count, max_other_cpu_count (largest other value), cpu_limit (cores, DOUBLE),
 --   limit_basis (pod_spec.limit | pod_spec.request | sibling_pod_spec.limit | sibling_pod_spec.request | NULL),
---   cores_over_limit (cpu_count / cpu_limit), is_outlier (rare and more than twice the median, or
---   with fewer than 10 starts more than twice every other value), in_window (BOOLEAN),
+--   cores_over_limit (cpu_count / cpu_limit), p90_cpu_count, is_outlier (seen in at most $rare_share of
+--   starts and more than twice the median; or in at most a quarter of starts and more than twice
+--   every other value; or, with fewer than 10 starts, more than twice every other value), in_window (BOOLEAN),
 --   source_id, line_no, message (the quoted line).
 WITH raw AS (
     SELECT *, coalesce(attrs->>'basis', '') = 'worker_count' AS from_worker_count
@@ -41,7 +42,8 @@ svc_spec AS (
     SELECT service, max(lim) AS lim, max(req) AS req FROM spec GROUP BY service
 ),
 dist AS (SELECT cpu_count, count(*) AS n FROM obs GROUP BY cpu_count),
-tot AS (SELECT sum(n) AS total, (SELECT median(cpu_count) FROM obs) AS med FROM dist),
+tot AS (SELECT sum(n) AS total, (SELECT median(cpu_count) FROM obs) AS med,
+                (SELECT quantile_disc(cpu_count, 0.9) FROM obs) AS p90 FROM dist),
 other AS (
     SELECT d1.cpu_count, max(d2.cpu_count) AS max_other
     FROM dist d1 LEFT JOIN dist d2 ON d2.cpu_count <> d1.cpu_count GROUP BY d1.cpu_count
@@ -57,7 +59,9 @@ SELECT o.ts, o.pod, o.service, coalesce(o.host, s.host) AS host, o.cpu_count,
             WHEN ss.lim IS NOT NULL THEN 'sibling_pod_spec.limit'
             WHEN ss.req IS NOT NULL THEN 'sibling_pod_spec.request' END AS limit_basis,
        round(o.cpu_count / coalesce(s.lim, s.req, ss.lim, ss.req), 2) AS cores_over_limit,
+       t.p90 AS p90_cpu_count,
        ((d.n / t.total <= $rare_share::DOUBLE AND o.cpu_count > 2 * t.med)
+        OR (d.n / t.total <= 0.25 AND o.cpu_count > 2 * coalesce(ot.max_other, o.cpu_count))
         OR (t.total < 10 AND o.cpu_count > 2 * coalesce(ot.max_other, o.cpu_count))) AS is_outlier,
        (o.ts >= $since::TIMESTAMPTZ AND o.ts < $until::TIMESTAMPTZ) AS in_window,
        o.source_id, o.line_no, o.message

@@ -11,6 +11,7 @@ import glob
 import gzip
 import io
 import os
+import re
 import sys
 import zlib
 from collections.abc import Iterator
@@ -52,8 +53,16 @@ def compression_of(path: str) -> str | None:
     return None
 
 
-def expand_paths(paths: list[str]) -> list[str]:
-    """Files, directories (recursively), globs and '-' (stdin), in a stable order."""
+# Files met while walking a directory that are not logs: docs and container runtime metadata.
+# Named explicitly on the command line they are read like any file.
+NOT_LOGS = re.compile(r"(?i)(?:^readme(?:\.\w+)?$|\.(?:md|rst|png|jpe?g|gif|svg|pdf|html?)$|^(?:config\.v2|hostconfig)\.json$)")
+
+
+def expand_paths(paths: list[str], skipped: list[str] | None = None) -> list[str]:
+    """Files, directories (recursively), globs and '-' (stdin), in a stable order.
+
+    Documentation and runtime metadata met inside directories are listed in `skipped`.
+    """
     out: list[str] = []
     for p in paths:
         if p == "-":
@@ -68,6 +77,10 @@ def expand_paths(paths: list[str]) -> list[str]:
                     dirs.sort()
                     for f in sorted(files):
                         if f.startswith("."):
+                            continue
+                        if NOT_LOGS.search(f):
+                            if skipped is not None:
+                                skipped.append(os.path.join(root, f))
                             continue
                         out.append(os.path.join(root, f))
             elif os.path.exists(m):

@@ -35,6 +35,7 @@ INPUT_FORMATS = (*ENVELOPES, *DOCUMENT_FORMATS)
 HEAD_LEN = 4096
 MAX_DOCUMENT_BYTES = 1 << 30
 
+GENERIC_STEMS = {"app", "application", "server", "service", "output", "out", "log", "logs", "messages", "syslog", "stdout", "stderr", "main", "current", "debug", "error", "access", "combined", "all"}
 POD_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*-(?:[a-z0-9]{6,10}-[a-z0-9]{5}|[a-z0-9]{5}|\d+)$")
 
 
@@ -67,6 +68,7 @@ class SourceSummary:
 @dataclass
 class IngestSummary:
     sources: list[SourceSummary] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # non-log files met in directories
     seconds: float = 0.0
     bytes: int = 0
 
@@ -128,6 +130,9 @@ def path_labels(path: str) -> dict[str, tuple[str, str]]:
                 return {"pod": (pod, "path"), "container": (container, "path")}
         if POD_NAME_RE.match(stem):
             out["pod"] = (stem, "path")
+        elif re.fullmatch(r"[a-z][a-z0-9-]*[a-z0-9]", stem) and stem not in GENERIC_STEMS:
+            # translation-service.log: a file named after its service
+            out["service"] = (stem, "path")
     return out
 
 
@@ -371,8 +376,9 @@ def ingest(paths: list[str], db_path: str, opts: IngestOptions | None = None, *,
         cat = load_catalogue(config, config_path=cfg_path or "pmortem.toml")
     except CatalogueError as exc:
         raise UserError(str(exc)) from None
+    skipped: list[str] = []
     try:
-        files = expand_paths(paths)
+        files = expand_paths(paths, skipped)
     except InputError as exc:
         raise UserError(str(exc)) from None
     if not files:
@@ -393,7 +399,7 @@ def ingest(paths: list[str], db_path: str, opts: IngestOptions | None = None, *,
     flag_labels = {k: (v, "flag") for k, v in opts.labels.items() if v}
     sizes = {f: (os.path.getsize(f) if f != "-" else 0) for f in files}
     prog = Progress(sum(sizes.values()), progress)
-    summary = IngestSummary()
+    summary = IngestSummary(skipped=skipped)
     try:
         for f in files:
             summary.sources.append(_ingest_one(con, f, sizes[f], opts, cat, cfg_labels, flag_labels, prog))

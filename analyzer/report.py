@@ -292,25 +292,41 @@ class Analysis:
             lead = fl["deaths_lead_errors_s"]
             reasons = []
             votes_against = votes_for = 0
+            tol = o.tolerance_s
             if lead is None:
                 reasons.append("no dependency errors in the window: nothing could have caused the deaths")
-                votes_against += 1
+                votes_against += 2
+            elif abs(lead) <= tol:
+                reasons.append(f"first death and first dependency error are {abs(lead)} s apart, within the {tol:g} s tolerance: no order can be claimed")
             elif lead > 0:
                 reasons.append(f"the first death came {lead} s before the first dependency error")
                 votes_against += 1
             else:
                 reasons.append(f"dependency errors began {-lead} s before the first death")
                 votes_for += 1
-            if fl["best_lag_s"] is not None and fl["best_lag_s"] > 0:
-                reasons.append(f"per-second errors follow deaths (best correlation at +{fl['best_lag_s']} s, r = {fl['best_lag_corr']})")
+            r_best = fl["best_lag_corr"]
+            if r_best is None or r_best < 0.3:
+                reasons.append(f"per-second deaths do not follow per-second dependency errors at any lag within {o.max_lag_s} s "
+                               f"(best r = {r_best if r_best is not None else 'n/a'})")
                 votes_against += 1
-            elif fl["best_lag_s"] is not None and fl["best_lag_s"] < 0:
-                reasons.append(f"per-second deaths follow errors (best correlation at {fl['best_lag_s']} s, r = {fl['best_lag_corr']})")
+            elif fl["best_lag_s"] > 0:
+                reasons.append(f"per-second errors follow deaths (best correlation at +{fl['best_lag_s']} s, r = {r_best})")
+                votes_against += 1
+            elif fl["best_lag_s"] < 0:
+                reasons.append(f"per-second deaths follow errors (best correlation at {fl['best_lag_s']} s, r = {r_best})")
                 votes_for += 1
-            if fl["deaths_without_errors"]:
-                reasons.append(f"{fl['deaths_without_errors']} deaths ({fl['deaths_without_errors_share']:.0%}) had no dependency error within {o.tolerance_s:g} s; "
-                               f"{fl['deaths_per_s_without_errors'] or 0} deaths/s in seconds without errors vs {fl['deaths_per_s_with_errors'] or 0} with")
-                votes_against += 1
+            else:
+                reasons.append(f"deaths and errors move in the same second (r = {r_best}): no direction")
+            w_err, wo_err = fl["deaths_per_s_with_errors"], fl["deaths_per_s_without_errors"]
+            if fl["deaths_without_errors"] and w_err:
+                ratio = (wo_err or 0) / w_err
+                txt = (f"{fl['deaths_without_errors']} deaths ({fl['deaths_without_errors_share']:.0%}) had no dependency error within {tol:g} s; "
+                       f"{wo_err or 0} deaths/s in seconds without errors vs {w_err} with (ratio {ratio:.2f})")
+                reasons.append(txt)
+                if ratio >= 0.5:
+                    votes_against += 1
+                else:
+                    votes_for += 1
             if fl["control_pods"]:
                 if fl["control_deaths"] == 0:
                     reasons.append(f"{fl['control_pods']} control pod(s) calling the same dependency lost no workers")
@@ -318,7 +334,9 @@ class Analysis:
                 else:
                     reasons.append(f"control pods lost {fl['control_deaths']} workers too")
                     votes_for += 1
-            verdict = "rejected" if votes_against >= 2 and votes_for == 0 else ("supported" if votes_for >= 2 and votes_against == 0 else "inconclusive")
+            verdict = ("rejected" if votes_against >= 3 and votes_for <= 1
+                       else "supported" if votes_for >= 3 and votes_against <= 1 else "inconclusive")
+            reasons.append(f"{votes_against} test(s) against, {votes_for} for")
             hypotheses.append({
                 "rule": "feedback_loop",
                 "statement": "Dependency errors kill workers, and the respawned workers' calls cause more dependency errors (a positive feedback loop).",

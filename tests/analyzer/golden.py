@@ -58,9 +58,9 @@ def build_rows() -> tuple[list[dict], dict]:
         starts.append(add(2, s(0.2 + 0.1 * k), "worker_start", f"Worker {pid} started", pod=POD, pid=pid, **camp))
         add(2, s(0.25 + 0.1 * k), "dependency_call", "Fetching translations from http://translation.translation.svc:8080/translations?lang=de",
             pod=POD, peer="translation.translation.svc", route="/translations", **camp)
-    # deaths: second 3 has 5, second 4 has 3, second 6 has 2, then 2/s for 7 s while the dependency
+    # deaths: second 3 has 5, second 4 has 3, second 6 has 2, then 3/s for 6 s while the dependency
     # is quiet; each respawned 0.05 s later
-    death_times = [3.0, 3.1, 3.2, 3.3, 3.4, 4.0, 4.2, 4.4, 6.0, 6.5] + [8.0 + 0.5 * k for k in range(14)]
+    death_times = [3.0, 3.1, 3.2, 3.3, 3.4, 4.0, 4.2, 4.4, 6.0, 6.5] + [8.0 + k / 3 for k in range(18)]
     alive = [r["pid"] for r in starts]
     for j, t in enumerate(death_times):
         victim = alive.pop(0)

@@ -18,7 +18,7 @@ from .catalogue import Catalogue, classify_frame
 from .envelopes import ENV_COLUMNS, split_envelope
 from .payloads import CONTINUATION_RE, JSON_TIME_RE, level_expr, parse_json_time, parse_rfc3339
 from .readers import MAX_LINE_BYTES, Chunk
-from .schema import EVENT_COLUMNS, conform
+from .schema import EVENT_COLUMNS, UTC_US, conform
 
 ENTITY_FIELDS = ("service", "namespace", "pod", "container", "host")
 REQUIRES_TS = {"cri", "kubectl", "kubectl_prefix", "docker", "loki", "es_ndjson", "otel_span_ndjson"}
@@ -224,17 +224,22 @@ def parse_chunk(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult
 
     payload = pl.col("payload")
     is_json = payload.str.starts_with("{")
-    df = df.with_columns(is_json.alias("is_json"), level_expr(payload, is_json).alias("level"))
-
-    # timestamps: the envelope's when there is one, else the payload's own
-    env_ts_text = pl.col("env_ts_text")
-    env_ts = pl.when(env_ts_text.str.contains(r"^\d{15,}$")).then(
-        pl.from_epoch(env_ts_text.cast(pl.Int64, strict=False) // 1000, time_unit="us").dt.replace_time_zone("UTC")
-    ).otherwise(parse_rfc3339(env_ts_text))
-    df = df.with_columns(env_ts.alias("ts"), env_ts_text.alias("ts_text"), pl.lit(None, pl.String).alias("ts_text_payload"))
-    need = df.get_column("ts").is_null() & df.get_column("env_ts_text").is_null()
+    # timestamps: the envelope's when there is one, else the payload's own. Envelope times are
+    # bucketed per minute from their text (one parse per distinct minute, not per line); the
+    # full timestamp is parsed only for the events that are kept.
+    df = df.with_columns(
+        is_json.alias("is_json"),
+        level_expr(payload, is_json).alias("level"),
+        _minute_key(pl.col("env_ts_text")).alias("_mkey"),
+        pl.col("env_ts_text").alias("ts_text"),
+        pl.lit(None, UTC_US).alias("ts"),
+        pl.lit(None, pl.String).alias("ts_text_payload"),
+    )
+    df = df.with_columns(_minutes_from_keys(df.get_column("_mkey")).alias("minute")).drop("_mkey")
+    need = df.get_column("env_ts_text").is_null()
     if need.any():
         df = _payload_timestamps(df, need, ctx)
+        df = df.with_columns(pl.coalesce("minute", pl.col("ts").dt.truncate("1m")).alias("minute"))
 
     # continuation: stack traces and friends, and pieces of runtime-split lines
     part = ["env_pod", "env_container", "stream"]
@@ -246,9 +251,9 @@ def parse_chunk(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult
     reason = (
         pl.when(pl.col("env_json") & ~pl.col("env_ok"))
         .then(pl.lit("bad JSON or not a " + ctx.envelope + " record"))
-        .when(pl.lit(ctx.envelope in REQUIRES_TS) & ~pl.col("env_ok") & pl.col("ts").is_null() & ~pl.col("cont"))
+        .when(pl.lit(ctx.envelope in REQUIRES_TS) & ~pl.col("env_ok") & pl.col("minute").is_null() & ~pl.col("cont"))
         .then(pl.lit("no timestamp (not a " + ctx.envelope + " line)"))
-        .when(pl.col("env_ok") & pl.col("env_ts_text").is_not_null() & pl.col("ts").is_null())
+        .when(pl.col("env_ok") & pl.col("env_ts_text").is_not_null() & pl.col("minute").is_null())
         .then(pl.lit("bad timestamp"))
         .when(pl.lit(ctx.envelope == "plain") & pl.col("is_json") & ~payload.str.strip_chars_end().str.ends_with("}"))
         .then(pl.lit("bad JSON (truncated or malformed object)"))
@@ -278,8 +283,8 @@ def parse_chunk(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult
 
     df = df.with_columns(
         pl.col("level").first().over("evt").alias("ev_level"),
-        pl.col("ts").first().over("evt").alias("ev_ts"),
-    ).with_columns(pl.coalesce("ts", "ev_ts").alias("row_ts"))
+        pl.coalesce("minute", pl.col("minute").first().over("evt")).alias("row_minute"),
+    )
 
     # entities: envelope first, then the path / flags / config labels (payload ones come with events)
     for f in ENTITY_FIELDS:
@@ -306,10 +311,10 @@ def parse_chunk(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult
     stored = None
     if ctx.store_lines:
         stored = df.select(
-            "line_no", "byte_offset", pl.col("row_ts").alias("ts"), pl.col("_service").alias("service"),
+            "line_no", "byte_offset", pl.coalesce("ts", _parse_env_ts(pl.col("env_ts_text"))).alias("ts"), pl.col("_service").alias("service"),
             pl.col("_pod").alias("pod"), pl.col("_container").alias("container"), pl.col("ev_level").alias("level"), "line",
         )
-    ts_col = df.get_column("row_ts")
+    first_ts, last_ts = _span_of(df)
     res = ChunkResult(
         events=events,
         index=index,
@@ -322,14 +327,63 @@ def parse_chunk(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult
         n_events=n_events,
         tail_offset=tail_offset,
         tail_line=tail_line,
-        first_ts=ts_col.min() if n_rows else None,
-        last_ts=ts_col.max() if n_rows else None,
+        first_ts=first_ts,
+        last_ts=last_ts,
     )
     assert res.n_lines == res.n_rejected + res.n_folded + res.n_generic + res.n_events, (
         "line accounting broke",
         res.n_lines, res.n_rejected, res.n_folded, res.n_generic, res.n_events,
     )
     return res
+
+
+def _minute_key(t: pl.Expr) -> pl.Expr:
+    """'2022-04-08T20:59' + zone for RFC 3339 text; the text itself for epoch nanoseconds."""
+    epoch = t.str.slice(4, 1) != "-"
+    zone = pl.when(t.str.ends_with("Z")).then(pl.lit("Z")).otherwise(t.str.slice(-6))
+    return pl.when(epoch).then(t.str.slice(0, 10)).otherwise(t.str.slice(0, 16) + zone)
+
+
+def _minutes_from_keys(keys: pl.Series) -> pl.Series:
+    uniq = keys.drop_nulls().unique().to_list()
+    parsed = []
+    for k in uniq:
+        try:
+            if k[:10].isdigit() and len(k) == 10:
+                parsed.append(datetime.fromtimestamp(int(k) // 60 * 60, UTC))  # epoch seconds prefix of ns text
+                continue
+            zone = k[16:]
+            if zone != "Z" and ":" not in zone:
+                zone = zone[-5:-2] + ":" + zone[-2:]
+            d = datetime.fromisoformat(k[:16] + ":00" + zone).astimezone(UTC)
+            parsed.append(d.replace(second=0, microsecond=0))
+        except ValueError:
+            parsed.append(None)
+    if not uniq:
+        return pl.Series("minute", [None] * len(keys), UTC_US)
+    m = pl.DataFrame({"k": uniq, "v": parsed}, schema={"k": pl.String, "v": UTC_US})
+    return keys.replace_strict(m.get_column("k"), m.get_column("v"), default=None, return_dtype=UTC_US)
+
+
+def _parse_env_ts(t: pl.Expr) -> pl.Expr:
+    epoch = t.str.slice(4, 1) != "-"
+    return pl.when(epoch).then(
+        pl.from_epoch(t.cast(pl.Int64, strict=False) // 1000, time_unit="us").dt.replace_time_zone("UTC")
+    ).otherwise(parse_rfc3339(t))
+
+
+def _span_of(df: pl.DataFrame) -> tuple[datetime | None, datetime | None]:
+    """First and last timestamp: parse only the lines of the first and the last minute."""
+    if df.height == 0:
+        return None, None
+    mins = df.get_column("row_minute")
+    lo, hi = mins.min(), mins.max()
+    if lo is None:
+        return None, None
+    edge = df.filter(pl.col("row_minute").is_in([lo, hi])).select(
+        pl.coalesce("ts", _parse_env_ts(pl.col("env_ts_text")), "row_minute").alias("t")
+    ).get_column("t")
+    return edge.min(), edge.max()
 
 
 def _service_from_pod(pod: pl.Expr) -> pl.Expr:
@@ -364,7 +418,7 @@ def _line_index(df: pl.DataFrame) -> pl.DataFrame:
         return pl.DataFrame(schema=INDEX_SCHEMA)
     return (
         df.group_by(
-            pl.col("row_ts").dt.truncate("1m").alias("minute"),
+            pl.col("row_minute").alias("minute"),
             pl.col("_service").alias("service"),
             pl.col("_pod").alias("pod"),
             pl.col("_container").alias("container"),
@@ -471,6 +525,7 @@ def _build_events(df: pl.DataFrame, ctx: SourceContext) -> tuple[pl.DataFrame, i
             *[pl.col(f"env_{f}").first().alias(f"env_{f}") for f in ENTITY_FIELDS],
         )
     )
+    ev = ev.with_columns(pl.coalesce("ts", _parse_env_ts(pl.col("ts_text"))).alias("ts"))
     # JSON payloads: decode the few selected ones
     jrows = [_json_fields(r) if j else {} for r, j in zip(ev.get_column("raw").to_list(), ev.get_column("is_json").to_list(), strict=True)]
     message = [jr.get("message", raw) for jr, raw in zip(jrows, ev.get_column("raw").to_list(), strict=True)]

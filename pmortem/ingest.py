@@ -403,6 +403,7 @@ def ingest(paths: list[str], db_path: str, opts: IngestOptions | None = None, *,
     try:
         for f in files:
             summary.sources.append(_ingest_one(con, f, sizes[f], opts, cat, cfg_labels, flag_labels, prog))
+        _resolve_entities(con)
     finally:
         prog.close()
         con.close()
@@ -525,6 +526,54 @@ def _ingest_one(con, path, size, opts, cat, cfg_labels, flag_labels, prog) -> So
     )
     out.error = state.error
     return out
+
+
+def _resolve_entities(con) -> None:
+    """Entities that only become known across sources, once all of a run's files are in.
+
+    - the node a pod ran on comes from its pod object (`kubectl get pod -o json`);
+    - a source's entity columns summarise what its lines carried (comma-separated when several).
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            """
+            UPDATE events SET
+                   host = coalesce(events.host, p.host),
+                   namespace = coalesce(events.namespace, p.namespace),
+                   entity_source = json_merge_patch(
+                       coalesce(events.entity_source, '{}'),
+                       json_object('host', CASE WHEN events.host IS NULL THEN 'pod_object' ELSE events.entity_source->>'host' END,
+                                   'namespace', CASE WHEN events.namespace IS NULL THEN 'pod_object' ELSE events.entity_source->>'namespace' END))
+            FROM (SELECT pod, any_value(host) AS host, any_value(namespace) AS namespace FROM events
+                  WHERE kind = 'pod_spec' AND pod IS NOT NULL GROUP BY pod) p
+            WHERE (events.host IS NULL OR events.namespace IS NULL) AND events.pod = p.pod
+            """
+        )
+        for col in ("service", "namespace", "pod", "container"):
+            indexed = f"SELECT source_id, {col} FROM line_index UNION ALL " if col != "namespace" else ""
+            con.execute(
+                f"""
+                UPDATE sources SET {col} = v.val
+                FROM (SELECT source_id, string_agg(DISTINCT {col}, ', ' ORDER BY {col}) AS val
+                      FROM ({indexed}SELECT source_id, {col} FROM events)
+                      WHERE {col} IS NOT NULL GROUP BY source_id) v
+                WHERE sources.source_id = v.source_id AND sources.{col} IS NULL
+                """
+            )
+        con.execute(
+            """
+            UPDATE sources SET host = v.val
+            FROM (SELECT source_id, string_agg(DISTINCT host, ', ' ORDER BY host) AS val
+                  FROM events WHERE host IS NOT NULL AND kind NOT IN ('pod_spec', 'k8s_event', 'container_terminated')
+                  GROUP BY source_id) v
+            WHERE sources.source_id = v.source_id AND sources.host IS NULL
+            """
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
 
 
 def utcnow() -> datetime:

@@ -874,7 +874,7 @@ def es_entities(doc: dict) -> dict[str, Any]:
     return out
 
 
-def _es_timestamp(doc: dict) -> Any:
+def es_timestamp(doc: dict) -> Any:
     """``@timestamp``; else a shipper's renamed one (Fluent Bit ``Time_Key @timestamp_es``); else ``time``."""
     if doc.get("@timestamp") is not None:
         return doc["@timestamp"]
@@ -887,7 +887,7 @@ def _es_timestamp(doc: dict) -> Any:
 def es_source_row(doc: dict) -> dict[str, Any]:
     """One ``log`` row from an Elasticsearch/OpenSearch ``_source`` (message left unclassified)."""
     doc = _unwrap_hit(doc)
-    raw_ts = _es_timestamp(doc)
+    raw_ts = es_timestamp(doc)
     return _row(
         ts=parse_time(raw_ts),
         ts_text=_str(raw_ts),

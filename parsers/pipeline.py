@@ -141,7 +141,7 @@ def _split_lines_slow(chunk: Chunk) -> pl.DataFrame:
 # ---------------------------------------------------------------- python-decoded envelopes
 def _split_python_envelope(df: pl.DataFrame, envelope: str) -> pl.DataFrame:
     """Elasticsearch/OpenSearch `_source` NDJSON: decode each record (these exports are small)."""
-    from .documents import es_entities
+    from .documents import es_entities, es_timestamp
 
     cols: dict[str, list] = {k: [] for k in ENV_COLUMNS}
     for line in df.get_column("line").to_list():
@@ -166,7 +166,8 @@ def _split_python_envelope(df: pl.DataFrame, envelope: str) -> pl.DataFrame:
         if msg is None:
             msg = doc.get("log") if isinstance(doc.get("log"), str) else ""
         cols["payload"].append(str(msg).rstrip("\n"))
-        cols["env_ts_text"].append(doc.get("@timestamp") or doc.get("timestamp"))
+        ts = es_timestamp(doc)
+        cols["env_ts_text"].append(str(ts) if ts is not None else None)
         cols["stream"].append(doc.get("stream"))
         cols["partial"].append(False)
         cols["env_pod"].append(ent.get("pod"))
@@ -366,9 +367,13 @@ def _minutes_from_keys(keys: pl.Series) -> pl.Series:
 
 
 def _parse_env_ts(t: pl.Expr) -> pl.Expr:
+    """RFC 3339 text, or epoch digits (Loki nanoseconds, Elasticsearch milliseconds, seconds)."""
     epoch = t.str.slice(4, 1) != "-"
+    digits = t.str.len_chars()
+    n = t.cast(pl.Float64, strict=False)
+    us = pl.when(digits >= 18).then(n / 1000).when(digits >= 15).then(n).when(digits >= 12).then(n * 1000).otherwise(n * 1e6)
     return pl.when(epoch).then(
-        pl.from_epoch(t.cast(pl.Int64, strict=False) // 1000, time_unit="us").dt.replace_time_zone("UTC")
+        pl.from_epoch(us.round(0).cast(pl.Int64, strict=False), time_unit="us").dt.replace_time_zone("UTC")
     ).otherwise(parse_rfc3339(t))
 
 

@@ -327,6 +327,14 @@ class Analysis:
                     votes_against += 1
                 else:
                     votes_for += 1
+            n_dead, by_sig, by_exit = fl["deaths"], fl["deaths_by_signal"], fl["deaths_by_error_exit"]
+            if n_dead and by_sig >= 0.9 * n_dead:
+                reasons.append(f"{by_sig} of {n_dead} workers were killed by a signal (killed from outside, e.g. the cgroup OOM killer), "
+                               f"not exited by an error handler")
+                votes_against += 1
+            elif n_dead and by_exit >= n_dead / 2:
+                reasons.append(f"{by_exit} of {n_dead} workers exited by themselves with an error code, as an error handler would")
+                votes_for += 1
             if fl["control_pods"]:
                 if fl["control_deaths"] == 0:
                     reasons.append(f"{fl['control_pods']} control pod(s) calling the same dependency lost no workers")

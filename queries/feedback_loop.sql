@@ -6,7 +6,9 @@
 --   (-$max_lag_s..$max_lag_s s, at least 5 overlapping seconds) at which per-second deaths and errors
 --   correlate best (positive lag: errors follow deaths);
 --   deaths without errors: deaths in seconds with no dependency error within $tolerance_s;
---   controls: deaths in pods of the service that are not in $trigger_pods (comma-separated).
+--   controls: deaths in pods of the service that are not in $trigger_pods (comma-separated);
+--   exit mode: a worker that dies of a dependency error exits by itself (process.exit(1): exit code,
+--   no signal); a worker killed from outside (cgroup OOM killer, kubelet) dies by a signal.
 -- Parameters: $since, $until (TIMESTAMPTZ), $tolerance_s (DOUBLE), $max_lag_s (INTEGER),
 --   $server_class, $client_classes (VARCHAR), $trigger_pods (VARCHAR, comma-separated pod names).
 -- Columns: deaths, dependency_errors (server + client errors), first_death, first_error (TIMESTAMPTZ),
@@ -14,7 +16,8 @@
 --   shifted by it best match deaths), best_lag_corr, corr_lag0, deaths_without_errors (count),
 --   deaths_without_errors_share (0-1), seconds_with_errors, deaths_per_s_with_errors,
 --   seconds_without_errors_in_spiral, deaths_per_s_without_errors (during the death span),
---   control_pods (count of other pods with worker lines), control_deaths.
+--   deaths_by_signal (deaths with a signal, e.g. SIGKILL), deaths_by_error_exit (no signal, exit code
+--   other than 0), control_pods (count of other pods with worker lines), control_deaths.
 WITH ev AS (
     SELECT * FROM events
     WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
@@ -22,11 +25,12 @@ WITH ev AS (
     QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message, span_id ORDER BY host IS NULL, source_id, line_no) = 1
 ),
 trig AS (SELECT unnest(string_split($trigger_pods::VARCHAR, ',')) AS pod),
-deaths AS (SELECT ts, pod FROM ev WHERE kind = 'worker_exit' AND pod IN (SELECT pod FROM trig)),
+deaths AS (SELECT ts, pod, signal, exit_code FROM ev WHERE kind = 'worker_exit' AND pod IN (SELECT pod FROM trig)),
 errs AS (
     SELECT ts FROM ev WHERE kind = 'error' AND error_class = $server_class::VARCHAR
     UNION ALL
     SELECT ts FROM ev WHERE kind = 'error' AND list_contains(string_split($client_classes::VARCHAR, ','), error_class)
+      AND coalesce(pod, '') NOT IN (SELECT pod FROM ev WHERE kind = 'span' AND pod IS NOT NULL)  -- spans win: count once
     UNION ALL
     SELECT ts + to_microseconds(CAST(coalesce(duration_ms, 0) * 1000 AS BIGINT)) FROM (
         SELECT * FROM ev WHERE kind = 'span' AND status = 2
@@ -74,5 +78,7 @@ SELECT (SELECT count(*) FROM deaths) AS deaths,
        round((SELECT sum(d) / nullif(count(*), 0) FROM series WHERE e > 0), 3) AS deaths_per_s_with_errors,
        (SELECT count(*) FROM series WHERE e = 0) AS seconds_without_errors_in_spiral,
        round((SELECT sum(d) / nullif(count(*), 0) FROM series WHERE e = 0), 3) AS deaths_per_s_without_errors,
+       (SELECT count(*) FROM deaths WHERE signal IS NOT NULL) AS deaths_by_signal,
+       (SELECT count(*) FROM deaths WHERE signal IS NULL AND exit_code IS NOT NULL AND exit_code <> 0) AS deaths_by_error_exit,
        (SELECT count(*) FROM ctrl) AS control_pods,
        (SELECT count(*) FROM ev WHERE kind = 'worker_exit' AND pod IN (SELECT pod FROM ctrl)) AS control_deaths;

@@ -5,14 +5,17 @@
 -- such as read timeouts), trying in order: the trace id (the server line's trace=/trace_id=, the span's
 -- trace id) -> the client address (server line's client=IP against a pod's IP, when pod objects give it)
 -- -> the caller's service name (server line's caller=/service=) -> time alone (the nearest client error
--- within $tolerance_s, two ASOF joins: before and after). Each pair is then aligned with the nearest
+-- within $tolerance_s, two ASOF joins: before and after). A failed call that is both an error span and a
+-- caller log line ("... context cancelled after 1001 ms") counts once: client error lines are used only
+-- for pods that export no spans. Each pair is then aligned with the nearest
 -- worker death in the calling pod (ASOF join, within $tolerance_s).
 -- Parameters: $since, $until (TIMESTAMPTZ), $tolerance_s (DOUBLE seconds), $server_class (VARCHAR),
 --   $client_classes (VARCHAR, comma-separated).
 -- Columns, one row per server error: server_ts, server_service (from the event or its file name),
 --   server_source_id, server_line, server_message, link (trace_id | address | service | time | NULL =
 --   unpaired), link_confidence (0-1), client_ts (TIMESTAMPTZ, when the client error happened: span end),
---   client_pod, client_service, client_class, client_source_id, client_line, client_message,
+--   client_pod, client_service, client_class, client_source_id, client_line, client_message (as logged:
+--   the quote for file:line; client_class says which error it is),
 --   offset_s (server_ts - client_ts, seconds: its median across pairs shows clock skew + latency),
 --   caller_pod (client_pod, or the pod of any span with the same trace id), nearest_death_ts, death_pod,
 --   death_pod_basis (caller_pod | any_pod: caller unknown, nearest death in any pod),
@@ -44,13 +47,15 @@ server AS (
 client AS (
     SELECT ts + to_microseconds(CAST(coalesce(duration_ms, 0) * 1000 AS BIGINT)) AS ts,
            pod, svc, error_class, trace_id, source_id, line_no,
-           coalesce(message, '') || ' (' || coalesce(attrs->>'status_message', error_class, 'error') || ')' AS message
+           coalesce(message, attrs->>'status_message', error_class) AS message
     FROM spans
     WHERE status = 2 AND list_contains(string_split($client_classes::VARCHAR, ','), coalesce(error_class, ''))
     UNION ALL
     SELECT ts, pod, svc, error_class, trace_id, source_id, line_no, message FROM ev
     WHERE kind = 'error' AND pod IS NOT NULL
       AND list_contains(string_split($client_classes::VARCHAR, ','), error_class)
+      -- a failed call is one error: its span when the pod exports spans, else its log line
+      AND pod NOT IN (SELECT pod FROM spans WHERE pod IS NOT NULL)
 ),
 by_trace AS (
     SELECT s.*, c.ts AS c_ts, c.pod AS c_pod, c.svc AS c_svc, c.error_class AS c_class,

@@ -7,7 +7,8 @@
 --   dependency_calls (outgoing calls logged by callers; client spans for pods that log none),
 --   server_errors (errors of $server_class), client_errors (error spans and client error lines of
 --   $client_classes), dependency_errors (server_errors + client_errors). Counts per bucket.
--- Duplicates (same line through two exports, same span in two span files) count once.
+-- Duplicates (same line through two exports, same span in two span files) count once; a failed call
+-- that is both an error span and a caller log line counts once (the span, for pods that export spans).
 WITH ev AS (
     SELECT * FROM events
     WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
@@ -32,6 +33,7 @@ marks AS (
         WHERE status = 2 AND list_contains(string_split($client_classes::VARCHAR, ','), coalesce(error_class, ''))
     UNION ALL SELECT ts, 'client_error' FROM ev
         WHERE kind = 'error' AND list_contains(string_split($client_classes::VARCHAR, ','), error_class)
+          AND coalesce(pod, '') NOT IN (SELECT pod FROM spans WHERE pod IS NOT NULL)  -- spans win: count once
 ),
 buckets AS (
     SELECT unnest(generate_series(time_bucket(to_seconds($bucket_s::INTEGER), $since::TIMESTAMPTZ),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import functools
 import io
 import json
+import re
 import sys
 
 import click
@@ -245,6 +247,66 @@ def report(db, wait, since, until, service, out, fmt, tolerance_s, config_path):
     else:
         click.echo(text, nl=False)
 
+
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "incident": 2}
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@db_option
+@click.option("--fail-on", type=click.Choice(list(SEVERITY_RANK)), default="warning", show_default=True, help="Exit 1 when a finding is at or above this severity.")
+@click.option("--last", "last", default=None, help="Only look at the most recent span of log time, e.g. 1h, 30m, 2d (default: everything).")
+@click.option("--since", help="Window start (ISO 8601, UTC if no zone).")
+@click.option("--until", help="Window end (ISO 8601, UTC if no zone).")
+@click.option("--input-format", default=None, help="Force the input format of PATHS (see `pmortem ingest --help`).")
+@click.option("--config", "config_path", help="Config file (patterns, labels, redaction).")
+@format_option(("text", "json"), default="text")
+def scan(paths, db, wait, fail_on, last, since, until, input_format, config_path, fmt):
+    """Unattended check for cron/CI: ingest PATHS (if any), analyse, list findings.
+
+    Exit code 0: nothing at or above --fail-on; 1: findings at or above it; 2: a problem to fix.
+
+    \b
+    Example:
+      pmortem scan /var/log/pods --last 1h --fail-on warning
+      pmortem scan --db nightly.duckdb --format json > findings.json
+    """
+    from .analyzer.redact import load_redactor
+    from .analyzer.report import Options, build_report
+    from .ingest import IngestOptions
+    from .ingest import ingest as run_ingest
+
+    if paths:
+        summary = run_ingest(list(paths), db, IngestOptions(input_format=input_format, wait=wait, config_path=config_path), progress=False)
+        damaged = [x for x in summary.sources if x.error]
+        if damaged:
+            click.echo(f"warning: {len(damaged)} damaged source(s): " + "; ".join(f"{x.path}: {x.error}" for x in damaged), err=True)
+    t0, t1 = _parse_time(since, "--since"), _parse_time(until, "--until")
+    con = open_existing(db, wait=wait)
+    try:
+        if last:
+            m = re.fullmatch(r"(\d+)\s*([smhd])", last.strip())
+            if not m:
+                raise UserError(f"--last {last!r}: use a number and a unit, e.g. 30m, 1h, 2d")
+            secs = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+            (latest,) = con.execute("SELECT max(ts) FROM events").fetchone()
+            if latest is not None:
+                t1 = t1 or latest
+                t0 = t0 or (t1 - dt.timedelta(seconds=secs))
+        rep = build_report(con, Options(since=t0, until=t1, command="pmortem scan"), load_redactor(config_path))
+    finally:
+        con.close()
+    hits = [f for f in rep["findings"] if SEVERITY_RANK.get(f["severity"], 0) >= SEVERITY_RANK[fail_on]]
+    if fmt == "json":
+        click.echo(json.dumps({"fail_on": fail_on, "window": rep["window"], "findings": rep["findings"], "failed": bool(hits)}, indent=2, default=str))
+    else:
+        for f in rep["findings"]:
+            mark = "!" if f in hits else " "
+            click.echo(f"{mark} {f['severity']:<8} {f['confidence']:.2f}  {f['rule']:<28} {f.get('title') or ''}")
+        click.echo(f"{len(rep['findings'])} findings, {len(hits)} at or above {fail_on}", err=True)
+    if hits:
+        sys.exit(1)
 
 
 def run() -> None:  # pragma: no cover - console entry for python -m

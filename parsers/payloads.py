@@ -37,11 +37,12 @@ TEXT_LEVEL_RE = (
 # nginx error log: 2017/02/03 16:36:10 [error] 7588#7588: ...
 NGINX_ERROR_LEVEL_RE = r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\]"
 
-# Lines that continue the event above them rather than start one.
+# Lines that continue the event above them rather than start one. Node's fatal-OOM block
+# starts at "<--- Last few GCs --->" (an event of its own) and folds everything below it.
 CONTINUATION_RE = (
     r"^(?:\s+at |\tat |\s*\.\.\. \d+ (?:more|common frames omitted)|Caused by: |Suppressed: |\s+\.\.\. |"
     r"(?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable)(?::|$)|"
-    r"<--- (?:Last few GCs|JS stacktrace) --->|----- Native stack trace -----|\s*\d+: 0x[0-9a-f]+ |"
+    r"<--- JS stacktrace --->|----- Native stack trace -----|\s*\d+: 0x[0-9a-f]+ |"
     r"\[\d+:0x[0-9a-f]+\]\s+\d+ ms: |\s{4,}\S|FATAL ERROR: .*JavaScript heap out of memory|\s*$)"
 )
 

@@ -21,6 +21,11 @@ from .readers import MAX_LINE_BYTES, Chunk
 from .schema import EVENT_COLUMNS, UTC_US, conform
 
 ENTITY_FIELDS = ("service", "namespace", "pod", "container", "host")
+SYSLOG_HEAD_RE = (
+    r"^(?:<\d{1,3}>)?(?:1 )?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) "
+    r"([\w.-]+) ([^\s\[:]+)(?:\[(\d+)\])?: "
+)
+NGINX_ERROR_PID_RE = r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\w+\] (\d+)#\d+: "
 REQUIRES_TS = {"cri", "kubectl", "kubectl_prefix", "docker", "loki", "es_ndjson", "otel_span_ndjson"}
 PY_ENVELOPES = {"es_ndjson", "otel_span_ndjson"}
 
@@ -551,6 +556,14 @@ def _build_events(df: pl.DataFrame, ctx: SourceContext) -> tuple[pl.DataFrame, i
             pl.String,
         ),
     ).with_row_index("_i")
+    # process headers some text formats carry: syslog (host, program, pid), nginx error log (pid)
+    head = pl.col("raw").str.slice(0, 200)
+    sg = head.str.extract_groups(SYSLOG_HEAD_RE)
+    ev = ev.with_columns(
+        sg.struct.field("1").alias("hdr_host"),
+        sg.struct.field("2").alias("hdr_service"),
+        pl.coalesce(sg.struct.field("3"), head.str.extract(NGINX_ERROR_PID_RE, 1)).cast(pl.Int64, strict=False).alias("hdr_pid"),
+    )
     ev = classify_frame(ev, ctx.catalogue, "message")
     for f in ("cpu_count", "pid", "exit_code", "signal", "status", "duration_ms", "route", "peer", "trace_id", "span_id", "error_class", "level"):
         if f"_f_{f}" not in ev.columns:
@@ -567,10 +580,11 @@ def _build_events(df: pl.DataFrame, ctx: SourceContext) -> tuple[pl.DataFrame, i
     # entity resolution, in order of trust: envelope, payload, path/flags/config, pod name
     lab = ctx.labels
 
-    def origin(f: str, payload_col: str | None) -> pl.Expr:
+    def origin(f: str, *payload_cols: str | None) -> pl.Expr:
         e = pl.when(pl.col(f"env_{f}").is_not_null()).then(pl.lit("envelope"))
-        if payload_col:
-            e = e.when(pl.col(payload_col).is_not_null()).then(pl.lit("payload"))
+        for c in payload_cols:
+            if c:
+                e = e.when(pl.col(c).is_not_null()).then(pl.lit("payload"))
         if f in lab:
             e = e.when(pl.lit(True)).then(pl.lit(lab[f][1]))
         if f == "service":
@@ -578,7 +592,7 @@ def _build_events(df: pl.DataFrame, ctx: SourceContext) -> tuple[pl.DataFrame, i
         return e.otherwise(None)
 
     pod = pl.coalesce("env_pod", "payload_pod", "_pod")
-    service = pl.coalesce("env_service", "payload_service", pl.lit(lab["service"][0]) if "service" in lab else pl.lit(None, pl.String), _service_from_pod(pod), "_service")
+    service = pl.coalesce("env_service", "payload_service", "hdr_service", pl.lit(lab["service"][0]) if "service" in lab else pl.lit(None, pl.String), _service_from_pod(pod), "_service")
     out = ev.select(
         "ts",
         "ts_text",
@@ -589,8 +603,8 @@ def _build_events(df: pl.DataFrame, ctx: SourceContext) -> tuple[pl.DataFrame, i
         pl.col("_namespace").alias("namespace"),
         pod.alias("pod"),
         pl.col("_container").alias("container"),
-        pl.col("_host").alias("host"),
-        pl.coalesce(pl.col("_f_pid").cast(pl.Int64, strict=False), "payload_pid").alias("pid"),
+        pl.coalesce("env_host", "hdr_host", "_host").alias("host"),
+        pl.coalesce(pl.col("_f_pid").cast(pl.Int64, strict=False), "payload_pid", "hdr_pid").alias("pid"),
         "stream",
         pl.coalesce(pl.col("_f_level").cast(pl.String), "level").alias("level"),
         kind.alias("kind"),
@@ -607,11 +621,11 @@ def _build_events(df: pl.DataFrame, ctx: SourceContext) -> tuple[pl.DataFrame, i
         pl.coalesce(pl.col("_f_route").cast(pl.String), "j_route").alias("route"),
         pl.coalesce(pl.col("_f_peer").cast(pl.String), "j_peer").alias("peer"),
         pl.struct(
-            origin("service", "payload_service").alias("service"),
+            origin("service", "payload_service", "hdr_service").alias("service"),
             origin("namespace", None).alias("namespace"),
             origin("pod", "payload_pod").alias("pod"),
             origin("container", None).alias("container"),
-            origin("host", None).alias("host"),
+            origin("host", "hdr_host").alias("host"),
         ).struct.json_encode().alias("entity_source"),
     )
     return conform(out), out.height

@@ -26,7 +26,8 @@ from .errors import UserError
 from .parsers.catalogue import Catalogue, CatalogueError, classify_frame, load_catalogue, load_config
 from .parsers.documents import detect_document, document_events
 from .parsers.envelopes import ENVELOPES, detect_envelope
-from .parsers.pipeline import INDEX_SCHEMA, REJECT_SCHEMA, ChunkResult, SourceContext, parse_chunk
+from .parsers.payloads import level_expr
+from .parsers.pipeline import INDEX_SCHEMA, _json_fields, REJECT_SCHEMA, ChunkResult, SourceContext, parse_chunk
 from .parsers.readers import CHUNK_BYTES, Chunk, InputError, ReadState, compression_of, expand_paths, head_bytes, iter_chunks
 from .parsers.schema import EVENT_COLUMNS, conform
 
@@ -294,9 +295,17 @@ def _document_chunk(path: str, fmt: str, cat: Catalogue, ctx: SourceContext, sta
         if isinstance(r.get("attrs"), dict):
             r["attrs"] = orjson.dumps(r["attrs"], default=str).decode()
     events = conform(pl.DataFrame(rows, infer_schema_length=None, strict=False)) if rows else pl.DataFrame(schema=EVENT_COLUMNS)
-    # Elasticsearch hits carry log messages: classify them like any log line
+    # Elasticsearch hits carry log messages: read JSON loggers' fields, then classify like any line
     if events.height and (events.get_column("kind") == "log").any():
         logs = events.filter(pl.col("kind") == "log").with_row_index("_i")
+        msg = pl.col("message").fill_null("")
+        logs = logs.with_columns(pl.coalesce("level", level_expr(msg, msg.str.starts_with("{"))).alias("level"))
+        fields = [_json_fields(m) if m and m.startswith("{") else {} for m in logs.get_column("message").to_list()]
+        logs = logs.with_columns(
+            pl.Series("message", [f.get("message", m) for f, m in zip(fields, logs.get_column("message").to_list(), strict=True)], pl.String),
+            pl.coalesce("pod", pl.Series([f.get("payload_pod") for f in fields], dtype=pl.String)).alias("pod"),
+            pl.coalesce("pid", pl.Series([f.get("payload_pid") for f in fields], dtype=pl.Int64)).alias("pid"),
+        )
         c = classify_frame(logs, cat, "message")
         for f in ("cpu_count", "pid", "exit_code", "signal", "error_class", "status", "duration_ms", "route", "peer"):
             if f"_f_{f}" in c.columns:

@@ -124,9 +124,9 @@ def load_config(path: str | None) -> tuple[dict, str | None]:
 
 def _convert(name: str, col: pl.Expr) -> tuple[str, pl.Expr]:
     if name == "duration_s":
-        return "duration_ms", col.cast(pl.Float64, strict=False) * 1000.0
+        return "duration_ms", (col.cast(pl.Float64, strict=False) * 1000.0).round(6)
     if name == "duration_us":
-        return "duration_ms", col.cast(pl.Float64, strict=False) / 1000.0
+        return "duration_ms", (col.cast(pl.Float64, strict=False) / 1000.0).round(6)
     if name == "pid2":
         return "pid", col.cast(pl.Int64, strict=False)
     if name in ("exit_code", "signal"):

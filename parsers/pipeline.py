@@ -398,8 +398,10 @@ def _span_of(df: pl.DataFrame) -> tuple[datetime | None, datetime | None]:
 
 def _service_from_pod(pod: pl.Expr) -> pl.Expr:
     """Deployment pods are <deployment>-<replicaset hash>-<5 chars>; StatefulSets <name>-<n>."""
+    sfx = "[bcdfghjklmnpqrstvwxz2456789]"
     return pl.coalesce(
-        pod.str.extract(r"^(.+?)-[a-z0-9]{6,10}-[a-z0-9]{5}$", 1),
+        pod.str.extract(rf"^(.+?)-{sfx}{{6,10}}-{sfx}{{5}}$", 1),
+        pod.str.extract(rf"^(.+?)-{sfx}{{5}}$", 1),
         pod.str.extract(r"^(.+?)-\d+$", 1),
     )
 
@@ -606,7 +608,7 @@ def _build_events(df: pl.DataFrame, ctx: SourceContext) -> tuple[pl.DataFrame, i
         pl.coalesce("env_host", "hdr_host", "_host").alias("host"),
         pl.coalesce(pl.col("_f_pid").cast(pl.Int64, strict=False), "payload_pid", "hdr_pid").alias("pid"),
         "stream",
-        pl.coalesce(pl.col("_f_level").cast(pl.String), "level").alias("level"),
+        pl.coalesce("level", pl.col("_f_level").cast(pl.String)).alias("level"),  # the line's own level first
         kind.alias("kind"),
         "message",
         _merge_json(pl.col("j_attrs"), pl.col("rule_attrs"), pl.col("rule"), pl.col("payload_pid")).alias("attrs"),

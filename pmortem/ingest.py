@@ -37,7 +37,10 @@ HEAD_LEN = 4096
 MAX_DOCUMENT_BYTES = 1 << 30
 
 GENERIC_STEMS = {"app", "application", "server", "service", "output", "out", "log", "logs", "messages", "syslog", "stdout", "stderr", "main", "current", "debug", "error", "access", "combined", "all"}
-POD_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*-(?:[a-z0-9]{6,10}-[a-z0-9]{5}|[a-z0-9]{5}|\d+)$")
+# Kubernetes names generated suffixes from an alphabet without vowels (k8s.io/apimachinery rand.String),
+# which tells a pod (`checkout-7d9f8b6c4-qx2lp`, `node-exporter-x2k9p`) from a word (`pino-epoch`).
+K8S_SUFFIX = "[bcdfghjklmnpqrstvwxz2456789]"
+POD_NAME_RE = re.compile(rf"^[a-z0-9][a-z0-9-]*-(?:{K8S_SUFFIX}{{6,10}}-{K8S_SUFFIX}{{5}}|{K8S_SUFFIX}{{5}}|\d+)$")
 
 
 @dataclass

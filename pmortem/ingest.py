@@ -413,8 +413,16 @@ def ingest(paths: list[str], db_path: str, opts: IngestOptions | None = None, *,
     prog = Progress(sum(sizes.values()), progress)
     summary = IngestSummary(skipped=skipped)
     try:
+        formats = {}
         for f in files:
-            summary.sources.append(_ingest_one(con, f, sizes[f], opts, cat, cfg_labels, flag_labels, prog))
+            try:
+                formats[f] = opts.input_format or (detect_format(f) if f != "-" else "plain")
+            except OSError as exc:
+                raise UserError(f"cannot read {f}: {exc.strerror or exc}") from None
+        # line-per-record exports first: when the same event also arrives in a whole JSON
+        # document (spans in OTLP and in JSON lines), the copy kept quotes a real line
+        for f in sorted(files, key=lambda f: formats[f] in DOCUMENT_FORMATS):
+            summary.sources.append(_ingest_one(con, f, sizes[f], formats, opts, cat, cfg_labels, flag_labels, prog))
         _resolve_entities(con)
     finally:
         prog.close()
@@ -424,7 +432,7 @@ def ingest(paths: list[str], db_path: str, opts: IngestOptions | None = None, *,
     return summary
 
 
-def _ingest_one(con, path, size, opts, cat, cfg_labels, flag_labels, prog) -> SourceSummary:
+def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, prog) -> SourceSummary:
     abspath = "-" if path == "-" else str(Path(path).resolve())
     comp = compression_of(path) if path != "-" else None
     head_hash = tail_hash = None
@@ -455,10 +463,7 @@ def _ingest_one(con, path, size, opts, cat, cfg_labels, flag_labels, prog) -> So
                 break
     if source_id is not None and action == "resumed" and skip_bytes == 0:
         first_line = 1
-    try:
-        fmt = opts.input_format or detect_format(path) if path != "-" else (opts.input_format or "plain")
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    fmt = formats[path]
     labels = {**path_labels(path), **{k: v for k, v in cfg_labels.items()}}
     # trust order: envelope > payload > path > flags/config; flags fill what the path lacks
     for k, v in flag_labels.items():

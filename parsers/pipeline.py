@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import polars as pl
@@ -26,6 +26,7 @@ SYSLOG_HEAD_RE = (
     r"([\w.-]+) ([^\s\[:]+)(?:\[(\d+)\])?: "
 )
 NGINX_ERROR_PID_RE = r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\w+\] (\d+)#\d+: "
+YEARLESS_FORMATS = ("syslog", "android", "proxifier")
 REQUIRES_TS = {"cri", "kubectl", "kubectl_prefix", "docker", "loki", "es_ndjson", "otel_span_ndjson"}
 PY_ENVELOPES = {"es_ndjson", "otel_span_ndjson"}
 
@@ -40,6 +41,9 @@ class SourceContext:
     labels: dict[str, tuple[str, str]] = field(default_factory=dict)
     store_lines: bool = False
     default_year: int | None = None
+    # when the file was last written: year-less timestamps (syslog, Android) take its year,
+    # and one that would lie after it belongs to the year before (a log spanning New Year)
+    reference_time: datetime | None = None
 
 
 @dataclass
@@ -415,7 +419,12 @@ def _payload_timestamps(df: pl.DataFrame, need: pl.Series, ctx: SourceContext) -
         pl.when(pl.col("p").str.starts_with("{")).then(json_time).alias("jts"),
         pl.when(pl.col("p").str.starts_with("{")).then(pl.col("p").str.extract(JSON_TIME_RE, 1)).alias("jtext"),
     )
-    tx = extract_timestamps(payload, tz=ctx.tz, default_year=ctx.default_year)
+    ref = ctx.reference_time
+    year = ctx.default_year or (ref.year if ref else None)
+    tx = extract_timestamps(payload, tz=ctx.tz, default_year=year)
+    if ref is not None and ctx.default_year is None:
+        late = pl.col("fmt").is_in(list(YEARLESS_FORMATS)) & (pl.col("ts") > pl.lit(ref + timedelta(days=1)))
+        tx = tx.with_columns(pl.when(late).then(pl.col("ts").dt.offset_by("-1y")).otherwise(pl.col("ts")).alias("ts"))
     ts = pl.coalesce(jt.get_column("jts"), tx.get_column("ts"))
     text = pl.coalesce(jt.get_column("jtext"), tx.get_column("ts_text"))
     return df.with_columns(

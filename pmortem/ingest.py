@@ -489,7 +489,11 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
             "UPDATE sources SET path = ?, abspath = ?, size = ?, tail_hash = ?, fingerprint = ?, status = 'ingesting', ingested_at = now() WHERE source_id = ?",
             [path, abspath, size, tail_hash, f"{head_hash}:{size}", source_id],
         )
-    ctx = SourceContext(source_id=source_id, envelope=fmt, catalogue=cat, tz=opts.tz, labels=labels, store_lines=opts.store_lines)
+    mtime = datetime.fromtimestamp(os.path.getmtime(path), UTC) if path != "-" else datetime.now(UTC)
+    ctx = SourceContext(
+        source_id=source_id, envelope=fmt, catalogue=cat, tz=opts.tz, labels=labels,
+        store_lines=opts.store_lines, reference_time=mtime,
+    )
     state = ReadState()
     out = SourceSummary(path, source_id, action, fmt)
     if fmt in DOCUMENT_FORMATS:

@@ -474,8 +474,25 @@ class Analysis:
                          f"{p['metrics']['death_aligned']} of them within {p['metrics']['tolerance_s']:g} s of a worker death.")
         for h in hypotheses:
             if h["rule"] == "feedback_loop":
-                parts.append(f"The feedback-loop theory is {h['verdict']} (deaths lead dependency errors by "
-                             f"{h['metrics'].get('deaths_lead_errors_s')} s; control pods died {h['metrics'].get('control_deaths')} times).")
+                m = h["metrics"]
+                lead = m.get("deaths_lead_errors_s")
+                tol = m.get("tolerance_s", self.opts.tolerance_s)
+                if lead is None:
+                    order = "no onset order could be measured"
+                elif abs(lead) <= tol:
+                    order = f"deaths and dependency errors began within {abs(lead):g} s of each other, inside the {tol:g} s tolerance"
+                elif lead > 0:
+                    order = f"deaths began {lead:g} s before the first dependency error"
+                else:
+                    order = f"dependency errors began {-lead:g} s before the first death"
+                extra = ""
+                if m.get("deaths_per_s_without_errors") is not None and m.get("deaths_per_s_with_errors") is not None:
+                    extra += (f"; workers died at {m['deaths_per_s_without_errors']:g}/s in seconds without dependency errors "
+                              f"vs {m['deaths_per_s_with_errors']:g}/s with them")
+                if m.get("deaths_by_signal") is not None and m.get("deaths"):
+                    extra += f"; {m['deaths_by_signal']} of {m['deaths']} were killed by a signal, not exited by an error handler"
+                parts.append(f"The feedback-loop theory is {h['verdict']}: {order}{extra}; control pods died "
+                             f"{m.get('control_deaths')} times.")
         nm = [f for f in findings if f["rule"] == "near_miss"]
         if nm:
             parts.append(f"It happened before: {len(nm)} near miss(es), first at {iso(nm[0]['start'])}.")

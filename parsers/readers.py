@@ -55,7 +55,10 @@ def compression_of(path: str) -> str | None:
 
 # Files met while walking a directory that are not logs: docs and container runtime metadata.
 # Named explicitly on the command line they are read like any file.
-NOT_LOGS = re.compile(r"(?i)(?:^readme(?:\.\w+)?$|\.(?:md|rst|png|jpe?g|gif|svg|pdf|html?)$|^(?:config\.v2|hostconfig)\.json$)")
+NOT_LOGS = re.compile(
+    r"(?i)(?:^readme(?:\.\w+)?$|\.(?:md|rst|png|jpe?g|gif|svg|pdf|html?|duckdb|duckdb\.wal|parquet|pyc)$"
+    r"|^(?:config\.v2|hostconfig)\.json$)"
+)
 
 
 def expand_paths(paths: list[str], skipped: list[str] | None = None) -> list[str]:

@@ -446,6 +446,11 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
             "FROM sources WHERE head_hash IS NOT NULL ORDER BY source_id"
         ).fetchall()
         for sid, sp, ssize, shl, shh, sth, bdone, ldone, status, scomp in cands:
+            same_path = sp == abspath
+            # a head shorter than HEAD_LEN is a weak fingerprint (an empty file is a prefix of
+            # everything): content matching alone only counts for full heads
+            if not same_path and (shl < HEAD_LEN or head_len < HEAD_LEN):
+                continue
             if shl > size or _hash_range(path, 0, shl) != shh:
                 continue
             if size == ssize and sth == tail_hash and status in ("complete", "damaged"):

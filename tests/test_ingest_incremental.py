@@ -172,3 +172,15 @@ def test_kill_9_mid_ingest_then_rerun_matches_clean_run(tmp_path, clean_run, fra
     assert con.execute(COUNTS).fetchall() == clean_counts
     con.close()
     assert clean_counts[0][3] == big.read_bytes().count(b"\n")
+
+
+def test_small_or_empty_files_are_not_mistaken_for_each_other(cli, tmp_path):
+    """An empty file is a prefix of every file: it must not make another file look 'appended'."""
+    (tmp_path / "a-empty.log").write_bytes(b"")
+    lines = loghub("Apache").read_bytes().split(b"\n")
+    (tmp_path / "b-small.log").write_bytes(lines[0] + b"\n")
+    (tmp_path / "c-apache.log").write_bytes(b"\n".join(lines[:100]) + b"\n")
+    res = cli.ok("ingest", str(tmp_path))
+    assert res.output.count("ingested") == 3 and "appended" not in res.output
+    srcs = {s["path"].rsplit("/", 1)[-1]: s for s in cli.sources()}
+    assert (srcs["a-empty.log"]["lines"], srcs["b-small.log"]["lines"], srcs["c-apache.log"]["lines"]) == (0, 1, 100)

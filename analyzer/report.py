@@ -12,6 +12,7 @@ import duckdb
 
 from .. import __version__
 from .redact import Redactor
+from .surge import template_surge
 from .sqlrun import Runner
 
 SCHEMA_VERSION = 1
@@ -403,6 +404,7 @@ class Analysis:
 
         recs = self.recommendations(findings, hypotheses)
         timeline = self.timeline(win)
+        surge = self.surge(win)
         incident = any(f["severity"] == "incident" for f in findings)
         report = {
             "schema_version": SCHEMA_VERSION,
@@ -412,12 +414,13 @@ class Analysis:
             "window": {"start": iso(win["start"]), "end": iso(win["end"]), "basis": win["basis"]},
             "service": o.service,
             "root_cause": root,
-            "summary": self.summary(findings, hypotheses, root, incident),
+            "summary": self.summary(findings, hypotheses, root, incident, surge),
             "findings": [self._finding_out(f) for f in findings],
             "chain": chain,
             "hypotheses": hypotheses,
             "recommendations": recs,
             "timeline": timeline,
+            "template_surge": surge,
             "coverage": [{k: (iso(v) if isinstance(v, dt.datetime) else v) for k, v in c.items()} | {"path": self.redact(c["path"])} for c in coverage],
             "sources": [{"source_id": sid, "path": self.redact(p), "fingerprint": fp, "format": fmt, "lines": n, "status": st}
                         for sid, p, fp, fmt, n, st in self.con.execute(
@@ -447,12 +450,34 @@ class Analysis:
         return {"bucket_s": bucket, "start": iso(start), "end": iso(end),
                 "rows": [{**r, "bucket": iso(r["bucket"])} for r in rows]}
 
-    def summary(self, findings, hypotheses, root, incident) -> str:
+    def surge(self, win) -> dict:
+        """Templates that surged or appeared in the window (re-read through line_index)."""
+        try:
+            s = template_surge(self.con, win["start"], win["end"])
+        except Exception as exc:  # noqa: BLE001 - a damaged source must not sink the whole report
+            return {"window": {"start": iso(win["start"]), "end": iso(win["end"])}, "baseline": {"start": None, "end": None},
+                    "bytes_read": 0, "window_lines": 0, "baseline_lines": 0, "skipped": [], "rows": [], "error": str(exc)[:200]}
+        for k in ("window", "baseline"):
+            s[k] = {kk: iso(v) for kk, v in s[k].items()}
+        for r in s["rows"]:
+            r["first_seen"] = iso(r["first_seen"])
+            r["template"] = self.redact(r["template"])
+            r["example"] = {**r["example"], "source": self.redact(r["example"]["source"]),
+                            "text": self.redact(_first_lines(r["example"]["text"]))}
+        return s
+
+    def summary(self, findings, hypotheses, root, incident, surge=None) -> str:
         by = {f["rule"]: f for f in findings}
         if not incident:
             deaths = sum(f["metrics"].get("deaths", 0) for f in findings if f["rule"] == "worker_death_spiral")
-            return (f"No incident found in the window: {deaths} worker deaths, no host-shape outlier "
+            text = (f"No incident found in the window: {deaths} worker deaths, no host-shape outlier "
                     f"and no incident-level finding ({len(findings)} finding(s) at warning/info level).")
+            rows = (surge or {}).get("rows") or []
+            if rows and (surge or {}).get("baseline_lines"):
+                top = rows[0]
+                text += (f" Most surging log template: \"{top['template'][:120]}\" ({top['window_count']} in the window vs "
+                         f"{top['baseline_count']} in the baseline; see 'Log templates that surged').")
+            return text
         parts = []
         t = by.get("host_shape_outlier")
         s = by.get("worker_death_spiral")

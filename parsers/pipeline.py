@@ -703,3 +703,39 @@ def _parse_span_chunk(lines: pl.DataFrame, ctx: SourceContext) -> ChunkResult:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def payload_lines(chunk: Chunk, envelope: str, *, tz: str = "UTC") -> pl.DataFrame:
+    """Every line of a chunk as line_no, ts, pod, level, payload: for re-reading an indexed window.
+
+    No folding and no classification; lines that fit nothing keep their text as payload.
+    """
+    from .catalogue import Catalogue
+
+    lines = split_lines(chunk).filter(pl.col("reject").is_null())
+    if lines.height == 0:
+        return pl.DataFrame(schema={"line_no": pl.Int64, "ts": UTC_US, "pod": pl.String, "level": pl.String, "payload": pl.String})
+    df = _split_python_envelope(lines, envelope) if envelope in PY_ENVELOPES else split_envelope(lines, envelope)
+    payload = pl.col("payload")
+    df = df.with_columns(
+        level_expr(payload, payload.str.starts_with("{")).alias("level"),
+        _parse_env_ts(pl.col("env_ts_text")).alias("ts"),
+        pl.col("env_ts_text").alias("ts_text"),
+        pl.lit(None, pl.String).alias("ts_text_payload"),
+    )
+    need = df.get_column("env_ts_text").is_null()
+    if need.any():
+        ctx = SourceContext(source_id=0, envelope=envelope, catalogue=Catalogue([]), tz=tz)
+        df = _payload_timestamps(df, need, ctx)
+    if df.get_column("partial").any():
+        # runtime-split lines: glue each P piece to the pieces that follow it in its stream
+        prev = pl.col("partial").shift(1).over("stream").fill_null(False)
+        df = (
+            df.with_columns((~prev).cum_sum().over("stream").alias("_g"))
+            .group_by("stream", "_g", maintain_order=True)
+            .agg(pl.col("line_no").first(), pl.col("ts").first(), pl.col("env_pod").first(), pl.col("level").first(),
+                 pl.col("payload").str.join(""), pl.col("ts_text_payload").first())
+        )
+    # continuation lines (stack frames, blank lines) belong to the event above them
+    cont = pl.col("ts_text_payload").is_null() & ~payload.str.starts_with("{") & payload.str.contains(CONTINUATION_RE)
+    return df.filter(~cont).select("line_no", "ts", pl.col("env_pod").alias("pod"), "level", "payload")

@@ -12,8 +12,8 @@ import duckdb
 
 from .. import __version__
 from .redact import Redactor
-from .surge import template_surge
 from .sqlrun import Runner
+from .surge import template_surge
 
 SCHEMA_VERSION = 1
 SEVERITY_ORDER = {"incident": 0, "warning": 1, "info": 2}

@@ -133,7 +133,7 @@ def _split_lines_slow(chunk: Chunk) -> pl.DataFrame:
             try:
                 lines.append(body.decode("utf-8"))
                 rejects.append(None)
-            except UnicodeDecodeError as exc:
+            except UnicodeDecodeError:
                 lines.append(body[:200].decode("utf-8", "replace"))
                 rejects.append("undecodable bytes (not UTF-8)")
     n = len(lines)
@@ -456,7 +456,7 @@ def _line_index(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _json_fields(text: str) -> dict:
+def json_fields(text: str) -> dict:
     """Pull the logger fields out of a pino / bunyan / winston / ECS JSON payload."""
     try:
         obj = orjson.loads(text)
@@ -548,7 +548,7 @@ def _build_events(df: pl.DataFrame, ctx: SourceContext) -> tuple[pl.DataFrame, i
     )
     ev = ev.with_columns(pl.coalesce("ts", _parse_env_ts(pl.col("ts_text"))).alias("ts"))
     # JSON payloads: decode the few selected ones
-    jrows = [_json_fields(r) if j else {} for r, j in zip(ev.get_column("raw").to_list(), ev.get_column("is_json").to_list(), strict=True)]
+    jrows = [json_fields(r) if j else {} for r, j in zip(ev.get_column("raw").to_list(), ev.get_column("is_json").to_list(), strict=True)]
     message = [jr.get("message", raw) for jr, raw in zip(jrows, ev.get_column("raw").to_list(), strict=True)]
     ev = ev.with_columns(
         pl.Series("message", message, pl.String),
@@ -700,9 +700,6 @@ def _parse_span_chunk(lines: pl.DataFrame, ctx: SourceContext) -> ChunkResult:
         last_ts=ts.max() if events.height else None,
     )
 
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 def payload_lines(chunk: Chunk, envelope: str, *, tz: str = "UTC") -> pl.DataFrame:

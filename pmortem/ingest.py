@@ -27,8 +27,24 @@ from .parsers.catalogue import Catalogue, CatalogueError, classify_frame, load_c
 from .parsers.documents import detect_document, document_events
 from .parsers.envelopes import ENVELOPES, detect_envelope
 from .parsers.payloads import level_expr
-from .parsers.pipeline import INDEX_SCHEMA, _json_fields, REJECT_SCHEMA, ChunkResult, SourceContext, parse_chunk
-from .parsers.readers import CHUNK_BYTES, Chunk, InputError, ReadState, compression_of, expand_paths, head_bytes, iter_chunks
+from .parsers.pipeline import (
+    INDEX_SCHEMA,
+    REJECT_SCHEMA,
+    ChunkResult,
+    SourceContext,
+    json_fields,
+    parse_chunk,
+)
+from .parsers.readers import (
+    CHUNK_BYTES,
+    Chunk,
+    InputError,
+    ReadState,
+    compression_of,
+    expand_paths,
+    head_bytes,
+    iter_chunks,
+)
 from .parsers.schema import EVENT_COLUMNS, conform
 
 DOCUMENT_FORMATS = ("document", "document_lines")
@@ -303,7 +319,7 @@ def _document_chunk(path: str, fmt: str, cat: Catalogue, ctx: SourceContext, sta
         logs = events.filter(pl.col("kind") == "log").with_row_index("_i")
         msg = pl.col("message").fill_null("")
         logs = logs.with_columns(pl.coalesce("level", level_expr(msg, msg.str.starts_with("{"))).alias("level"))
-        fields = [_json_fields(m) if m and m.startswith("{") else {} for m in logs.get_column("message").to_list()]
+        fields = [json_fields(m) if m and m.startswith("{") else {} for m in logs.get_column("message").to_list()]
         logs = logs.with_columns(
             pl.Series("message", [f.get("message", m) for f, m in zip(fields, logs.get_column("message").to_list(), strict=True)], pl.String),
             pl.coalesce("pod", pl.Series([f.get("payload_pod") for f in fields], dtype=pl.String)).alias("pod"),
@@ -601,6 +617,3 @@ def _resolve_entities(con) -> None:
         con.execute("ROLLBACK")
         raise
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -469,7 +469,7 @@ def test_kubectl_timestamps_without_prefix(cli):
     assert stored_levels(cli, src) == {no: PINO_LEVELS[r["level"]] for no, r in enumerate(recs, 1)}
     got = by_line(cli, src, "ts, level, pod, kind")
     assert got
-    for no, (ts, level, pod, kind) in got.items():
+    for no, (ts, level, pod, _kind) in got.items():
         assert ts == iso_utc(split[no - 1][0]), (no, ts, split[no - 1][0])  # the envelope's time
         assert (level, pod) == (PINO_LEVELS[recs[no - 1]["level"]], recs[no - 1]["hostname"])
     kinds = {no: k for no, (_, _, _, k) in got.items()}

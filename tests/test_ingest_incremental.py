@@ -12,8 +12,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from conftest import loghub
+
 from pmortem import db as dbmod
 
 COUNTS = """SELECT (SELECT count(*) FROM events), (SELECT coalesce(sum(lines), 0) FROM line_index),

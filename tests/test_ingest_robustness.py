@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import zlib
 import os
 import shutil
+import zlib
 from pathlib import Path
 
 import pytest
 import zstandard
-
 from conftest import LOGHUB, loghub
 
 SYSTEMS = sorted(p.name for p in LOGHUB.iterdir() if p.is_dir()) if LOGHUB.exists() else []

@@ -52,7 +52,7 @@ def test_kubectl_prefix_worker_lifecycle_counts_match_raw_file(cli):
     assert cli.sql("SELECT cpu_count FROM events WHERE kind = 'cpu_count'") == [(int(c),) for c in cpus]
     # pid, signal and the envelope's entities on a death
     first = re.search(r"^\[pod/([^/]+)/([^\]]+)\] (\S+) Worker fragment \(pid: (\d+)\) died \(code: null, signal: (\w+)\)", text, re.M)
-    row = cli.sql(f"SELECT pod, container, service, pid, signal, exit_code, ts_text, entity_source FROM events WHERE kind = 'worker_exit' ORDER BY line_no LIMIT 1")[0]
+    row = cli.sql("SELECT pod, container, service, pid, signal, exit_code, ts_text, entity_source FROM events WHERE kind = 'worker_exit' ORDER BY line_no LIMIT 1")[0]
     assert row[:6] == (first.group(1), first.group(2), "campaign", int(first.group(4)), first.group(5), None)
     assert row[6] == first.group(3)
     assert json.loads(row[7])["pod"] == "envelope"
@@ -162,7 +162,7 @@ def test_flags_label_a_source_without_metadata_and_envelope_wins(cli, tmp_path):
     assert json.loads(src["entity_source"]) == {"service": "path", "pod": "flag", "host": "flag"}
     # a flag never overrides what the envelope says
     cli.ok("ingest", str(INC / f"{POD48}.log"), "--pod", "wrong-pod-0", "-q")
-    assert cli.sql(f"SELECT DISTINCT pod FROM events WHERE source_id = 2") == [(POD48,)]
+    assert cli.sql("SELECT DISTINCT pod FROM events WHERE source_id = 2") == [(POD48,)]
 
 
 def test_user_patterns_from_config_file(cli, tmp_path):

@@ -52,7 +52,7 @@ def test_time_shift_exact(records):
     off = wrap.offset_ns(START, records[0]["ts_ns"])
     sh = wrap.shift(records, off)
     assert sh[0]["ts_ns"] == START_NS
-    for a, b in zip(records, sh):
+    for a, b in zip(records, sh, strict=True):
         assert b["ts_ns"] - a["ts_ns"] == off
     assert wrap.parse_rfc3339(START) == START_NS
     assert wrap.parse_rfc3339("2022-04-08T22:55:00+02:00") == START_NS
@@ -98,17 +98,17 @@ def test_kubectl(records):
     sh = wrap.shift(records, wrap.offset_ns(START, records[0]["ts_ns"]))
     plain = wrap.kubectl_lines(sh)
     assert plain[0] == "2022-04-08T20:55:00Z Number of CPUs: 48\n"
-    for ln, r in zip(plain, sh):
+    for ln, r in zip(plain, sh, strict=True):
         m = KUBECTL_RE.match(ln)
         assert m and m.group(2) == r["line"]
     pre = wrap.kubectl_lines(sh, "campaign-7f9c6d5b8-x2k9p", "campaign")
-    for ln, p in zip(pre, plain):
+    for ln, p in zip(pre, plain, strict=True):
         assert ln == "[pod/campaign-7f9c6d5b8-x2k9p/campaign] " + p
 
 
 def test_docker(records):
     lines = wrap.docker_lines(records)
-    for ln, r in zip(lines, records):
+    for ln, r in zip(lines, records, strict=True):
         assert ln.startswith('{"log":') and ln.endswith("}\n")
         obj = json.loads(ln)
         assert list(obj) == ["log", "stream", "time"]
@@ -152,7 +152,7 @@ def test_filebeat(records):
     docs = [json.loads(x) for x in wrap.filebeat_docs(records, "p", "campaign", "campaign", "ip-10-0-3-17",
                                                         "uid-1", "c" * 64)]
     off = 0
-    for d, r in zip(docs, records):
+    for d, r in zip(docs, records, strict=True):
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", d["@timestamp"])
         assert d["message"] == r["line"]
         assert d["kubernetes"]["pod"]["name"] == "p"

@@ -10,6 +10,7 @@ demo:
 	pmortem report --db demo.duckdb --out postmortem.md
 
 test:
+	$(PYTHON) -m ruff check pmortem parsers analyzer tests bench
 	cd tests && $(PYTHON) -m pytest -q -p no:cacheprovider -c ../pyproject.toml .
 
 lint:

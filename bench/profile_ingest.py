@@ -118,14 +118,10 @@ def exprs(corpus: str, nbytes: int = 32 << 20) -> None:
     with open(corpus, "rb") as fh:
         data = fh.read(nbytes)
     data = data[: data.rfind(b"\n") + 1]
-    lines = pl.read_csv(
-        io.BytesIO(data),
-        has_header=False,
-        separator="\x00",
-        quote_char=None,
-        new_columns=["line"],
-        infer_schema=False,
-    )
+    from pmortem.parsers.pipeline import split_lines
+    from pmortem.parsers.readers import Chunk
+
+    lines = split_lines(Chunk(data, 1, 0)).select("line")
     envelope = envelopes.detect_envelope(lines.get_column("line").head(400).to_list())
     env = envelopes.split_envelope(lines, envelope)
     p = pl.col("payload")

@@ -34,6 +34,8 @@ class Options:
     pad_after_s: int = 60
     near_miss_after_s: int = 900
     max_lag_s: int = 5
+    precursor_s: float = 2.0  # an error this close before a worker exit counts as its precursor
+    deploy_lookback_s: float = 1800.0  # how far before the first death a deploy marker is looked for
     evidence_lines: int = 5
     command: str = "pmortem report"
 
@@ -286,6 +288,56 @@ class Analysis:
             }
             findings.append(pe_f)
 
+        # ---- what came just before the deaths: a recurring error (crash loop), a deploy
+        precursors: dict[str, dict] = {}
+        deploys: dict[str, dict] = {}
+        if dying:
+            rows = self.runner.run("exit_precursors", {**self.base, "pods": ",".join(sorted(dying)), "before_s": o.precursor_s})
+            for r in rows:
+                if r["pod"] in precursors:
+                    continue
+                sp = spirals[r["pod"]]
+                killed = self._sigkills(sp)
+                if r["share"] < 0.8 or killed >= sp["metrics"]["deaths"] / 2:
+                    continue
+                f = {
+                    "rule": "exit_precursor", "severity": "incident", "confidence": round(min(0.5 + 0.45 * r["share"], 0.95), 2),
+                    "confidence_reasons": [
+                        f"{r['exits_preceded']} of {r['exits']} worker exits came within {o.precursor_s:g} s after this error "
+                        f"(median {r['median_gap_s']} s before the exit)",
+                        f"{sp['metrics']['deaths'] - killed} of {sp['metrics']['deaths']} workers exited by themselves (not killed by a signal)",
+                    ],
+                    "title": f"Workers of {r['pod']} die right after '{_first_lines(r['precursor'], 1, 120)}'",
+                    "entity": {"service": sp["entity"].get("service"), "pod": r["pod"], "host": sp["entity"].get("host")},
+                    "start": sp["start"], "end": sp["end"],
+                    "metrics": {"precursor": r["precursor"], "exits": r["exits"], "exits_preceded": r["exits_preceded"],
+                                "share": r["share"], "median_gap_s": r["median_gap_s"], "before_s": o.precursor_s},
+                    "evidence": [self.ev(r["example_source_id"], r["example_line_no"], r["example_message"])],
+                    "sql": self.runner.sql_ref("exit_precursors"),
+                }
+                precursors[r["pod"]] = f
+                findings.append(f)
+            pods = sorted(dying)
+            rows = self.runner.run("deploy_markers", {"until": win["end"], "pods": ",".join(pods),
+                                                      "first_deaths": ",".join(iso(spirals[p]["start"]) for p in pods),
+                                                      "lookback_s": o.deploy_lookback_s})
+            for r in rows:
+                gap = r["seconds_before_first_death"]
+                f = {
+                    "rule": "deploy_before_deaths", "severity": "warning",
+                    "confidence": 0.8 if gap <= 120 else 0.6,
+                    "confidence_reasons": [f"logged {gap:g} s before the first worker death in {r['pod']}",
+                                           "the newest deploy or config change of the service before the deaths"],
+                    "title": f"Deploy logged {gap:g} s before the first worker death in {r['pod']}",
+                    "entity": {"service": spirals[r["pod"]]["entity"].get("service"), "pod": r["pod"]},
+                    "start": r["deploy_ts"], "end": r["deploy_ts"],
+                    "metrics": {"seconds_before_first_death": gap, "lookback_s": o.deploy_lookback_s},
+                    "evidence": [self.ev(r["source_id"], r["line_no"], r["message"])],
+                    "sql": self.runner.sql_ref("deploy_markers"),
+                }
+                deploys[r["pod"]] = f
+                findings.append(f)
+
         # ---- feedback-loop hypothesis
         if dying:
             fl = self.runner.run("feedback_loop", {**self.base, "tolerance_s": o.tolerance_s, "max_lag_s": o.max_lag_s,
@@ -294,7 +346,14 @@ class Analysis:
             reasons = []
             votes_against = votes_for = 0
             tol = o.tolerance_s
-            if lead is None:
+            crash = [precursors[p] for p in sorted(precursors)]
+            if lead is None and crash:
+                pc = crash[0]["metrics"]
+                reasons.append(f"no '{o.server_class}' or '{o.client_classes}' errors, but {pc['exits_preceded']} of {pc['exits']} "
+                               f"workers died within {o.precursor_s:g} s after a '{_first_lines(pc['precursor'], 1, 80)}' error, "
+                               f"and every respawn met it again")
+                votes_for += 2
+            elif lead is None:
                 reasons.append("no dependency errors in the window: nothing could have caused the deaths")
                 votes_against += 2
             elif abs(lead) <= tol:
@@ -396,8 +455,25 @@ class Analysis:
             if pe_f and (s["entity"]["pod"] in pe_f["metrics"]["caller_pods"]):
                 chain.append({"cause": s["id"], "effect": pe_f["id"],
                               "basis": f"{pe_f['metrics']['death_aligned']} of {pe_f['metrics']['server_errors']} server errors within {o.tolerance_s:g} s of a death in this pod (median offset {pe_f['metrics']['median_death_offset_s']} s)"})
+        for pod, pf in precursors.items():
+            d = deploys.get(pod)
+            if d:
+                chain.append({"cause": d["id"], "effect": pf["id"],
+                              "basis": f"the deploy came {d['metrics']['seconds_before_first_death']:g} s before the first death; "
+                                       f"the error that precedes the deaths started after it"})
+            chain.append({"cause": pf["id"], "effect": spirals[pod]["id"],
+                          "basis": f"{pf['metrics']['exits_preceded']} of {pf['metrics']['exits']} exits within "
+                                   f"{o.precursor_s:g} s after this error (median {pf['metrics']['median_gap_s']} s)"})
+        for pod, d in deploys.items():
+            if pod not in precursors and pod not in triggers:
+                chain.append({"cause": d["id"], "effect": spirals[pod]["id"],
+                              "basis": f"deploy {d['metrics']['seconds_before_first_death']:g} s before the first death (time only)"})
         findings.sort(key=lambda f: (SEVERITY_ORDER[f["severity"]], -f["confidence"], iso(f["start"]) or "", f["id"]))
-        roots = [f for f in findings if f["rule"] == "host_shape_outlier" and f["id"] in {c["cause"] for c in chain}]
+        causes = {c["cause"] for c in chain}
+        effects = {c["effect"] for c in chain}
+        roots = [f for f in findings if f["rule"] == "host_shape_outlier" and f["id"] in causes]
+        for rule in ("deploy_before_deaths", "exit_precursor"):
+            roots = roots or [f for f in findings if f["rule"] == rule and f["id"] in causes and f["id"] not in effects]
         if not roots:
             roots = [f for f in findings if f["rule"] == "worker_death_spiral"]
         root = roots[0]["id"] if roots else None
@@ -429,6 +505,16 @@ class Analysis:
             "redaction": [{"name": n, "regex": rx.pattern, "replacement": rp} for n, rx, rp in self.redact.rules],
         }
         return report
+
+    @staticmethod
+    def _sigkills(spiral: dict) -> int:
+        """Exits by a signal, from the spiral's exit-code histogram ('SIGKILL:120, 1:3')."""
+        n = 0
+        for part in (spiral["metrics"].get("exit_codes") or "").split(","):
+            code, _, cnt = part.strip().rpartition(":")
+            if code.startswith("SIG") and cnt.isdigit():
+                n += int(cnt)
+        return n
 
     def _finding_out(self, f: dict) -> dict:
         out = {k: f[k] for k in ("id", "rule", "severity", "confidence", "title", "entity")}
@@ -486,9 +572,21 @@ class Analysis:
                          f"(its limit is {t['metrics']['cpu_limit']} CPU; {t['metrics']['observations_in_history']} of "
                          f"{t['metrics']['observations_total']} starts in the history saw that many).")
         if s:
-            parts.append(f"It forked one worker per core into its memory limit; {s['metrics']['deaths']} workers were killed "
-                         f"(peak {s['metrics']['peak_deaths_per_s']}/s) and respawned after a median "
-                         f"{s['metrics']['median_respawn_latency_s']} s with no backoff: a death spiral.")
+            killed = self._sigkills(s)
+            n = s["metrics"]["deaths"]
+            how = (f"{n} workers were killed by a signal" if killed >= n / 2
+                   else f"{n} workers exited (exit codes {s['metrics']['exit_codes']}) after a median life of {s['metrics']['median_lifetime_s']} s")
+            lead = "It forked one worker per core into its memory limit; " if t else f"In {s['entity']['pod']}, "
+            backoff = "with no backoff" if not s["metrics"].get("respawn_backs_off") else "with a growing delay"
+            parts.append(f"{lead}{how} (peak {s['metrics']['peak_deaths_per_s']}/s) and were respawned after a median "
+                         f"{s['metrics']['median_respawn_latency_s']} s {backoff}: a death spiral.")
+        d = by.get("deploy_before_deaths")
+        pc = by.get("exit_precursor")
+        if pc:
+            parts.append(f"{pc['metrics']['exits_preceded']} of {pc['metrics']['exits']} exits came right after the error "
+                         f"'{_first_lines(pc['metrics']['precursor'], 1, 120)}' (median {pc['metrics']['median_gap_s']} s before the exit): a crash loop.")
+        if d:
+            parts.append(f"A deploy was logged {d['metrics']['seconds_before_first_death']:g} s before the first death.")
         a = by.get("request_amplification")
         if a:
             parts.append(f"Every new worker re-fetched from {a['metrics']['peer']}: {a['metrics']['incident_per_min']} calls/min vs "
@@ -515,7 +613,10 @@ class Analysis:
                     extra += (f"; workers died at {m['deaths_per_s_without_errors']:g}/s in seconds without dependency errors "
                               f"vs {m['deaths_per_s_with_errors']:g}/s with them")
                 if m.get("deaths_by_signal") is not None and m.get("deaths"):
-                    extra += f"; {m['deaths_by_signal']} of {m['deaths']} were killed by a signal, not exited by an error handler"
+                    if m["deaths_by_signal"] >= m["deaths"] / 2:
+                        extra += f"; {m['deaths_by_signal']} of {m['deaths']} were killed by a signal, not exited by an error handler"
+                    else:
+                        extra += f"; {m.get('deaths_by_error_exit')} of {m['deaths']} exited by themselves with an error code"
                 parts.append(f"The feedback-loop theory is {h['verdict']}: {order}{extra}; control pods died "
                              f"{m.get('control_deaths')} times.")
         nm = [f for f in findings if f["rule"] == "near_miss"]
@@ -540,6 +641,11 @@ class Analysis:
         if ids["worker_death_spiral"] or ids["paired_client_server_errors"]:
             recs.append({"id": "event_loop_lag", "findings": ids["worker_death_spiral"] + ids["paired_client_server_errors"],
                          "text": "Instrument event-loop lag and worker deaths per second as metrics with alerts, so the spiral is seen in minutes, not from the dependency's errors."})
+        pre = [f["id"] for f in findings if f["rule"] in ("exit_precursor", "deploy_before_deaths")]
+        if pre:
+            recs.append({"id": "validate_config_before_fork", "findings": pre,
+                         "text": "Check configuration and dependencies once in the primary before forking (fail the deploy's readiness, "
+                                 "not every worker), and roll back the change logged before the deaths."})
         if ids["near_miss"]:
             recs.append({"id": "alert_on_host_shape", "findings": ids["near_miss"],
                          "text": "Alert when a pod logs a CPU count far above its limit: this trigger was seen before and went unnoticed."})

@@ -1,0 +1,48 @@
+-- exit_precursors.sql: the error a worker logged just before it died, when one keeps recurring.
+--
+-- Measures, for every worker exit in the dying pods, which error events of the same pod came in
+-- the $before_s seconds before it, grouped by error class (or, for unclassified error lines, the
+-- message with numbers masked). A crash loop shows one precursor before nearly every exit (the
+-- root cause is usually a few lines above the crash line); memory kills show none.
+-- Parameters: $since, $until (TIMESTAMPTZ window), $pods (VARCHAR, comma-separated pods),
+--   $before_s (DOUBLE seconds before each exit).
+-- Columns: pod, precursor (error_class, or masked message), exits (exits in the pod),
+--   exits_preceded (exits with that precursor within $before_s), share (exits_preceded / exits,
+--   0-1), median_gap_s (seconds from the closest such error to the exit), example_source_id,
+--   example_line_no, example_message (the first such error line).
+-- The same line seen through two exports counts once. Run with SET TimeZone = 'UTC'.
+WITH ev AS (
+    SELECT * FROM events
+    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
+      AND list_contains(string_split($pods::VARCHAR, ','), pod)
+      AND (kind IN ('worker_exit', 'error') OR level IN ('error', 'fatal'))
+    QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message ORDER BY source_id, line_no) = 1
+),
+exits AS (
+    SELECT pod, ts, row_number() OVER (PARTITION BY pod ORDER BY ts, line_no) AS exit_no,
+           count(*) OVER (PARTITION BY pod) AS n_exits
+    FROM ev WHERE kind = 'worker_exit'
+),
+errs AS (
+    SELECT pod, ts, source_id, line_no, message,
+           coalesce(error_class, regexp_replace(left(split_part(message, chr(10), 1), 160), '[0-9]+', '<n>', 'g')) AS precursor
+    FROM ev WHERE kind <> 'worker_exit'
+),
+pairs AS (
+    -- each exit with the closest preceding error of each precursor
+    SELECT x.pod, x.exit_no, x.n_exits, e.precursor, epoch(x.ts - e.ts) AS gap_s, e.source_id, e.line_no, e.message, e.ts AS err_ts
+    FROM exits x JOIN errs e
+      ON e.pod = x.pod AND e.ts <= x.ts AND e.ts >= x.ts - to_microseconds(($before_s * 1e6)::BIGINT)
+    QUALIFY row_number() OVER (PARTITION BY x.pod, x.exit_no, e.precursor ORDER BY e.ts DESC, e.line_no DESC) = 1
+)
+SELECT pod, precursor,
+       any_value(n_exits) AS exits,
+       count(DISTINCT exit_no) AS exits_preceded,
+       round(count(DISTINCT exit_no) / any_value(n_exits), 3) AS share,
+       round(median(gap_s), 3) AS median_gap_s,
+       arg_min(source_id, err_ts) AS example_source_id,
+       arg_min(line_no, err_ts) AS example_line_no,
+       arg_min(message, err_ts) AS example_message
+FROM pairs
+GROUP BY pod, precursor
+ORDER BY pod, exits_preceded DESC, precursor;

@@ -16,6 +16,13 @@ Document kinds (`detect_document`):
 - ``otel_span``: one flat span per record with OTLP field names
 - ``es_search``: a saved ``_search`` response (``hits.hits[]._source``)
 - ``es_source``: one ``_source`` document (or one hit wrapping it)
+- ``gcp_log_entries`` / ``gcp_log_entry``: Google Cloud Logging ``LogEntry``
+  objects: ``gcloud logging read --format=json`` (a JSON array), the
+  ``entries:list`` response (``{"entries": [...]}``), or one entry per line
+  (Cloud Storage sink exports, ``jq -c '.[]'``)
+- ``cloudwatch_events`` / ``cloudwatch_event``: AWS CloudWatch Logs
+  ``aws logs filter-log-events`` / ``get-log-events`` output, a decoded
+  subscription payload (``logEvents[]``), or one event per line
 """
 
 from __future__ import annotations
@@ -45,6 +52,10 @@ DOCUMENT_KINDS = (
     "otel_span",
     "es_search",
     "es_source",
+    "gcp_log_entries",
+    "gcp_log_entry",
+    "cloudwatch_events",
+    "cloudwatch_event",
 )
 
 # Span error messages -> error_class, first match wins. Go says "context canceled",
@@ -401,7 +412,15 @@ def _es_message(doc: dict) -> Any:
 
 
 def detect_document(obj: Any) -> str | None:
-    """Name the document kind (one of DOCUMENT_KINDS), or None if unknown."""
+    """Name the document kind (one of DOCUMENT_KINDS), or None if unknown.
+
+    The only top level that may be a JSON array is a list of Cloud Logging
+    entries (``gcloud logging read --format=json``).
+    """
+    if isinstance(obj, list):
+        if obj and all(_is_gcp_entry(e) for e in obj):
+            return "gcp_log_entries"
+        return None
     if not isinstance(obj, dict):
         return None
     if isinstance(obj.get("resourceSpans"), list):
@@ -430,6 +449,15 @@ def detect_document(obj: Any) -> str | None:
         return "k8s_event"
     if _is_flat_span(obj):
         return "otel_span"
+    if _is_gcp_entry(obj):
+        return "gcp_log_entry"
+    entries = obj.get("entries")
+    if isinstance(entries, list) and entries and all(_is_gcp_entry(e) for e in entries):
+        return "gcp_log_entries"  # the entries:list REST response
+    if _is_cloudwatch_response(obj):
+        return "cloudwatch_events"
+    if _is_cloudwatch_event(obj) and ("ingestionTime" in obj or "eventId" in obj):
+        return "cloudwatch_event"
     if isinstance(obj.get("_source"), dict) and ("_index" in obj or "_id" in obj):
         return "es_source"  # one hit, as elasticdump writes them one per line
     if "@timestamp" in obj and _es_message(obj) is not None:
@@ -912,6 +940,303 @@ def _es_search(obj: dict) -> list[dict[str, Any]]:
     ]
 
 
+# --------------------------------------------------------------------------- Google Cloud Logging
+
+# LogSeverity names and numbers -> pmortem levels. DEFAULT (0) means "no level
+# assigned": left None so the caller infers it from the message.
+_GCP_SEVERITY: dict[str, str | None] = {
+    "DEFAULT": None,
+    "DEBUG": "debug",
+    "INFO": "info",
+    "NOTICE": "info",
+    "WARNING": "warn",
+    "ERROR": "error",
+    "CRITICAL": "fatal",
+    "ALERT": "fatal",
+    "EMERGENCY": "fatal",
+}
+_GCP_SEVERITY_NUMBERS = {0: "DEFAULT", 100: "DEBUG", 200: "INFO", 300: "NOTICE", 400: "WARNING",
+                         500: "ERROR", 600: "CRITICAL", 700: "ALERT", 800: "EMERGENCY"}  # fmt: skip
+_GCP_PAYLOADS = ("textPayload", "jsonPayload", "protoPayload", "httpRequest")
+
+
+def _is_gcp_entry(obj: Any) -> bool:
+    """A Cloud Logging ``LogEntry``: a payload, and ``logName``, ``insertId`` or a typed ``resource``."""
+    if not isinstance(obj, dict) or not any(k in obj for k in _GCP_PAYLOADS):
+        return False
+    if not ("timestamp" in obj or "receiveTimestamp" in obj or "logName" in obj):
+        return False
+    return (
+        isinstance(obj.get("logName"), str)
+        or isinstance(obj.get("insertId"), str)
+        or isinstance(_dict(obj.get("resource")).get("type"), str)
+    )
+
+
+def gcp_severity(value: Any) -> str | None:
+    """A ``LogSeverity`` (name or number) -> debug | info | warn | error | fatal, None for DEFAULT."""
+    n = _int(value)
+    name = _GCP_SEVERITY_NUMBERS.get(n, "") if n is not None else (_str(value) or "").strip().upper()
+    if name in _GCP_SEVERITY:
+        return _GCP_SEVERITY[name]
+    if n is not None:  # between the named steps: round down
+        floor = max((k for k in _GCP_SEVERITY_NUMBERS if k <= n), default=0)
+        return _GCP_SEVERITY[_GCP_SEVERITY_NUMBERS[floor]]
+    return _level(value)
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _gcp_message(entry: dict) -> str | None:
+    text = entry.get("textPayload")
+    if isinstance(text, str):
+        return text.rstrip("\n") or None
+    payload = entry.get("jsonPayload")
+    if isinstance(payload, dict):
+        for key in ("message", "msg", "log"):  # `log`: GKE on bare metal / Anthos keep the raw line there
+            if isinstance(payload.get(key), str):
+                return payload[key].rstrip("\n")
+        return _compact_json(payload) if payload else None
+    proto = entry.get("protoPayload")
+    if isinstance(proto, dict) and proto:
+        return _compact_json(proto)
+    http = _dict(entry.get("httpRequest"))
+    if http:
+        parts = [_str(http.get("requestMethod")), _str(http.get("requestUrl")), _str(http.get("status"))]
+        return " ".join(p for p in parts if p) or None
+    return None
+
+
+def _gcp_duration_ms(value: Any) -> float | None:
+    """``httpRequest.latency`` is a protobuf Duration in JSON: ``"0.012345s"``."""
+    text = _str(value)
+    if text is None or not re.fullmatch(r"\s*\d+(?:\.\d+)?s\s*", text):
+        return None
+    return float(text.strip()[:-1]) * 1000
+
+
+def gcp_entry_row(entry: dict) -> dict[str, Any]:
+    """One Cloud Logging ``LogEntry`` -> a ``log`` row (message left unclassified).
+
+    Entities come from the monitored resource (``k8s_container``: ``pod_name``,
+    ``namespace_name``, ``container_name``; the legacy ``container`` type:
+    ``pod_id``, ``namespace_id``) and the entry labels (the node in
+    ``compute.googleapis.com/resource_name``, the app in ``k8s-pod/app``).
+    """
+    resource = _dict(entry.get("resource"))
+    rtype = _str(resource.get("type"))
+    rl = _dict(resource.get("labels"))
+    labels = _dict(entry.get("labels"))
+    payload = _dict(entry.get("jsonPayload"))
+    http = _dict(entry.get("httpRequest"))
+    legacy = rtype == "container"  # pre-2018 GKE resource type
+
+    raw_ts = _first(entry.get("timestamp"), entry.get("receiveTimestamp"))
+    log_name = _str(entry.get("logName"))
+    log_id = log_name.rsplit("/", 1)[-1] if log_name else None
+    stream = _str(labels.get("container.googleapis.com/stream"))
+    if stream is None and log_id in ("stdout", "stderr"):
+        stream = log_id
+    trace = _str(entry.get("trace"))
+
+    row = _row(
+        ts=parse_time(raw_ts),
+        ts_text=_str(raw_ts),
+        kind="log",
+        message=_gcp_message(entry),
+        level=gcp_severity(entry.get("severity")),
+        stream=stream,
+        service=_str(
+            _first(
+                labels.get("k8s-pod/app_kubernetes_io/name"),
+                labels.get("k8s-pod/app.kubernetes.io/name"),
+                labels.get("k8s-pod/app"),
+                rl.get("service_name"),  # cloud_run_revision
+                rl.get("function_name"),  # cloud_function
+                _dict(payload.get("serviceContext")).get("service"),
+            )
+        ),
+        pod=_str(
+            _first(
+                rl.get("pod_name"),
+                labels.get("container.googleapis.com/pod_name"),
+                rl.get("pod_id") if legacy else None,
+            )
+        ),
+        namespace=_str(
+            _first(
+                rl.get("namespace_name"),
+                labels.get("container.googleapis.com/namespace_name"),
+                rl.get("namespace_id") if legacy else None,
+            )
+        ),
+        container=_str(rl.get("container_name")),
+        host=_str(_first(labels.get("compute.googleapis.com/resource_name"), rl.get("node_name"))),
+        pid=_int(payload.get("pid")),
+        trace_id=trace_id_hex(trace.rsplit("/", 1)[-1]) if trace else None,
+        span_id=trace_id_hex(entry.get("spanId")),
+        status=_int(http.get("status")),
+        duration_ms=_gcp_duration_ms(http.get("latency")),
+        peer=_str(http.get("remoteIp")),
+        attrs={
+            k: v
+            for k, v in {
+                "log_name": log_name,
+                "insert_id": _str(entry.get("insertId")),
+                "resource_type": rtype,
+                "cluster": _str(rl.get("cluster_name")),
+                "location": _str(_first(rl.get("location"), rl.get("zone"))),
+                "project_id": _str(rl.get("project_id")),
+                "receive_ts": _str(entry.get("receiveTimestamp")),
+                "severity": _str(entry.get("severity")),
+                "method": _str(http.get("requestMethod")),
+                "url": _str(http.get("requestUrl")),
+            }.items()
+            if v is not None
+        },
+    )
+    row["entity_source"] = _entity_source(row, ("service", "namespace", "pod", "container", "host"), "envelope")
+    return row
+
+
+def _gcp_entries(obj: Any) -> list[dict[str, Any]]:
+    entries = obj if isinstance(obj, list) else _list(_dict(obj).get("entries"))
+    return [gcp_entry_row(e) for e in entries if isinstance(e, dict)]
+
+
+# --------------------------------------------------------------------------- AWS CloudWatch Logs
+
+# A Kubernetes container log file name, as Fluent Bit / the CloudWatch agent
+# put it in the log stream name: ``<pod>_<namespace>_<container>-<64 hex>``,
+# bare or after a tag such as ``fluent-bit-kube.var.log.containers.``,
+# ``kube.var.log.containers.`` or ``<node>-application.var.log.containers.``.
+_K8S_LOG_STREAM = re.compile(
+    r"^(?:.*?containers\.)?"
+    r"(?P<pod>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)_"
+    r"(?P<namespace>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)_"
+    r"(?P<container>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)-"
+    r"(?P<id>[0-9a-f]{64})(?:\.log)?$"
+)
+_CW_ENVELOPE_KEYS = ("searchedLogStreams", "nextForwardToken", "nextBackwardToken")
+
+
+def _is_cloudwatch_event(obj: Any) -> bool:
+    if not isinstance(obj, dict) or not isinstance(obj.get("message"), str):
+        return False
+    ts = obj.get("timestamp")
+    return isinstance(ts, int) and not isinstance(ts, bool)
+
+
+def _is_cloudwatch_response(obj: dict) -> bool:
+    events = obj.get("events")
+    if isinstance(events, list):
+        if any(k in obj for k in _CW_ENVELOPE_KEYS):
+            return all(_is_cloudwatch_event(e) for e in events)
+        return bool(events) and all(
+            _is_cloudwatch_event(e) and ("ingestionTime" in e or "eventId" in e) for e in events
+        )
+    log_events = obj.get("logEvents")  # a subscription payload, decoded
+    return (
+        isinstance(log_events, list)
+        and "logStream" in obj
+        and all(_is_cloudwatch_event(e) for e in log_events)
+    )
+
+
+def log_stream_entities(name: Any) -> dict[str, str]:
+    """pod / namespace / container from a log stream named after a ``/var/log/containers`` file."""
+    text = _str(name)
+    m = _K8S_LOG_STREAM.match(text) if text else None
+    if not m:
+        return {}
+    return {"pod": m["pod"], "namespace": m["namespace"], "container": m["container"]}
+
+
+def _fluent_bit_record(message: str) -> dict | None:
+    """The message as a Fluent Bit / docker JSON record (``{"log": ..., "stream"|"kubernetes": ...}``)."""
+    if not message.lstrip().startswith("{"):
+        return None
+    try:
+        rec = json.loads(message)
+    except ValueError:
+        return None
+    if isinstance(rec, dict) and isinstance(rec.get("log"), str):
+        if isinstance(rec.get("kubernetes"), dict) or "stream" in rec:
+            return rec
+    return None
+
+
+def cloudwatch_event_row(
+    event: dict, log_stream: Any = None, log_group: Any = None
+) -> dict[str, Any]:
+    """One CloudWatch Logs event -> a ``log`` row (message left unclassified).
+
+    A message that is a Fluent Bit record yields its ``log`` text, its
+    ``stream``, its container-runtime ``time`` (nanoseconds, where the event
+    ``timestamp`` has milliseconds) and the Kubernetes filter's metadata. Else
+    pod / namespace / container come from the log stream name when it is a
+    container log file's name.
+    """
+    message = event.get("message") if isinstance(event.get("message"), str) else None
+    stream_name = _str(_first(event.get("logStreamName"), log_stream))
+    raw_ts: Any = event.get("timestamp")
+    ts = parse_time(raw_ts) if _int(raw_ts) is not None else None
+    ts_text = _str(raw_ts)
+    stream = None
+    entities: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for field, value in log_stream_entities(stream_name).items():
+        entities[field] = value
+        sources[field] = "path"
+    record = _fluent_bit_record(message) if message else None
+    if record is not None:
+        message = record["log"].rstrip("\n")
+        stream = _str(record.get("stream"))
+        inner = parse_time(record.get("time"))
+        if inner is not None:
+            ts, ts_text = inner, _str(record.get("time"))
+        found = es_entities(record)
+        found.pop("entity_source", None)
+        for field, value in found.items():
+            entities[field] = value
+            sources[field] = "envelope"
+    elif message is not None:
+        message = message.rstrip("\n")
+    row = _row(
+        ts=ts,
+        ts_text=ts_text,
+        kind="log",
+        message=message or None,
+        stream=stream,
+        attrs={
+            k: v
+            for k, v in {
+                "log_group": _str(log_group),
+                "log_stream": stream_name,
+                "event_id": _str(_first(event.get("eventId"), event.get("id"))),
+                "ingestion_ts": _str(event.get("ingestionTime")),
+            }.items()
+            if v is not None
+        },
+        **entities,
+    )
+    if sources:
+        row["entity_source"] = json.dumps(sources, sort_keys=True)
+    return row
+
+
+def _cloudwatch_events(obj: dict) -> list[dict[str, Any]]:
+    if isinstance(obj.get("logEvents"), list):
+        return [
+            cloudwatch_event_row(e, obj.get("logStream"), obj.get("logGroup"))
+            for e in obj["logEvents"]
+            if isinstance(e, dict)
+        ]
+    return [cloudwatch_event_row(e) for e in _list(obj.get("events")) if isinstance(e, dict)]
+
+
 # --------------------------------------------------------------------------- dispatch
 
 _HANDLERS: dict[str, Callable[[dict], list[dict[str, Any]]]] = {
@@ -924,6 +1249,10 @@ _HANDLERS: dict[str, Callable[[dict], list[dict[str, Any]]]] = {
     "otel_span": lambda obj: [span_from_record(obj)],
     "es_search": _es_search,
     "es_source": lambda obj: [es_source_row(obj)],
+    "gcp_log_entries": _gcp_entries,
+    "gcp_log_entry": lambda obj: [gcp_entry_row(obj)],
+    "cloudwatch_events": _cloudwatch_events,
+    "cloudwatch_event": lambda obj: [cloudwatch_event_row(obj)],
 }
 
 
@@ -931,11 +1260,14 @@ def document_events(obj: Any, kind: str) -> list[dict[str, Any]]:
     """Canonical event dicts for a document of the given kind (see `detect_document`).
 
     Keys are EVENT_COLUMNS names; ``ts`` is a UTC datetime, ``attrs`` a dict.
-    Raises ValueError for an unknown kind or a top level that is not a JSON object.
+    Raises ValueError for an unknown kind or a top level that is not a JSON
+    object (a JSON array is accepted for ``gcp_log_entries`` only).
     """
     handler = _HANDLERS.get(kind)
     if handler is None:
         raise ValueError(f"unknown document kind {kind!r}; expected one of {', '.join(DOCUMENT_KINDS)}")
+    if kind == "gcp_log_entries" and isinstance(obj, list):
+        return handler(obj)
     if not isinstance(obj, dict):
         raise ValueError(f"{kind}: expected a JSON object at top level, got {type(obj).__name__}")
     return handler(obj)

@@ -619,3 +619,283 @@ def test_parse_time_variants() -> None:
     assert parse_time("2024-01-01T02:00:00+02:00") == dt.datetime(2024, 1, 1, 0, 0, tzinfo=UTC)
     assert parse_time(1558257797372) == dt.datetime(2019, 5, 19, 9, 23, 17, 372000, tzinfo=UTC)
     assert parse_time("yesterday") is None and parse_time(None) is None
+
+
+# --------------------------------------------------------------------------- Google Cloud Logging
+
+GKE_NODE = "gke-acme-staging-acme-pool-1c92a002-qq6y"
+
+
+def test_gcloud_logging_read_array() -> None:
+    entries = load("gcp_logging_read.json")
+    assert isinstance(entries, list)
+    assert detect_document(entries) == "gcp_log_entries"
+    legacy, reactor, hello = document_events(entries, "gcp_log_entries")
+    assert {r["kind"] for r in (legacy, reactor, hello)} == {"log"}
+
+    # textPayload, the pre-2018 `container` resource type (pod in the entry labels)
+    assert legacy["ts"] == dt.datetime(2020, 3, 15, 18, 44, 47, 899399, tzinfo=UTC)  # nanoseconds truncated
+    assert legacy["ts_text"] == "2020-03-15T18:44:47.899399657Z"
+    assert legacy["level"] == "info"
+    assert legacy["message"].startswith('info: [ghjExpress] 217.213.90.98 - - [15/Mar/2020:18:44:47 +0000] "GET /v1/')
+    assert not legacy["message"].endswith("\n")
+    assert (legacy["pod"], legacy["namespace"], legacy["container"], legacy["host"], legacy["stream"]) == (
+        "abcghjapp-backend-847459cbd7-l5rs2",
+        "default",
+        "abcghjapp-backend",
+        "gke-def-default-pool-2-d9fcb339-wj1v",
+        "stdout",
+    )
+
+    # jsonPayload.message, k8s_container, DEBUG, node and app from the entry labels
+    assert reactor["ts"] == dt.datetime(2022, 6, 6, 8, 21, 26, 343874, tzinfo=UTC)
+    assert (reactor["message"], reactor["level"], reactor["stream"]) == ("Failed to handle task.", "debug", "stdout")
+    assert (reactor["pod"], reactor["namespace"], reactor["container"], reactor["host"], reactor["service"]) == (
+        "reactor-7cd8547b58-mfrbk",
+        "default",
+        "reactor",
+        GKE_NODE,
+        "reactor",
+    )
+    assert json.loads(reactor["entity_source"]) == dict.fromkeys(
+        ("pod", "namespace", "container", "host", "service"), "envelope"
+    )
+    assert reactor["attrs"]["cluster"] == "acme-staging"
+    assert reactor["attrs"]["insert_id"] == "hej2q46u808lwlua"
+    assert reactor["attrs"]["receive_ts"] == "2022-06-06T08:21:27.763967650Z"
+
+    # jsonPayload with only `log` (GKE on bare metal), no severity: level left to the caller
+    assert hello["message"] == "2024/07/28 15:50:21 Serving request: /"
+    assert hello["level"] is None
+    assert (hello["stream"], hello["service"], hello["host"]) == ("stderr", "hello-app", None)
+
+
+def test_gcp_log_entries_one_per_line_match_the_array() -> None:
+    lines = jsonl("gcp_log_entries.jsonl")
+    assert [detect_document(e) for e in lines] == ["gcp_log_entry"] * 3
+    per_line = [row for e in lines for row in document_events(e, "gcp_log_entry")]
+    assert per_line == document_events(load("gcp_logging_read.json"), "gcp_log_entries")
+    # the entries:list REST response wraps the same objects
+    assert document_events({"entries": lines, "nextPageToken": "x"}, "gcp_log_entries") == per_line
+    assert detect_document({"entries": lines}) == "gcp_log_entries"
+
+
+@pytest.mark.parametrize(
+    ("severity", "level"),
+    [
+        ("DEFAULT", None),
+        ("DEBUG", "debug"),
+        ("INFO", "info"),
+        ("NOTICE", "info"),
+        ("WARNING", "warn"),
+        ("ERROR", "error"),
+        ("CRITICAL", "fatal"),
+        ("ALERT", "fatal"),
+        ("EMERGENCY", "fatal"),
+        (400, "warn"),  # the enum's number, as some clients write it
+        (0, None),
+        (None, None),
+    ],
+)
+def test_gcp_severity_levels(severity, level) -> None:
+    entry = {"logName": "projects/p/logs/stdout", "textPayload": "x", "timestamp": "2024-01-05T12:34:56Z"}
+    if severity is not None:
+        entry["severity"] = severity
+    (row,) = document_events(entry, detect_document(entry))
+    assert row["level"] == level
+
+
+def test_gcp_json_payload_without_message_trace_and_http_request() -> None:
+    entry = {  # shape of the LogEntry reference (cloud.google.com/logging/docs/reference/v2/rest/v2/LogEntry)
+        "logName": "projects/p/logs/requests",
+        "resource": {"type": "k8s_container", "labels": {"pod_name": "web-1", "namespace_name": "shop"}},
+        "timestamp": "2024-01-05T12:34:56.123456789+01:00",
+        "severity": "ERROR",
+        "jsonPayload": {"event": "checkout", "pid": 7},
+        "httpRequest": {"requestMethod": "GET", "requestUrl": "/cart", "status": 502, "latency": "0.250s"},
+        "trace": "projects/p/traces/4BF92F3577B34DA6A3CE929D0E0E4736",
+        "spanId": "00f067aa0ba902b7",
+    }
+    (row,) = document_events(entry, detect_document(entry))
+    assert row["ts"] == dt.datetime(2024, 1, 5, 11, 34, 56, 123456, tzinfo=UTC)
+    assert json.loads(row["message"]) == {"event": "checkout", "pid": 7}
+    assert (row["pid"], row["status"], row["duration_ms"]) == (7, 502, 250.0)
+    assert (row["trace_id"], row["span_id"]) == ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
+    assert (row["pod"], row["namespace"], row["container"]) == ("web-1", "shop", None)
+
+
+def test_gcp_detection_is_strict() -> None:
+    assert detect_document([]) is None
+    assert detect_document([load("gcp_logging_read.json")[0], {"level": 30}]) is None
+    assert detect_document({"severity": "INFO", "message": "structured stdout line"}) is None
+    with pytest.raises(ValueError, match="expected a JSON object"):
+        document_events(load("gcp_logging_read.json"), "gcp_log_entry")
+
+
+# --------------------------------------------------------------------------- AWS CloudWatch Logs
+
+CONTAINER_LOG = "kafka-5ff8667569-jbfmv_default_kafka-21f53b7ee51735caa49547e4db10d4c974f1161b940014174f069f2454f11d8c"
+
+
+def test_cloudwatch_filter_log_events() -> None:
+    doc = load("cloudwatch_filter_log_events.json")
+    assert detect_document(doc) == "cloudwatch_events"
+    first, second = document_events(doc, "cloudwatch_events")
+    assert first["ts"] == dt.datetime(2024, 4, 8, 9, 17, 23, 827000, tzinfo=UTC)  # epoch ms 1712567843827
+    assert first["ts_text"] == "1712567843827"
+    assert (first["kind"], first["message"]) == ("log", "Test MESSAGE1")
+    assert first["attrs"] == {
+        "log_stream": "teststream",
+        "event_id": "00091539120382912324200901570000096855579456010247667712",
+        "ingestion_ts": "1712567844822",
+    }
+    assert second["attrs"]["log_stream"] == "2024/05/09/[$LATEST]abc1024"  # a Lambda stream: no entities
+    assert first.get("pod") is None and "entity_source" not in first
+    # one event per line (`jq -c '.events[]'`)
+    assert detect_document(doc["events"][0]) == "cloudwatch_event"
+    assert document_events(doc["events"][0], "cloudwatch_event") == [first]
+
+
+def test_cloudwatch_get_log_events() -> None:
+    doc = load("cloudwatch_get_log_events.json")
+    assert detect_document(doc) == "cloudwatch_events"
+    rows = document_events(doc, "cloudwatch_events")
+    assert [r["message"] for r in rows] == ["Example Event 1", "Example Event 1", "Example Event 2"]
+    assert [r["ts"].microsecond for r in rows] == [356000, 356000, 358000]
+    assert rows[0]["ts"] == dt.datetime(2015, 6, 1, 20, 23, 4, 356000, tzinfo=UTC)
+    assert detect_document({"events": [], "nextForwardToken": "f/1", "nextBackwardToken": "b/1"}) == "cloudwatch_events"
+
+
+def test_cloudwatch_fluent_bit_record_from_eks() -> None:
+    (row,) = events_of(load("cloudwatch_eks_fluent_bit.json"))
+    assert row["message"] == "ERROR: Simulated application failure"
+    assert row["stream"] == "stdout"
+    # the record's runtime time (ns) wins over the event's ms timestamp 1786217543415
+    assert row["ts"] == dt.datetime(2026, 8, 8, 19, 32, 23, 415926, tzinfo=UTC)
+    assert row["ts_text"] == "2026-08-08T19:32:23.415926866Z"
+    assert (row["pod"], row["namespace"], row["container"], row["host"]) == (
+        "crash-demo",
+        "default",
+        "crash-container",
+        "<node>",  # redacted in the source
+    )
+    assert json.loads(row["entity_source"]) == dict.fromkeys(("pod", "namespace", "container", "host"), "envelope")
+
+
+@pytest.mark.parametrize(
+    "stream_name",
+    [
+        CONTAINER_LOG,
+        f"fluent-bit-kube.var.log.containers.{CONTAINER_LOG}.log",
+        f"from-fluent-bit-kube.var.log.containers.{CONTAINER_LOG}.log",
+        f"kube.var.log.containers.{CONTAINER_LOG}.log",
+        f"ip-192-168-42-205.ec2.internal-application.var.log.containers.{CONTAINER_LOG}.log",
+    ],
+)
+def test_cloudwatch_entities_from_log_stream_name(stream_name: str) -> None:
+    event = {"logStreamName": stream_name, "timestamp": 1712567843827, "message": "plain line\n", "ingestionTime": 1}
+    (row,) = document_events({"events": [event], "searchedLogStreams": []}, "cloudwatch_events")
+    assert (row["pod"], row["namespace"], row["container"]) == ("kafka-5ff8667569-jbfmv", "default", "kafka")
+    assert json.loads(row["entity_source"]) == {"pod": "path", "namespace": "path", "container": "path"}
+    assert row["message"] == "plain line"
+
+
+def test_cloudwatch_subscription_payload_and_non_matches() -> None:
+    payload = {  # a CloudWatch Logs subscription's data, decoded (docs' example shape)
+        "messageType": "DATA_MESSAGE",
+        "owner": "123456789012",
+        "logGroup": "/aws/containerinsights/demo/application",
+        "logStream": f"fluent-bit-kube.var.log.containers.{CONTAINER_LOG}.log",
+        "subscriptionFilters": ["all"],
+        "logEvents": [{"id": "3195", "timestamp": 1712567843827, "message": "Worker 4242 started"}],
+    }
+    assert detect_document(payload) == "cloudwatch_events"
+    (row,) = document_events(payload, "cloudwatch_events")
+    assert (row["pod"], row["attrs"]["log_group"], row["attrs"]["event_id"]) == (
+        "kafka-5ff8667569-jbfmv",
+        "/aws/containerinsights/demo/application",
+        "3195",
+    )
+    assert detect_document({"events": [{"timestamp": 1, "message": "x"}]}) is None  # no CloudWatch field
+    assert detect_document({"timestamp": 1712567843827, "message": "app log"}) is None
+    assert document_events({"events": [{"message": "no time", "ingestionTime": 1}]}, "cloudwatch_events")[0]["ts"] is None
+
+
+# --------------------------------------------------------------------------- end to end
+
+WORKER_ENTRY = {  # built inline: a gcloud LogEntry whose text the catalogue knows
+    "insertId": "w4242",
+    "labels": {"compute.googleapis.com/resource_name": GKE_NODE, "k8s-pod/app": "api"},
+    "logName": "projects/acme-stage/logs/stdout",
+    "receiveTimestamp": "2022-06-06T08:21:30.100000000Z",
+    "resource": {
+        "labels": {"container_name": "api", "namespace_name": "default", "pod_name": "api-6d4cf56db6-2x7kq"},
+        "type": "k8s_container",
+    },
+    "severity": "INFO",
+    "textPayload": "Worker 4242 started\n",
+    "timestamp": "2022-06-06T08:21:29.987654321Z",
+}
+
+
+def _check_worker(cli, name: str, fmt: str, level: str | None = "info") -> None:
+    (src,) = [s for s in cli.sources() if s["path"].endswith(name)]
+    assert src["format"] == fmt
+    assert src["lines"] == src["lines_parsed"] + src["lines_rejected"]
+    assert src["lines_rejected"] == 0
+    rows = cli.sql(
+        "SELECT kind, pid, pod, namespace, container, host, level, ts FROM events WHERE message = 'Worker 4242 started'"
+    )
+    assert rows == [
+        (
+            "worker_start",
+            4242,
+            "api-6d4cf56db6-2x7kq",
+            "default",
+            "api",
+            GKE_NODE,
+            level,
+            dt.datetime(2022, 6, 6, 8, 21, 29, 987654, tzinfo=UTC),
+        )
+    ]
+
+
+def test_cli_ingests_gcloud_array(cli, tmp_path) -> None:
+    path = tmp_path / "gcloud.json"
+    path.write_text(json.dumps([*load("gcp_logging_read.json"), WORKER_ENTRY], indent=2, sort_keys=True) + "\n")
+    cli.ok("ingest", str(path), "-q")
+    _check_worker(cli, "gcloud.json", "document")
+    assert cli.sql("SELECT count(*) FROM events")[0][0] == 4
+
+
+def test_cli_ingests_gcp_entries_per_line(cli, tmp_path) -> None:
+    path = tmp_path / "sink.jsonl"
+    text = (FIXTURES / "gcp_log_entries.jsonl").read_text(encoding="utf-8")
+    path.write_text(text + json.dumps(WORKER_ENTRY, sort_keys=True) + "\n")
+    cli.ok("ingest", str(path), "-q")
+    _check_worker(cli, "sink.jsonl", "document_lines")
+    assert cli.sql("SELECT count(*) FROM events")[0][0] == 4
+
+
+def test_cli_ingests_cloudwatch_filter_log_events(cli, tmp_path) -> None:
+    doc = load("cloudwatch_eks_fluent_bit.json")
+    record = {
+        "log": "Worker 4242 started\n",
+        "stream": "stdout",
+        "time": "2022-06-06T08:21:29.987654321Z",
+        "kubernetes": {"pod_name": "api-6d4cf56db6-2x7kq", "namespace_name": "default", "container_name": "api", "host": GKE_NODE},
+    }
+    doc["events"].append(
+        {
+            "logStreamName": f"fluent-bit-kube.var.log.containers.api-6d4cf56db6-2x7kq_default_api-{'ab' * 32}.log",
+            "timestamp": 1654503689987,
+            "message": json.dumps(record),
+            "ingestionTime": 1654503690500,
+            "eventId": "1",
+        }
+    )
+    path = tmp_path / "cw.json"
+    path.write_text(json.dumps(doc, indent=4) + "\n")
+    cli.ok("ingest", str(path), "-q")
+    _check_worker(cli, "cw.json", "document", level=None)  # CloudWatch has no severity; the text names none
+    assert cli.sql("SELECT level FROM events WHERE pod = 'crash-demo'") == [("error",)]  # inferred from the text

@@ -84,6 +84,16 @@ INDEX_SCHEMA = {
 # ---------------------------------------------------------------- lines
 def split_lines(chunk: Chunk) -> pl.DataFrame:
     """line, line_no, byte_offset, line_len (bytes, without newline), reject."""
+    df = _split_lines(chunk)
+    if chunk.offset == 0 and chunk.data.startswith(b"\xef\xbb\xbf") and df.height:
+        # a UTF-8 byte-order mark belongs to the file, not to its first line's text
+        df = df.with_columns(
+            pl.when(pl.int_range(pl.len()) == 0).then(pl.col("line").str.strip_prefix("\ufeff")).otherwise(pl.col("line")).alias("line")
+        )
+    return df
+
+
+def _split_lines(chunk: Chunk) -> pl.DataFrame:
     data = chunk.data
     if not data:
         return pl.DataFrame(schema={"line": pl.String, "line_no": pl.Int64, "byte_offset": pl.Int64, "line_len": pl.Int64, "reject": pl.String})
@@ -101,7 +111,11 @@ def split_lines(chunk: Chunk) -> pl.DataFrame:
             if df.width == 1:
                 n = df.height
                 df = df.with_columns(pl.col("line").fill_null(""))
-                df = df.with_columns(line_len=pl.col("line").str.len_bytes().cast(pl.Int64))
+                # the CSV reader drops a leading UTF-8 BOM; its 3 bytes still belong to line 1
+                bom = 3 if chunk.offset == 0 and data.startswith(b"\xef\xbb\xbf") else 0
+                df = df.with_columns(
+                    line_len=pl.col("line").str.len_bytes().cast(pl.Int64) + pl.when(pl.int_range(pl.len()) == 0).then(bom).otherwise(0)
+                )
                 df = df.with_columns(
                     line_no=pl.int_range(chunk.first_line, chunk.first_line + n, dtype=pl.Int64),
                     byte_offset=(pl.col("line_len") + 1).cum_sum().shift(1, fill_value=0) + chunk.offset,

@@ -156,9 +156,38 @@ class _GzipStream:
         self._fh.close()
 
 
-def _raw_stream(path: str, comp: str | None):
-    if path == "-":
-        return sys.stdin.buffer
+class _Utf16Stream:
+    """UTF-16 input (a BOM says so: PowerShell's `>` writes it) read as UTF-8 bytes.
+
+    Offsets and line numbers then refer to the UTF-8 text, as for a decompressed stream.
+    """
+
+    def __init__(self, inner):
+        import codecs
+
+        self._inner = inner
+        self._dec = codecs.getincrementaldecoder("utf-16")(errors="replace")
+        self._buf = bytearray()
+        self._eof = False
+
+    def read(self, n: int = -1) -> bytes:
+        n = (1 << 62) if n < 0 else n
+        while len(self._buf) < n and not self._eof:
+            raw = self._inner.read(1 << 20)
+            if not raw:
+                self._eof = True
+                self._buf += self._dec.decode(b"", final=True).encode("utf-8")
+                break
+            self._buf += self._dec.decode(raw).encode("utf-8")
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _decompressed(path: str, comp: str | None):
     if comp == "gzip":
         return _GzipStream(path)
     if comp == "zstd":
@@ -166,6 +195,27 @@ def _raw_stream(path: str, comp: str | None):
 
         return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), read_across_frames=True)
     return open(path, "rb", buffering=0)
+
+
+def is_utf16(path: str, comp: str | None) -> bool:
+    if path == "-":
+        return False
+    fh = _decompressed(path, comp)
+    try:
+        head = fh.read(2)
+    except _decode_errors():
+        return False
+    finally:
+        fh.close()
+    return head in (b"\xff\xfe", b"\xfe\xff")
+
+
+def _raw_stream(path: str, comp: str | None):
+    if path == "-":
+        return sys.stdin.buffer
+    if is_utf16(path, comp):
+        return _Utf16Stream(_decompressed(path, comp))
+    return _decompressed(path, comp)
 
 
 def iter_chunks(
@@ -186,7 +236,7 @@ def iter_chunks(
     fh = _raw_stream(path, comp)
     try:
         if skip_bytes:
-            if comp is None and path != "-":
+            if comp is None and path != "-" and not isinstance(fh, _Utf16Stream):
                 fh.seek(skip_bytes)
             else:
                 left = skip_bytes
@@ -241,7 +291,7 @@ def iter_chunks(
 def read_range(path: str, start: int, end: int) -> bytes:
     """Decompressed bytes [start, end) of a source (for re-reading a window)."""
     comp = compression_of(path)
-    if comp is None:
+    if comp is None and not is_utf16(path, None):
         with open(path, "rb") as fh:
             fh.seek(start)
             return fh.read(end - start)

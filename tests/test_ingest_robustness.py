@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import zlib
 from pathlib import Path
 
+import duckdb
 import pytest
 import zstandard
 from conftest import LOGHUB, loghub
@@ -137,3 +139,27 @@ def test_stdin_and_globs(cli, tmp_path):
     assert paths == ["-", "linux.log", "ssh.log"]
     (svc,) = cli.sql("SELECT DISTINCT service FROM line_index WHERE source_id = 1")
     assert svc == ("apache",)
+
+
+def test_byte_order_marks_and_utf16_exports(cli, tmp_path):
+    """PowerShell's `kubectl logs ... > file` writes UTF-16 with a BOM; editors add UTF-8 BOMs."""
+    from conftest import SAMPLES
+
+    src = (SAMPLES / "incident" / "campaign-7f9c6d5b8-x2k9p.log").read_text().splitlines()[:40]
+    text = "\n".join(src) + "\n"
+    (tmp_path / "bom8.log").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (tmp_path / "ps16.log").write_bytes(text.replace("\n", "\r\n").encode("utf-16"))
+    for name in ("bom8.log", "ps16.log"):
+        db = str(tmp_path / f"{name}.duckdb")
+        cli.ok("ingest", str(tmp_path / name), "-q", "--db", db)
+        (s,) = json.loads(cli.ok("sources", "--format", "json", "--db", db).stdout)
+        assert (s["lines"], s["lines_rejected"], s["format"]) == (40, 0, "kubectl_prefix"), name
+        con = duckdb.connect(db, read_only=True)
+        first, first_no = con.execute("SELECT message, line_no FROM events ORDER BY line_no LIMIT 1").fetchone()
+        assert src[first_no - 1].endswith(first)
+        # byte offsets point at the line's first byte (of the UTF-8 text for UTF-16 input)
+        off, no = con.execute("SELECT byte_offset, line_no FROM events ORDER BY line_no DESC LIMIT 1").fetchone()
+        con.close()
+        decoded = (tmp_path / name).read_bytes()
+        decoded = decoded if name == "bom8.log" else decoded.decode("utf-16").encode()
+        assert decoded[off:].startswith(src[no - 1].encode()), name

@@ -57,7 +57,7 @@ def main() -> None:
 @click.option("--tz", default="UTC", show_default=True, help="Time zone of timestamps written without one (IANA name).")
 @click.option("--store-lines", is_flag=True, help="Also copy every line into the `lines` table (slower, larger; see bench/README.md).")
 @click.option("--threads", type=int, help="Threads for DuckDB and polars (default: all cores).")
-@click.option("--memory-limit", help="DuckDB memory limit, e.g. 1GB.")
+@click.option("--memory-limit", help="DuckDB memory limit (default 512MB), e.g. 1GB.")
 @click.option("--config", "config_path", help="Config file with extra patterns and labels (default: ./pmortem.toml when present).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def ingest(paths, db, wait, input_format, service, pod, host, namespace, container, tz, store_lines, threads, memory_limit, config_path, quiet):

@@ -210,13 +210,25 @@ def _insert(con, table: str, df: pl.DataFrame, source_id: int) -> None:
         con.unregister("_batch")
 
 
-def _insert_events(con, df: pl.DataFrame, source_id: int) -> int:
-    """Insert events, skipping ones another source already stored; returns lines they spanned."""
+def _insert_events(con, df: pl.DataFrame, source_id: int, dedup: bool = True) -> int:
+    """Insert events, skipping ones another source already stored; returns lines they spanned.
+
+    `dedup` False: no other source has events yet, so nothing can be a duplicate.
+    """
     if df.height == 0:
         return 0
     df = df.with_columns(pl.lit(source_id, pl.Int32).alias("source_id"))
     cols = ", ".join(df.columns)
     con.register("_batch", df.to_arrow())
+    if not dedup:
+        try:
+            con.execute(
+                f"INSERT INTO events ({cols}, dedup_key) SELECT {cols}, "
+                "hash(coalesce(pod, ''), coalesce(container, ''), ts, message) FROM _batch"
+            )
+        finally:
+            con.unregister("_batch")
+        return 0
     try:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _keyed AS SELECT *, hash(coalesce(pod, ''), coalesce(container, ''), ts, message) AS dedup_key FROM _batch"
@@ -235,10 +247,10 @@ def _insert_events(con, df: pl.DataFrame, source_id: int) -> int:
     return int(dup_lines)
 
 
-def _commit_chunk(con, source_id: int, res: ChunkResult, bytes_done: int, lines_done: int) -> None:
+def _commit_chunk(con, source_id: int, res: ChunkResult, bytes_done: int, lines_done: int, dedup: bool = True) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
-        dup_lines = _insert_events(con, res.events, source_id)
+        dup_lines = _insert_events(con, res.events, source_id, dedup)
         _insert(con, "rejects", res.rejects, source_id)
         _insert(con, "line_index", res.index, source_id)
         if res.lines is not None:
@@ -421,8 +433,8 @@ def ingest(paths: list[str], db_path: str, opts: IngestOptions | None = None, *,
     if opts.threads:
         con.execute(f"SET threads = {int(opts.threads)}")
         os.environ.setdefault("POLARS_MAX_THREADS", str(int(opts.threads)))
-    if opts.memory_limit:
-        con.execute("SET memory_limit = ?", [opts.memory_limit])
+    # DuckDB only appends small batches here; cap its buffer pool so peak memory stays bounded
+    con.execute("SET memory_limit = ?", [opts.memory_limit or "512MB"])
     cfg_labels = {k: (str(v), "config") for k, v in (config.get("labels") or {}).items() if k in ("service", "namespace", "pod", "container", "host")}
     flag_labels = {k: (v, "flag") for k, v in opts.labels.items() if v}
     sizes = {f: (os.path.getsize(f) if f != "-" else 0) for f in files}
@@ -511,6 +523,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
             [path, abspath, size, tail_hash, f"{head_hash}:{size}", source_id],
         )
     mtime = datetime.fromtimestamp(os.path.getmtime(path), UTC) if path != "-" else datetime.now(UTC)
+    dedup = con.execute("SELECT count(*) > 0 FROM (SELECT 1 FROM events WHERE source_id <> ? LIMIT 1)", [source_id]).fetchone()[0]
     ctx = SourceContext(
         source_id=source_id, envelope=fmt, catalogue=cat, tz=opts.tz, labels=labels,
         store_lines=opts.store_lines, reference_time=mtime,
@@ -545,7 +558,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
                 bytes_done = chunk.offset + len(data)
                 lines_done = chunk.first_line - 1 + res.n_lines
                 pend_line, pend_off = lines_done + 1, bytes_done
-            _commit_chunk(con, source_id, res, bytes_done, lines_done)
+            _commit_chunk(con, source_id, res, bytes_done, lines_done, dedup)
             out.lines += res.n_lines
             out.events += res.events.height
             out.rejected += res.n_rejected
@@ -556,7 +569,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
             res = parse_chunk(Chunk(pending, pend_line, pend_off), ctx, final=True)
             bytes_done = pend_off + len(pending)
             lines_done = pend_line - 1 + res.n_lines
-            _commit_chunk(con, source_id, res, bytes_done, lines_done)
+            _commit_chunk(con, source_id, res, bytes_done, lines_done, dedup)
             out.lines += res.n_lines
             out.events += res.events.height
             out.rejected += res.n_rejected

@@ -34,6 +34,7 @@ class Options:
     pad_after_s: int = 60
     near_miss_after_s: int = 900
     max_lag_s: int = 5
+    block_lag_ms: float = 500.0  # event-loop lag at or above this is a block
     precursor_s: float = 2.0  # an error this close before a worker exit counts as its precursor
     deploy_lookback_s: float = 1800.0  # how far before the first death a deploy marker is looked for
     evidence_lines: int = 5
@@ -436,6 +437,68 @@ class Analysis:
                     "sql": self.runner.sql_ref(f"near_misses:{cpu}"),
                 })
 
+        # ---- event-loop blocks (a request holding the loop; every route times out behind it)
+        blocks: dict[str, dict] = {}
+        for r in self.runner.run("event_loop_blocks", {**self.base, "min_lag_ms": o.block_lag_ms}):
+            # a block is an incident when requests timed out behind it; lag alone is worth knowing
+            sev = "incident" if r["timeouts"] else "info"
+            why = [f"{r['blocks']} event-loop lag line(s) of at least {o.block_lag_ms:g} ms (max {r['max_lag_ms']:g} ms)"]
+            conf = 0.6
+            if r["top_route"]:
+                why.append(f"in {r['blocks_with_route']} of {r['blocks']} blocks a {r['top_route']} request completed as the block "
+                           f"ended, after a median {r['route_median_ms']:g} ms: it held the loop")
+                conf += 0.2 * r["blocks_with_route"] / r["blocks"]
+            if r["timeouts"]:
+                why.append(f"{r['timeouts']} of {r['timeouts_total']} timeouts in the window fell inside a block "
+                           f"(routes: {r['timeout_routes']})")
+                conf += 0.15
+            f = {
+                "rule": "event_loop_block", "severity": sev, "confidence": round(min(conf, 0.95), 2), "confidence_reasons": why,
+                "title": f"Event loop of {r['pod']} blocked up to {r['max_lag_ms']:g} ms"
+                         + (f" by {r['top_route']} requests" if r["top_route"] else ""),
+                "entity": {"service": r["service"], "pod": r["pod"]},
+                "start": r["first_block_end"], "end": r["last_block_end"],
+                "metrics": {k: r[k] for k in ("blocks", "max_lag_ms", "blocked_s", "top_route", "blocks_with_route",
+                                              "route_median_ms", "timeouts", "timeout_routes", "health_timeouts", "timeouts_total")},
+                "evidence": [self.ev(r["lag_source_id"], r["lag_line_no"], r["lag_message"])]
+                + ([self.ev(r["req_source_id"], r["req_line_no"], r["req_message"])] if r["req_source_id"] else []),
+                "sql": self.runner.sql_ref("event_loop_blocks"),
+            }
+            blocks[r["pod"]] = f
+            findings.append(f)
+            if r["timeouts"]:
+                h_why = [f"{r['timeouts']} of {r['timeouts_total']} timeouts came while the event loop of {r['pod']} was blocked"]
+                if r["health_timeouts"]:
+                    h_why.append(f"{r['health_timeouts']} of them were health checks, which touch no database or other dependency")
+                h_why.append(f"the request that held the loop ({r['top_route'] or 'unknown'}) is CPU work in the process itself")
+                hypotheses.append({
+                    "rule": "slow_dependency",
+                    "statement": "A slow shared dependency (the database, say) made every route time out.",
+                    "verdict": "rejected" if (r["health_timeouts"] and r["timeouts"] >= 0.8 * r["timeouts_total"]) else "inconclusive",
+                    "reasons": h_why,
+                    "metrics": {k: r[k] for k in ("timeouts", "timeouts_total", "health_timeouts", "timeout_routes")},
+                    "sql": self.runner.sql_ref("event_loop_blocks"),
+                })
+        if blocks:
+            pods = sorted(blocks)
+            for r in self.runner.run("deploy_markers", {"until": win["end"], "pods": ",".join(pods),
+                                                        "first_deaths": ",".join(iso(blocks[p]["start"]) for p in pods),
+                                                        "lookback_s": o.deploy_lookback_s}, key="deploy_markers:blocks"):
+                gap = r["seconds_before_first_death"]
+                d = {
+                    "rule": "deploy_before_deaths", "severity": "warning", "confidence": 0.8 if gap <= 600 else 0.6,
+                    "confidence_reasons": [f"logged {gap:g} s before the first event-loop block in {r['pod']}",
+                                           "the newest deploy or config change of the service before it"],
+                    "title": f"Deploy logged {gap:g} s before the first event-loop block in {r['pod']}",
+                    "entity": {"service": blocks[r["pod"]]["entity"].get("service"), "pod": r["pod"]},
+                    "start": r["deploy_ts"], "end": r["deploy_ts"],
+                    "metrics": {"seconds_before_first_death": gap, "lookback_s": o.deploy_lookback_s},
+                    "evidence": [self.ev(r["source_id"], r["line_no"], r["message"])],
+                    "sql": self.runner.sql_ref("deploy_markers:blocks"),
+                }
+                deploys.setdefault(r["pod"], d)
+                findings.append(d)
+
         # ---- ids, order, chain
         for f in findings:
             ent = f["entity"]
@@ -464,18 +527,24 @@ class Analysis:
             chain.append({"cause": pf["id"], "effect": spirals[pod]["id"],
                           "basis": f"{pf['metrics']['exits_preceded']} of {pf['metrics']['exits']} exits within "
                                    f"{o.precursor_s:g} s after this error (median {pf['metrics']['median_gap_s']} s)"})
+        for pod, b in blocks.items():
+            d = deploys.get(pod)
+            if d and d["start"] <= b["start"]:
+                chain.append({"cause": d["id"], "effect": b["id"],
+                              "basis": f"deploy {d['metrics']['seconds_before_first_death']:g} s before the first block; "
+                                       f"the blocking route is {b['metrics']['top_route'] or 'unknown'}"})
         for pod, d in deploys.items():
-            if pod not in precursors and pod not in triggers:
+            if pod not in precursors and pod not in triggers and pod in spirals:
                 chain.append({"cause": d["id"], "effect": spirals[pod]["id"],
                               "basis": f"deploy {d['metrics']['seconds_before_first_death']:g} s before the first death (time only)"})
         findings.sort(key=lambda f: (SEVERITY_ORDER[f["severity"]], -f["confidence"], iso(f["start"]) or "", f["id"]))
         causes = {c["cause"] for c in chain}
         effects = {c["effect"] for c in chain}
         roots = [f for f in findings if f["rule"] == "host_shape_outlier" and f["id"] in causes]
-        for rule in ("deploy_before_deaths", "exit_precursor"):
+        for rule in ("deploy_before_deaths", "exit_precursor", "event_loop_block"):
             roots = roots or [f for f in findings if f["rule"] == rule and f["id"] in causes and f["id"] not in effects]
         if not roots:
-            roots = [f for f in findings if f["rule"] == "worker_death_spiral"]
+            roots = [f for f in findings if f["rule"] in ("worker_death_spiral", "event_loop_block") and f["severity"] != "info"]
         root = roots[0]["id"] if roots else None
 
         recs = self.recommendations(findings, hypotheses)
@@ -580,13 +649,28 @@ class Analysis:
             backoff = "with no backoff" if not s["metrics"].get("respawn_backs_off") else "with a growing delay"
             parts.append(f"{lead}{how} (peak {s['metrics']['peak_deaths_per_s']}/s) and were respawned after a median "
                          f"{s['metrics']['median_respawn_latency_s']} s {backoff}: a death spiral.")
+        b = by.get("event_loop_block")
+        if b:
+            m = b["metrics"]
+            txt = f"The event loop of {b['entity']['pod']} was blocked {m['blocks']} time(s), up to {m['max_lag_ms']:g} ms"
+            if m["top_route"]:
+                txt += f", each time by a {m['top_route']} request (median {m['route_median_ms']:g} ms of work on the loop)"
+            if m["timeouts"]:
+                txt += (f"; {m['timeouts']} requests timed out behind it ({m['timeout_routes']}"
+                        + (f", {m['health_timeouts']} of them health checks" if m["health_timeouts"] else "") + ")")
+            parts.append(txt + ".")
         d = by.get("deploy_before_deaths")
         pc = by.get("exit_precursor")
         if pc:
             parts.append(f"{pc['metrics']['exits_preceded']} of {pc['metrics']['exits']} exits came right after the error "
                          f"'{_first_lines(pc['metrics']['precursor'], 1, 120)}' (median {pc['metrics']['median_gap_s']} s before the exit): a crash loop.")
         if d:
-            parts.append(f"A deploy was logged {d['metrics']['seconds_before_first_death']:g} s before the first death.")
+            what = "event-loop block" if b and not s else "death"
+            parts.append(f"A deploy was logged {d['metrics']['seconds_before_first_death']:g} s before the first {what}.")
+        for h in hypotheses:
+            if h["rule"] == "slow_dependency":
+                parts.append(f"The slow-dependency theory is {h['verdict']}: {h['reasons'][0]}"
+                             + (f"; {h['reasons'][1]}" if len(h["reasons"]) > 2 else "") + ".")
         a = by.get("request_amplification")
         if a:
             parts.append(f"Every new worker re-fetched from {a['metrics']['peer']}: {a['metrics']['incident_per_min']} calls/min vs "
@@ -641,6 +725,11 @@ class Analysis:
         if ids["worker_death_spiral"] or ids["paired_client_server_errors"]:
             recs.append({"id": "event_loop_lag", "findings": ids["worker_death_spiral"] + ids["paired_client_server_errors"],
                          "text": "Instrument event-loop lag and worker deaths per second as metrics with alerts, so the spiral is seen in minutes, not from the dependency's errors."})
+        blk = [f["id"] for f in findings if f["rule"] == "event_loop_block"]
+        if blk:
+            recs.append({"id": "unblock_event_loop", "findings": blk,
+                         "text": "Take the CPU-bound work off the event loop (precompile templates at build or start time, move heavy "
+                                 "rendering to worker_threads), give the endpoint a time budget, and alert on event-loop lag."})
         pre = [f["id"] for f in findings if f["rule"] in ("exit_precursor", "deploy_before_deaths")]
         if pre:
             recs.append({"id": "validate_config_before_fork", "findings": pre,

@@ -14,7 +14,8 @@ WITH bad AS (
     WHERE ts IS NOT NULL
       AND (kind = 'worker_exit'
            OR (kind = 'error' AND error_class IS NOT NULL)
-           OR (kind = 'span' AND status = 2))
+           OR (kind = 'span' AND status = 2)
+           OR (kind = 'event_loop_lag' AND duration_ms >= 500))
       AND ($service::VARCHAR IS NULL OR pod LIKE $service::VARCHAR || '-%'
            OR service IN ($service::VARCHAR, $service::VARCHAR || '-service'))
 ),

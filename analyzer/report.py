@@ -479,6 +479,36 @@ class Analysis:
                     "metrics": {k: r[k] for k in ("timeouts", "timeouts_total", "health_timeouts", "timeout_routes")},
                     "sql": self.runner.sql_ref("event_loop_blocks"),
                 })
+        # ---- resource exhaustion (backpressure: fds and memory run out)
+        exhaustion: dict[str, dict] = {}
+        for r in self.runner.run("resource_exhaustion", self.base):
+            why, parts_t = [], []
+            if r["emfile"]:
+                why.append(f"{r['emfile']} EMFILE ('too many open files') errors from {iso(r['first_emfile'])}, up to {r['peak_emfile_per_s']}/s")
+                parts_t.append(f"{r['emfile']} EMFILE errors")
+            if r["heap_oom"]:
+                why.append(f"{r['heap_oom']} heap out-of-memory abort(s)")
+                parts_t.append("heap out of memory")
+            if r["oom_killed"]:
+                why.append(f"{r['oom_killed']} OOM kill(s)")
+                parts_t.append("OOM kills")
+            if r["mem_growth_mb_per_min"] is not None and r["mem_growth_mb_per_min"] > 0:
+                why.append(f"reported memory grew {r['mem_first_mb']:g} -> {r['mem_last_mb']:g} MB ({r['mem_growth_mb_per_min']:g} MB/min)")
+            sev = "incident" if (r["emfile"] >= 100 or r["heap_oom"] or r["oom_killed"]) else "warning"
+            f = {
+                "rule": "resource_exhaustion", "severity": sev,
+                "confidence": round(min(0.6 + 0.1 * len(why), 0.95), 2), "confidence_reasons": why,
+                "title": f"{r['pod']} ran out of resources: " + ", ".join(parts_t),
+                "entity": {"service": r["service"], "pod": r["pod"]},
+                "start": r["first_emfile"] or r["first_memory"], "end": r["last_memory"] or r["first_emfile"],
+                "metrics": {k: (iso(v) if isinstance(v, dt.datetime) else v) for k, v in r.items()
+                            if not k.startswith("example_") and k not in ("pod", "service")},
+                "evidence": [self.ev(r["example_source_id"], r["example_line_no"], r["example_message"])],
+                "sql": self.runner.sql_ref("resource_exhaustion"),
+            }
+            exhaustion[r["pod"]] = f
+            findings.append(f)
+
         if blocks:
             pods = sorted(blocks)
             for r in self.runner.run("deploy_markers", {"until": win["end"], "pods": ",".join(pods),
@@ -544,7 +574,8 @@ class Analysis:
         for rule in ("deploy_before_deaths", "exit_precursor", "event_loop_block"):
             roots = roots or [f for f in findings if f["rule"] == rule and f["id"] in causes and f["id"] not in effects]
         if not roots:
-            roots = [f for f in findings if f["rule"] in ("worker_death_spiral", "event_loop_block") and f["severity"] != "info"]
+            roots = [f for f in findings if f["rule"] in ("worker_death_spiral", "event_loop_block", "resource_exhaustion")
+                     and f["severity"] != "info"]
         root = roots[0]["id"] if roots else None
 
         recs = self.recommendations(findings, hypotheses)
@@ -659,6 +690,20 @@ class Analysis:
                 txt += (f"; {m['timeouts']} requests timed out behind it ({m['timeout_routes']}"
                         + (f", {m['health_timeouts']} of them health checks" if m["health_timeouts"] else "") + ")")
             parts.append(txt + ".")
+        x = by.get("resource_exhaustion")
+        if x:
+            m = x["metrics"]
+            txt = f"{x['entity']['pod']} ran out of resources, the pattern of work accepted faster than it is finished"
+            bits = []
+            if m["emfile"]:
+                bits.append(f"{m['emfile']} 'too many open files' (EMFILE) errors from {m['first_emfile']}, up to {m['peak_emfile_per_s']}/s")
+            if m["heap_oom"]:
+                bits.append(f"{m['heap_oom']} heap out-of-memory abort(s)")
+            if m["oom_killed"]:
+                bits.append(f"{m['oom_killed']} OOM kill(s)")
+            if m.get("mem_growth_mb_per_min"):
+                bits.append(f"memory {m['mem_first_mb']:g} -> {m['mem_last_mb']:g} MB ({m['mem_growth_mb_per_min']:g} MB/min)")
+            parts.append(txt + ": " + "; ".join(bits) + ".")
         d = by.get("deploy_before_deaths")
         pc = by.get("exit_precursor")
         if pc:
@@ -725,6 +770,11 @@ class Analysis:
         if ids["worker_death_spiral"] or ids["paired_client_server_errors"]:
             recs.append({"id": "event_loop_lag", "findings": ids["worker_death_spiral"] + ids["paired_client_server_errors"],
                          "text": "Instrument event-loop lag and worker deaths per second as metrics with alerts, so the spiral is seen in minutes, not from the dependency's errors."})
+        exh = [f["id"] for f in findings if f["rule"] == "resource_exhaustion"]
+        if exh:
+            recs.append({"id": "bound_work_in_flight", "findings": exh,
+                         "text": "Bound the work in flight: a concurrency limit and a maximum queue length on downstream calls, "
+                                 "shed load (429/503) when full, time out downstream calls, and alert on open file descriptors and heap use."})
         blk = [f["id"] for f in findings if f["rule"] == "event_loop_block"]
         if blk:
             recs.append({"id": "unblock_event_loop", "findings": blk,

@@ -1,0 +1,50 @@
+-- resource_exhaustion.sql: file descriptors and memory running out (backpressure).
+--
+-- Measures, per pod, the signs of work accepted faster than it is finished: EMFILE errors
+-- ("too many open files": count, first, worst second), heap out-of-memory aborts, OOM kills
+-- (error lines, pod-object terminations with reason OOMKilled or exit code 137), and the memory
+-- the process reports (first, last and peak MB, growth in MB per minute by least squares).
+-- Parameters: $since, $until (TIMESTAMPTZ window).
+-- Columns: pod, service, emfile (count), first_emfile (TIMESTAMPTZ), peak_emfile_per_s,
+--   heap_oom, oom_killed, mem_first_mb, mem_last_mb, mem_peak_mb, mem_growth_mb_per_min,
+--   first_memory, last_memory (TIMESTAMPTZ), example_source_id, example_line_no, example_message
+--   (the first exhaustion line).
+-- Only pods with at least one EMFILE, heap OOM or OOM kill are listed. Run with SET TimeZone = 'UTC'.
+WITH ev AS (
+    SELECT * FROM events
+    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ AND pod IS NOT NULL
+      AND (kind = 'memory' OR error_class IN ('emfile', 'heap_oom', 'oom_killed')
+           OR (kind = 'container_terminated' AND (attrs->>'reason' = 'OOMKilled' OR exit_code = 137)))
+    QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message ORDER BY source_id, line_no) = 1
+),
+bad AS (
+    SELECT pod,
+           count(*) FILTER (WHERE error_class = 'emfile') AS emfile,
+           min(ts) FILTER (WHERE error_class = 'emfile') AS first_emfile,
+           count(*) FILTER (WHERE error_class = 'heap_oom') AS heap_oom,
+           count(*) FILTER (WHERE error_class = 'oom_killed' OR kind = 'container_terminated') AS oom_killed,
+           arg_min(source_id, ts) AS example_source_id, arg_min(line_no, ts) AS example_line_no,
+           arg_min(message, ts) AS example_message
+    FROM ev WHERE kind <> 'memory' GROUP BY pod
+),
+peak AS (
+    SELECT pod, max(n) AS peak_emfile_per_s
+    FROM (SELECT pod, date_trunc('second', ts) AS s, count(*) AS n FROM ev WHERE error_class = 'emfile' GROUP BY ALL)
+    GROUP BY pod
+),
+mem AS (
+    SELECT pod, any_value(service) AS service,
+           arg_min(TRY_CAST(attrs->>'mem_mb' AS DOUBLE), ts) AS mem_first_mb,
+           arg_max(TRY_CAST(attrs->>'mem_mb' AS DOUBLE), ts) AS mem_last_mb,
+           max(TRY_CAST(attrs->>'mem_mb' AS DOUBLE)) AS mem_peak_mb,
+           round(regr_slope(TRY_CAST(attrs->>'mem_mb' AS DOUBLE), epoch(ts)) * 60, 2) AS mem_growth_mb_per_min,
+           min(ts) AS first_memory, max(ts) AS last_memory
+    FROM ev WHERE kind = 'memory' GROUP BY pod
+)
+SELECT b.pod, coalesce(m.service, (SELECT any_value(service) FROM events e WHERE e.pod = b.pod)) AS service,
+       b.emfile, b.first_emfile, coalesce(p.peak_emfile_per_s, 0) AS peak_emfile_per_s, b.heap_oom, b.oom_killed,
+       m.mem_first_mb, m.mem_last_mb, m.mem_peak_mb, m.mem_growth_mb_per_min, m.first_memory, m.last_memory,
+       b.example_source_id, b.example_line_no, b.example_message
+FROM bad b LEFT JOIN peak p USING (pod) LEFT JOIN mem m USING (pod)
+WHERE b.emfile > 0 OR b.heap_oom > 0 OR b.oom_killed > 0
+ORDER BY b.emfile + 100 * (b.heap_oom + b.oom_killed) DESC, b.pod;

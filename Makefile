@@ -11,7 +11,7 @@ demo:
 
 test:
 	$(PYTHON) -m ruff check pmortem parsers analyzer tests bench
-	cd tests && $(PYTHON) -m pytest -q -p no:cacheprovider -c ../pyproject.toml .
+	cd tests && $(PYTHON) -m pytest -p no:cacheprovider -c ../pyproject.toml .
 
 lint:
 	ruff check . && ruff format --check .

@@ -63,7 +63,6 @@ class ChunkResult:
     tail_line: int | None = None
     first_ts: datetime | None = None
     last_ts: datetime | None = None
-    formats: dict[str, int] = field(default_factory=dict)
 
 
 REJECT_SCHEMA = {"line_no": pl.Int64, "byte_offset": pl.Int64, "reason": pl.String, "sample": pl.String}
@@ -414,9 +413,14 @@ def _span_of(df: pl.DataFrame) -> tuple[datetime | None, datetime | None]:
     return edge.min(), edge.max()
 
 
+# Kubernetes generates name suffixes from an alphabet without vowels (k8s.io/apimachinery
+# rand.String), which tells a pod (`checkout-7d9f8b6c4-qx2lp`) from a word (`pino-epoch`).
+K8S_SUFFIX = "[bcdfghjklmnpqrstvwxz2456789]"
+
+
 def _service_from_pod(pod: pl.Expr) -> pl.Expr:
     """Deployment pods are <deployment>-<replicaset hash>-<5 chars>; StatefulSets <name>-<n>."""
-    sfx = "[bcdfghjklmnpqrstvwxz2456789]"
+    sfx = K8S_SUFFIX
     return pl.coalesce(
         pod.str.extract(rf"^(.+?)-{sfx}{{6,10}}-{sfx}{{5}}$", 1),
         pod.str.extract(rf"^(.+?)-{sfx}{{5}}$", 1),

@@ -29,6 +29,7 @@ from .parsers.envelopes import ENVELOPES, detect_envelope
 from .parsers.payloads import level_expr
 from .parsers.pipeline import (
     INDEX_SCHEMA,
+    K8S_SUFFIX,
     REJECT_SCHEMA,
     ChunkResult,
     SourceContext,
@@ -53,9 +54,6 @@ HEAD_LEN = 4096
 MAX_DOCUMENT_BYTES = 1 << 30
 
 GENERIC_STEMS = {"app", "application", "server", "service", "output", "out", "log", "logs", "messages", "syslog", "stdout", "stderr", "main", "current", "debug", "error", "access", "combined", "all"}
-# Kubernetes names generated suffixes from an alphabet without vowels (k8s.io/apimachinery rand.String),
-# which tells a pod (`checkout-7d9f8b6c4-qx2lp`, `node-exporter-x2k9p`) from a word (`pino-epoch`).
-K8S_SUFFIX = "[bcdfghjklmnpqrstvwxz2456789]"
 POD_NAME_RE = re.compile(rf"^[a-z0-9][a-z0-9-]*-(?:{K8S_SUFFIX}{{6,10}}-{K8S_SUFFIX}{{5}}|{K8S_SUFFIX}{{5}}|\d+)$")
 
 

@@ -184,3 +184,24 @@ def test_small_or_empty_files_are_not_mistaken_for_each_other(cli, tmp_path):
     assert res.output.count("ingested") == 3 and "appended" not in res.output
     srcs = {s["path"].rsplit("/", 1)[-1]: s for s in cli.sources()}
     assert (srcs["a-empty.log"]["lines"], srcs["b-small.log"]["lines"], srcs["c-apache.log"]["lines"]) == (0, 1, 100)
+
+
+def test_rotated_and_compressed_copy_is_recognised_by_content(cli, tmp_path):
+    """logrotate moves app.log to app.log.1 and compresses it: same content, other bytes."""
+    import gzip as gz
+
+    import zstandard
+
+    raw = loghub("Zookeeper").read_bytes()
+    (tmp_path / "app.log").write_bytes(raw)
+    cli.ok("ingest", str(tmp_path / "app.log"), "-q")
+    before = cli.sql(COUNTS)
+    (tmp_path / "app.log.1.gz").write_bytes(gz.compress(raw))
+    (tmp_path / "app.log.2.zst").write_bytes(zstandard.ZstdCompressor().compress(raw))
+    res = cli.ok("ingest", str(tmp_path / "app.log.1.gz"), str(tmp_path / "app.log.2.zst"))
+    assert res.output.count("same-as") == 2
+    assert cli.sql(COUNTS) == before
+    # a compressed file with other content is still read
+    (tmp_path / "other.log.gz").write_bytes(gz.compress(raw.replace(b"INFO", b"WARN")))
+    cli.ok("ingest", str(tmp_path / "other.log.gz"), "-q")
+    assert len(cli.sources()) == 2

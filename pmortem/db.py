@@ -129,9 +129,21 @@ def _m2_cross_export_dedup(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _m3_content_fingerprint(con: duckdb.DuckDBPyConnection) -> None:
+    # A rotated log is often compressed on the way (app.log -> app.log.1.gz): its bytes on disk
+    # change, its content does not. Fingerprint the decompressed head and size as well.
+    con.execute(
+        """
+        ALTER TABLE sources ADD COLUMN content_head TEXT;   -- hash of the first 4 KiB of the decompressed content
+        ALTER TABLE sources ADD COLUMN content_size BIGINT; -- decompressed size when the format records it
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("initial schema: sources, events, rejects, line_index, lines", _m1_initial),
     ("cross-export deduplication: events.dedup_key, sources.lines_duplicate", _m2_cross_export_dedup),
+    ("content fingerprint: sources.content_head, sources.content_size", _m3_content_fingerprint),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -96,7 +96,7 @@ class IngestSummary:
             t["lines"] += s.lines
             t["events"] += s.events
             t["rejected"] += s.rejected
-            t["unchanged"] += s.action in ("unchanged", "renamed")
+            t["unchanged"] += s.action in ("unchanged", "renamed", "same-as")
         return t
 
 
@@ -165,6 +165,26 @@ def fingerprint(path: str, size: int, head_len: int = HEAD_LEN) -> tuple[str, st
         fh.seek(max(0, size - 4096))
         tail = fh.read(min(4096, size))
     return _hash(head), _hash(tail), len(head)
+
+
+def content_fingerprint(path: str, comp: str | None, size: int) -> tuple[str | None, int | None]:
+    """Hash of the first HEAD_LEN decompressed bytes, and the decompressed size when the
+    container records it (gzip's ISIZE trailer, zstd's frame header); None when unknown."""
+    head = head_bytes(path, HEAD_LEN)
+    if len(head) < HEAD_LEN:
+        return None, None
+    if comp is None:
+        return _hash(head), size
+    with open(path, "rb") as fh:
+        if comp == "gzip":
+            if size < 18:
+                return _hash(head), None
+            fh.seek(size - 4)
+            return _hash(head), int.from_bytes(fh.read(4), "little")  # mod 2**32, as gzip keeps it
+        import zstandard
+
+        n = zstandard.frame_content_size(fh.read(18))
+        return _hash(head), (n if n >= 0 else None)
 
 
 def _hash_range(path: str, start: int, length: int) -> str:
@@ -464,8 +484,22 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
     head_hash = tail_hash = None
     head_len = 0
     skip_bytes, first_line, source_id, action = 0, 1, None, "ingested"
+    c_head = c_size = None
     if path != "-":
         head_hash, tail_hash, head_len = fingerprint(path, size)
+        c_head, c_size = content_fingerprint(path, comp, size)
+        if c_head is not None and c_size is not None:
+            # the same content in another container (a rotated log compressed on the way)
+            other = con.execute(
+                """SELECT source_id, path FROM sources
+                   WHERE content_head = ? AND (content_size = ? OR (content_size % 4294967296) = ?)
+                     AND status IN ('complete', 'damaged') AND coalesce(compression, '') <> coalesce(?, '')
+                   ORDER BY source_id LIMIT 1""",
+                [c_head, c_size, c_size % 4294967296, comp],
+            ).fetchone()
+            if other:
+                prog.advance(size, 0, path)
+                return SourceSummary(path, other[0], "same-as", error=None, format=f"= {other[1]}")
         # same content seen before? compare on the stored head length (a small file may have grown)
         cands = con.execute(
             "SELECT source_id, abspath, size, head_len, head_hash, tail_hash, bytes_done, lines_done, status, compression "
@@ -505,20 +539,22 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchone()[0]
         con.execute(
             """INSERT INTO sources (source_id, path, abspath, compression, size, head_len, head_hash, tail_hash, fingerprint,
+                   content_head, content_size,
                    bytes_done, lines_done, format, service, namespace, pod, container, host, entity_source,
                    lines, lines_parsed, lines_rejected, lines_folded, lines_generic, events, status, ingested_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 'ingesting', now())""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 'ingesting', now())""",
             [
                 source_id, path, abspath, comp, size, head_len, head_hash, tail_hash,
-                f"{head_hash}:{size}" if head_hash else None, fmt,
+                f"{head_hash}:{size}" if head_hash else None, c_head, c_size, fmt,
                 *[labels.get(f, (None,))[0] for f in ("service", "namespace", "pod", "container", "host")],
                 json.dumps({k: v[1] for k, v in labels.items()}),
             ],
         )
     else:
         con.execute(
-            "UPDATE sources SET path = ?, abspath = ?, size = ?, tail_hash = ?, fingerprint = ?, status = 'ingesting', ingested_at = now() WHERE source_id = ?",
-            [path, abspath, size, tail_hash, f"{head_hash}:{size}", source_id],
+            "UPDATE sources SET path = ?, abspath = ?, size = ?, tail_hash = ?, fingerprint = ?, content_size = ?, "
+            "status = 'ingesting', ingested_at = now() WHERE source_id = ?",
+            [path, abspath, size, tail_hash, f"{head_hash}:{size}", c_size, source_id],
         )
     mtime = datetime.fromtimestamp(os.path.getmtime(path), UTC) if path != "-" else datetime.now(UTC)
     dedup = con.execute("SELECT count(*) > 0 FROM (SELECT 1 FROM events WHERE source_id <> ? LIMIT 1)", [source_id]).fetchone()[0]

@@ -440,8 +440,11 @@ class Analysis:
         # ---- event-loop blocks (a request holding the loop; every route times out behind it)
         blocks: dict[str, dict] = {}
         for r in self.runner.run("event_loop_blocks", {**self.base, "min_lag_ms": o.block_lag_ms}):
-            # a block is an incident when requests timed out behind it; lag alone is worth knowing
+            # a block is an incident when requests timed out behind it; lag alone is worth knowing;
+            # on a pod with a host-shape trigger it is a symptom (its workers starve for CPU)
             sev = "incident" if r["timeouts"] else "info"
+            if r["pod"] in triggers and sev == "incident":
+                sev = "warning"
             why = [f"{r['blocks']} event-loop lag line(s) of at least {o.block_lag_ms:g} ms (max {r['max_lag_ms']:g} ms)"]
             conf = 0.6
             if r["top_route"]:
@@ -466,7 +469,7 @@ class Analysis:
             }
             blocks[r["pod"]] = f
             findings.append(f)
-            if r["timeouts"]:
+            if r["timeouts"] and "," in (r["timeout_routes"] or ""):
                 h_why = [f"{r['timeouts']} of {r['timeouts_total']} timeouts came while the event loop of {r['pod']} was blocked"]
                 if r["health_timeouts"]:
                     h_why.append(f"{r['health_timeouts']} of them were health checks, which touch no database or other dependency")
@@ -558,6 +561,11 @@ class Analysis:
                           "basis": f"{pf['metrics']['exits_preceded']} of {pf['metrics']['exits']} exits within "
                                    f"{o.precursor_s:g} s after this error (median {pf['metrics']['median_gap_s']} s)"})
         for pod, b in blocks.items():
+            if pod in triggers:
+                # a symptom of the mechanism: the spiral's workers share the pod's CPU
+                chain.append({"cause": spirals[pod]["id"] if pod in spirals else triggers[pod]["id"], "effect": b["id"],
+                              "basis": f"same pod {pod}: {triggers[pod]['metrics']['cpu_count']} workers share its CPU limit, "
+                                       f"so each event loop waits for CPU (max lag {b['metrics']['max_lag_ms']:g} ms)"})
             d = deploys.get(pod)
             if d and d["start"] <= b["start"]:
                 chain.append({"cause": d["id"], "effect": b["id"],
@@ -653,7 +661,10 @@ class Analysis:
         return s
 
     def summary(self, findings, hypotheses, root, incident, surge=None) -> str:
-        by = {f["rule"]: f for f in findings}
+        by: dict[str, dict] = {}
+        for f in findings:  # sorted by severity: the first of a rule is its most severe
+            if f["severity"] != "info":
+                by.setdefault(f["rule"], f)
         if not incident:
             deaths = sum(f["metrics"].get("deaths", 0) for f in findings if f["rule"] == "worker_death_spiral")
             text = (f"No incident found in the window: {deaths} worker deaths, no host-shape outlier "
@@ -681,14 +692,16 @@ class Analysis:
             parts.append(f"{lead}{how} (peak {s['metrics']['peak_deaths_per_s']}/s) and were respawned after a median "
                          f"{s['metrics']['median_respawn_latency_s']} s {backoff}: a death spiral.")
         b = by.get("event_loop_block")
+        if b and t and b["entity"]["pod"] == t["entity"]["pod"]:
+            b = None  # the starving workers of the trigger pod: told by the trigger and the spiral
         if b:
             m = b["metrics"]
             txt = f"The event loop of {b['entity']['pod']} was blocked {m['blocks']} time(s), up to {m['max_lag_ms']:g} ms"
             if m["top_route"]:
                 txt += f", each time by a {m['top_route']} request (median {m['route_median_ms']:g} ms of work on the loop)"
             if m["timeouts"]:
-                txt += (f"; {m['timeouts']} requests timed out behind it ({m['timeout_routes']}"
-                        + (f", {m['health_timeouts']} of them health checks" if m["health_timeouts"] else "") + ")")
+                where = [x for x in (m["timeout_routes"], f"{m['health_timeouts']} of them health checks" if m["health_timeouts"] else None) if x]
+                txt += f"; {m['timeouts']} requests timed out behind it" + (f" ({', '.join(where)})" if where else "")
             parts.append(txt + ".")
         x = by.get("resource_exhaustion")
         if x:

@@ -3,8 +3,8 @@
 -- Measures, per pod, event-loop-lag lines of at least $min_lag_ms: each is a block that ended at
 -- the line's time and lasted its lag. A request of the same pod that completed within 0.5 s of
 -- the block's end and took at least 80 % of the lag is the request that held the loop. Timeouts
--- (upstream_timeout, read_timeout errors from any source) whose time falls from the block's start
--- to 2 s after its end are the block's victims; `health_timeouts` counts those on health routes,
+-- (the pod's own upstream_timeout/read_timeout errors, and upstream_timeout errors of proxies, whose
+-- logs rarely name the pod) from the block's start to 2 s after its end are the block's victims; `health_timeouts` counts those on health routes,
 -- which touch no database or other dependency.
 -- Parameters: $since, $until (TIMESTAMPTZ), $min_lag_ms (DOUBLE).
 -- Columns: pod, service, blocks, max_lag_ms, blocked_s (sum of lags, seconds), first_block_end,
@@ -39,12 +39,14 @@ top_route AS (
     QUALIFY row_number() OVER (PARTITION BY pod ORDER BY count(DISTINCT block_end) DESC, route) = 1
 ),
 timeouts AS (
-    SELECT ts, route, error_class FROM ev WHERE kind = 'error' AND error_class IN ('upstream_timeout', 'read_timeout')
+    SELECT ts, route, error_class, pod FROM ev WHERE kind = 'error' AND error_class IN ('upstream_timeout', 'read_timeout')
 ),
 victims AS (
+    -- the pod's own timeouts, and proxies' upstream timeouts (a proxy log rarely names the pod)
     SELECT DISTINCT b.pod, t.ts, t.route
     FROM blocks b JOIN timeouts t
       ON t.ts BETWEEN b.block_start AND b.block_end + INTERVAL 2 SECOND
+     AND (t.pod = b.pod OR t.error_class = 'upstream_timeout')
 )
 SELECT b.pod, any_value(b.service) AS service, count(*) AS blocks, max(b.lag_ms) AS max_lag_ms,
        round(sum(b.lag_ms) / 1000.0, 3) AS blocked_s, min(b.block_end) AS first_block_end, max(b.block_end) AS last_block_end,

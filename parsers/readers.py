@@ -39,6 +39,7 @@ class ReadState:
 
     error: str | None = None
     bytes_read: int = 0
+    raw_pos: int = 0  # bytes of the file on disk consumed so far (compressed position), for progress
 
 
 def compression_of(path: str) -> str | None:
@@ -193,8 +194,21 @@ def _decompressed(path: str, comp: str | None):
     if comp == "zstd":
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), read_across_frames=True)
+        raw = open(path, "rb")
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        reader._pmortem_raw = raw  # noqa: SLF001 - remembered for progress (compressed position)
+        return reader
     return open(path, "rb", buffering=0)
+
+
+def _raw_position(fh) -> int:
+    """Where in the file on disk a (possibly decompressing) stream is."""
+    inner = getattr(fh, "_inner", fh)  # a UTF-16 transcoder wraps the stream
+    raw = getattr(inner, "_fh", None) or getattr(inner, "_pmortem_raw", None) or inner
+    try:
+        return raw.tell()
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 def is_utf16(path: str, comp: str | None) -> bool:
@@ -279,6 +293,7 @@ def iter_chunks(
                 continue
             data = buf[: cut + 1]
             carry = buf[cut + 1 :]
+            state.raw_pos = _raw_position(fh)
             yield Chunk(data, line_no, offset)
             line_no += data.count(b"\n")
             offset += len(data)

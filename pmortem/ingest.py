@@ -596,7 +596,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
             out.lines += res.n_lines
             out.events += res.events.height
             out.rejected += res.n_rejected
-            raw_pos = min(size, state.bytes_read) if comp is None else size * 0  # compressed: advance at the end
+            raw_pos = min(size, state.raw_pos)
             prog.advance(max(raw_pos - last_raw, 0), res.n_lines, path)
             last_raw = max(raw_pos, last_raw)
         if pending:

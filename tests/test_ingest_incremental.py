@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -205,3 +206,36 @@ def test_rotated_and_compressed_copy_is_recognised_by_content(cli, tmp_path):
     (tmp_path / "other.log.gz").write_bytes(gz.compress(raw.replace(b"INFO", b"WARN")))
     cli.ok("ingest", str(tmp_path / "other.log.gz"), "-q")
     assert len(cli.sources()) == 2
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path):
+    """A bar with bytes, lines, rate and ETA on a terminal; nothing but the summary otherwise."""
+    import gzip as gz
+    import pty
+
+    big = _big_file(tmp_path, copies=6)
+    src = tmp_path / "big.log.gz"
+    src.write_bytes(gz.compress(big.read_bytes(), 1))
+    cmd = [sys.executable, "-c", "from pmortem.cli import main; main()", "ingest", str(src)]
+    master, slave = pty.openpty()
+    p = subprocess.Popen([*cmd, "--db", str(tmp_path / "tty.duckdb")], stdout=slave, stderr=slave, env=ENV, cwd=tmp_path)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    p.wait()
+    os.close(master)
+    text = out.decode("utf-8", "replace")
+    assert p.returncode == 0, text
+    bars = [b for b in text.split("\r") if "MB/s ETA" in b]
+    assert bars, text
+    assert re.search(r"\d+\.\d% +[\d,]+/[\d,]+ MB +[\d,]+ lines +[\d.,]+ MB/s ETA \d+s", bars[-1]), bars[-1]
+    # not a terminal: no bar, only the summary lines
+    res = subprocess.run([*cmd, "--db", str(tmp_path / "pipe.duckdb")], capture_output=True, text=True, env=ENV, cwd=tmp_path)
+    assert res.returncode == 0 and "ETA" not in res.stderr and "1 sources" in res.stderr

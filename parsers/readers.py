@@ -188,23 +188,37 @@ class _Utf16Stream:
         self._inner.close()
 
 
+class _ZstdStream:
+    """zstd reader that remembers its file, so progress can use the compressed position."""
+
+    def __init__(self, fh):
+        import zstandard
+
+        self._fh = fh
+        self._reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
+
+    def read(self, n: int = -1) -> bytes:
+        return self._reader.read(n)
+
+    def close(self) -> None:
+        self._reader.close()
+        self._fh.close()
+
+
 def _decompressed(path: str, comp: str | None):
     if comp == "gzip":
         return _GzipStream(path)
     if comp == "zstd":
         import zstandard
 
-        raw = open(path, "rb")
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        reader._pmortem_raw = raw  # noqa: SLF001 - remembered for progress (compressed position)
-        return reader
+        return _ZstdStream(open(path, "rb"))
     return open(path, "rb", buffering=0)
 
 
 def _raw_position(fh) -> int:
     """Where in the file on disk a (possibly decompressing) stream is."""
     inner = getattr(fh, "_inner", fh)  # a UTF-16 transcoder wraps the stream
-    raw = getattr(inner, "_fh", None) or getattr(inner, "_pmortem_raw", None) or inner
+    raw = getattr(inner, "_fh", None) or inner
     try:
         return raw.tell()
     except (OSError, ValueError, AttributeError):

@@ -209,7 +209,6 @@ def _decompressed(path: str, comp: str | None):
     if comp == "gzip":
         return _GzipStream(path)
     if comp == "zstd":
-        import zstandard
 
         return _ZstdStream(open(path, "rb"))
     return open(path, "rb", buffering=0)

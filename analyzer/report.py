@@ -240,11 +240,12 @@ class Analysis:
                 amp_f = {
                     "rule": "request_amplification", "severity": "warning", "confidence": round(conf, 2),
                     "confidence_reasons": why,
-                    "title": f"{top['pod']} called {top['peer']} {factor if factor else '?'}x as often as healthy pods",
+                    "title": f"{top['pod']} called {self.peer_name(top['peer'])} {factor if factor else '?'}x as often as healthy pods",
                     "entity": {"service": top["service"], "pod": top["pod"], "host": spirals[top["pod"]]["entity"]["host"]},
                     "start": self.window["start"], "end": self.window["end"],
                     "metrics": {"normal_per_min": _r(normal, 2), "incident_per_min": _r(inc_per_min, 2), "factor": factor,
-                                "peer": top["peer"], "incident_calls": sum(a["calls"] for a in inc_rows),
+                                "peer": top["peer"], "peer_service": self.peer_services().get(top["peer"]),
+                                "incident_calls": sum(a["calls"] for a in inc_rows),
                                 "control_pods": len(ctl_rows), "corr_calls_worker_starts": max(corr) if corr else None,
                                 "window_min": top["window_min"], "basis": top["basis"]},
                     "evidence": self.evidence("dependency_call", pod=top["pod"], key=f"evidence:calls:{top['pod']}"),
@@ -614,6 +615,25 @@ class Analysis:
         }
         return report
 
+    def peer_services(self) -> dict[str, str]:
+        """Address -> service, learned from spans that name both (`http.url` host and `peer.service`),
+        so a call logged against 127.0.0.1:18080 can be told as a call to translation-service."""
+        if not hasattr(self, "_peer_services"):
+            rows = self.con.execute(
+                r"""
+                SELECT regexp_extract(coalesce(attrs->>'http.url', attrs->>'url.full', ''), '^\w+://([^/:?]+)', 1) AS url_host,
+                       any_value(peer) AS service
+                FROM events WHERE kind = 'span' AND peer IS NOT NULL
+                GROUP BY 1 HAVING url_host <> '' AND count(DISTINCT peer) = 1
+                """
+            ).fetchall()
+            self._peer_services = {h: svc for h, svc in rows if h != svc}
+        return self._peer_services
+
+    def peer_name(self, peer: str | None) -> str:
+        svc = self.peer_services().get(peer or "")
+        return f"{svc} ({peer})" if svc else str(peer)
+
     @staticmethod
     def _sigkills(spiral: dict) -> int:
         """Exits by a signal, from the spiral's exit-code histogram ('SIGKILL:120, 1:3')."""
@@ -731,7 +751,7 @@ class Analysis:
                              + (f"; {h['reasons'][1]}" if len(h["reasons"]) > 2 else "") + ".")
         a = by.get("request_amplification")
         if a:
-            parts.append(f"Every new worker re-fetched from {a['metrics']['peer']}: {a['metrics']['incident_per_min']} calls/min vs "
+            parts.append(f"Every new worker re-fetched from {self.peer_name(a['metrics']['peer'])}: {a['metrics']['incident_per_min']} calls/min vs "
                          f"{a['metrics']['normal_per_min']} on healthy pods ({a['metrics']['factor']}x).")
         p = by.get("paired_client_server_errors")
         if p:

@@ -509,6 +509,8 @@ def pod_events(pod: dict) -> list[dict[str, Any]]:
                     "restart_count": _int(_dict(statuses.get(container.get("name"))).get("restartCount")),
                     "image": _str(container.get("image")),
                     "node": entity["host"],
+                    # pairs a server's `client=<ip>` with the calling pod (paired_errors.sql)
+                    "pod_ip": _str(status.get("podIP")),
                 },
             )
         )

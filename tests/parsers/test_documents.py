@@ -899,3 +899,10 @@ def test_cli_ingests_cloudwatch_filter_log_events(cli, tmp_path) -> None:
     cli.ok("ingest", str(path), "-q")
     _check_worker(cli, "cw.json", "document", level=None)  # CloudWatch has no severity; the text names none
     assert cli.sql("SELECT level FROM events WHERE pod = 'crash-demo'") == [("error",)]  # inferred from the text
+
+
+def test_pod_spec_carries_the_pod_ip():
+    """The pod's IP pairs a server's `client=<ip>` with the calling pod."""
+    pod = load("k8s_pod_nginx.json")
+    (spec,) = [e for e in document_events(pod, "k8s_pod") if e["kind"] == "pod_spec"]
+    assert spec["attrs"]["pod_ip"] == pod["status"]["podIP"] == "10.88.0.3"

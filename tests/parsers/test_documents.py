@@ -102,6 +102,7 @@ def test_running_pod_gives_one_pod_spec() -> None:
         "restart_count": 0,
         "image": "nginx",
         "node": "kube-worker-1",
+        "pod_ip": "10.88.0.3",
     }
 
 

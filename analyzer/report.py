@@ -34,6 +34,7 @@ class Options:
     pad_after_s: int = 60
     near_miss_after_s: int = 900
     max_lag_s: int = 5
+    peers: dict | None = None  # [peers] in pmortem.toml: address -> service name
     block_lag_ms: float = 500.0  # event-loop lag at or above this is a block
     precursor_s: float = 2.0  # an error this close before a worker exit counts as its precursor
     deploy_lookback_s: float = 1800.0  # how far before the first death a deploy marker is looked for
@@ -617,7 +618,8 @@ class Analysis:
 
     def peer_services(self) -> dict[str, str]:
         """Address -> service, learned from spans that name both (`http.url` host and `peer.service`),
-        so a call logged against 127.0.0.1:18080 can be told as a call to translation-service."""
+        so a call logged against 127.0.0.1:18080 can be told as a call to translation-service;
+        `[peers]` in the config file adds to it and wins."""
         if not hasattr(self, "_peer_services"):
             rows = self.con.execute(
                 r"""
@@ -628,6 +630,7 @@ class Analysis:
                 """
             ).fetchall()
             self._peer_services = {h: svc for h, svc in rows if h != svc}
+            self._peer_services.update({str(k): str(v) for k, v in (self.opts.peers or {}).items()})
         return self._peer_services
 
     def peer_name(self, peer: str | None) -> str:

@@ -232,7 +232,7 @@ def report(db, wait, since, until, service, out, fmt, tolerance_s, config_path):
     if t0 and t1 and t0 >= t1:
         raise UserError("--since must be before --until")
     redact = load_redactor(config_path)
-    opts = Options(since=t0, until=t1, service=service, tolerance_s=tolerance_s,
+    opts = Options(since=t0, until=t1, service=service, tolerance_s=tolerance_s, peers=_peers(config_path),
                    command="pmortem " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else "pmortem report")
     con = open_existing(db, wait=wait)
     try:
@@ -250,6 +250,20 @@ def report(db, wait, since, until, service, out, fmt, tolerance_s, config_path):
 
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "incident": 2}
+
+
+def _peers(config_path: str | None) -> dict:
+    """[peers] of the config file: address (host or host:port) -> service name."""
+    from .parsers.catalogue import CatalogueError, load_config
+
+    try:
+        cfg, path = load_config(config_path)
+    except CatalogueError as exc:
+        raise UserError(str(exc)) from None
+    peers = cfg.get("peers", {})
+    if not isinstance(peers, dict):
+        raise UserError(f"{path}: [peers] must be a table of address = \"service\" entries")
+    return peers
 
 
 @main.command()
@@ -294,7 +308,7 @@ def scan(paths, db, wait, fail_on, last, since, until, input_format, config_path
             if latest is not None:
                 t1 = t1 or latest
                 t0 = t0 or (t1 - dt.timedelta(seconds=secs))
-        rep = build_report(con, Options(since=t0, until=t1, command="pmortem scan"), load_redactor(config_path))
+        rep = build_report(con, Options(since=t0, until=t1, command="pmortem scan", peers=_peers(config_path)), load_redactor(config_path))
     finally:
         con.close()
     hits = [f for f in rep["findings"] if SEVERITY_RANK.get(f["severity"], 0) >= SEVERITY_RANK[fail_on]]

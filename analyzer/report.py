@@ -729,7 +729,9 @@ class Analysis:
         x = by.get("resource_exhaustion")
         if x:
             m = x["metrics"]
-            txt = f"{x['entity']['pod']} ran out of resources, the pattern of work accepted faster than it is finished"
+            backpressure = bool(m["emfile"]) and bool(m.get("mem_growth_mb_per_min") and m["mem_growth_mb_per_min"] > 0)
+            txt = f"{x['entity']['pod']} ran out of resources" + (
+                ", the pattern of work accepted faster than it is finished" if backpressure else "")
             bits = []
             if m["emfile"]:
                 bits.append(f"{m['emfile']} 'too many open files' (EMFILE) errors from {m['first_emfile']}, up to {m['peak_emfile_per_s']}/s")

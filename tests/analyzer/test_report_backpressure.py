@@ -28,3 +28,14 @@ def test_resource_exhaustion_report(cli):
     assert not {"worker_death_spiral", "host_shape_outlier", "event_loop_block"} & set(by)
     assert any(r["id"] == "bound_work_in_flight" for r in rep["recommendations"])
     assert "EMFILE" in rep["summary"]
+
+
+def test_lone_heap_oom_is_not_called_backpressure(cli):
+    """A real V8 heap-limit abort (samples/formats/cri): resource exhaustion, told as a heap OOM."""
+    (log,) = list(require(SAMPLES / "formats" / "cri").rglob("0.log"))
+    aborts = log.read_text().count("JavaScript heap out of memory")
+    cli.ok("ingest", str(log), "-q")
+    rep = json.loads(cli.ok("report", "--format", "json").stdout)
+    (x,) = [f for f in rep["findings"] if f["rule"] == "resource_exhaustion"]
+    assert x["metrics"]["heap_oom"] == aborts > 0 and x["metrics"]["emfile"] == 0
+    assert "heap out-of-memory" in rep["summary"] and "accepted faster" not in rep["summary"]

@@ -47,7 +47,7 @@ def _ranges(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt.dateti
     return con.execute(
         """
         SELECT s.source_id, s.path, s.abspath, s.format, min(i.first_offset), max(i.end_offset), min(i.first_line),
-               any_value(s.pod)
+               any_value(s.pod), any_value(s.encoding)
         FROM line_index i JOIN sources s USING (source_id)
         WHERE i.minute >= date_trunc('minute', ?::TIMESTAMPTZ) AND i.minute < ?::TIMESTAMPTZ
           AND s.format NOT IN ('document', 'document_lines', 'otel_span_ndjson')
@@ -66,7 +66,7 @@ def template_surge(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt
                  "bytes_read": 0, "window_lines": 0, "baseline_lines": 0, "skipped": [], "rows": []}
     frames = []
     budget = MAX_BYTES
-    for sid, path, abspath, fmt, lo, hi, first_line, src_pod in _ranges(con, b_since, until):
+    for sid, path, abspath, fmt, lo, hi, first_line, src_pod, encoding in _ranges(con, b_since, until):
         if lo is None or hi is None or hi <= lo:
             continue
         if abspath in (None, "-") or not os.path.exists(abspath):
@@ -75,7 +75,7 @@ def template_surge(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt
         if hi - lo > budget:
             out["skipped"].append({"source": path, "why": f"window holds {(hi - lo) >> 20} MiB, over the re-read budget"})
             continue
-        data = read_range(abspath, lo, hi)
+        data = read_range(abspath, lo, hi, encoding)
         budget -= len(data)
         out["bytes_read"] += len(data)
         if not data:

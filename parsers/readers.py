@@ -157,17 +157,16 @@ class _GzipStream:
         self._fh.close()
 
 
-class _Utf16Stream:
-    """UTF-16 input (a BOM says so: PowerShell's `>` writes it) read as UTF-8 bytes.
+class _Transcode:
+    """Input in another encoding read as UTF-8 bytes: UTF-16 (a BOM says so; PowerShell's `>`
+    writes it) or whatever `--encoding` names (latin-1, cp1252, ...). Offsets and line numbers
+    then refer to the UTF-8 text, as for a decompressed stream."""
 
-    Offsets and line numbers then refer to the UTF-8 text, as for a decompressed stream.
-    """
-
-    def __init__(self, inner):
+    def __init__(self, inner, encoding: str):
         import codecs
 
         self._inner = inner
-        self._dec = codecs.getincrementaldecoder("utf-16")(errors="replace")
+        self._dec = codecs.getincrementaldecoder(encoding)(errors="replace")
         self._buf = bytearray()
         self._eof = False
 
@@ -237,11 +236,17 @@ def is_utf16(path: str, comp: str | None) -> bool:
     return head in (b"\xff\xfe", b"\xfe\xff")
 
 
-def _raw_stream(path: str, comp: str | None):
+def _plain_utf8(encoding: str | None) -> bool:
+    return encoding is None or encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+
+
+def _raw_stream(path: str, comp: str | None, encoding: str | None = None):
     if path == "-":
-        return sys.stdin.buffer
+        return sys.stdin.buffer if _plain_utf8(encoding) else _Transcode(sys.stdin.buffer, encoding)
+    if not _plain_utf8(encoding):
+        return _Transcode(_decompressed(path, comp), encoding)
     if is_utf16(path, comp):
-        return _Utf16Stream(_decompressed(path, comp))
+        return _Transcode(_decompressed(path, comp), "utf-16")
     return _decompressed(path, comp)
 
 
@@ -252,6 +257,7 @@ def iter_chunks(
     first_line: int = 1,
     chunk_bytes: int = CHUNK_BYTES,
     state: ReadState | None = None,
+    encoding: str | None = None,
 ) -> Iterator[Chunk]:
     """Yield line-aligned chunks of the decompressed input, starting at `skip_bytes`.
 
@@ -260,10 +266,10 @@ def iter_chunks(
     """
     state = state if state is not None else ReadState()
     comp = compression_of(path)
-    fh = _raw_stream(path, comp)
+    fh = _raw_stream(path, comp, encoding)
     try:
         if skip_bytes:
-            if comp is None and path != "-" and not isinstance(fh, _Utf16Stream):
+            if comp is None and path != "-" and not isinstance(fh, _Transcode):
                 fh.seek(skip_bytes)
             else:
                 left = skip_bytes
@@ -316,14 +322,14 @@ def iter_chunks(
             fh.close()
 
 
-def read_range(path: str, start: int, end: int) -> bytes:
-    """Decompressed bytes [start, end) of a source (for re-reading a window)."""
+def read_range(path: str, start: int, end: int, encoding: str | None = None) -> bytes:
+    """Decompressed (and transcoded) bytes [start, end) of a source, for re-reading a window."""
     comp = compression_of(path)
-    if comp is None and not is_utf16(path, None):
+    if comp is None and _plain_utf8(encoding) and not is_utf16(path, None):
         with open(path, "rb") as fh:
             fh.seek(start)
             return fh.read(end - start)
-    fh = _raw_stream(path, comp)
+    fh = _raw_stream(path, comp, encoding)
     try:
         left = start
         while left:
@@ -338,12 +344,12 @@ def read_range(path: str, start: int, end: int) -> bytes:
         fh.close()
 
 
-def head_bytes(path: str, n: int = 65536) -> bytes:
+def head_bytes(path: str, n: int = 65536, encoding: str | None = None) -> bytes:
     """First n decompressed bytes (format detection), tolerant of damaged streams."""
     if path == "-":
         return b""
     comp = compression_of(path)
-    fh = _raw_stream(path, comp)
+    fh = _raw_stream(path, comp, encoding)
     try:
         out = io.BytesIO()
         while out.tell() < n:

@@ -55,12 +55,13 @@ def main() -> None:
 @click.option("--namespace", help="Namespace for sources that carry no metadata.")
 @click.option("--container", help="Container name for sources that carry no metadata.")
 @click.option("--tz", default="UTC", show_default=True, help="Time zone of timestamps written without one (IANA name).")
+@click.option("--encoding", help="Input encoding when not UTF-8, e.g. latin-1 or cp1252 (UTF-16 with a BOM is detected).")
 @click.option("--store-lines", is_flag=True, help="Also copy every line into the `lines` table (slower, larger; see bench/README.md).")
 @click.option("--threads", type=int, help="Threads for DuckDB and polars (default: all cores).")
 @click.option("--memory-limit", help="DuckDB memory limit (default 512MB), e.g. 1GB.")
 @click.option("--config", "config_path", help="Config file with extra patterns and labels (default: ./pmortem.toml when present).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
-def ingest(paths, db, wait, input_format, service, pod, host, namespace, container, tz, store_lines, threads, memory_limit, config_path, quiet):
+def ingest(paths, db, wait, input_format, service, pod, host, namespace, container, tz, encoding, store_lines, threads, memory_limit, config_path, quiet):
     """Parse log files, directories, globs, .gz/.zst files or - (stdin) into the database.
 
     Re-running is safe: unchanged files are skipped, appended files add only
@@ -84,6 +85,7 @@ def ingest(paths, db, wait, input_format, service, pod, host, namespace, contain
         input_format=input_format,
         labels={"service": service, "pod": pod, "host": host, "namespace": namespace, "container": container},
         tz=tz,
+        encoding=encoding,
         store_lines=store_lines,
         wait=wait,
         threads=threads,
@@ -102,6 +104,8 @@ def _print_summary(summary, db: str) -> None:
     t = summary.totals()
     for s in summary.sources:
         extra = f"  ({s.error})" if s.error else ""
+        if s.undecodable:
+            extra += f"  ({s.undecodable:,} lines are not UTF-8; if the file is latin-1 or cp1252, re-run with --encoding)"
         click.echo(f"{s.action:<10} {s.format or '-':<16} {s.lines:>10,} lines {s.events:>8,} events {s.rejected:>6,} rejected  {s.path}{extra}", err=True)
     if summary.skipped:
         click.echo(f"skipped {len(summary.skipped)} non-log file(s) in directories (docs, runtime metadata): " + ", ".join(summary.skipped[:5]) + (" ..." if len(summary.skipped) > 5 else ""), err=True)

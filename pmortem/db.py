@@ -140,10 +140,16 @@ def _m3_content_fingerprint(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _m4_encoding(con: duckdb.DuckDBPyConnection) -> None:
+    # `ingest --encoding latin-1`: re-reading a window (template surge) must decode the same way
+    con.execute("ALTER TABLE sources ADD COLUMN encoding TEXT")
+
+
 MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("initial schema: sources, events, rejects, line_index, lines", _m1_initial),
     ("cross-export deduplication: events.dedup_key, sources.lines_duplicate", _m2_cross_export_dedup),
     ("content fingerprint: sources.content_head, sources.content_size", _m3_content_fingerprint),
+    ("input encoding: sources.encoding", _m4_encoding),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

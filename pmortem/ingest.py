@@ -67,6 +67,7 @@ class IngestOptions:
     threads: int | None = None
     memory_limit: str | None = None
     config_path: str | None = None
+    encoding: str | None = None  # input encoding when not UTF-8 (latin-1, cp1252, ...)
     # chunk size in decompressed bytes; PMORTEM_CHUNK_BYTES overrides (tests use small chunks)
     chunk_bytes: int = field(default_factory=lambda: int(os.environ.get("PMORTEM_CHUNK_BYTES", CHUNK_BYTES)))
 
@@ -80,6 +81,7 @@ class SourceSummary:
     lines: int = 0
     events: int = 0
     rejected: int = 0
+    undecodable: int = 0  # rejected as not UTF-8 (a hint that --encoding is needed)
     error: str | None = None
 
 
@@ -194,8 +196,8 @@ def _hash_range(path: str, start: int, length: int) -> str:
 
 
 # ---------------------------------------------------------------- format detection
-def detect_format(path: str) -> str:
-    head = head_bytes(path, 256 * 1024)
+def detect_format(path: str, encoding: str | None = None) -> str:
+    head = head_bytes(path, 256 * 1024, encoding)
     text = head.decode("utf-8", "replace")
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
@@ -299,9 +301,10 @@ def _commit_chunk(con, source_id: int, res: ChunkResult, bytes_done: int, lines_
 
 
 # ---------------------------------------------------------------- one source
-def _document_chunk(path: str, fmt: str, cat: Catalogue, ctx: SourceContext, state: ReadState) -> ChunkResult:
+def _document_chunk(path: str, fmt: str, cat: Catalogue, ctx: SourceContext, state: ReadState,
+                    encoding: str | None = None) -> ChunkResult:
     """Whole JSON documents (pretty-printed) or one document per line."""
-    chunks = list(iter_chunks(path, state=state))
+    chunks = list(iter_chunks(path, state=state, encoding=encoding))
     data = b"".join(c.data for c in chunks)
     n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
     rows: list[dict] = []
@@ -447,6 +450,13 @@ def ingest(paths: list[str], db_path: str, opts: IngestOptions | None = None, *,
         ZoneInfo(opts.tz)
     except Exception:  # noqa: BLE001 - zoneinfo raises several types for a bad key
         raise UserError(f"unknown time zone {opts.tz!r} for --tz; use an IANA name such as UTC or Europe/Berlin") from None
+    if opts.encoding:
+        import codecs
+
+        try:
+            codecs.lookup(opts.encoding)
+        except LookupError:
+            raise UserError(f"unknown --encoding {opts.encoding!r}; use a codec name such as latin-1, cp1252 or utf-16") from None
     con = connect(db_path, wait=opts.wait)
     if opts.threads:
         con.execute(f"SET threads = {int(opts.threads)}")
@@ -462,7 +472,7 @@ def ingest(paths: list[str], db_path: str, opts: IngestOptions | None = None, *,
         formats = {}
         for f in files:
             try:
-                formats[f] = opts.input_format or (detect_format(f) if f != "-" else "plain")
+                formats[f] = opts.input_format or (detect_format(f, opts.encoding) if f != "-" else "plain")
             except OSError as exc:
                 raise UserError(f"cannot read {f}: {exc.strerror or exc}") from None
         # line-per-record exports first: when the same event also arrives in a whole JSON
@@ -539,13 +549,13 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchone()[0]
         con.execute(
             """INSERT INTO sources (source_id, path, abspath, compression, size, head_len, head_hash, tail_hash, fingerprint,
-                   content_head, content_size,
+                   content_head, content_size, encoding,
                    bytes_done, lines_done, format, service, namespace, pod, container, host, entity_source,
                    lines, lines_parsed, lines_rejected, lines_folded, lines_generic, events, status, ingested_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 'ingesting', now())""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 'ingesting', now())""",
             [
                 source_id, path, abspath, comp, size, head_len, head_hash, tail_hash,
-                f"{head_hash}:{size}" if head_hash else None, c_head, c_size, fmt,
+                f"{head_hash}:{size}" if head_hash else None, c_head, c_size, opts.encoding, fmt,
                 *[labels.get(f, (None,))[0] for f in ("service", "namespace", "pod", "container", "host")],
                 json.dumps({k: v[1] for k, v in labels.items()}),
             ],
@@ -569,7 +579,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
             # a document cannot be resumed half-way: start it again
             con.execute("BEGIN TRANSACTION; DELETE FROM events WHERE source_id = ?; DELETE FROM rejects WHERE source_id = ?; DELETE FROM line_index WHERE source_id = ?; COMMIT", [source_id] * 3)
             con.execute("UPDATE sources SET lines=0, lines_parsed=0, lines_rejected=0, lines_folded=0, lines_generic=0, events=0 WHERE source_id = ?", [source_id])
-        res = _document_chunk(path, fmt, cat, ctx, state)
+        res = _document_chunk(path, fmt, cat, ctx, state, opts.encoding)
         _commit_chunk(con, source_id, res, state.bytes_read, res.n_lines)
         prog.advance(size, res.n_lines, path)
         out.lines, out.events, out.rejected = res.n_lines, res.events.height, res.n_rejected
@@ -578,7 +588,8 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         pend_line, pend_off = first_line, skip_bytes
         bytes_done, lines_done = skip_bytes, first_line - 1
         last_raw = 0
-        for ch in iter_chunks(path, skip_bytes=skip_bytes, first_line=first_line, chunk_bytes=opts.chunk_bytes, state=state):
+        for ch in iter_chunks(path, skip_bytes=skip_bytes, first_line=first_line, chunk_bytes=opts.chunk_bytes, state=state,
+                              encoding=opts.encoding):
             data = pending + ch.data if pending else ch.data
             chunk = Chunk(data, pend_line if pending else ch.first_line, pend_off if pending else ch.offset)
             res = parse_chunk(chunk, ctx, final=False)
@@ -608,6 +619,10 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
             out.events += res.events.height
             out.rejected += res.n_rejected
         prog.advance(max(size - last_raw, 0), 0, path)
+    if out.rejected:
+        out.undecodable = con.execute(
+            "SELECT count(*) FROM rejects WHERE source_id = ? AND reason LIKE 'undecodable%'", [source_id]
+        ).fetchone()[0]
     status = "damaged" if state.error else "complete"
     con.execute(
         "UPDATE sources SET status = ?, error = ?, ingested_at = now() WHERE source_id = ?",

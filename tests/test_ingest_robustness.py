@@ -163,3 +163,21 @@ def test_byte_order_marks_and_utf16_exports(cli, tmp_path):
         decoded = (tmp_path / name).read_bytes()
         decoded = decoded if name == "bom8.log" else decoded.decode("utf-16").encode()
         assert decoded[off:].startswith(src[no - 1].encode()), name
+
+
+def test_other_encodings_rejected_with_a_hint_then_read_with_encoding(cli, tmp_path):
+    """Real Apache lines written as latin-1 (as old Windows/Java exports are)."""
+    lines = loghub("Apache").read_text().splitlines()[:50]
+    lines = [ln.replace("mod_jk", "mod_jk café") for ln in lines]
+    f = tmp_path / "apache.log"
+    f.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    n_bad = sum(1 for ln in lines if "é" in ln)
+    res = cli.ok("ingest", str(f), "--db", str(tmp_path / "a.duckdb"))
+    assert f"{n_bad} lines are not UTF-8" in res.output and "--encoding" in res.output
+    cli.ok("ingest", str(f), "--encoding", "latin-1", "-q")
+    (src,) = cli.sources()
+    assert (src["lines"], src["lines_rejected"]) == (50, 0)
+    got = [m for (m,) in cli.sql("SELECT message FROM events WHERE message LIKE '%café%' ORDER BY line_no")]
+    assert got and all(m in lines for m in got)
+    res = cli.run("ingest", str(f), "--encoding", "klingon")
+    assert res.exit_code == 2 and "unknown --encoding" in res.output

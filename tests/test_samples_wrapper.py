@@ -172,3 +172,14 @@ def test_logback_and_span_shift():
     t = wrap.shift_span(s, 5, {"k8s.pod.name": "p"})
     assert (t["startTimeUnixNano"], t["endTimeUnixNano"]) == ("15", "25")
     assert t["attributes"] == {"a": 1, "k8s.pod.name": "p"}
+
+
+def test_shift_pino_time_moves_the_json_clock_with_the_envelope():
+    recs = [
+        {"ts_ns": 1_795_764_176_124_000_000, "stream": "stdout", "line": '{"level":30,"time":1795764176124,"msg":"x"}'},
+        {"ts_ns": 1_795_764_176_200_000_000, "stream": "stdout", "line": "plain text"},
+    ]
+    off = wrap.offset_ns(START, recs[0]["ts_ns"])
+    out = wrap.shift_pino_time(wrap.shift(recs, off), off)
+    assert json.loads(out[0]["line"])["time"] == START_NS // 1_000_000
+    assert out[0]["ts_ns"] == START_NS and out[1]["line"] == "plain text"

@@ -45,7 +45,7 @@ import json
 import re
 import sys
 
-EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
 # ---------------------------------------------------------------- capture I/O
@@ -68,7 +68,7 @@ def parse_rfc3339(s):
     if not m:
         raise ValueError(f"not RFC3339: {s!r}")
     y, mo, d, h, mi, se, frac, tz = m.groups()
-    dt = _dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(se), tzinfo=_dt.timezone.utc)
+    dt = _dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(se), tzinfo=_dt.UTC)
     secs = int((dt - EPOCH).total_seconds())
     if tz != "Z":
         sign = 1 if tz[0] == "+" else -1
@@ -276,6 +276,22 @@ def shift_span(span, off, extra_attrs=None):
     return s
 
 
+def shift_pino_time(records, off_ns):
+    """Shift the epoch-ms `time` of pino-style JSON lines by the same offset as their envelope
+    (the program printed its own clock; the capture is moved to a fixed date as a whole)."""
+    out = []
+    for r in records:
+        line = r["line"]
+        if line.startswith("{"):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict) and isinstance(obj.get("time"), int):
+                obj["time"] += off_ns // 1_000_000
+                line = json.dumps(obj, separators=(",", ":"))
+        out.append({**r, "line": line})
+    return out
 def otlp_json(spans_by_resource):
     """OTLP/JSON ExportTraceServiceRequest from [(resource_attrs dict, [flat spans])]."""
     def kv(k, v):

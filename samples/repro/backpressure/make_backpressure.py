@@ -30,25 +30,6 @@ sys.path.insert(0, str(REPRO))
 import wrap  # noqa: E402
 
 
-def shift_pino_time(records, off_ns):
-    """Shift the epoch-ms `time` a pino-style JSON line carries by the same offset as its envelope."""
-    import json
-
-    out = []
-    for r in records:
-        line = r["line"]
-        if line.startswith("{"):
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                obj = None
-            if isinstance(obj, dict) and isinstance(obj.get("time"), int):
-                obj["time"] += off_ns // 1_000_000
-                line = json.dumps(obj, separators=(",", ":"))
-        out.append({**r, "line": line})
-    return out
-
-
 def main() -> None:
     env = {**os.environ, "RUN_MS": str(RUN_MS), "PORT": "18095", "DOWNSTREAM_PORT": "18096", "HOSTNAME": POD}
     down = subprocess.Popen(["node", str(HERE / "downstream.js")], env=env)
@@ -65,7 +46,7 @@ def main() -> None:
         down.kill()
         recs = wrap.load_capture(str(raw))
     off = wrap.offset_ns(START, recs[0]["ts_ns"])
-    shifted = shift_pino_time(wrap.shift(recs, off), off)
+    shifted = wrap.shift_pino_time(wrap.shift(recs, off), off)
     OUT.mkdir(parents=True, exist_ok=True)
     data = "".join(wrap.kubectl_lines(shifted, POD, CONTAINER)).encode()
     (OUT / f"{POD}.log.gz").write_bytes(gzip.compress(data, mtime=0))

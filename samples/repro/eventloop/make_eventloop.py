@@ -28,25 +28,6 @@ sys.path.insert(0, str(REPRO))
 import wrap  # noqa: E402
 
 
-def shift_pino_time(records, off_ns):
-    """Shift the epoch-ms `time` a pino-style JSON line carries by the same offset as its envelope."""
-    import json
-
-    out = []
-    for r in records:
-        line = r["line"]
-        if line.startswith("{"):
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                obj = None
-            if isinstance(obj, dict) and isinstance(obj.get("time"), int):
-                obj["time"] += off_ns // 1_000_000
-                line = json.dumps(obj, separators=(",", ":"))
-        out.append({**r, "line": line})
-    return out
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         srv_raw, cli_raw = Path(tmp) / "server.jsonl", Path(tmp) / "client.jsonl"
@@ -57,7 +38,7 @@ def main() -> None:
         srv.wait()
         server, client = wrap.load_capture(str(srv_raw)), wrap.load_capture(str(cli_raw))
     off = wrap.offset_ns(START, server[0]["ts_ns"])
-    server, client = shift_pino_time(wrap.shift(server, off), off), wrap.shift(client, off)
+    server, client = wrap.shift_pino_time(wrap.shift(server, off), off), wrap.shift(client, off)
     pod_dir = OUT / "var/log/pods" / f"{NS}_{POD}_{UID}" / "reports"
     pod_dir.mkdir(parents=True, exist_ok=True)
     (pod_dir / "0.log").write_bytes(b"".join(wrap.cri_lines(server)))

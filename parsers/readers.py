@@ -109,7 +109,32 @@ def _decode_errors() -> tuple[type[BaseException], ...]:
     return (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError, OSError)
 
 
-class _GzipStream:
+class _BufferedStream:
+    """A readable that fills a buffer of decoded bytes; subclasses implement `_fill(n)`.
+
+    An error met while filling is raised only once the bytes decoded before it are handed over.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._eof = False
+        self._pending_error: BaseException | None = None
+
+    def _fill(self, n: int) -> None:
+        raise NotImplementedError
+
+    def read(self, n: int = -1) -> bytes:
+        n = (1 << 62) if n < 0 else n
+        self._fill(n)
+        if not self._buf and self._pending_error is not None:
+            err, self._pending_error = self._pending_error, None
+            raise err
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+
+class _GzipStream(_BufferedStream):
     """gzip reader that hands over every byte it could decompress before damage.
 
     gzip.GzipFile raises on a truncated member and drops the block it was
@@ -118,11 +143,9 @@ class _GzipStream:
     """
 
     def __init__(self, path: str):
+        super().__init__()
         self._fh = open(path, "rb")
         self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._buf = bytearray()
-        self._eof = False
-        self._pending_error: BaseException | None = None
 
     def _fill(self, n: int) -> None:
         while len(self._buf) < n and not self._eof:
@@ -142,22 +165,11 @@ class _GzipStream:
                 self._eof = True
                 self._pending_error = exc
 
-    def read(self, n: int = -1) -> bytes:
-        if n < 0:
-            n = 1 << 62
-        self._fill(n)
-        if not self._buf and self._pending_error is not None:
-            err, self._pending_error = self._pending_error, None
-            raise err
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
-        return out
-
     def close(self) -> None:
         self._fh.close()
 
 
-class _Transcode:
+class _Transcode(_BufferedStream):
     """Input in another encoding read as UTF-8 bytes: UTF-16 (a BOM says so; PowerShell's `>`
     writes it) or whatever `--encoding` names (latin-1, cp1252, ...). Offsets and line numbers
     then refer to the UTF-8 text, as for a decompressed stream."""
@@ -165,23 +177,22 @@ class _Transcode:
     def __init__(self, inner, encoding: str):
         import codecs
 
+        super().__init__()
         self._inner = inner
         self._dec = codecs.getincrementaldecoder(encoding)(errors="replace")
-        self._buf = bytearray()
-        self._eof = False
 
-    def read(self, n: int = -1) -> bytes:
-        n = (1 << 62) if n < 0 else n
+    def _fill(self, n: int) -> None:
         while len(self._buf) < n and not self._eof:
-            raw = self._inner.read(1 << 20)
+            try:
+                raw = self._inner.read(1 << 20)
+            except _decode_errors() as exc:  # a damaged compressed stream under the transcoder
+                self._eof, self._pending_error = True, exc
+                raw = b""
             if not raw:
                 self._eof = True
                 self._buf += self._dec.decode(b"", final=True).encode("utf-8")
                 break
             self._buf += self._dec.decode(raw).encode("utf-8")
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
-        return out
 
     def close(self) -> None:
         self._inner.close()

@@ -128,6 +128,11 @@ def _split_lines(chunk: Chunk) -> pl.DataFrame:
     return _split_lines_slow(chunk)
 
 
+def long_line_sample(body: bytes) -> str:
+    """The first 200 characters of an over-long line (as the fast CSV path keeps them)."""
+    return body[:800].decode("utf-8", "replace")[:200]
+
+
 def _split_lines_slow(chunk: Chunk) -> pl.DataFrame:
     parts = chunk.data.split(b"\n")
     if chunk.data.endswith(b"\n"):
@@ -137,7 +142,7 @@ def _split_lines_slow(chunk: Chunk) -> pl.DataFrame:
         lens.append(len(raw))
         body = raw[:-1] if raw.endswith(b"\r") else raw
         if len(raw) > MAX_LINE_BYTES:
-            lines.append(body[:200].decode("utf-8", "replace"))
+            lines.append(long_line_sample(body))
             rejects.append(f"line too long (over {MAX_LINE_BYTES} bytes)")
         elif b"\x00" in body:
             lines.append(body[:200].decode("utf-8", "replace").replace("\x00", "\\0"))
@@ -233,13 +238,13 @@ def _span_events(df: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[int, int, s
 
 
 # ---------------------------------------------------------------- the chunk
-def parse_chunk(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult:
-    lines = split_lines(chunk)
-    n_total = lines.height
-    if ctx.envelope == "otel_span_ndjson":
-        return _parse_span_chunk(lines, ctx)
 
-    good = lines.filter(pl.col("reject").is_null())
+def annotate(good: pl.DataFrame, ctx: SourceContext) -> pl.DataFrame:
+    """Per line: the envelope's columns, is_json, level, minute, ts / ts_text, cont_text.
+
+    The polars reference for what the native scanner (`_scan.c`) computes; the native
+    path also sends the lines it cannot decide through here.
+    """
     if ctx.envelope in PY_ENVELOPES:
         df = _split_python_envelope(good, ctx.envelope)
     else:
@@ -263,10 +268,33 @@ def parse_chunk(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult
     if need.any():
         df = _payload_timestamps(df, need, ctx)
         df = df.with_columns(pl.coalesce("minute", pl.col("ts").dt.truncate("1m")).alias("minute"))
+    payload = pl.col("payload")
+    cont = ~pl.col("is_json") & pl.col("ts_text_payload").is_null() & payload.str.contains(CONTINUATION_RE)
+    return df.with_columns(cont.alias("cont_text"))
+
+
+def parse_chunk(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult:
+    from . import native
+
+    if native.eligible(ctx):
+        return native.parse_chunk_native(chunk, ctx, final=final)
+    return parse_chunk_reference(chunk, ctx, final=final)
+
+
+def parse_chunk_reference(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult:
+    """The polars path: every envelope, and the reference the native scanner is tested against."""
+    lines = split_lines(chunk)
+    n_total = lines.height
+    if ctx.envelope == "otel_span_ndjson":
+        return _parse_span_chunk(lines, ctx)
+
+    good = lines.filter(pl.col("reject").is_null())
+    df = annotate(good, ctx)
+    payload = pl.col("payload")
 
     # continuation: stack traces and friends, and pieces of runtime-split lines
     part = ["env_pod", "env_container", "stream"]
-    cont_text = ~pl.col("is_json") & pl.col("ts_text_payload").is_null() & payload.str.contains(CONTINUATION_RE)
+    cont_text = pl.col("cont_text")
     prev_partial = pl.col("partial").shift(1).over(part).fill_null(False)
     df = df.with_columns(prev_partial.alias("cont_partial"))
     df = df.with_columns((cont_text | pl.col("cont_partial")).alias("cont"))

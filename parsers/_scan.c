@@ -1,0 +1,1034 @@
+/*
+ * pmortem native line scanner: one pass over a chunk of container log lines.
+ *
+ * This is the fast path of parsers/pipeline.py for the line envelopes
+ * (`kubectl logs [--prefix] --timestamps`, CRI/containerd). It computes, per line,
+ * exactly what the polars reference path computes with its regexes, and says
+ * "deferred" for every line where it cannot be sure (a byte >= 0x80 where a
+ * Unicode class such as \s, \d or \w would be tested, an envelope that does not
+ * fit): those lines go through the polars reference expressions in Python.
+ * tests/parsers/test_fastpath.py checks both paths give identical results.
+ *
+ * Two functions:
+ *   scan(data, envelope, bom, hits)  -> per-line arrays (bytearrays) + entities
+ *   assemble(...)                    -> folding, late rejects, tail cut, line
+ *                                       index groups and the rows of kept events
+ *
+ * Safety: every read is bounds-checked against the line's end; the input is
+ * untrusted. No allocation depends on a length read from the input other than
+ * the line count, which is bounded by the chunk size.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+#include <string.h>
+
+#define MAX_LINE_BYTES (1024 * 1024)
+#define NONE64 INT64_MIN
+
+/* per-line status */
+enum { ST_OK = 0, ST_DEFER = 1, ST_LONG = 2, ST_NUL = 3, ST_UTF8 = 4 };
+/* late reject codes (assemble) */
+enum { RJ_NO_TS = 5, RJ_BAD_TS = 6 };
+/* envelopes */
+enum { ENV_KUBECTL = 0, ENV_CRI = 1 };
+
+/* ------------------------------------------------------------------ helpers */
+
+static inline int is_ws(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13); }
+static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static inline int is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+static inline int is_word(unsigned char c) { return is_alpha(c) || is_digit(c) || c == '_'; }
+
+/* A matcher examining byte c for a Unicode class (\s \d \w \S): a non-ASCII byte
+ * could be in the class, so the line's answer is not decidable here. */
+#define TAINT_IF_HIGH(c, taint) do { if ((c) >= 0x80) (taint) = 1; } while (0)
+
+/* Strict UTF-8 validation as Python's decoder does it (no overlongs, surrogates
+ * or code points above U+10FFFF). */
+static int utf8_valid(const unsigned char *s, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) { i++; continue; }
+        if (c >= 0xC2 && c <= 0xDF) {
+            if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80) return 0;
+            i += 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            if (i + 2 >= n) return 0;
+            unsigned char c1 = s[i + 1], c2 = s[i + 2];
+            if ((c1 & 0xC0) != 0x80 || (c2 & 0xC0) != 0x80) return 0;
+            if (c == 0xE0 && c1 < 0xA0) return 0;  /* overlong */
+            if (c == 0xED && c1 >= 0xA0) return 0; /* surrogate */
+            i += 3;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            if (i + 3 >= n) return 0;
+            unsigned char c1 = s[i + 1], c2 = s[i + 2], c3 = s[i + 3];
+            if ((c1 & 0xC0) != 0x80 || (c2 & 0xC0) != 0x80 || (c3 & 0xC0) != 0x80) return 0;
+            if (c == 0xF0 && c1 < 0x90) return 0;
+            if (c == 0xF4 && c1 >= 0x90) return 0;
+            i += 4;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Byte length of the first `chars` characters of valid UTF-8 text (polars str.slice). */
+static Py_ssize_t head_bytes(const unsigned char *s, Py_ssize_t n, Py_ssize_t chars, int ascii) {
+    if (ascii) return n < chars ? n : chars;
+    Py_ssize_t seen = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            if (seen == chars) return i;
+            seen++;
+        }
+    }
+    return n;
+}
+
+/* bit 1: a byte >= 0x80; bit 2: a NUL byte. One SWAR pass. */
+static int high_or_nul(const unsigned char *s, Py_ssize_t n) {
+#ifdef __SSE2__
+    int r = 0;
+    Py_ssize_t j = 0;
+    const __m128i zero = _mm_setzero_si128();
+    __m128i acc_hi = zero, acc_z = zero;
+    for (; j + 16 <= n; j += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + j));
+        acc_hi = _mm_or_si128(acc_hi, v);
+        acc_z = _mm_or_si128(acc_z, _mm_cmpeq_epi8(v, zero));
+    }
+    if (_mm_movemask_epi8(acc_hi)) r |= 1;
+    if (_mm_movemask_epi8(acc_z)) r |= 2;
+    for (; j < n; j++) {
+        if (s[j] & 0x80) r |= 1;
+        if (s[j] == 0) r |= 2;
+    }
+    return r;
+#else
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t acc_high = 0, acc_zero = 0;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        acc_high |= w;
+        acc_zero |= (w - ones) & ~w;
+    }
+    int r = (acc_high & highs) ? 1 : 0;
+    /* (w - ones) & ~w & highs flags a zero byte, and may flag a 0x80+ byte after a borrow:
+       confirm a NUL exactly when it says so */
+    if (acc_zero & highs) r |= memchr(s, 0, (size_t)i) ? 2 : 0;
+    for (; i < n; i++) {
+        if (s[i] & 0x80) r |= 1;
+        if (s[i] == 0) r |= 2;
+    }
+    return r;
+#endif
+}
+
+/* The first index in [from, to) of a byte <= 0x20 (space, controls) or >= 0x80; `to` if none. */
+static Py_ssize_t first_low_or_high(const unsigned char *s, Py_ssize_t from, Py_ssize_t to) {
+    Py_ssize_t i = from;
+#ifdef __SSE2__
+    const __m128i space = _mm_set1_epi8(0x20), zero = _mm_setzero_si128();
+    for (; i + 16 <= to; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        int m = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_subs_epu8(v, space), zero)) | _mm_movemask_epi8(v);
+        if (m) return i + __builtin_ctz((unsigned)m);
+    }
+#endif
+    for (; i < to; i++)
+        if (s[i] <= 0x20 || s[i] >= 0x80) return i;
+    return to;
+}
+
+static int has_high(const unsigned char *s, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ULL) return 1;
+    }
+    for (; i < n; i++)
+        if (s[i] & 0x80) return 1;
+    return 0;
+}
+
+static inline int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static inline int days_in_month(int y, int m) {
+    static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
+    return dm[m - 1];
+}
+
+static inline int d2(const unsigned char *p) { return (p[0] - '0') * 10 + (p[1] - '0'); }
+
+/* RFC 3339 as the envelope regex has it:
+ *   \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)
+ * at s[0..n). Returns its length or 0. Sets *taint when a \d test met a high byte. */
+static Py_ssize_t match_rfc3339(const unsigned char *s, Py_ssize_t n, int *taint) {
+    static const signed char shape[19] = {1, 1, 1, 1, '-', 1, 1, '-', 1, 1, 'T', 1, 1, ':', 1, 1, ':', 1, 1};
+    if (n < 19) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (shape[i] == 1) { if (!is_digit(s[i])) { TAINT_IF_HIGH(s[i], *taint); return 0; } }
+            else if (s[i] != (unsigned char)shape[i]) return 0;
+        }
+        return 0;
+    }
+    if (s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':') return 0;
+    for (int i = 0; i < 19; i++) {
+        if (shape[i] == 1 && !is_digit(s[i])) { TAINT_IF_HIGH(s[i], *taint); return 0; }
+    }
+    Py_ssize_t i = 19;
+    if (i < n && s[i] == '.') {
+        Py_ssize_t j = i + 1;
+        while (j < n && is_digit(s[j])) j++;
+        if (j < n) TAINT_IF_HIGH(s[j], *taint);
+        if (j > i + 1) i = j; /* else: the optional group does not match; '.' is no zone */
+    }
+    if (i >= n) return 0;
+    if (s[i] == 'Z') return i + 1;
+    if (s[i] != '+' && s[i] != '-') return 0;
+    i++;
+    for (int k = 0; k < 2; k++, i++) {
+        if (i >= n) return 0;
+        if (!is_digit(s[i])) { TAINT_IF_HIGH(s[i], *taint); return 0; }
+    }
+    if (i < n && s[i] == ':') {
+        /* `:?` is greedy; without the colon the next char (':') is no digit either */
+        i++;
+    }
+    for (int k = 0; k < 2; k++, i++) {
+        if (i >= n) return 0;
+        if (!is_digit(s[i])) { TAINT_IF_HIGH(s[i], *taint); return 0; }
+    }
+    return i;
+}
+
+/* Minute (epoch minutes) of a matched RFC 3339 text, validated like Python's
+ * datetime.fromisoformat(text[:16] + ":00" + zone); NONE64 when invalid.
+ * Also the full time in epoch microseconds (fraction truncated), NONE64 if invalid. */
+static void rfc3339_times(const unsigned char *s, Py_ssize_t n, int64_t *minute, int64_t *us) {
+    *minute = NONE64;
+    *us = NONE64;
+    int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    int mo = d2(s + 5), d = d2(s + 8), h = d2(s + 11), mi = d2(s + 14), sec = d2(s + 17);
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59) return;
+    Py_ssize_t i = 19;
+    int64_t frac_us = 0;
+    int frac_digits = 0;
+    if (s[i] == '.') {
+        i++;
+        while (i < n && is_digit(s[i])) {
+            if (frac_digits < 6) frac_us = frac_us * 10 + (s[i] - '0');
+            frac_digits++;
+            i++;
+        }
+        for (int k = frac_digits; k < 6; k++) frac_us *= 10;
+    }
+    int off = 0;
+    if (s[i] != 'Z') {
+        int sign = s[i] == '-' ? -1 : 1;
+        int oh = d2(s + i + 1);
+        Py_ssize_t j = i + 3;
+        if (s[j] == ':') j++;
+        int om = d2(s + j);
+        if (oh * 60 + om >= 24 * 60) return;
+        off = sign * (oh * 60 + om);
+    }
+    int64_t m = days_from_civil(y, (unsigned)mo, (unsigned)d) * 1440 + h * 60 + mi - off;
+    *minute = m;
+    if (sec <= 59 && frac_digits <= 9) *us = m * 60000000LL + (int64_t)sec * 1000000LL + frac_us;
+}
+
+/* ------------------------------------------------------------------ levels */
+
+/* trace0 debug1 info2 warn3 error4 fatal5; -1 none. The word lower-cased, then
+ * PINO_LEVELS / TEXT_LEVELS of parsers/payloads.py. */
+static int level_of_word(const unsigned char *w, Py_ssize_t n) {
+    char b[9];
+    if (n <= 0 || n > 8) return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = w[i];
+        if (c >= 'A' && c <= 'Z') c |= 0x20;
+        b[i] = (char)c;
+    }
+    b[n] = 0;
+#define IS(lit) (n == (Py_ssize_t)sizeof(lit) - 1 && memcmp(b, lit, sizeof(lit) - 1) == 0)
+    switch (b[0]) {
+    case '1': return IS("10") ? 0 : -1;
+    case '2': return IS("20") ? 1 : -1;
+    case '3': return IS("30") ? 2 : -1;
+    case '4': return IS("40") ? 3 : -1;
+    case '5': return IS("50") ? 4 : -1;
+    case '6': return IS("60") ? 5 : -1;
+    case 't': return IS("trace") ? 0 : -1;
+    case 'd': return IS("debug") ? 1 : -1;
+    case 'f': return IS("fine") ? 1 : IS("fatal") ? 5 : -1;
+    case 'i': return IS("info") ? 2 : -1;
+    case 'n': return IS("notice") ? 2 : -1;
+    case 'w': return IS("warn") || IS("warning") ? 3 : -1;
+    case 'e': return IS("error") || IS("err") ? 4 : IS("emerg") ? 5 : -1;
+    case 's': return IS("severe") ? 4 : -1;
+    case 'c': return IS("crit") || IS("critical") ? 5 : -1;
+    case 'a': return IS("alert") ? 5 : -1;
+    case 'p': return IS("panic") ? 5 : -1;
+    default: return -1;
+    }
+#undef IS
+}
+
+/* JSON_LEVEL_RE: "(?:level|severity|log\.level|levelname)"\s*:\s*"?([A-Za-z]+|\d+)
+ * leftmost match over the whole payload; the captured word, mapped. */
+static int json_level(const unsigned char *p, Py_ssize_t n, int *taint) {
+    static const char *keys[] = {"level\"", "severity\"", "log.level\"", "levelname\""};
+    for (Py_ssize_t q = 0; q < n; q++) {
+        const unsigned char *qp = memchr(p + q, '"', (size_t)(n - q));
+        if (!qp) return -1;
+        q = qp - p;
+        for (int k = 0; k < 4; k++) {
+            Py_ssize_t kl = (Py_ssize_t)strlen(keys[k]);
+            if (q + 1 + kl > n || memcmp(p + q + 1, keys[k], (size_t)kl) != 0) continue;
+            Py_ssize_t i = q + 1 + kl;
+            while (i < n && is_ws(p[i])) i++;
+            if (i < n) TAINT_IF_HIGH(p[i], *taint);
+            if (i >= n || p[i] != ':') continue;
+            i++;
+            while (i < n && is_ws(p[i])) i++;
+            if (i < n) TAINT_IF_HIGH(p[i], *taint);
+            int quoted = 0;
+            if (i < n && p[i] == '"') { i++; quoted = 1; }
+            if (i < n && is_alpha(p[i])) {
+                Py_ssize_t j = i;
+                while (j < n && is_alpha(p[j])) j++;
+                return level_of_word(p + i, j - i);
+            }
+            if (i < n && is_digit(p[i])) {
+                Py_ssize_t j = i;
+                while (j < n && is_digit(p[j])) j++;
+                if (j < n) TAINT_IF_HIGH(p[j], *taint);
+                return level_of_word(p + i, j - i);
+            }
+            if (i < n) TAINT_IF_HIGH(p[i], *taint);
+            (void)quoted; /* without the quote the next char is '"': no letter, no digit */
+        }
+    }
+    return -1;
+}
+
+/* TEXT_LEVEL_RE's words in its alternation order (upper-case list, then lower-case). */
+static const char *LEVEL_WORDS[] = {"TRACE", "DEBUG", "FINE", "INFO", "NOTICE", "WARN", "WARNING", "ERROR", "ERR",
+                                    "SEVERE", "CRIT", "CRITICAL", "FATAL", "PANIC", "trace", "debug", "info",
+                                    "notice", "warn", "warning", "error", "fatal", "panic", "crit", "alert", "emerg"};
+#define N_LEVEL_WORDS ((int)(sizeof(LEVEL_WORDS) / sizeof(LEVEL_WORDS[0])))
+static int level_word_len[N_LEVEL_WORDS];
+static unsigned char level_first[256]; /* 1: some level word starts with this byte */
+static unsigned char before_or_high[256]; /* TEXT_LEVEL_RE's [\s\[|:] or a byte >= 0x80 */
+
+static void init_tables(void) {
+    for (int k = 0; k < N_LEVEL_WORDS; k++) {
+        level_word_len[k] = (int)strlen(LEVEL_WORDS[k]);
+        level_first[(unsigned char)LEVEL_WORDS[k][0]] = 1;
+    }
+    for (int c = 0; c < 256; c++)
+        before_or_high[c] = c >= 0x80 || c == ' ' || (c >= 9 && c <= 13) || c == '[' || c == '|' || c == ':';
+}
+
+static inline int before_delim(unsigned char c) { return is_ws(c) || c == '[' || c == '|' || c == ':'; }
+static inline int after_delim(unsigned char c) { return is_ws(c) || c == ']' || c == '|' || c == ':' || c == ','; }
+
+/* The level word at w in head[0..hn), followed by end-of-head or a delimiter; -2: none. */
+static int level_word_at(const unsigned char *h, Py_ssize_t hn, Py_ssize_t w, int *taint) {
+    unsigned char c0 = h[w];
+    for (int k = 0; k < N_LEVEL_WORDS; k++) {
+        if ((unsigned char)LEVEL_WORDS[k][0] != c0) continue;
+        Py_ssize_t wl = level_word_len[k];
+        if (w + wl > hn || memcmp(h + w, LEVEL_WORDS[k], (size_t)wl) != 0) continue;
+        if (w + wl == hn) return level_of_word(h + w, wl);
+        unsigned char c = h[w + wl];
+        if (after_delim(c)) return level_of_word(h + w, wl);
+        TAINT_IF_HIGH(c, *taint);
+    }
+    return -2;
+}
+
+/* NGINX_ERROR_LEVEL_RE ^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] then TEXT_LEVEL_RE,
+ * over the head (first 160 chars) of a text payload. */
+static int text_level(const unsigned char *h, Py_ssize_t hn, int *taint) {
+    static const char shape[] = "dddd/dd/dd dd:dd:dd [";
+    Py_ssize_t i = 0;
+    int nginx = 1;
+    for (; i < 21; i++) {
+        if (i >= hn) { nginx = 0; break; }
+        unsigned char c = h[i];
+        if (shape[i] == 'd') {
+            if (!is_digit(c)) { TAINT_IF_HIGH(c, *taint); nginx = 0; break; }
+        } else if (c != (unsigned char)shape[i]) { nginx = 0; break; }
+    }
+    if (nginx) {
+        Py_ssize_t j = i;
+        while (j < hn && is_word(h[j])) j++;
+        if (j < hn) TAINT_IF_HIGH(h[j], *taint);
+        if (j > i && j < hn && h[j] == ']') return level_of_word(h + i, j - i) ;
+    }
+    for (Py_ssize_t w = 0; w < hn; w++) {
+        if (w > 0 && !before_or_high[h[w - 1]]) continue;
+        if (!level_first[h[w]]) continue;
+        if (w > 0) {
+            unsigned char b = h[w - 1];
+            if (!before_delim(b)) {
+                /* a high byte before a level word could be Unicode whitespace */
+                if (b >= 0x80 && level_word_at(h, hn, w, taint) != -2) *taint = 1;
+                continue;
+            }
+        }
+        int lv = level_word_at(h, hn, w, taint);
+        if (lv != -2) return lv;
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------------ continuation */
+
+static int starts(const unsigned char *p, Py_ssize_t n, Py_ssize_t at, const char *lit) {
+    Py_ssize_t l = (Py_ssize_t)strlen(lit);
+    return at + l <= n && memcmp(p + at, lit, (size_t)l) == 0;
+}
+
+/* (?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable)(?::|$) at 0 */
+static int java_exception(const unsigned char *p, Py_ssize_t n, int *taint) {
+    Py_ssize_t r = 0;
+    while (r < n && (is_word(p[r]) || p[r] == '$' || p[r] == '.')) r++;
+    if (r < n) {
+        TAINT_IF_HIGH(p[r], *taint);
+        if (p[r] != ':') return 0;
+    }
+    /* p[0..r) = seg(.seg)+ */
+    Py_ssize_t last = -1;
+    for (Py_ssize_t i = 0; i < r; i++)
+        if (p[i] == '.') last = i;
+    if (last < 0) return 0;
+    Py_ssize_t s = 0;
+    for (Py_ssize_t i = 0; i <= r; i++) {
+        if (i == r || p[i] == '.') {
+            if (i == s) return 0; /* empty segment */
+            unsigned char c = p[s];
+            if (!(is_alpha(c) || c == '_' || c == '$')) return 0;
+            s = i + 1;
+        }
+    }
+    const unsigned char *f = p + last + 1;
+    Py_ssize_t fl = r - last - 1;
+    if (!(f[0] >= 'A' && f[0] <= 'Z')) return 0;
+    static const char *sfx[] = {"Exception", "Error", "Throwable"};
+    for (int k = 0; k < 3; k++) {
+        Py_ssize_t sl = (Py_ssize_t)strlen(sfx[k]);
+        if (fl >= sl + 1 && memcmp(f + fl - sl, sfx[k], (size_t)sl) == 0) return 1;
+    }
+    return 0;
+}
+
+static Py_ssize_t skip_digits(const unsigned char *p, Py_ssize_t n, Py_ssize_t i, int *taint) {
+    while (i < n && is_digit(p[i])) i++;
+    if (i < n) TAINT_IF_HIGH(p[i], *taint);
+    return i;
+}
+
+static Py_ssize_t skip_hex(const unsigned char *p, Py_ssize_t n, Py_ssize_t i) {
+    while (i < n && (is_digit(p[i]) || (p[i] >= 'a' && p[i] <= 'f'))) i++;
+    return i;
+}
+
+/* CONTINUATION_RE (parsers/payloads.py), anchored at the payload start. */
+static int continuation(const unsigned char *p, Py_ssize_t n, int *taint) {
+    Py_ssize_t w = 0;
+    while (w < n && is_ws(p[w])) w++;
+    if (w == n) return 1;                       /* \s*$ */
+    if (p[w] >= 0x80) {
+        if (w >= 4) return 1;                   /* \s{4,}\S or \s*$ either way */
+        *taint = 1;
+        return 0;
+    }
+    if (w >= 4) return 1;                       /* \s{4,}\S */
+    if (w >= 1 && (starts(p, n, w, "at ") || starts(p, n, w, "... "))) return 1;
+    if (starts(p, n, w, "... ")) {              /* \s*\.\.\. \d+ (?:more|common frames omitted) */
+        Py_ssize_t i = w + 4, j = skip_digits(p, n, w + 4, taint);
+        if (j > i && (starts(p, n, j, " more") || starts(p, n, j, " common frames omitted"))) return 1;
+    }
+    {                                           /* \s*\d+: 0x[0-9a-f]+  */
+        Py_ssize_t j = skip_digits(p, n, w, taint);
+        if (j > w && starts(p, n, j, ": 0x")) {
+            Py_ssize_t k = skip_hex(p, n, j + 4);
+            if (k > j + 4 && k < n && p[k] == ' ') return 1;
+        }
+    }
+    if (w > 0) return 0;                        /* the rest is anchored at 0 */
+    if (starts(p, n, 0, "Caused by: ") || starts(p, n, 0, "Suppressed: ")) return 1;
+    if (starts(p, n, 0, "<--- JS stacktrace --->") || starts(p, n, 0, "----- Native stack trace -----")) return 1;
+    if (starts(p, n, 0, "FATAL ERROR: ")) {
+        static const char lit[] = "JavaScript heap out of memory";
+        const unsigned char *rest = p + 13;
+        Py_ssize_t rn = n - 13;
+        Py_ssize_t ll = (Py_ssize_t)(sizeof(lit) - 1);
+        /* `.` does not match \n; a payload holds none */
+        for (Py_ssize_t i = 0; i + ll <= rn; i++) {
+            const unsigned char *f = memchr(rest + i, 'J', (size_t)(rn - i));
+            if (!f) break;
+            i = f - rest;
+            if (i + ll <= rn && memcmp(f, lit, (size_t)ll) == 0) return 1;
+        }
+    }
+    if (p[0] == '[') {                          /* \[\d+:0x[0-9a-f]+\]\s+\d+ ms:  */
+        Py_ssize_t j = skip_digits(p, n, 1, taint);
+        if (j > 1 && starts(p, n, j, ":0x")) {
+            Py_ssize_t k = skip_hex(p, n, j + 3);
+            if (k > j + 3 && k < n && p[k] == ']') {
+                Py_ssize_t s = k + 1;
+                while (s < n && is_ws(p[s])) s++;
+                if (s < n) TAINT_IF_HIGH(p[s], *taint);
+                if (s > k + 1) {
+                    Py_ssize_t e = skip_digits(p, n, s, taint);
+                    if (e > s && starts(p, n, e, " ms: ")) return 1;
+                }
+            }
+        }
+    }
+    return java_exception(p, n, taint);
+}
+
+/* ------------------------------------------------------------------ entities */
+
+typedef struct {
+    const unsigned char *key; /* "pod/container" slice in the chunk */
+    Py_ssize_t len, pod_len;
+    int id;
+} Ent;
+
+typedef struct {
+    Ent *slots;
+    Py_ssize_t cap, count;
+    Ent last; /* the previous line's entity: consecutive lines mostly share one */
+} EntTable;
+
+/* word-at-a-time hash of a short key (a few 8-byte words per pod/container name) */
+static uint64_t fnv(const unsigned char *s, Py_ssize_t n) {
+    uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ULL;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
+        h ^= h >> 31;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s + i, (size_t)(n - i));
+    h = (h ^ w) * 0x94D049BB133111EBULL;
+    return h ^ (h >> 29);
+}
+
+static int ent_id_slow(EntTable *t, const unsigned char *key, Py_ssize_t len, Py_ssize_t pod_len);
+
+static int ent_id(EntTable *t, const unsigned char *key, Py_ssize_t len, Py_ssize_t pod_len) {
+    if (t->last.key && t->last.len == len && t->last.pod_len == pod_len && memcmp(t->last.key, key, (size_t)len) == 0)
+        return t->last.id;
+    int id = ent_id_slow(t, key, len, pod_len);
+    if (id >= 0) {
+        t->last.key = key;
+        t->last.len = len;
+        t->last.pod_len = pod_len;
+        t->last.id = id;
+    }
+    return id;
+}
+
+static int ent_id_slow(EntTable *t, const unsigned char *key, Py_ssize_t len, Py_ssize_t pod_len) {
+    if ((t->count + 1) * 2 > t->cap) {
+        Py_ssize_t ncap = t->cap ? t->cap * 2 : 64;
+        Ent *ns = calloc((size_t)ncap, sizeof(Ent)); /* no GIL here: plain calloc */
+        if (!ns) return -2;
+        for (Py_ssize_t i = 0; i < t->cap; i++) {
+            if (!t->slots[i].key) continue;
+            uint64_t h = fnv(t->slots[i].key, t->slots[i].len) & (uint64_t)(ncap - 1);
+            while (ns[h].key) h = (h + 1) & (uint64_t)(ncap - 1);
+            ns[h] = t->slots[i];
+        }
+        free(t->slots);
+        t->slots = ns;
+        t->cap = ncap;
+    }
+    uint64_t h = fnv(key, len) & (uint64_t)(t->cap - 1);
+    while (t->slots[h].key) {
+        Ent *e = &t->slots[h];
+        if (e->len == len && e->pod_len == pod_len && memcmp(e->key, key, (size_t)len) == 0) return e->id;
+        h = (h + 1) & (uint64_t)(t->cap - 1);
+    }
+    t->slots[h].key = key;
+    t->slots[h].len = len;
+    t->slots[h].pod_len = pod_len;
+    t->slots[h].id = (int)t->count++;
+    return t->slots[h].id;
+}
+
+/* ------------------------------------------------------------------ envelopes */
+
+typedef struct {
+    Py_ssize_t pay_off;      /* payload start within the line text */
+    Py_ssize_t ts_off, ts_len;
+    int ent;                 /* -1: none */
+    int stream;              /* 0 none, 1 stdout, 2 stderr */
+    int partial;
+} Env;
+
+/* KUBECTL_HEAD_RE ^((?:\[pod/([^/\]\s]+)/([^\]\s]+)\] )?(RFC3339)(?: |$)) on the first 256 chars.
+ * Returns 1 when it fits, 0 when not, and sets *taint when undecidable. */
+static int env_kubectl(const unsigned char *s, Py_ssize_t hn, EntTable *ents, Env *e, int *taint) {
+    Py_ssize_t i = 0;
+    e->ent = -1;
+    e->stream = 0;
+    e->partial = 0;
+    if (starts(s, hn, 0, "[pod/")) {
+        /* pod = [5, first '/'), container = (that '/', the first ']'), followed by ' '; no
+         * whitespace anywhere in between (it would end either part early: no match) */
+        const unsigned char *rb = memchr(s + 5, ']', (size_t)(hn - 5));
+        Py_ssize_t k = rb ? rb - s : hn;
+        int bad = 0;
+        for (Py_ssize_t x = first_low_or_high(s, 5, k); x < k; x = first_low_or_high(s, x + 1, k)) {
+            unsigned char c = s[x];
+            if (c >= 0x80) { *taint = 1; return 0; }
+            if (is_ws(c)) { bad = 1; break; }
+        }
+        const unsigned char *sl = bad || !rb ? NULL : memchr(s + 5, '/', (size_t)(k - 5));
+        if (sl) {
+            Py_ssize_t j = sl - s;
+            if (j > 5 && k > j + 1 && k + 1 < hn && s[k + 1] == ' ') {
+                int id = ent_id(ents, s + 5, k - 5, j - 5);
+                if (id == -2) return -1;
+                e->ent = id;
+                i = k + 2;
+            }
+        }
+    }
+    Py_ssize_t tl = match_rfc3339(s + i, hn - i, taint);
+    if (tl == 0 && i > 0) {
+        /* the optional prefix group is given up: the timestamp must then start at 0 ('[' can't) */
+        return 0;
+    }
+    if (tl == 0) return 0;
+    Py_ssize_t end = i + tl;
+    if (end < hn && s[end] != ' ') {
+        TAINT_IF_HIGH(s[end], *taint);
+        if (i > 0) return 0;
+        return 0;
+    }
+    e->ts_off = i;
+    e->ts_len = tl;
+    e->pay_off = end < hn ? end + 1 : end;
+    return 1;
+}
+
+/* CRI_HEAD_RE ^((RFC3339) (stdout|stderr) ([PF])(?::\S*)?(?: |$)) */
+static int env_cri(const unsigned char *s, Py_ssize_t hn, Env *e, int *taint) {
+    e->ent = -1;
+    Py_ssize_t tl = match_rfc3339(s, hn, taint);
+    if (tl == 0) return 0;
+    Py_ssize_t i = tl;
+    if (i >= hn || s[i] != ' ') return 0;
+    i++;
+    if (starts(s, hn, i, "stdout")) e->stream = 1;
+    else if (starts(s, hn, i, "stderr")) e->stream = 2;
+    else return 0;
+    i += 6;
+    if (i >= hn || s[i] != ' ') return 0;
+    i++;
+    if (i >= hn || (s[i] != 'P' && s[i] != 'F')) return 0;
+    e->partial = s[i] == 'P';
+    i++;
+    if (i < hn && s[i] == ':') {
+        Py_ssize_t j = i + 1;
+        while (j < hn && !is_ws(s[j])) {
+            if (s[j] >= 0x80) { *taint = 1; return 0; }
+            j++;
+        }
+        if (j == hn) { e->pay_off = j; goto ok; }
+        if (s[j] == ' ') { e->pay_off = j + 1; goto ok; }
+        return 0; /* other whitespace: neither ' ' nor $ follows, with or without the tag */
+    }
+    if (i == hn) { e->pay_off = i; goto ok; }
+    if (s[i] != ' ') return 0;
+    e->pay_off = i + 1;
+ok:
+    e->ts_off = 0;
+    e->ts_len = tl;
+    return 1;
+}
+
+/* ------------------------------------------------------------------ scan */
+
+typedef struct {
+    PyObject *obj;
+    char *p;
+} Arr;
+
+static int arr_new(Arr *a, Py_ssize_t n, size_t elem) {
+    a->obj = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(n * (Py_ssize_t)elem));
+    if (!a->obj) return -1;
+    a->p = PyByteArray_AS_STRING(a->obj);
+    if (n) memset(a->p, 0, (size_t)n * elem);
+    return 0;
+}
+
+static PyObject *py_scan(PyObject *self, PyObject *args) {
+    Py_buffer buf, hits;
+    int envelope, bom;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*iiy*", &buf, &envelope, &bom, &hits)) return NULL;
+    const unsigned char *d = buf.buf;
+    Py_ssize_t len = buf.len;
+    const int64_t *hit = hits.buf;
+    Py_ssize_t nhits = hits.len / (Py_ssize_t)sizeof(int64_t);
+    PyObject *out = NULL;
+
+    Py_ssize_t n = 0;
+    for (const unsigned char *q = d; q < d + len;) {
+        const unsigned char *nl = memchr(q, '\n', (size_t)(d + len - q));
+        n++;
+        if (!nl) break;
+        q = nl + 1;
+    }
+
+    Arr a_start, a_len, a_status, a_ent, a_stream, a_partial, a_pay, a_tsoff, a_tslen, a_min, a_us, a_json,
+        a_level, a_cont, a_hit;
+    Arr *all[] = {&a_start, &a_len, &a_status, &a_ent, &a_stream, &a_partial, &a_pay, &a_tsoff,
+                  &a_tslen, &a_min, &a_us, &a_json, &a_level, &a_cont, &a_hit};
+    for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) all[k]->obj = NULL;
+    if (arr_new(&a_start, n, 8) || arr_new(&a_len, n, 8) || arr_new(&a_status, n, 1) || arr_new(&a_ent, n, 4) ||
+        arr_new(&a_stream, n, 1) || arr_new(&a_partial, n, 1) || arr_new(&a_pay, n, 4) || arr_new(&a_tsoff, n, 4) ||
+        arr_new(&a_tslen, n, 4) || arr_new(&a_min, n, 8) || arr_new(&a_us, n, 8) || arr_new(&a_json, n, 1) ||
+        arr_new(&a_level, n, 1) || arr_new(&a_cont, n, 1) || arr_new(&a_hit, n, 1))
+        goto fail;
+
+    int64_t *start = (int64_t *)a_start.p, *rawlen = (int64_t *)a_len.p, *mins = (int64_t *)a_min.p,
+            *uss = (int64_t *)a_us.p;
+    uint8_t *status = (uint8_t *)a_status.p, *stream = (uint8_t *)a_stream.p, *partial = (uint8_t *)a_partial.p,
+            *isjson = (uint8_t *)a_json.p, *cont = (uint8_t *)a_cont.p, *hitf = (uint8_t *)a_hit.p;
+    int8_t *level = (int8_t *)a_level.p;
+    int32_t *ent = (int32_t *)a_ent.p, *pay = (int32_t *)a_pay.p, *tsoff = (int32_t *)a_tsoff.p,
+            *tslen = (int32_t *)a_tslen.p;
+    EntTable ents;
+    memset(&ents, 0, sizeof(ents));
+    Py_ssize_t hi = 0;
+
+    Py_BEGIN_ALLOW_THREADS
+    const unsigned char *q = d;
+    for (Py_ssize_t L = 0; L < n; L++) {
+        const unsigned char *nl = memchr(q, '\n', (size_t)(d + len - q));
+        Py_ssize_t raw = nl ? nl - q : d + len - q;
+        start[L] = q - d;
+        rawlen[L] = raw;
+        mins[L] = NONE64;
+        uss[L] = NONE64;
+        level[L] = -1;
+        ent[L] = -1;
+        Py_ssize_t body = raw;
+        if (body > 0 && q[body - 1] == '\r') body--;
+        const unsigned char *s = q;
+        Py_ssize_t sn = body;
+        if (L == 0 && bom && sn >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) { s += 3; sn -= 3; }
+        int hn0;
+        if (raw > MAX_LINE_BYTES) {
+            status[L] = ST_LONG;
+        } else if ((hn0 = high_or_nul(q, body)) & 2) {
+            status[L] = ST_NUL;
+        } else {
+            int high = hn0 & 1;
+            if (high && !utf8_valid(s, sn)) {
+                status[L] = ST_UTF8;
+            } else {
+                int taint = 0;
+                Env e = {0, 0, 0, -1, 0, 0};
+                Py_ssize_t hn = head_bytes(s, sn, 256, !high);
+                int ok = envelope == ENV_CRI ? env_cri(s, hn, &e, &taint) : env_kubectl(s, hn, &ents, &e, &taint);
+                if (ok < 0) { status[L] = ST_DEFER; taint = 1; }
+                if (!ok || taint) {
+                    status[L] = ST_DEFER;
+                } else {
+                    const unsigned char *p = s + e.pay_off;
+                    Py_ssize_t pn = sn - e.pay_off;
+                    int phigh = high && has_high(p, pn);
+                    ent[L] = e.ent;
+                    stream[L] = (uint8_t)e.stream;
+                    partial[L] = (uint8_t)e.partial;
+                    pay[L] = (int32_t)(p - q);
+                    tsoff[L] = (int32_t)(s + e.ts_off - q);
+                    tslen[L] = (int32_t)e.ts_len;
+                    rfc3339_times(s + e.ts_off, e.ts_len, &mins[L], &uss[L]);
+                    int js = pn > 0 && p[0] == '{';
+                    isjson[L] = (uint8_t)js;
+                    if (js) {
+                        level[L] = (int8_t)json_level(p, pn, &taint);
+                    } else {
+                        Py_ssize_t h160 = head_bytes(p, pn, 160, !phigh);
+                        level[L] = (int8_t)text_level(p, h160, &taint);
+                        cont[L] = (uint8_t)continuation(p, pn, &taint);
+                    }
+                    status[L] = taint ? ST_DEFER : ST_OK;
+                    /* literal hits: match starts inside this line's payload */
+                    Py_ssize_t ps = p - d, le = (q - d) + raw;
+                    while (hi < nhits && hit[hi] < ps) hi++;
+                    if (hi < nhits && hit[hi] < le) hitf[L] = 1;
+                }
+            }
+        }
+        if (!nl) break;
+        q = nl + 1;
+    }
+    Py_END_ALLOW_THREADS
+
+    PyObject *ent_list = PyList_New(0);
+    if (!ent_list) { free(ents.slots); goto fail; }
+    {
+        /* ids are dense 0..count-1 */
+        PyObject **tmp = PyMem_Calloc((size_t)(ents.count ? ents.count : 1), sizeof(PyObject *));
+        int bad = tmp == NULL;
+        for (Py_ssize_t i = 0; !bad && i < ents.cap; i++) {
+            Ent *e = &ents.slots[i];
+            if (!e->key) continue;
+            PyObject *t = Py_BuildValue("(s#s#)", (const char *)e->key, e->pod_len,
+                                        (const char *)e->key + e->pod_len + 1, e->len - e->pod_len - 1);
+            if (!t) { bad = 1; break; }
+            tmp[e->id] = t;
+        }
+        for (Py_ssize_t i = 0; !bad && i < ents.count; i++) {
+            if (PyList_Append(ent_list, tmp[i]) < 0) bad = 1;
+        }
+        for (Py_ssize_t i = 0; tmp && i < ents.count; i++) Py_XDECREF(tmp[i]);
+        PyMem_Free(tmp);
+        free(ents.slots);
+        if (bad) { Py_DECREF(ent_list); goto fail; }
+    }
+    out = Py_BuildValue("{s:n,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N}",
+                        "n", n, "start", a_start.obj, "raw_len", a_len.obj, "status", a_status.obj, "ent", a_ent.obj,
+                        "stream", a_stream.obj, "partial", a_partial.obj, "pay_off", a_pay.obj, "ts_off", a_tsoff.obj,
+                        "ts_len", a_tslen.obj, "minute", a_min.obj, "ts_us", a_us.obj, "is_json", a_json.obj,
+                        "level", a_level.obj, "cont", a_cont.obj, "hit", a_hit.obj, "ents", ent_list);
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&hits);
+    return out;
+fail:
+    for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) Py_XDECREF(all[k]->obj);
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&hits);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ assemble */
+
+typedef struct {
+    int32_t ent;
+    int8_t level;
+    int64_t minute;
+    int64_t lines, first, last, first_off, end_off;
+    int used;
+} Group;
+
+static PyObject *py_assemble(PyObject *self, PyObject *args) {
+    /* arrays from scan (patched for deferred lines in Python) plus env_ok / has_ts */
+    Py_buffer b_status, b_envok, b_hasts, b_min, b_us, b_ent, b_stream, b_partial, b_cont, b_level, b_hit, b_start,
+        b_len;
+    int requires_ts, final, n_ents;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*y*y*y*iii", &b_status, &b_envok, &b_hasts, &b_min, &b_us,
+                          &b_ent, &b_stream, &b_partial, &b_cont, &b_level, &b_hit, &b_start, &b_len, &requires_ts,
+                          &final, &n_ents))
+        return NULL;
+    Py_buffer *bufs[] = {&b_status, &b_envok, &b_hasts, &b_min, &b_us, &b_ent, &b_stream,
+                         &b_partial, &b_cont, &b_level, &b_hit, &b_start, &b_len};
+    Py_ssize_t n = b_status.len;
+    const uint8_t *status = b_status.buf, *envok = b_envok.buf, *hasts = b_hasts.buf, *stream = b_stream.buf,
+                  *partial = b_partial.buf, *contt = b_cont.buf, *hit = b_hit.buf;
+    const int8_t *level = b_level.buf;
+    const int64_t *mins = b_min.buf, *uss = b_us.buf, *start = b_start.buf, *rawlen = b_len.buf;
+    const int32_t *ent = b_ent.buf;
+    PyObject *out = NULL;
+    int64_t *evt = NULL, *rowline = NULL, *lastpart = NULL, *laststart = NULL;
+    uint8_t *code = NULL, *contp = NULL, *sel = NULL;
+    Group *groups = NULL;
+    Py_ssize_t nparts = ((Py_ssize_t)n_ents + 1) * 3;
+    if (b_envok.len != n || b_hasts.len != n || b_min.len != 8 * n || b_us.len != 8 * n || b_ent.len != 4 * n ||
+        b_stream.len != n || b_partial.len != n || b_cont.len != n || b_level.len != n || b_hit.len != n ||
+        b_start.len != 8 * n || b_len.len != 8 * n) {
+        PyErr_SetString(PyExc_ValueError, "assemble: arrays of different lengths");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (ent[i] < -1 || ent[i] >= n_ents || stream[i] > 2) {
+            PyErr_SetString(PyExc_ValueError, "assemble: entity or stream out of range");
+            goto done;
+        }
+    }
+    evt = PyMem_Malloc((size_t)(n ? n : 1) * 8);
+    rowline = PyMem_Malloc((size_t)(n ? n : 1) * 8);
+    code = PyMem_Calloc((size_t)(n ? n : 1), 1);
+    contp = PyMem_Calloc((size_t)(n ? n : 1), 1);
+    sel = PyMem_Calloc((size_t)(n ? n : 1), 1);
+    lastpart = PyMem_Malloc((size_t)nparts * 8);
+    laststart = PyMem_Malloc((size_t)nparts * 8);
+    if (!evt || !rowline || !code || !contp || !sel || !lastpart || !laststart) { PyErr_NoMemory(); goto done; }
+
+    /* pass A: cont_partial over good lines (before late rejects), late reject codes */
+    for (Py_ssize_t k = 0; k < nparts; k++) lastpart[k] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        code[i] = status[i] > ST_DEFER ? status[i] : 0;
+        if (code[i]) continue;
+        Py_ssize_t part = (ent[i] + 1) * 3 + stream[i];
+        contp[i] = (uint8_t)lastpart[part];
+        lastpart[part] = partial[i];
+        int c = contt[i] || contp[i];
+        if (requires_ts && !envok[i] && mins[i] == NONE64 && !c) code[i] = RJ_NO_TS;
+        else if (envok[i] && hasts[i] && mins[i] == NONE64) code[i] = RJ_BAD_TS;
+    }
+    /* pass B: events (a start row and the continuation rows after it in its partition) */
+    for (Py_ssize_t k = 0; k < nparts; k++) laststart[k] = -1;
+    Py_ssize_t nrows = 0, last_start_row = -1, last_start_line = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (code[i]) { evt[i] = -1; continue; }
+        Py_ssize_t part = (ent[i] + 1) * 3 + stream[i];
+        int c = contt[i] || contp[i];
+        rowline[nrows] = i;
+        if (!c) {
+            evt[i] = i;
+            laststart[part] = i;
+        } else {
+            evt[i] = laststart[part] >= 0 ? laststart[part] : i;
+        }
+        if (evt[i] == i) { last_start_row = nrows; last_start_line = i; }
+        nrows++;
+    }
+    Py_ssize_t cut = n; /* lines [cut, n) are left for the next chunk */
+    if (!final && last_start_row > 0) cut = last_start_line;
+
+    /* pass C: selection (any hit line, or an error/fatal start), index groups, time span */
+    Py_ssize_t gcap = 256, ng = 0;
+    groups = PyMem_Calloc((size_t)gcap, sizeof(Group));
+    if (!groups) { PyErr_NoMemory(); goto done; }
+    int64_t tmin = NONE64, tmax = NONE64;
+    Py_ssize_t kept = 0, nstarts = 0;
+    for (Py_ssize_t i = 0; i < cut; i++) {
+        if (code[i]) continue;
+        Py_ssize_t s = evt[i];
+        int8_t lv = level[s];
+        if (hit[i] || lv == 4 || lv == 5) sel[s] = 1;
+    }
+    for (Py_ssize_t i = 0; i < cut; i++) {
+        if (code[i]) continue;
+        kept++;
+        Py_ssize_t s = evt[i];
+        if (s == i) nstarts++;
+        int64_t m = mins[i] != NONE64 ? mins[i] : mins[s];
+        int8_t lv = level[s];
+        int64_t t = uss[i] != NONE64 ? uss[i] : (m != NONE64 ? m * 60000000LL : NONE64);
+        if (t != NONE64) {
+            if (tmin == NONE64 || t < tmin) tmin = t;
+            if (tmax == NONE64 || t > tmax) tmax = t;
+        }
+        /* group (ent, minute, level): open addressing */
+        if ((ng + 1) * 2 > gcap) {
+            Py_ssize_t ncap = gcap * 2;
+            Group *ngp = PyMem_Calloc((size_t)ncap, sizeof(Group));
+            if (!ngp) { PyErr_NoMemory(); goto done; }
+            for (Py_ssize_t g = 0; g < gcap; g++) {
+                if (!groups[g].used) continue;
+                uint64_t h = ((uint64_t)groups[g].minute * 1000003ULL + (uint64_t)(groups[g].ent + 1) * 31ULL +
+                              (uint64_t)(groups[g].level + 1)) & (uint64_t)(ncap - 1);
+                while (ngp[h].used) h = (h + 1) & (uint64_t)(ncap - 1);
+                ngp[h] = groups[g];
+            }
+            PyMem_Free(groups);
+            groups = ngp;
+            gcap = ncap;
+        }
+        uint64_t h = ((uint64_t)m * 1000003ULL + (uint64_t)(ent[i] + 1) * 31ULL + (uint64_t)(lv + 1)) &
+                     (uint64_t)(gcap - 1);
+        while (groups[h].used && !(groups[h].ent == ent[i] && groups[h].level == lv && groups[h].minute == m))
+            h = (h + 1) & (uint64_t)(gcap - 1);
+        Group *g = &groups[h];
+        if (!g->used) {
+            g->used = 1;
+            g->ent = ent[i];
+            g->level = lv;
+            g->minute = m;
+            g->first = i;
+            g->first_off = start[i];
+            ng++;
+        }
+        g->lines++;
+        g->last = i;
+        if (start[i] + rawlen[i] + 1 > g->end_off) g->end_off = start[i] + rawlen[i] + 1;
+    }
+
+    PyObject *idx = PyList_New(0), *rej = PyList_New(0), *rows = PyList_New(0);
+    if (!idx || !rej || !rows) { Py_XDECREF(idx); Py_XDECREF(rej); Py_XDECREF(rows); goto done; }
+    int bad = 0;
+    for (Py_ssize_t g = 0; g < gcap && !bad; g++) {
+        Group *gp = &groups[g];
+        if (!gp->used) continue;
+        PyObject *t = Py_BuildValue("(iiLLLLLL)", gp->ent, (int)gp->level, (long long)gp->minute,
+                                    (long long)gp->lines, (long long)gp->first, (long long)gp->last,
+                                    (long long)gp->first_off, (long long)gp->end_off);
+        if (!t || PyList_Append(idx, t) < 0) bad = 1;
+        Py_XDECREF(t);
+    }
+    for (Py_ssize_t i = 0; i < cut && !bad; i++) {
+        if (code[i]) {
+            PyObject *t = Py_BuildValue("(ni)", i, (int)code[i]);
+            if (!t || PyList_Append(rej, t) < 0) bad = 1;
+            Py_XDECREF(t);
+        } else if (sel[evt[i]]) {
+            PyObject *t = Py_BuildValue("(nnii)", i, (Py_ssize_t)evt[i], (int)contp[i], (int)level[evt[i]]);
+            if (!t || PyList_Append(rows, t) < 0) bad = 1;
+            Py_XDECREF(t);
+        }
+    }
+    if (bad) { Py_DECREF(idx); Py_DECREF(rej); Py_DECREF(rows); goto done; }
+    out = Py_BuildValue("{s:n,s:n,s:n,s:L,s:L,s:N,s:N,s:N}", "cut", cut, "kept", kept, "starts", nstarts,
+                        "tmin", (long long)tmin, "tmax", (long long)tmax, "index", idx, "rejects", rej, "rows", rows);
+done:
+    PyMem_Free(evt);
+    PyMem_Free(rowline);
+    PyMem_Free(code);
+    PyMem_Free(contp);
+    PyMem_Free(sel);
+    PyMem_Free(lastpart);
+    PyMem_Free(laststart);
+    PyMem_Free(groups);
+    for (size_t k = 0; k < sizeof(bufs) / sizeof(bufs[0]); k++) PyBuffer_Release(bufs[k]);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", py_scan, METH_VARARGS, "scan(data, envelope, bom, hits) -> dict of per-line arrays"},
+    {"assemble", py_assemble, METH_VARARGS, "assemble(...) -> folding, rejects, cut, index groups, event rows"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan", "pmortem native line scanner", -1, methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__scan(void) {
+    init_tables();
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,329 @@
+"""The fast path for line envelopes: one compiled pass per chunk, polars only on the few kept lines.
+
+For `kubectl logs [--prefix] --timestamps` and CRI/containerd files (the bulk of real
+exports), a chunk goes through:
+
+1. Hyperscan (SIMD multi-literal search, via the `hyperscan` package) over the whole chunk
+   for the catalogue's prefilter literals, case-insensitively: where could an event be.
+2. `_scan.scan` (parsers/_scan.c): line boundaries, reject checks (over-long, NUL, not
+   UTF-8), the envelope (pod, container, stream, CRI partial flag, timestamp), the minute,
+   is-JSON, the level and the stack-trace continuation rule, per line, in C. A line it can't
+   decide exactly (a byte >= 0x80 where the regex would test a Unicode class, a line that
+   doesn't fit the envelope) is marked deferred.
+3. The deferred lines go through `pipeline.annotate`, the polars reference, and their
+   answers are written into the same arrays.
+4. `_scan.assemble`: CRI partial folding, late rejects, the tail left for the next chunk,
+   the per-minute line index groups and the rows of the events to keep.
+5. Only those rows become strings and go through `pipeline._build_events`, exactly as the
+   reference path does it.
+
+`parse_chunk_reference` in pipeline.py is the specification: tests/parsers/test_native.py
+runs both on every sample bundle, Loghub and generated edge cases and compares the results.
+Set PMORTEM_NATIVE=0 to force the reference path.
+"""
+
+from __future__ import annotations
+
+import os
+from array import array
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from .readers import MAX_LINE_BYTES, Chunk
+
+try:  # the C extension is optional: no compiler at install time means the polars path
+    from . import _scan
+except ImportError:  # pragma: no cover - depends on the build
+    _scan = None
+try:
+    import hyperscan
+except ImportError:  # pragma: no cover - depends on the platform's wheels
+    hyperscan = None
+
+ENVELOPE_CODES = {"kubectl": 0, "kubectl_prefix": 0, "cri": 1}
+LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
+LEVEL_CODE = {name: i for i, name in enumerate(LEVELS)}
+STREAMS = (None, "stdout", "stderr")
+STREAM_CODE = {None: 0, "stdout": 1, "stderr": 2}
+NONE64 = -(2**63)
+BOM = b"\xef\xbb\xbf"
+# literals the event builder adds to the catalogue's own (pino-http request lines)
+EXTRA_LITERALS = ['"responseTime"', '"statusCode"']
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def available() -> bool:
+    return _scan is not None and hyperscan is not None
+
+
+def missing_reason() -> str | None:
+    if _scan is None:
+        return "the native scanner was not built (no C compiler at install time?)"
+    if hyperscan is None:
+        return "the hyperscan package is not installed"
+    return None
+
+
+def eligible(ctx) -> bool:
+    return (
+        available()
+        and ctx.envelope in ENVELOPE_CODES
+        and not ctx.store_lines
+        and os.environ.get("PMORTEM_NATIVE", "1") != "0"
+    )
+
+
+# ---------------------------------------------------------------- literal prefilter
+class LiteralScanner:
+    """All occurrences (overlapping) of a literal set, ASCII-case-insensitively, as start offsets."""
+
+    def __init__(self, literals: list[str]):
+        self.lens = [len(x.encode()) for x in literals]
+        self.db = hyperscan.Database()
+        # every byte escaped: the literals are text, not regexes
+        exprs = [b"".join(b"\\x%02x" % c for c in x.encode()) for x in literals]
+        self.db.compile(
+            expressions=exprs,
+            ids=list(range(len(exprs))),
+            elements=len(exprs),
+            flags=[hyperscan.HS_FLAG_CASELESS] * len(exprs),
+        )
+
+    def starts(self, data: bytes) -> bytes:
+        out: list[int] = []
+        lens = self.lens
+        append = out.append
+
+        def on_match(i, _from, to, _flags, _ctx):
+            append(to - lens[i])
+
+        self.db.scan(data, match_event_handler=on_match)
+        out.sort()
+        return array("q", out).tobytes()
+
+
+_scanners: dict[tuple[str, ...], LiteralScanner] = {}
+
+
+def _literal_scanner(literals: list[str]) -> LiteralScanner:
+    key = tuple(literals)
+    if key not in _scanners:
+        _scanners[key] = LiteralScanner(literals)
+    return _scanners[key]
+
+
+# ---------------------------------------------------------------- the chunk
+def parse_chunk_native(chunk: Chunk, ctx, *, final: bool):
+    from .pipeline import (
+        ENTITY_FIELDS,
+        REJECT_SCHEMA,
+        REQUIRES_TS,
+        ChunkResult,
+        INDEX_SCHEMA,
+        _build_events,
+        _parse_env_ts,
+        _service_from_pod,
+        annotate,
+        long_line_sample,
+    )
+
+    data = chunk.data
+    bom = chunk.offset == 0 and data.startswith(BOM)
+    lits = ctx.catalogue.literals
+    hits = b"" if lits is None else _literal_scanner(lits + EXTRA_LITERALS).starts(data)
+    r = _scan.scan(data, ENVELOPE_CODES[ctx.envelope], int(bom), hits)
+    n = r["n"]
+    status, start, raw_len = r["status"], memoryview(r["start"]).cast("q"), memoryview(r["raw_len"]).cast("q")
+    ents: list[tuple[str | None, str | None]] = list(r["ents"])
+    ent_ids = {e: i for i, e in enumerate(ents)}
+    hit = r["hit"] if lits is not None else bytearray(b"\x01" * n)
+    env_ok = bytearray(b"\x01" * n)
+    has_ts = bytearray(b"\x01" * n)
+
+    def body(i: int) -> bytes:
+        s, ln = start[i], raw_len[i]
+        b = data[s : s + ln]
+        return b[:-1] if b.endswith(b"\r") else b
+
+    def text(i: int) -> str:
+        t = body(i).decode("utf-8")
+        return t[1:] if i == 0 and bom and t.startswith("\ufeff") else t
+
+    # lines the scanner could not decide: the polars reference decides them
+    deferred = _positions(status, 1)
+    dframe = None
+    if deferred:
+        good = pl.DataFrame({"line": [text(i) for i in deferred]}, schema={"line": pl.String})
+        dframe = annotate(good, ctx)
+        dlits = (lits or []) + EXTRA_LITERALS
+        dframe = dframe.with_columns(
+            (pl.col("payload").str.contains_any(dlits, ascii_case_insensitive=True) if lits is not None else pl.lit(True)).alias("_hit"),
+            pl.coalesce("ts", _parse_env_ts(pl.col("env_ts_text"))).dt.epoch("us").alias("_us"),
+            (pl.col("minute").dt.epoch("s") // 60).alias("_min"),
+        )
+        minute = memoryview(r["minute"]).cast("q")
+        ts_us = memoryview(r["ts_us"]).cast("q")
+        ent = memoryview(r["ent"]).cast("i")
+        stream, partial, cont, level, is_json = r["stream"], r["partial"], r["cont"], r["level"], r["is_json"]
+        cols = dframe.select(
+            "env_ok", "env_ts_text", "env_pod", "env_container", "stream", "partial", "is_json", "level", "_min", "_us",
+            "cont_text", "_hit",
+        ).rows()
+        for i, (ok, tst, pod, cont_, strm, part, js, lv, mn, us, ct, h) in zip(deferred, cols, strict=True):
+            key = (pod, cont_)
+            if pod is None and cont_ is None:
+                e = -1
+            else:
+                e = ent_ids.get(key)
+                if e is None:
+                    e = ent_ids[key] = len(ents)
+                    ents.append(key)
+            ent[i] = e
+            env_ok[i] = bool(ok)
+            has_ts[i] = tst is not None
+            stream[i] = STREAM_CODE.get(strm, 0)
+            partial[i] = bool(part)
+            is_json[i] = bool(js)
+            level[i] = LEVEL_CODE.get(lv, -1) & 0xFF
+            minute[i] = NONE64 if mn is None else mn
+            ts_us[i] = NONE64 if us is None else us
+            cont[i] = bool(ct)
+            hit[i] = bool(h)
+    a = _scan.assemble(
+        status, env_ok, has_ts, r["minute"], r["ts_us"], r["ent"], r["stream"], r["partial"], r["cont"], r["level"],
+        hit, r["start"], r["raw_len"], int(ctx.envelope in REQUIRES_TS), int(final), len(ents),
+    )
+    cut = a["cut"]
+    dpos = {i: k for k, i in enumerate(deferred)}
+    drows = dframe.select("payload", "ts", "ts_text").rows() if dframe is not None else []
+
+    # entity strings per entity id (-1: none), with the path / flag / config labels
+    lab = ctx.labels
+    ent_df = pl.DataFrame(
+        {"ent": list(range(-1, len(ents))), "env_pod": [None] + [e[0] for e in ents], "env_container": [None] + [e[1] for e in ents]},
+        schema={"ent": pl.Int32, "env_pod": pl.String, "env_container": pl.String},
+    )
+    for f in ENTITY_FIELDS:
+        v = lab[f][0] if f in lab else None
+        src = pl.col(f"env_{f}") if f in ("pod", "container") else pl.lit(None, pl.String)
+        ent_df = ent_df.with_columns(src.alias(f"env_{f}"), pl.coalesce(src, pl.lit(v, pl.String)).alias(f"_{f}"))
+    ent_df = ent_df.with_columns(pl.coalesce("_service", _service_from_pod(pl.col("_pod"))).alias("_service"))
+
+    # the line index
+    g = a["index"]
+    if g:
+        gi = pl.DataFrame(g, schema=["ent", "lv", "min", "lines", "first", "last", "first_offset", "end_offset"], orient="row")
+        index = (
+            gi.join(ent_df.select("ent", "_service", "_pod", "_container"), on="ent", how="left")
+            .select(
+                pl.when(pl.col("min") == NONE64).then(None).otherwise(pl.col("min") * 60_000_000).cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias("minute"),
+                pl.col("_service").alias("service"),
+                pl.col("_pod").alias("pod"),
+                pl.col("_container").alias("container"),
+                pl.col("lv").replace_strict(dict(enumerate(LEVELS)), default=None, return_dtype=pl.String).alias("level"),
+                pl.col("lines").cast(pl.Int64),
+                (pl.col("first") + chunk.first_line).cast(pl.Int64).alias("first_line"),
+                (pl.col("last") + chunk.first_line).cast(pl.Int64).alias("last_line"),
+                (pl.col("first_offset") + chunk.offset).cast(pl.Int64).alias("first_offset"),
+                (pl.col("end_offset") + chunk.offset).cast(pl.Int64).alias("end_offset"),
+            )
+        )
+    else:
+        index = pl.DataFrame(schema=INDEX_SCHEMA)
+
+    # the rows of kept events, as the reference path's frame has them
+    rows = a["rows"]
+    pay_off = memoryview(r["pay_off"]).cast("i")
+    ts_off, ts_len = memoryview(r["ts_off"]).cast("i"), memoryview(r["ts_len"]).cast("i")
+    ent = memoryview(r["ent"]).cast("i")
+    stream_b, is_json = r["stream"], r["is_json"]
+    cols: dict[str, list] = {k: [] for k in ("_row", "evt", "line_no", "byte_offset", "payload", "ts", "ts_text", "stream", "ev_level", "is_json", "cont_partial", "ent")}
+    for i, e, cp, lv in rows:
+        cols["_row"].append(i)
+        cols["evt"].append(e)
+        cols["line_no"].append(chunk.first_line + i)
+        cols["byte_offset"].append(chunk.offset + start[i])
+        if i in dpos:
+            p, ts, tt = drows[dpos[i]]
+        else:
+            s = start[i]
+            b = body(i)
+            p = b[pay_off[i] :].decode("utf-8")
+            ts = None
+            tt = data[s + ts_off[i] : s + ts_off[i] + ts_len[i]].decode("ascii")
+        cols["payload"].append(p)
+        cols["ts"].append(ts)
+        cols["ts_text"].append(tt)
+        cols["stream"].append(STREAMS[stream_b[i]])
+        cols["ev_level"].append(LEVELS[lv] if 0 <= lv < 6 else None)
+        cols["is_json"].append(bool(is_json[i]))
+        cols["cont_partial"].append(bool(cp))
+        cols["ent"].append(ent[i])
+    sel = pl.DataFrame(
+        cols,
+        schema={
+            "_row": pl.Int64, "evt": pl.Int64, "line_no": pl.Int64, "byte_offset": pl.Int64, "payload": pl.String,
+            "ts": pl.Datetime("us", "UTC"), "ts_text": pl.String, "stream": pl.String, "ev_level": pl.String,
+            "is_json": pl.Boolean, "cont_partial": pl.Boolean, "ent": pl.Int32,
+        },
+    ).join(ent_df, on="ent", how="left", maintain_order="left")
+    events, n_events = _build_events(sel, ctx)
+
+    # rejects, with the reference path's reasons and samples
+    reasons = {
+        2: f"line too long (over {MAX_LINE_BYTES} bytes)",
+        3: "binary data (NUL bytes)",
+        4: "undecodable bytes (not UTF-8)",
+        5: f"no timestamp (not a {ctx.envelope} line)",
+        6: "bad timestamp",
+    }
+    rej_rows = []
+    for i, code in a["rejects"]:
+        b = body(i)
+        if code == 2:
+            sample = long_line_sample(b)
+        elif code == 3:
+            sample = b[:200].decode("utf-8", "replace").replace("\x00", "\\0")
+        elif code == 4:
+            sample = b[:200].decode("utf-8", "replace")
+        else:
+            sample = b.decode("utf-8")
+        if i == 0 and bom and sample.startswith("\ufeff"):
+            sample = sample[1:]
+        rej_rows.append((chunk.first_line + i, chunk.offset + start[i], reasons[code], sample[:200]))
+    rejects = pl.DataFrame(rej_rows, schema=REJECT_SCHEMA, orient="row")
+
+    kept, starts = a["kept"], a["starts"]
+
+    def ts_of(us: int):
+        return None if us == NONE64 else EPOCH + timedelta(microseconds=us)
+
+    res = ChunkResult(
+        events=events,
+        index=index,
+        rejects=rejects,
+        lines=None,
+        n_lines=cut,
+        n_rejected=rejects.height,
+        n_folded=kept - starts,
+        n_generic=starts - n_events,
+        n_events=n_events,
+        tail_offset=chunk.offset + start[cut] if cut < n else None,
+        tail_line=chunk.first_line + cut if cut < n else None,
+        first_ts=ts_of(a["tmin"]),
+        last_ts=ts_of(a["tmax"]),
+    )
+    assert res.n_lines == res.n_rejected + res.n_folded + res.n_generic + res.n_events, "line accounting broke"
+    return res
+
+
+def _positions(buf: bytearray, value: int) -> list[int]:
+    """Indexes of `value` in a byte array (sparse: bytes.find is memchr)."""
+    out = []
+    needle = bytes([value])
+    i = buf.find(needle)
+    while i >= 0:
+        out.append(i)
+        i = buf.find(needle, i + 1)
+    return out

@@ -117,10 +117,10 @@ def _literal_scanner(literals: list[str]) -> LiteralScanner:
 def parse_chunk_native(chunk: Chunk, ctx, *, final: bool):
     from .pipeline import (
         ENTITY_FIELDS,
+        INDEX_SCHEMA,
         REJECT_SCHEMA,
         REQUIRES_TS,
         ChunkResult,
-        INDEX_SCHEMA,
         _build_events,
         _parse_env_ts,
         _service_from_pod,
@@ -129,7 +129,7 @@ def parse_chunk_native(chunk: Chunk, ctx, *, final: bool):
     )
 
     data = chunk.data
-    bom = chunk.offset == 0 and data.startswith(BOM)
+    bom = chunk.offset == 0 and bytes(data[:3]) == BOM
     lits = ctx.catalogue.literals
     hits = b"" if lits is None else _literal_scanner(lits + EXTRA_LITERALS).starts(data)
     r = _scan.scan(data, ENVELOPE_CODES[ctx.envelope], int(bom), hits)
@@ -143,7 +143,7 @@ def parse_chunk_native(chunk: Chunk, ctx, *, final: bool):
 
     def body(i: int) -> bytes:
         s, ln = start[i], raw_len[i]
-        b = data[s : s + ln]
+        b = bytes(data[s : s + ln])
         return b[:-1] if b.endswith(b"\r") else b
 
     def text(i: int) -> str:
@@ -251,7 +251,7 @@ def parse_chunk_native(chunk: Chunk, ctx, *, final: bool):
             b = body(i)
             p = b[pay_off[i] :].decode("utf-8")
             ts = None
-            tt = data[s + ts_off[i] : s + ts_off[i] + ts_len[i]].decode("ascii")
+            tt = str(data[s + ts_off[i] : s + ts_off[i] + ts_len[i]], "ascii")
         cols["payload"].append(p)
         cols["ts"].append(ts)
         cols["ts_text"].append(tt)

@@ -283,6 +283,8 @@ def parse_chunk(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult
 
 def parse_chunk_reference(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult:
     """The polars path: every envelope, and the reference the native scanner is tested against."""
+    if not isinstance(chunk.data, bytes):
+        chunk = Chunk(bytes(chunk.data), chunk.first_line, chunk.offset)
     lines = split_lines(chunk)
     n_total = lines.height
     if ctx.envelope == "otel_span_ndjson":

@@ -31,6 +31,8 @@ class Chunk:
     data: bytes  # whole lines; the last one may lack its newline only at end of input
     first_line: int  # 1-based number of the first line in data
     offset: int  # decompressed byte offset of data[0]
+    # set for an over-long line handed over alone: data is only its head, span its real length
+    span: int | None = None
 
 
 @dataclass
@@ -313,13 +315,32 @@ def iter_chunks(
             cut = buf.rfind(b"\n")
             if cut < 0:
                 carry = buf
-                if len(carry) > chunk_bytes * 4:
-                    # one gigantic line: hand it over, it will be rejected as over-long
-                    state.bytes_read = offset + len(carry)
-                    yield Chunk(carry + b"\n", line_no, offset)
-                    offset += len(carry)
+                if len(carry) > MAX_LINE_BYTES + 1:
+                    # an over-long line (rejected either way): hand over its head alone and
+                    # read past the rest of it, keeping memory bounded
+                    span, carry = len(carry), carry[: MAX_LINE_BYTES + 2]
+                    while True:
+                        try:
+                            block = fh.read(chunk_bytes)
+                        except _decode_errors() as exc:
+                            state.error = f"compressed stream damaged inside an over-long line ({type(exc).__name__}: {exc})"
+                            block = b""
+                        if not block:
+                            rest = b""
+                            break
+                        i = block.find(b"\n")
+                        if i >= 0:
+                            span += i + 1
+                            rest = block[i + 1 :]
+                            break
+                        span += len(block)
+                    yield Chunk(carry, line_no, offset, span=span)
+                    offset += span
                     line_no += 1
-                    carry = b""
+                    state.bytes_read = offset
+                    carry = rest
+                    if not block:
+                        return
                 continue
             data = buf[: cut + 1]
             carry = buf[cut + 1 :]
@@ -331,6 +352,70 @@ def iter_chunks(
     finally:
         if path != "-":
             fh.close()
+
+
+def can_pread(path: str, encoding: str | None = None) -> bool:
+    """An uncompressed UTF-8 regular file: chunks can be read in place by offset."""
+    return (
+        path != "-"
+        and os.path.isfile(path)
+        and compression_of(path) is None
+        and _plain_utf8(encoding)
+        and not is_utf16(path, None)
+    )
+
+
+class PlainReader:
+    """Whole-line chunks of an uncompressed file, read by offset into one reused buffer.
+
+    No allocation or copy per chunk (`iter_chunks` makes three); a chunk starts wherever
+    the caller says, so the unfinished last event of a chunk is simply read again at the
+    start of the next one. `read_at` returns (view, end offset, at end of file); the view
+    is valid until the next call.
+    """
+
+    def __init__(self, path: str, chunk_bytes: int = CHUNK_BYTES):
+        self.fd = os.open(path, os.O_RDONLY)
+        self.buf = bytearray(chunk_bytes)
+        self.mv = memoryview(self.buf)
+
+    def close(self) -> None:
+        self.mv.release()
+        os.close(self.fd)
+
+    def __enter__(self) -> PlainReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def read_at(self, off: int) -> tuple[memoryview | None, int, bool]:
+        n = os.preadv(self.fd, [self.mv], off)
+        if n == 0:
+            return None, off, True
+        if n < len(self.buf):
+            return self.mv[:n], off + n, True
+        cut = self.buf.rfind(b"\n", 0, n)
+        if cut >= 0:
+            return self.mv[: cut + 1], off + cut + 1, False
+        # one line longer than the whole buffer: read it whole when it is of a length we
+        # accept, else only enough of its head to be rejected as over-long; go on after it
+        end, eof = self._line_end(off + n)
+        with open(self.fd, "rb", closefd=False) as fh:
+            fh.seek(off)
+            piece = fh.read(min(end - off, MAX_LINE_BYTES + 2))
+        return memoryview(piece), end, eof
+
+    def _line_end(self, pos: int) -> tuple[int, bool]:
+        step = bytearray(1 << 20)
+        while True:
+            got = os.preadv(self.fd, [step], pos)
+            if got == 0:
+                return pos, True
+            i = step.find(b"\n", 0, got)
+            if i >= 0:
+                return pos + i + 1, False
+            pos += got
 
 
 def read_range(path: str, start: int, end: int, encoding: str | None = None) -> bytes:

@@ -40,7 +40,9 @@ from .parsers.readers import (
     CHUNK_BYTES,
     Chunk,
     InputError,
+    PlainReader,
     ReadState,
+    can_pread,
     compression_of,
     expand_paths,
     head_bytes,
@@ -583,26 +585,66 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         _commit_chunk(con, source_id, res, state.bytes_read, res.n_lines)
         prog.advance(size, res.n_lines, path)
         out.lines, out.events, out.rejected = res.n_lines, res.events.height, res.n_rejected
+    elif can_pread(path, opts.encoding):
+        # read in place: a chunk's unfinished last event is read again with the next chunk
+        off, line = skip_bytes, first_line
+        with PlainReader(path, opts.chunk_bytes) as reader:
+            while True:
+                view, end, eof = reader.read_at(off)
+                if view is None:
+                    break
+                res = parse_chunk(Chunk(view, line, off), ctx, final=eof)
+                if res.tail_offset is not None:
+                    bytes_done, lines_done = res.tail_offset, res.tail_line - 1
+                else:
+                    bytes_done, lines_done = end, line - 1 + res.n_lines
+                _commit_chunk(con, source_id, res, bytes_done, lines_done, dedup)
+                out.lines += res.n_lines
+                out.events += res.events.height
+                out.rejected += res.n_rejected
+                prog.advance(max(bytes_done - off, 0), res.n_lines, path)
+                off, line = bytes_done, lines_done + 1
+                if eof and res.tail_offset is None:
+                    break
+        state.bytes_read = off
+        prog.advance(max(size - off, 0), 0, path)
     else:
         pending = b""
         pend_line, pend_off = first_line, skip_bytes
         bytes_done, lines_done = skip_bytes, first_line - 1
         last_raw = 0
+        def flush() -> None:
+            nonlocal pending
+            res = parse_chunk(Chunk(pending, pend_line, pend_off), ctx, final=True)
+            _commit_chunk(con, source_id, res, pend_off + len(pending), pend_line - 1 + res.n_lines, dedup)
+            out.lines += res.n_lines
+            out.events += res.events.height
+            out.rejected += res.n_rejected
+            pending = b""
+
         for ch in iter_chunks(path, skip_bytes=skip_bytes, first_line=first_line, chunk_bytes=opts.chunk_bytes, state=state,
                               encoding=opts.encoding):
-            data = pending + ch.data if pending else ch.data
-            chunk = Chunk(data, pend_line if pending else ch.first_line, pend_off if pending else ch.offset)
-            res = parse_chunk(chunk, ctx, final=False)
-            if res.tail_offset is not None:
-                cut = res.tail_offset - chunk.offset
-                pending = data[cut:]
-                pend_line, pend_off = res.tail_line, res.tail_offset
-                bytes_done, lines_done = res.tail_offset, res.tail_line - 1
-            else:
-                pending = b""
-                bytes_done = chunk.offset + len(data)
-                lines_done = chunk.first_line - 1 + res.n_lines
+            if ch.span is not None:
+                # an over-long line handed over alone (its head only): what came before is done
+                if pending:
+                    flush()
+                res = parse_chunk(ch, ctx, final=True)
+                bytes_done, lines_done = ch.offset + ch.span, ch.first_line - 1 + res.n_lines
                 pend_line, pend_off = lines_done + 1, bytes_done
+            else:
+                data = pending + ch.data if pending else ch.data
+                chunk = Chunk(data, pend_line if pending else ch.first_line, pend_off if pending else ch.offset)
+                res = parse_chunk(chunk, ctx, final=False)
+                if res.tail_offset is not None:
+                    cut = res.tail_offset - chunk.offset
+                    pending = data[cut:]
+                    pend_line, pend_off = res.tail_line, res.tail_offset
+                    bytes_done, lines_done = res.tail_offset, res.tail_line - 1
+                else:
+                    pending = b""
+                    bytes_done = chunk.offset + len(data)
+                    lines_done = chunk.first_line - 1 + res.n_lines
+                    pend_line, pend_off = lines_done + 1, bytes_done
             _commit_chunk(con, source_id, res, bytes_done, lines_done, dedup)
             out.lines += res.n_lines
             out.events += res.events.height
@@ -611,13 +653,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
             prog.advance(max(raw_pos - last_raw, 0), res.n_lines, path)
             last_raw = max(raw_pos, last_raw)
         if pending:
-            res = parse_chunk(Chunk(pending, pend_line, pend_off), ctx, final=True)
-            bytes_done = pend_off + len(pending)
-            lines_done = pend_line - 1 + res.n_lines
-            _commit_chunk(con, source_id, res, bytes_done, lines_done, dedup)
-            out.lines += res.n_lines
-            out.events += res.events.height
-            out.rejected += res.n_rejected
+            flush()
         prog.advance(max(size - last_raw, 0), 0, path)
     if out.rejected:
         out.undecodable = con.execute(

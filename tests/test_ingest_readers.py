@@ -1,0 +1,79 @@
+"""A plain file is read in place (PlainReader, by offset, tails re-read); a compressed one is
+streamed (iter_chunks, tails carried). Both must store exactly the same thing, whatever the
+chunk size: lines longer than a chunk, over-long lines, no final newline, stack traces cut
+by a chunk boundary, and the native scanner or the polars path."""
+
+from __future__ import annotations
+
+import gzip
+import random
+
+import pytest
+from pmortem.parsers.readers import MAX_LINE_BYTES, PlainReader
+
+TABLES = {
+    "events": "SELECT line_no, byte_offset, line_count, kind, level, pod, message FROM events ORDER BY line_no",
+    "rejects": "SELECT line_no, byte_offset, reason FROM rejects ORDER BY line_no",
+    "index": "SELECT sum(lines), min(first_line), max(last_line), min(minute), max(minute) FROM line_index",
+    "sources": "SELECT lines, lines_parsed, lines_rejected, lines_folded, lines_generic, events, bytes_done, lines_done FROM sources",
+}
+
+
+def _content(seed: int) -> bytes:
+    rnd = random.Random(seed)
+    out = []
+    for i in range(3000):
+        ts = f"2024-03-01T10:{i // 60 % 60:02d}:{i % 60:02d}.{rnd.randrange(10**9):09d}Z"
+        pod = rnd.choice(["[pod/api-7d9f8b6c4-qx2lp/api] ", "[pod/api-7d9f8b6c4-zz9kk/api] "])
+        r = rnd.random()
+        if r < 0.05:
+            out.append(f"{pod}{ts} ERROR request failed\n{pod}{ts} java.lang.IllegalStateException: Response is closed\n"
+                       f"{pod}{ts} \tat a.B.c(B.java:1)\n{pod}{ts} \tat a.B.d(B.java:2)")
+        elif r < 0.07:
+            out.append(f"{pod}{ts} INFO long " + "x" * rnd.randrange(5000, 20000))
+        elif r < 0.075:
+            out.append(f"{pod}{ts} WARN " + "y" * (MAX_LINE_BYTES + 10))
+        elif r < 0.1:
+            out.append(f"{pod}{ts} Worker {rnd.randrange(100, 999)} died (signal SIGKILL)")
+        else:
+            out.append(f"{pod}{ts} " + '{"level":30,"msg":"ok ' + str(i) + '"}')
+    return "\n".join(out).encode()  # no final newline
+
+
+def _ingest(cli, path, monkeypatch, chunk: int, native: str) -> dict:
+    monkeypatch.setenv("PMORTEM_CHUNK_BYTES", str(chunk))
+    monkeypatch.setenv("PMORTEM_NATIVE", native)
+    cli.db = str(cli.tmp / f"{path.name}-{chunk}-{native}.duckdb")
+    cli.ok("ingest", str(path), "-q")
+    return {k: cli.sql(q) for k, q in TABLES.items()}
+
+
+@pytest.mark.parametrize("chunk", [4096, 64 * 1024, 32 * 1024 * 1024])
+def test_plain_file_read_in_place_equals_streamed_gzip(cli, monkeypatch, chunk):
+    data = _content(chunk)
+    plain = cli.tmp / "app.log"
+    plain.write_bytes(data)
+    gz = cli.tmp / "app.log.gz"
+    gz.write_bytes(gzip.compress(data))
+    a = _ingest(cli, plain, monkeypatch, chunk, "1")
+    b = _ingest(cli, gz, monkeypatch, chunk, "1")
+    c = _ingest(cli, plain, monkeypatch, chunk, "0")
+    assert a == b == c
+    assert a["sources"][0][0] == data.count(b"\n") + 1
+    assert any("too long" in r[2] for r in a["rejects"])
+    assert any(e[3] == "worker_exit" for e in a["events"])
+
+
+def test_reader_hands_over_whole_lines_and_long_heads(tmp_path):
+    p = tmp_path / "x.log"
+    p.write_bytes(b"a\n" + b"b" * 50 + b"\n" + b"c" * (MAX_LINE_BYTES + 100) + b"\nd")
+    with PlainReader(str(p), 16) as r:
+        v, end, eof = r.read_at(0)
+        assert bytes(v) == b"a\n" and end == 2 and not eof
+        v, end, eof = r.read_at(2)  # longer than the buffer, shorter than the limit: whole
+        assert bytes(v) == b"b" * 50 + b"\n" and end == 53 and not eof
+        v, end, eof = r.read_at(53)  # over-long: enough of its head to be rejected
+        assert len(v) > MAX_LINE_BYTES and end == 53 + MAX_LINE_BYTES + 101 and not eof
+        v, end, eof = r.read_at(end)
+        assert bytes(v) == b"d" and eof
+        assert r.read_at(end + 1)[0] is None

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from array import array
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -114,19 +115,42 @@ def _literal_scanner(literals: list[str]) -> LiteralScanner:
 
 
 # ---------------------------------------------------------------- the chunk
+@dataclass
+class Prepared:
+    """A chunk after the compiled passes: what `finish_chunk` turns into a ChunkResult."""
+
+    chunk: Chunk
+    ctx: object
+    bom: bool
+    r: dict  # _scan.scan's arrays
+    a: dict  # _scan.assemble's result
+    ents: list
+    dpos: dict  # line -> row of drows, for deferred lines
+    drows: list  # (payload, ts, ts_text) of deferred lines
+
+    @property
+    def tail(self) -> tuple[int, int] | None:
+        """(byte offset, line number) the next chunk starts at when this one left its last event."""
+        cut = self.a["cut"]
+        if cut >= self.r["n"]:
+            return None
+        return self.chunk.offset + memoryview(self.r["start"]).cast("q")[cut], self.chunk.first_line + cut
+
+
 def parse_chunk_native(chunk: Chunk, ctx, *, final: bool):
-    from .pipeline import (
-        ENTITY_FIELDS,
-        INDEX_SCHEMA,
-        REJECT_SCHEMA,
-        REQUIRES_TS,
-        ChunkResult,
-        _build_events,
-        _parse_env_ts,
-        _service_from_pod,
-        annotate,
-        long_line_sample,
-    )
+    return finish_chunk(prepare_chunk(chunk, ctx, final=final))
+
+
+def _body(data, start, raw_len, i: int) -> bytes:
+    s, ln = start[i], raw_len[i]
+    b = bytes(data[s : s + ln])
+    return b[:-1] if b.endswith(b"\r") else b
+
+
+def prepare_chunk(chunk: Chunk, ctx, *, final: bool) -> Prepared:
+    """Hyperscan, the scanner, the reference for deferred lines, assemble. Thread-safe: the
+    ingest loop runs it for the next chunk while it builds and stores this one's events."""
+    from .pipeline import REQUIRES_TS, _parse_env_ts, annotate
 
     data = chunk.data
     bom = chunk.offset == 0 and bytes(data[:3]) == BOM
@@ -141,13 +165,8 @@ def parse_chunk_native(chunk: Chunk, ctx, *, final: bool):
     env_ok = bytearray(b"\x01" * n)
     has_ts = bytearray(b"\x01" * n)
 
-    def body(i: int) -> bytes:
-        s, ln = start[i], raw_len[i]
-        b = bytes(data[s : s + ln])
-        return b[:-1] if b.endswith(b"\r") else b
-
     def text(i: int) -> str:
-        t = body(i).decode("utf-8")
+        t = _body(data, start, raw_len, i).decode("utf-8")
         return t[1:] if i == 0 and bom and t.startswith("\ufeff") else t
 
     # lines the scanner could not decide: the polars reference decides them
@@ -194,9 +213,31 @@ def parse_chunk_native(chunk: Chunk, ctx, *, final: bool):
         status, env_ok, has_ts, r["minute"], r["ts_us"], r["ent"], r["stream"], r["partial"], r["cont"], r["level"],
         hit, r["start"], r["raw_len"], int(ctx.envelope in REQUIRES_TS), int(final), len(ents),
     )
-    cut = a["cut"]
     dpos = {i: k for k, i in enumerate(deferred)}
     drows = dframe.select("payload", "ts", "ts_text").rows() if dframe is not None else []
+    return Prepared(chunk, ctx, bom, r, a, ents, dpos, drows)
+
+
+def finish_chunk(p: Prepared):
+    """Strings for the kept events' lines only, the event builder, the index and rejects."""
+    from .pipeline import (
+        ENTITY_FIELDS,
+        INDEX_SCHEMA,
+        REJECT_SCHEMA,
+        ChunkResult,
+        _build_events,
+        _service_from_pod,
+        long_line_sample,
+    )
+
+    chunk, ctx, bom, r, a, ents, dpos, drows = p.chunk, p.ctx, p.bom, p.r, p.a, p.ents, p.dpos, p.drows
+    data = chunk.data
+    n = r["n"]
+    cut = a["cut"]
+    start, raw_len = memoryview(r["start"]).cast("q"), memoryview(r["raw_len"]).cast("q")
+
+    def body(i: int) -> bytes:
+        return _body(data, start, raw_len, i)
 
     # entity strings per entity id (-1: none), with the path / flag / config labels
     lab = ctx.labels

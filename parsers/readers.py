@@ -374,13 +374,12 @@ class PlainReader:
     is valid until the next call.
     """
 
-    def __init__(self, path: str, chunk_bytes: int = CHUNK_BYTES):
+    def __init__(self, path: str, chunk_bytes: int = CHUNK_BYTES, buffers: int = 1):
         self.fd = os.open(path, os.O_RDONLY)
-        self.buf = bytearray(chunk_bytes)
-        self.mv = memoryview(self.buf)
+        # several buffers when chunks are read ahead while earlier ones are still in use
+        self.bufs = [bytearray(chunk_bytes) for _ in range(buffers)]
 
     def close(self) -> None:
-        self.mv.release()
         os.close(self.fd)
 
     def __enter__(self) -> PlainReader:
@@ -389,15 +388,17 @@ class PlainReader:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def read_at(self, off: int) -> tuple[memoryview | None, int, bool]:
-        n = os.preadv(self.fd, [self.mv], off)
+    def read_at(self, off: int, slot: int = 0) -> tuple[memoryview | None, int, bool]:
+        buf = self.bufs[slot]
+        mv = memoryview(buf)
+        n = os.preadv(self.fd, [mv], off)
         if n == 0:
             return None, off, True
-        if n < len(self.buf):
-            return self.mv[:n], off + n, True
-        cut = self.buf.rfind(b"\n", 0, n)
+        if n < len(buf):
+            return mv[:n], off + n, True
+        cut = buf.rfind(b"\n", 0, n)
         if cut >= 0:
-            return self.mv[: cut + 1], off + cut + 1, False
+            return mv[: cut + 1], off + cut + 1, False
         # one line longer than the whole buffer: read it whole when it is of a length we
         # accept, else only enough of its head to be rejected as over-long; go on after it
         end, eof = self._line_end(off + n)

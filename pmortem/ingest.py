@@ -23,6 +23,7 @@ import polars as pl
 
 from .db import connect
 from .errors import UserError
+from .parsers import native
 from .parsers.catalogue import Catalogue, CatalogueError, classify_frame, load_catalogue, load_config
 from .parsers.documents import detect_document, document_events
 from .parsers.envelopes import ENVELOPES, detect_envelope
@@ -585,6 +586,10 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         _commit_chunk(con, source_id, res, state.bytes_read, res.n_lines)
         prog.advance(size, res.n_lines, path)
         out.lines, out.events, out.rejected = res.n_lines, res.events.height, res.n_rejected
+    elif can_pread(path, opts.encoding) and native.eligible(ctx):
+        off = _pipelined(path, opts, ctx, con, source_id, skip_bytes, first_line, dedup, out, prog)
+        state.bytes_read = off
+        prog.advance(max(size - off, 0), 0, path)
     elif can_pread(path, opts.encoding):
         # read in place: a chunk's unfinished last event is read again with the next chunk
         off, line = skip_bytes, first_line
@@ -666,6 +671,46 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
     )
     out.error = state.error
     return out
+
+
+def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> int:
+    """Plain file, native scanner: read and scan chunk k+1 in a worker thread (C and
+    Hyperscan run without the GIL) while this thread builds and stores chunk k's events.
+    Two buffers: the worker fills one while the other is in use here. Commits stay in
+    order, one transaction per chunk, so a kill leaves the same resume point as before."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def stage1(off: int, line: int, slot: int):
+        view, end, eof = reader.read_at(off, slot)
+        if view is None:
+            return None
+        return end, eof, native.prepare_chunk(Chunk(view, line, off), ctx, final=eof)
+
+    with PlainReader(path, opts.chunk_bytes, buffers=2) as reader, ThreadPoolExecutor(1, "pmortem-scan") as pool:
+        slot = 0
+        fut = pool.submit(stage1, off, line, slot)
+        while True:
+            item = fut.result()
+            if item is None:
+                break
+            end, eof, prep = item
+            tail = prep.tail
+            done = eof and tail is None
+            nxt_off, nxt_line = tail if tail is not None else (end, line + prep.a["cut"])
+            if not done:
+                slot ^= 1
+                fut = pool.submit(stage1, nxt_off, nxt_line, slot)
+            res = native.finish_chunk(prep)
+            bytes_done, lines_done = nxt_off, nxt_line - 1
+            _commit_chunk(con, source_id, res, bytes_done, lines_done, dedup)
+            out.lines += res.n_lines
+            out.events += res.events.height
+            out.rejected += res.n_rejected
+            prog.advance(max(bytes_done - off, 0), res.n_lines, path)
+            off, line = nxt_off, nxt_line
+            if done:
+                break
+    return off
 
 
 def _resolve_entities(con) -> None:

@@ -981,9 +981,13 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
         if (start[i] + rawlen[i] + 1 > g->end_off) g->end_off = start[i] + rawlen[i] + 1;
     }
 
-    PyObject *idx = PyList_New(0), *rej = PyList_New(0), *rows = PyList_New(0);
-    if (!idx || !rej || !rows) { Py_XDECREF(idx); Py_XDECREF(rej); Py_XDECREF(rows); goto done; }
-    int bad = 0;
+    Py_ssize_t nsel = 0;
+    for (Py_ssize_t i = 0; i < cut; i++)
+        if (!code[i] && sel[evt[i]]) nsel++;
+    PyObject *idx = PyList_New(0), *rej = PyList_New(0);
+    Arr s_idx = {NULL, NULL}, s_evt = {NULL, NULL}, s_contp = {NULL, NULL}, s_lv = {NULL, NULL};
+    int bad = !idx || !rej || arr_new(&s_idx, nsel, 8) || arr_new(&s_evt, nsel, 8) || arr_new(&s_contp, nsel, 1) ||
+              arr_new(&s_lv, nsel, 1);
     for (Py_ssize_t g = 0; g < gcap && !bad; g++) {
         Group *gp = &groups[g];
         if (!gp->used) continue;
@@ -993,20 +997,28 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
         if (!t || PyList_Append(idx, t) < 0) bad = 1;
         Py_XDECREF(t);
     }
+    Py_ssize_t k = 0;
     for (Py_ssize_t i = 0; i < cut && !bad; i++) {
         if (code[i]) {
             PyObject *t = Py_BuildValue("(ni)", i, (int)code[i]);
             if (!t || PyList_Append(rej, t) < 0) bad = 1;
             Py_XDECREF(t);
         } else if (sel[evt[i]]) {
-            PyObject *t = Py_BuildValue("(nnii)", i, (Py_ssize_t)evt[i], (int)contp[i], (int)level[evt[i]]);
-            if (!t || PyList_Append(rows, t) < 0) bad = 1;
-            Py_XDECREF(t);
+            ((int64_t *)s_idx.p)[k] = i;
+            ((int64_t *)s_evt.p)[k] = evt[i];
+            ((uint8_t *)s_contp.p)[k] = contp[i];
+            ((int8_t *)s_lv.p)[k] = level[evt[i]];
+            k++;
         }
     }
-    if (bad) { Py_DECREF(idx); Py_DECREF(rej); Py_DECREF(rows); goto done; }
-    out = Py_BuildValue("{s:n,s:n,s:n,s:L,s:L,s:N,s:N,s:N}", "cut", cut, "kept", kept, "starts", nstarts,
-                        "tmin", (long long)tmin, "tmax", (long long)tmax, "index", idx, "rejects", rej, "rows", rows);
+    if (bad) {
+        Py_XDECREF(idx); Py_XDECREF(rej); Py_XDECREF(s_idx.obj); Py_XDECREF(s_evt.obj); Py_XDECREF(s_contp.obj);
+        Py_XDECREF(s_lv.obj);
+        goto done;
+    }
+    out = Py_BuildValue("{s:n,s:n,s:n,s:L,s:L,s:N,s:N,s:N,s:N,s:N,s:N}", "cut", cut, "kept", kept, "starts", nstarts,
+                        "tmin", (long long)tmin, "tmax", (long long)tmax, "index", idx, "rejects", rej,
+                        "sel_idx", s_idx.obj, "sel_evt", s_evt.obj, "sel_contp", s_contp.obj, "sel_lv", s_lv.obj);
 done:
     PyMem_Free(evt);
     PyMem_Free(rowline);
@@ -1020,7 +1032,67 @@ done:
     return out;
 }
 
+/* strings(data, idx, start, raw_len, pay_off, ts_off, ts_len)
+ *   -> (payload offsets, payload bytes, ts offsets, ts bytes): Arrow large_string buffers of the
+ *   payload (line body from pay_off, without a trailing \r) and the envelope timestamp text of
+ *   lines idx. Offsets are relative to the line starts as scan() gave them. */
+static PyObject *py_strings(PyObject *self, PyObject *args) {
+    Py_buffer b_data, b_idx, b_start, b_len, b_pay, b_tso, b_tsl;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*", &b_data, &b_idx, &b_start, &b_len, &b_pay, &b_tso, &b_tsl))
+        return NULL;
+    Py_buffer *bufs[] = {&b_data, &b_idx, &b_start, &b_len, &b_pay, &b_tso, &b_tsl};
+    PyObject *out = NULL;
+    const unsigned char *d = b_data.buf;
+    const int64_t *idx = b_idx.buf, *start = b_start.buf, *rawlen = b_len.buf;
+    const int32_t *pay = b_pay.buf, *tso = b_tso.buf, *tsl = b_tsl.buf;
+    Py_ssize_t m = b_idx.len / 8, n = b_start.len / 8;
+    if (b_len.len != 8 * n || b_pay.len != 4 * n || b_tso.len != 4 * n || b_tsl.len != 4 * n) {
+        PyErr_SetString(PyExc_ValueError, "strings: arrays of different lengths");
+        goto done;
+    }
+    Py_ssize_t ptotal = 0, ttotal = 0;
+    for (Py_ssize_t k = 0; k < m; k++) {
+        int64_t i = idx[k];
+        if (i < 0 || i >= n || start[i] < 0 || start[i] + rawlen[i] > b_data.len || pay[i] < 0 || pay[i] > rawlen[i] ||
+            tso[i] < 0 || tsl[i] < 0 || tso[i] + tsl[i] > rawlen[i]) {
+            PyErr_SetString(PyExc_ValueError, "strings: line out of range");
+            goto done;
+        }
+        int64_t body = rawlen[i];
+        if (body > 0 && d[start[i] + body - 1] == '\r') body--;
+        ptotal += body > pay[i] ? body - pay[i] : 0;
+        ttotal += tsl[i];
+    }
+    Arr po, pb, to, tb;
+    po.obj = pb.obj = to.obj = tb.obj = NULL;
+    if (arr_new(&po, m + 1, 8) || arr_new(&pb, ptotal, 1) || arr_new(&to, m + 1, 8) || arr_new(&tb, ttotal, 1)) {
+        Py_XDECREF(po.obj); Py_XDECREF(pb.obj); Py_XDECREF(to.obj); Py_XDECREF(tb.obj);
+        goto done;
+    }
+    int64_t *pof = (int64_t *)po.p, *tof = (int64_t *)to.p;
+    Py_ssize_t pp = 0, tp = 0;
+    pof[0] = tof[0] = 0;
+    for (Py_ssize_t k = 0; k < m; k++) {
+        int64_t i = idx[k];
+        int64_t body = rawlen[i];
+        if (body > 0 && d[start[i] + body - 1] == '\r') body--;
+        Py_ssize_t pl = body > pay[i] ? (Py_ssize_t)(body - pay[i]) : 0;
+        memcpy(pb.p + pp, d + start[i] + pay[i], (size_t)pl);
+        pp += pl;
+        pof[k + 1] = pp;
+        memcpy(tb.p + tp, d + start[i] + tso[i], (size_t)tsl[i]);
+        tp += tsl[i];
+        tof[k + 1] = tp;
+    }
+    out = Py_BuildValue("(NNNN)", po.obj, pb.obj, to.obj, tb.obj);
+done:
+    for (size_t k = 0; k < sizeof(bufs) / sizeof(bufs[0]); k++) PyBuffer_Release(bufs[k]);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"strings", py_strings, METH_VARARGS, "strings(data, idx, start, raw_len, pay_off, ts_off, ts_len) -> Arrow buffers"},
     {"scan", py_scan, METH_VARARGS, "scan(data, envelope, bom, hits) -> dict of per-line arrays"},
     {"assemble", py_assemble, METH_VARARGS, "assemble(...) -> folding, rejects, cut, index groups, event rows"},
     {NULL, NULL, 0, NULL},

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+import pyarrow as pa
 
 from .readers import MAX_LINE_BYTES, Chunk
 
@@ -273,42 +274,50 @@ def finish_chunk(p: Prepared):
     else:
         index = pl.DataFrame(schema=INDEX_SCHEMA)
 
-    # the rows of kept events, as the reference path's frame has them
-    rows = a["rows"]
-    pay_off = memoryview(r["pay_off"]).cast("i")
-    ts_off, ts_len = memoryview(r["ts_off"]).cast("i"), memoryview(r["ts_len"]).cast("i")
-    ent = memoryview(r["ent"]).cast("i")
-    stream_b, is_json = r["stream"], r["is_json"]
-    cols: dict[str, list] = {k: [] for k in ("_row", "evt", "line_no", "byte_offset", "payload", "ts", "ts_text", "stream", "ev_level", "is_json", "cont_partial", "ent")}
-    for i, e, cp, lv in rows:
-        cols["_row"].append(i)
-        cols["evt"].append(e)
-        cols["line_no"].append(chunk.first_line + i)
-        cols["byte_offset"].append(chunk.offset + start[i])
-        if i in dpos:
-            p, ts, tt = drows[dpos[i]]
-        else:
-            s = start[i]
-            b = body(i)
-            p = b[pay_off[i] :].decode("utf-8")
-            ts = None
-            tt = str(data[s + ts_off[i] : s + ts_off[i] + ts_len[i]], "ascii")
-        cols["payload"].append(p)
-        cols["ts"].append(ts)
-        cols["ts_text"].append(tt)
-        cols["stream"].append(STREAMS[stream_b[i]])
-        cols["ev_level"].append(LEVELS[lv] if 0 <= lv < 6 else None)
-        cols["is_json"].append(bool(is_json[i]))
-        cols["cont_partial"].append(bool(cp))
-        cols["ent"].append(ent[i])
+    # the rows of kept events, as the reference path's frame has them; strings only for them
+    n_sel = len(a["sel_idx"]) // 8
+    idx = _prim(a["sel_idx"], pa.int64(), n_sel)
+    po, pb, to, tb = _scan.strings(data, a["sel_idx"], r["start"], r["raw_len"], r["pay_off"], r["ts_off"], r["ts_len"])
+    full = pl.DataFrame(
+        {
+            "start": _prim(r["start"], pa.int64(), n),
+            "stream": _prim(r["stream"], pa.uint8(), n),
+            "is_json": _prim(r["is_json"], pa.uint8(), n),
+            "ent": _prim(r["ent"], pa.int32(), n),
+        }
+    ).select(pl.all().gather(idx))
     sel = pl.DataFrame(
-        cols,
-        schema={
-            "_row": pl.Int64, "evt": pl.Int64, "line_no": pl.Int64, "byte_offset": pl.Int64, "payload": pl.String,
-            "ts": pl.Datetime("us", "UTC"), "ts_text": pl.String, "stream": pl.String, "ev_level": pl.String,
-            "is_json": pl.Boolean, "cont_partial": pl.Boolean, "ent": pl.Int32,
-        },
-    ).join(ent_df, on="ent", how="left", maintain_order="left")
+        {
+            "_row": idx,
+            "evt": _prim(a["sel_evt"], pa.int64(), n_sel),
+            "payload": pl.from_arrow(pa.LargeStringArray.from_buffers(n_sel, pa.py_buffer(po), pa.py_buffer(pb))),
+            "ts_text": pl.from_arrow(pa.LargeStringArray.from_buffers(n_sel, pa.py_buffer(to), pa.py_buffer(tb))),
+            "cont_partial": _prim(a["sel_contp"], pa.uint8(), n_sel) == 1,
+            "lv": _prim(a["sel_lv"], pa.int8(), n_sel),
+        }
+    ).with_columns(
+        (pl.col("_row") + chunk.first_line).alias("line_no"),
+        (full.get_column("start") + chunk.offset).alias("byte_offset"),
+        pl.lit(None, pl.Datetime("us", "UTC")).alias("ts"),
+        full.get_column("stream").replace_strict({1: "stdout", 2: "stderr"}, default=None, return_dtype=pl.String).alias("stream"),
+        pl.col("lv").replace_strict(dict(enumerate(LEVELS)), default=None, return_dtype=pl.String).alias("ev_level"),
+        (full.get_column("is_json") == 1).alias("is_json"),
+        full.get_column("ent").alias("ent"),
+    )
+    if dpos and sel.height:
+        # deferred lines: the reference's payload and times
+        patch = pl.DataFrame(
+            {"_row": list(dpos), "_p": [d[0] for d in drows], "_ts": [d[1] for d in drows], "_tt": [d[2] for d in drows]},
+            schema={"_row": pl.Int64, "_p": pl.String, "_ts": pl.Datetime("us", "UTC"), "_tt": pl.String},
+        ).with_columns(pl.lit(True).alias("_d"))
+        sel = sel.join(patch, on="_row", how="left", maintain_order="left")
+        d = pl.col("_d").fill_null(False)
+        sel = sel.with_columns(
+            pl.when(d).then(pl.col("_p")).otherwise(pl.col("payload")).alias("payload"),
+            pl.when(d).then(pl.col("_ts")).otherwise(pl.col("ts")).alias("ts"),
+            pl.when(d).then(pl.col("_tt")).otherwise(pl.col("ts_text")).alias("ts_text"),
+        ).drop("_p", "_ts", "_tt", "_d")
+    sel = sel.drop("lv").join(ent_df, on="ent", how="left", maintain_order="left")
     events, n_events = _build_events(sel, ctx)
 
     # rejects, with the reference path's reasons and samples
@@ -357,6 +366,11 @@ def finish_chunk(p: Prepared):
     )
     assert res.n_lines == res.n_rejected + res.n_folded + res.n_generic + res.n_events, "line accounting broke"
     return res
+
+
+def _prim(buf, typ, n: int) -> pl.Series:
+    """A polars view of a primitive array the scanner filled (no copy)."""
+    return pl.from_arrow(pa.Array.from_buffers(typ, n, [None, pa.py_buffer(buf)]))
 
 
 def _positions(buf: bytearray, value: int) -> list[int]:

@@ -136,35 +136,77 @@ def _convert(name: str, col: pl.Expr) -> tuple[str, pl.Expr]:
     return name, col
 
 
+def _literal_bits(cat: Catalogue) -> dict[str, int] | None:
+    """Lower-cased literal -> bit mask of the rules (by position) that list it.
+
+    None past 62 rules, or when a literal is not ASCII (its case is matched exactly, which a
+    lower-cased key would blur): the caller then tests each rule's literals on their own."""
+    if len(cat.rules) > 62 or any(not lit.isascii() for r in cat.rules for lit in r.literals):
+        return None
+    bits: dict[str, int] = {}
+    for i, rule in enumerate(cat.rules):
+        for lit in rule.literals:
+            bits[lit.lower()] = bits.get(lit.lower(), 0) | (1 << i)
+    return bits or None
+
+
 def classify_frame(df: pl.DataFrame, cat: Catalogue, text_col: str = "message") -> pl.DataFrame:
     """Add `kind`, `rule`, typed fields and `rule_attrs` (JSON text) to matching rows.
 
     Rows no rule matches keep kind null. The frame must carry a unique `_i` index.
     """
     text = pl.col(text_col).fill_null("")
-    # which rule claims each row: the first in order whose literals and regex match. All
-    # rules' masks are computed in one pass (one polars query instead of two per rule).
-    masks = []
-    for rule in cat.rules:
-        m = text.str.contains(rule.regex)
-        if rule.literals:
-            m = text.str.contains_any(rule.literals, ascii_case_insensitive=True) & m
-        masks.append(m)
-    if not masks or df.height == 0:
+    if df.height == 0 or not cat.rules:
         return df.with_columns(pl.lit(None, pl.String).alias("kind"), pl.lit(None, pl.String).alias("rule"))
+    # Which rule claims each row: the first in order whose literals and regex match. All
+    # rules' masks in one query, then all fields of all rules that claimed rows in a second
+    # one (each rule's regexes see only its own rows; the others read as ""). Two queries
+    # per chunk instead of two per rule: the per-query cost dominated on small batches.
+    masks = []
+    bits = _literal_bits(cat)
+    if bits is not None:
+        # one Aho-Corasick pass finds every literal of every rule; a bit per rule says whose
+        # literals a row holds, and a rule's regex then reads only those rows (others as "")
+        found = (
+            df.select("_i", text.str.extract_many(list(bits), ascii_case_insensitive=True, overlapping=True).alias("_m"))
+            .explode("_m")
+            .with_columns(pl.col("_m").str.to_lowercase().replace_strict(bits, default=0, return_dtype=pl.Int64).alias("_b"))
+            .group_by("_i")
+            .agg(pl.col("_b").fill_null(0).bitwise_or().alias("_litmask"))
+        )
+        df = df.join(found, on="_i", how="left", maintain_order="left")
+        for i, rule in enumerate(cat.rules):
+            if rule.literals:
+                has = (pl.col("_litmask") & (1 << i)) != 0
+                masks.append(has & pl.when(has).then(text).otherwise(pl.lit("")).str.contains(rule.regex))
+            else:
+                masks.append(text.str.contains(rule.regex))
+    else:
+        for rule in cat.rules:
+            m = text.str.contains(rule.regex)
+            if rule.literals:
+                m = text.str.contains_any(rule.literals, ascii_case_insensitive=True) & m
+            masks.append(m)
     first = pl.coalesce([pl.when(m).then(pl.lit(i, pl.Int32)) for i, m in enumerate(masks)])
     df = df.with_columns(first.alias("_rule_i"))
-    matched: list[pl.DataFrame] = []
-    for i in sorted(df.get_column("_rule_i").drop_nulls().unique().to_list()):
+    if "_litmask" in df.columns:
+        df = df.drop("_litmask")
+    claimed = sorted(df.get_column("_rule_i").drop_nulls().unique().to_list())
+    if not claimed:
+        return df.drop("_rule_i").with_columns(pl.lit(None, pl.String).alias("kind"), pl.lit(None, pl.String).alias("rule"))
+    typed: dict[str, list[pl.Expr]] = {}
+    attrs: list[pl.Expr] = []
+    for i in claimed:
         rule = cat.rules[i]
-        hit = df.filter(pl.col("_rule_i") == i)
+        mine = pl.col("_rule_i") == i
+        own_text = pl.when(mine).then(text).otherwise(pl.lit(""))
         cols: dict[str, pl.Expr] = {}
         extra: dict[str, pl.Expr] = {}
         for rx in [rule.regex, *rule.also]:
             names = _GROUP_RE.findall(rx)
             if not names:
                 continue
-            g = text.str.extract_groups(rx)
+            g = own_text.str.extract_groups(rx)
             for n in names:
                 target, expr = _convert(n, g.struct.field(n))
                 bucket = cols if target in TYPED_FIELDS else extra
@@ -173,14 +215,17 @@ def classify_frame(df: pl.DataFrame, cat: Catalogue, text_col: str = "message") 
             bucket = cols if k in TYPED_FIELDS else extra
             if k not in bucket:
                 bucket[k] = pl.lit(v).cast(TYPED_FIELDS.get(k, pl.String))
-        exprs = [e.alias("_f_" + k) for k, e in cols.items()]
+        for k, e in cols.items():
+            typed.setdefault(k, []).append(pl.when(mine).then(e))
         if extra:
-            exprs.append(pl.struct([e.alias(k) for k, e in extra.items()]).struct.json_encode().alias("rule_attrs"))
-        hit = hit.with_columns(*exprs, pl.lit(rule.kind).alias("kind"), pl.lit(rule.name).alias("rule"))
-        matched.append(hit)
-    pending = df.filter(pl.col("_rule_i").is_null())
-    df = df.drop("_rule_i")
-    if not matched:
-        return df.with_columns(pl.lit(None, pl.String).alias("kind"), pl.lit(None, pl.String).alias("rule"))
-    out = pl.concat([*matched, pending], how="diagonal_relaxed").drop("_rule_i")
-    return out.sort("_i")
+            attrs.append(pl.when(mine).then(pl.struct([e.alias(k) for k, e in extra.items()]).struct.json_encode()))
+    exprs = [pl.coalesce(v).alias("_f_" + k) for k, v in typed.items()]
+    if attrs:
+        exprs.append(pl.coalesce(attrs).alias("rule_attrs"))
+    kinds = {i: cat.rules[i].kind for i in claimed}
+    names = {i: cat.rules[i].name for i in claimed}
+    return df.with_columns(
+        *exprs,
+        pl.col("_rule_i").replace_strict(kinds, default=None, return_dtype=pl.String).alias("kind"),
+        pl.col("_rule_i").replace_strict(names, default=None, return_dtype=pl.String).alias("rule"),
+    ).drop("_rule_i")

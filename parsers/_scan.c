@@ -241,19 +241,20 @@ static void rfc3339_times(const unsigned char *s, Py_ssize_t n, int64_t *minute,
         }
         for (int k = frac_digits; k < 6; k++) frac_us *= 10;
     }
-    int off = 0;
+    int off = 0, om = 0;
     if (s[i] != 'Z') {
         int sign = s[i] == '-' ? -1 : 1;
         int oh = d2(s + i + 1);
         Py_ssize_t j = i + 3;
         if (s[j] == ':') j++;
-        int om = d2(s + j);
+        om = d2(s + j);
         if (oh * 60 + om >= 24 * 60) return;
         off = sign * (oh * 60 + om);
     }
     int64_t m = days_from_civil(y, (unsigned)mo, (unsigned)d) * 1440 + h * 60 + mi - off;
     *minute = m;
-    if (sec <= 59 && frac_digits <= 9) *us = m * 60000000LL + (int64_t)sec * 1000000LL + frac_us;
+    /* the full time only where polars' %S%.f%#z parse agrees; elsewhere polars parses it */
+    if (sec <= 59 && frac_digits <= 9 && om <= 59) *us = m * 60000000LL + (int64_t)sec * 1000000LL + frac_us;
 }
 
 /* ------------------------------------------------------------------ levels */

@@ -284,6 +284,7 @@ def finish_chunk(p: Prepared):
             "stream": _prim(r["stream"], pa.uint8(), n),
             "is_json": _prim(r["is_json"], pa.uint8(), n),
             "ent": _prim(r["ent"], pa.int32(), n),
+            "ts_us": _prim(r["ts_us"], pa.int64(), n),
         }
     ).select(pl.all().gather(idx))
     sel = pl.DataFrame(
@@ -298,7 +299,9 @@ def finish_chunk(p: Prepared):
     ).with_columns(
         (pl.col("_row") + chunk.first_line).alias("line_no"),
         (full.get_column("start") + chunk.offset).alias("byte_offset"),
-        pl.lit(None, pl.Datetime("us", "UTC")).alias("ts"),
+        # the scanner parsed every envelope time (None where it could not: polars parses those)
+        pl.when(full.get_column("ts_us") != NONE64).then(full.get_column("ts_us")).otherwise(None)
+        .cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias("ts"),
         full.get_column("stream").replace_strict({1: "stdout", 2: "stderr"}, default=None, return_dtype=pl.String).alias("stream"),
         pl.col("lv").replace_strict(dict(enumerate(LEVELS)), default=None, return_dtype=pl.String).alias("ev_level"),
         (full.get_column("is_json") == 1).alias("is_json"),
@@ -318,7 +321,7 @@ def finish_chunk(p: Prepared):
             pl.when(d).then(pl.col("_tt")).otherwise(pl.col("ts_text")).alias("ts_text"),
         ).drop("_p", "_ts", "_tt", "_d")
     sel = sel.drop("lv").join(ent_df, on="ent", how="left", maintain_order="left")
-    events, n_events = _build_events(sel, ctx)
+    events, n_events = _build_events(sel, ctx, selected=True)
 
     # rejects, with the reference path's reasons and samples
     reasons = {

@@ -559,15 +559,22 @@ def json_fields(text: str) -> dict:
     return out
 
 
-def _build_events(df: pl.DataFrame, ctx: SourceContext) -> tuple[pl.DataFrame, int]:
+def _build_events(df: pl.DataFrame, ctx: SourceContext, *, selected: bool = False) -> tuple[pl.DataFrame, int]:
+    """Events from the rows of a chunk: those holding a prefilter literal, or error/fatal ones.
+
+    `selected`: the caller (the native scanner) already kept exactly those events' rows.
+    """
     lits = ctx.catalogue.literals
     payload = pl.col("payload")
-    if lits is None:
-        hit = pl.lit(True)
+    if selected:
+        sel = df
     else:
-        hit = payload.str.contains_any(lits + ['"responseTime"', '"statusCode"'], ascii_case_insensitive=True)
-    hit_evts = df.filter(hit).get_column("evt").unique()
-    sel = df.filter(pl.col("evt").is_in(hit_evts.implode()) | pl.col("ev_level").is_in(["error", "fatal"]))
+        if lits is None:
+            hit = pl.lit(True)
+        else:
+            hit = payload.str.contains_any(lits + ['"responseTime"', '"statusCode"'], ascii_case_insensitive=True)
+        hit_evts = df.filter(hit).get_column("evt").unique()
+        sel = df.filter(pl.col("evt").is_in(hit_evts.implode()) | pl.col("ev_level").is_in(["error", "fatal"]))
     if sel.height == 0:
         return pl.DataFrame(schema=EVENT_COLUMNS), 0
     piece = (
@@ -594,7 +601,8 @@ def _build_events(df: pl.DataFrame, ctx: SourceContext) -> tuple[pl.DataFrame, i
             *[pl.col(f"env_{f}").first().alias(f"env_{f}") for f in ENTITY_FIELDS],
         )
     )
-    ev = ev.with_columns(pl.coalesce("ts", _parse_env_ts(pl.col("ts_text"))).alias("ts"))
+    if ev.get_column("ts").null_count():
+        ev = ev.with_columns(pl.coalesce("ts", _parse_env_ts(pl.col("ts_text"))).alias("ts"))
     # JSON payloads: decode the few selected ones
     jrows = [json_fields(r) if j else {} for r, j in zip(ev.get_column("raw").to_list(), ev.get_column("is_json").to_list(), strict=True)]
     message = [jr.get("message", raw) for jr, raw in zip(jrows, ev.get_column("raw").to_list(), strict=True)]
@@ -651,7 +659,11 @@ def _build_events(df: pl.DataFrame, ctx: SourceContext) -> tuple[pl.DataFrame, i
         return e.otherwise(None)
 
     pod = pl.coalesce("env_pod", "payload_pod", "_pod")
-    service = pl.coalesce("env_service", "payload_service", "hdr_service", pl.lit(lab["service"][0]) if "service" in lab else pl.lit(None, pl.String), _service_from_pod(pod), "_service")
+    # the pod-name rule once per distinct pod, not once per event
+    pods = ev.select(pod.alias("p")).get_column("p").drop_nulls().unique()
+    svc_map = pl.DataFrame({"p": pods}).with_columns(_service_from_pod(pl.col("p")).alias("s"))
+    from_pod = pod.replace_strict(svc_map.get_column("p"), svc_map.get_column("s"), default=None, return_dtype=pl.String)
+    service = pl.coalesce("env_service", "payload_service", "hdr_service", pl.lit(lab["service"][0]) if "service" in lab else pl.lit(None, pl.String), from_pod, "_service")
     out = ev.select(
         "ts",
         "ts_text",

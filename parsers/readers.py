@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-CHUNK_BYTES = 64 * 1024 * 1024
+CHUNK_BYTES = 32 * 1024 * 1024
+NATIVE_CHUNK_BYTES = 64 * 1024 * 1024  # plain files on the native scanner path
 MAX_LINE_BYTES = 1024 * 1024  # a longer line is rejected as over-long (its bytes still counted)
 
 

@@ -39,6 +39,7 @@ from .parsers.pipeline import (
 )
 from .parsers.readers import (
     CHUNK_BYTES,
+    NATIVE_CHUNK_BYTES,
     Chunk,
     InputError,
     PlainReader,
@@ -72,7 +73,12 @@ class IngestOptions:
     config_path: str | None = None
     encoding: str | None = None  # input encoding when not UTF-8 (latin-1, cp1252, ...)
     # chunk size in decompressed bytes; PMORTEM_CHUNK_BYTES overrides (tests use small chunks)
-    chunk_bytes: int = field(default_factory=lambda: int(os.environ.get("PMORTEM_CHUNK_BYTES", CHUNK_BYTES)))
+    chunk_bytes: int | None = field(default_factory=lambda: int(os.environ["PMORTEM_CHUNK_BYTES"]) if os.environ.get("PMORTEM_CHUNK_BYTES") else None)
+
+    def chunk_for(self, native_path: bool) -> int:
+        """Larger chunks on the native path (fixed per-chunk costs dominate there; little is
+        held per line), the polars path's per-line frames cost memory in proportion."""
+        return self.chunk_bytes or (NATIVE_CHUNK_BYTES if native_path else CHUNK_BYTES)
 
 
 @dataclass
@@ -596,7 +602,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
     elif can_pread(path, opts.encoding):
         # read in place: a chunk's unfinished last event is read again with the next chunk
         off, line = skip_bytes, first_line
-        with PlainReader(path, opts.chunk_bytes) as reader:
+        with PlainReader(path, opts.chunk_for(False)) as reader:
             while True:
                 view, end, eof = reader.read_at(off)
                 if view is None:
@@ -630,7 +636,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
             out.rejected += res.n_rejected
             pending = b""
 
-        for ch in iter_chunks(path, skip_bytes=skip_bytes, first_line=first_line, chunk_bytes=opts.chunk_bytes, state=state,
+        for ch in iter_chunks(path, skip_bytes=skip_bytes, first_line=first_line, chunk_bytes=opts.chunk_for(False), state=state,
                               encoding=opts.encoding):
             if ch.span is not None:
                 # an over-long line handed over alone (its head only): what came before is done
@@ -689,7 +695,7 @@ def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> 
             return None
         return end, eof, native.prepare_chunk(Chunk(view, line, off), ctx, final=eof)
 
-    with PlainReader(path, opts.chunk_bytes, buffers=2) as reader, ThreadPoolExecutor(1, "pmortem-scan") as pool:
+    with PlainReader(path, opts.chunk_for(True), buffers=2) as reader, ThreadPoolExecutor(1, "pmortem-scan") as pool:
         slot = 0
         fut = pool.submit(stage1, off, line, slot)
         while True:

@@ -107,6 +107,12 @@ def _print_summary(summary, db: str) -> None:
         if s.undecodable:
             extra += f"  ({s.undecodable:,} lines are not UTF-8; if the file is latin-1 or cp1252, re-run with --encoding)"
         click.echo(f"{s.action:<10} {s.format or '-':<16} {s.lines:>10,} lines {s.events:>8,} events {s.rejected:>6,} rejected  {s.path}{extra}", err=True)
+    from .parsers import native
+
+    slow = [s for s in summary.sources if s.format in native.ENVELOPE_CODES and s.action not in ("unchanged", "renamed", "same-as")]
+    if slow and native.missing_reason():
+        click.echo(f"note: {native.missing_reason()}; line-envelope files went through the slower polars path "
+                   "(reinstall with a C compiler present: pip install --force-reinstall --no-deps .)", err=True)
     if summary.skipped:
         click.echo(f"skipped {len(summary.skipped)} non-log file(s) in directories (docs, runtime metadata): " + ", ".join(summary.skipped[:5]) + (" ..." if len(summary.skipped) > 5 else ""), err=True)
     rate = summary.bytes / summary.seconds / 1e6 if summary.seconds else 0

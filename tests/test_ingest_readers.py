@@ -77,3 +77,21 @@ def test_reader_hands_over_whole_lines_and_long_heads(tmp_path):
         v, end, eof = r.read_at(end)
         assert bytes(v) == b"d" and eof
         assert r.read_at(end + 1)[0] is None
+
+
+def test_without_the_native_scanner_ingest_says_so_and_stores_the_same(cli, monkeypatch):
+    from pmortem.parsers import native
+
+    p = cli.tmp / "app.log"
+    p.write_bytes(_content(7)[:400_000])
+    monkeypatch.delenv("PMORTEM_CHUNK_BYTES", raising=False)
+    cli.db = str(cli.tmp / "fast.duckdb")
+    fast_out = cli.ok("ingest", str(p)).stderr
+    fast = {k: cli.sql(q) for k, q in TABLES.items() if k != "sources"}
+    monkeypatch.setattr(native, "_scan", None)
+    cli.db = str(cli.tmp / "slow.duckdb")
+    slow_out = cli.ok("ingest", str(p)).stderr
+    slow = {k: cli.sql(q) for k, q in TABLES.items() if k != "sources"}
+    assert "note:" not in fast_out
+    assert "native scanner was not built" in slow_out and "slower polars path" in slow_out
+    assert fast == slow and fast["events"]

@@ -1,0 +1,75 @@
+"""Wall time per stage of one `pmortem ingest` on the native pipelined path.
+
+    python bench/stages_ingest.py bench/out/corpus.log
+
+`w:` stages run in the scan worker thread, `m:` ones in the main thread (they overlap;
+whichever thread's sum is larger bounds the run). Times are wall seconds summed over chunks,
+measured by wrapping the functions in-process (so interpreter start-up is not included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import concurrent.futures as cf
+import functools
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ACC: collections.Counter = collections.Counter()
+
+
+def _wrap(owner, name: str, label: str) -> None:
+    f = getattr(owner, name)
+
+    @functools.wraps(f)
+    def timed(*a, **k):
+        t = time.perf_counter()
+        try:
+            return f(*a, **k)
+        finally:
+            ACC[label] += time.perf_counter() - t
+
+    setattr(owner, name, timed)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("corpus")
+    args = ap.parse_args()
+    from pmortem import ingest
+    from pmortem.cli import main as cli
+    from pmortem.parsers import _scan, native, pipeline, readers
+
+    _wrap(readers.PlainReader, "read_at", "w: read")
+    _wrap(native.LiteralScanner, "starts", "w: hyperscan literals")
+    _wrap(_scan, "scan", "w: C scan")
+    _wrap(_scan, "assemble", "w: C assemble")
+    _wrap(native, "prepare_chunk", "w: prepare (all of the above but read)")
+    _wrap(native, "finish_chunk", "m: finish (events, index, rejects)")
+    _wrap(pipeline, "_build_events", "m:   build events")
+    _wrap(pipeline, "classify_frame", "m:     classify")
+    _wrap(pipeline, "json_fields", "m:     JSON payloads")
+    _wrap(ingest, "_commit_chunk", "m: commit (DuckDB)")
+    _wrap(cf.Future, "result", "m: waiting for the worker")
+    with tempfile.TemporaryDirectory() as tmp:
+        db = str(Path(tmp) / "stages.duckdb")
+        sys.argv = ["pmortem", "ingest", "--db", db, args.corpus, "-q"]
+        t0 = time.perf_counter()
+        try:
+            cli()
+        except SystemExit as exc:
+            if exc.code:
+                return int(exc.code)
+        total = time.perf_counter() - t0
+    print("| stage | wall s |\n| --- | ---: |")
+    for k in sorted(ACC):
+        print(f"| {k} | {ACC[k]:.2f} |")
+    print(f"| total, in-process | {total:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

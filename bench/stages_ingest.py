@@ -39,9 +39,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus")
     args = ap.parse_args()
+    from pmortem.parsers import _scan, native, pipeline, readers
+
     from pmortem import ingest
     from pmortem.cli import main as cli
-    from pmortem.parsers import _scan, native, pipeline, readers
 
     _wrap(readers.PlainReader, "read_at", "w: read")
     _wrap(native.LiteralScanner, "starts", "w: hyperscan literals")

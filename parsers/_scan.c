@@ -48,6 +48,48 @@ static inline int is_word(unsigned char c) { return is_alpha(c) || is_digit(c) |
  * could be in the class, so the line's answer is not decidable here. */
 #define TAINT_IF_HIGH(c, taint) do { if ((c) >= 0x80) (taint) = 1; } while (0)
 
+/* Code point of the (valid) UTF-8 sequence starting at s[i]. */
+static uint32_t cp_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t i) {
+    unsigned char c = s[i];
+    if (c < 0x80) return c;
+    if (c < 0xE0 && i + 1 < n) return ((uint32_t)(c & 0x1F) << 6) | (s[i + 1] & 0x3F);
+    if (c < 0xF0 && i + 2 < n) return ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
+    if (i + 3 < n)
+        return ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[i + 1] & 0x3F) << 12) | ((uint32_t)(s[i + 2] & 0x3F) << 6) |
+               (s[i + 3] & 0x3F);
+    return 0xFFFD;
+}
+
+/* Code point of the sequence that ends just before s[i]. */
+static uint32_t cp_before(const unsigned char *s, Py_ssize_t n, Py_ssize_t i) {
+    Py_ssize_t j = i - 1;
+    while (j > 0 && (s[j] & 0xC0) == 0x80 && i - j < 4) j--;
+    return cp_at(s, n, j);
+}
+
+/* Unicode White_Space, what Rust's \s matches. */
+static int is_uws(uint32_t c) {
+    return c == ' ' || (c >= 9 && c <= 13) || c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/* Could c be a decimal digit (Unicode Nd, Rust's \d)? False only for blocks known to hold
+ * none: Latin-1 and Latin Extended, Greek, Cyrillic, Armenian, Hebrew, general
+ * punctuation and symbols, CJK, kana, Hangul, emoji. True (undecidable here) elsewhere. */
+static int maybe_nd(uint32_t c) {
+    if (c < 0x80) return c >= '0' && c <= '9';
+    if (c <= 0x05FF) return 0;
+    if (c >= 0x2000 && c <= 0x2BFF) return 0;
+    if (c >= 0x2E80 && c <= 0x9FFF) return 0;
+    if (c >= 0xAC00 && c <= 0xD7AF) return 0;
+    if (c >= 0x1F000 && c <= 0x1FAFF) return 0;
+    return 1;
+}
+
+/* a high byte where \s (resp. \d) is tested: undecidable only if it could be one */
+#define TAINT_IF_WS(p, n, i, taint) do { if ((p)[i] >= 0x80 && is_uws(cp_at((p), (n), (i)))) (taint) = 1; } while (0)
+#define TAINT_IF_DIGIT(p, n, i, taint) do { if ((p)[i] >= 0x80 && maybe_nd(cp_at((p), (n), (i)))) (taint) = 1; } while (0)
+
 /* Strict UTF-8 validation as Python's decoder does it (no overlongs, surrogates
  * or code points above U+10FFFF). */
 static int utf8_valid(const unsigned char *s, Py_ssize_t n) {
@@ -185,20 +227,20 @@ static Py_ssize_t match_rfc3339(const unsigned char *s, Py_ssize_t n, int *taint
     static const signed char shape[19] = {1, 1, 1, 1, '-', 1, 1, '-', 1, 1, 'T', 1, 1, ':', 1, 1, ':', 1, 1};
     if (n < 19) {
         for (Py_ssize_t i = 0; i < n; i++) {
-            if (shape[i] == 1) { if (!is_digit(s[i])) { TAINT_IF_HIGH(s[i], *taint); return 0; } }
+            if (shape[i] == 1) { if (!is_digit(s[i])) { TAINT_IF_DIGIT(s, n, i, *taint); return 0; } }
             else if (s[i] != (unsigned char)shape[i]) return 0;
         }
         return 0;
     }
     if (s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':') return 0;
     for (int i = 0; i < 19; i++) {
-        if (shape[i] == 1 && !is_digit(s[i])) { TAINT_IF_HIGH(s[i], *taint); return 0; }
+        if (shape[i] == 1 && !is_digit(s[i])) { TAINT_IF_DIGIT(s, n, i, *taint); return 0; }
     }
     Py_ssize_t i = 19;
     if (i < n && s[i] == '.') {
         Py_ssize_t j = i + 1;
         while (j < n && is_digit(s[j])) j++;
-        if (j < n) TAINT_IF_HIGH(s[j], *taint);
+        if (j < n) TAINT_IF_DIGIT(s, n, j, *taint);
         if (j > i + 1) i = j; /* else: the optional group does not match; '.' is no zone */
     }
     if (i >= n) return 0;
@@ -207,7 +249,7 @@ static Py_ssize_t match_rfc3339(const unsigned char *s, Py_ssize_t n, int *taint
     i++;
     for (int k = 0; k < 2; k++, i++) {
         if (i >= n) return 0;
-        if (!is_digit(s[i])) { TAINT_IF_HIGH(s[i], *taint); return 0; }
+        if (!is_digit(s[i])) { TAINT_IF_DIGIT(s, n, i, *taint); return 0; }
     }
     if (i < n && s[i] == ':') {
         /* `:?` is greedy; without the colon the next char (':') is no digit either */
@@ -215,7 +257,7 @@ static Py_ssize_t match_rfc3339(const unsigned char *s, Py_ssize_t n, int *taint
     }
     for (int k = 0; k < 2; k++, i++) {
         if (i >= n) return 0;
-        if (!is_digit(s[i])) { TAINT_IF_HIGH(s[i], *taint); return 0; }
+        if (!is_digit(s[i])) { TAINT_IF_DIGIT(s, n, i, *taint); return 0; }
     }
     return i;
 }
@@ -307,11 +349,11 @@ static int json_level(const unsigned char *p, Py_ssize_t n, int *taint) {
             if (q + 1 + kl > n || memcmp(p + q + 1, keys[k], (size_t)kl) != 0) continue;
             Py_ssize_t i = q + 1 + kl;
             while (i < n && is_ws(p[i])) i++;
-            if (i < n) TAINT_IF_HIGH(p[i], *taint);
+            if (i < n) TAINT_IF_WS(p, n, i, *taint);
             if (i >= n || p[i] != ':') continue;
             i++;
             while (i < n && is_ws(p[i])) i++;
-            if (i < n) TAINT_IF_HIGH(p[i], *taint);
+            if (i < n) TAINT_IF_WS(p, n, i, *taint);
             int quoted = 0;
             if (i < n && p[i] == '"') { i++; quoted = 1; }
             if (i < n && is_alpha(p[i])) {
@@ -322,10 +364,10 @@ static int json_level(const unsigned char *p, Py_ssize_t n, int *taint) {
             if (i < n && is_digit(p[i])) {
                 Py_ssize_t j = i;
                 while (j < n && is_digit(p[j])) j++;
-                if (j < n) TAINT_IF_HIGH(p[j], *taint);
+                if (j < n) TAINT_IF_DIGIT(p, n, j, *taint);
                 return level_of_word(p + i, j - i);
             }
-            if (i < n) TAINT_IF_HIGH(p[i], *taint);
+            if (i < n) TAINT_IF_DIGIT(p, n, i, *taint);
             (void)quoted; /* without the quote the next char is '"': no letter, no digit */
         }
     }
@@ -363,7 +405,7 @@ static int level_word_at(const unsigned char *h, Py_ssize_t hn, Py_ssize_t w, in
         if (w + wl == hn) return level_of_word(h + w, wl);
         unsigned char c = h[w + wl];
         if (after_delim(c)) return level_of_word(h + w, wl);
-        TAINT_IF_HIGH(c, *taint);
+        TAINT_IF_WS(h, hn, w + wl, *taint);
     }
     return -2;
 }
@@ -378,7 +420,7 @@ static int text_level(const unsigned char *h, Py_ssize_t hn, int *taint) {
         if (i >= hn) { nginx = 0; break; }
         unsigned char c = h[i];
         if (shape[i] == 'd') {
-            if (!is_digit(c)) { TAINT_IF_HIGH(c, *taint); nginx = 0; break; }
+            if (!is_digit(c)) { TAINT_IF_DIGIT(h, hn, i, *taint); nginx = 0; break; }
         } else if (c != (unsigned char)shape[i]) { nginx = 0; break; }
     }
     if (nginx) {
@@ -394,7 +436,7 @@ static int text_level(const unsigned char *h, Py_ssize_t hn, int *taint) {
             unsigned char b = h[w - 1];
             if (!before_delim(b)) {
                 /* a high byte before a level word could be Unicode whitespace */
-                if (b >= 0x80 && level_word_at(h, hn, w, taint) != -2) *taint = 1;
+                if (b >= 0x80 && is_uws(cp_before(h, hn, w)) && level_word_at(h, hn, w, taint) != -2) *taint = 1;
                 continue;
             }
         }
@@ -446,7 +488,7 @@ static int java_exception(const unsigned char *p, Py_ssize_t n, int *taint) {
 
 static Py_ssize_t skip_digits(const unsigned char *p, Py_ssize_t n, Py_ssize_t i, int *taint) {
     while (i < n && is_digit(p[i])) i++;
-    if (i < n) TAINT_IF_HIGH(p[i], *taint);
+    if (i < n) TAINT_IF_DIGIT(p, n, i, *taint);
     return i;
 }
 
@@ -462,8 +504,11 @@ static int continuation(const unsigned char *p, Py_ssize_t n, int *taint) {
     if (w == n) return 1;                       /* \s*$ */
     if (p[w] >= 0x80) {
         if (w >= 4) return 1;                   /* \s{4,}\S or \s*$ either way */
-        *taint = 1;
-        return 0;
+        uint32_t c = cp_at(p, n, w);
+        /* only Unicode whitespace (the \s runs) or a digit (\s*\d+: 0x..) could match here */
+        if (is_uws(c) || maybe_nd(c)) { *taint = 1; return 0; }
+        if (w > 0) return 0;                    /* every other alternative needs ASCII at w */
+        return 0;                               /* at 0: all anchored alternatives start with ASCII */
     }
     if (w >= 4) return 1;                       /* \s{4,}\S */
     if (w >= 1 && (starts(p, n, w, "at ") || starts(p, n, w, "... "))) return 1;
@@ -501,7 +546,10 @@ static int continuation(const unsigned char *p, Py_ssize_t n, int *taint) {
             if (k > j + 3 && k < n && p[k] == ']') {
                 Py_ssize_t s = k + 1;
                 while (s < n && is_ws(p[s])) s++;
-                if (s < n) TAINT_IF_HIGH(p[s], *taint);
+                if (s < n && p[s] >= 0x80) {
+                    uint32_t c = cp_at(p, n, s);
+                    if (is_uws(c) || maybe_nd(c)) *taint = 1;
+                }
                 if (s > k + 1) {
                     Py_ssize_t e = skip_digits(p, n, s, taint);
                     if (e > s && starts(p, n, e, " ms: ")) return 1;
@@ -1092,7 +1140,38 @@ done:
     return out;
 }
 
+/* scatter(dst, idx, src, itemsize): dst[idx[k]] = src[k] for fixed-size items (writes the
+ * polars reference's answers for deferred lines into the scanner's arrays). */
+static PyObject *py_scatter(PyObject *self, PyObject *args) {
+    Py_buffer dst, idx, src;
+    int itemsize;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "w*y*y*i", &dst, &idx, &src, &itemsize)) return NULL;
+    PyObject *out = NULL;
+    Py_ssize_t m = idx.len / 8, n = itemsize > 0 ? dst.len / itemsize : 0;
+    const int64_t *ix = idx.buf;
+    if (itemsize <= 0 || itemsize > 8 || src.len != m * itemsize || idx.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "scatter: bad sizes");
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < m; k++) {
+        if (ix[k] < 0 || ix[k] >= n) {
+            PyErr_SetString(PyExc_IndexError, "scatter: index out of range");
+            goto done;
+        }
+        memcpy((char *)dst.buf + ix[k] * itemsize, (const char *)src.buf + k * itemsize, (size_t)itemsize);
+    }
+    out = Py_None;
+    Py_INCREF(out);
+done:
+    PyBuffer_Release(&dst);
+    PyBuffer_Release(&idx);
+    PyBuffer_Release(&src);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"scatter", py_scatter, METH_VARARGS, "scatter(dst, idx, src, itemsize)"},
     {"strings", py_strings, METH_VARARGS, "strings(data, idx, start, raw_len, pay_off, ts_off, ts_len) -> Arrow buffers"},
     {"scan", py_scan, METH_VARARGS, "scan(data, envelope, bom, hits) -> dict of per-line arrays"},
     {"assemble", py_assemble, METH_VARARGS, "assemble(...) -> folding, rejects, cut, index groups, event rows"},

@@ -126,8 +126,7 @@ class Prepared:
     r: dict  # _scan.scan's arrays
     a: dict  # _scan.assemble's result
     ents: list
-    dpos: dict  # line -> row of drows, for deferred lines
-    drows: list  # (payload, ts, ts_text) of deferred lines
+    fix: pl.DataFrame | None  # deferred lines: _row, and the reference's payload (_p), ts (_ts), ts_text (_tt)
 
     @property
     def tail(self) -> tuple[int, int] | None:
@@ -159,64 +158,62 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool) -> Prepared:
     hits = b"" if lits is None else _literal_scanner(lits + EXTRA_LITERALS).starts(data)
     r = _scan.scan(data, ENVELOPE_CODES[ctx.envelope], int(bom), hits)
     n = r["n"]
-    status, start, raw_len = r["status"], memoryview(r["start"]).cast("q"), memoryview(r["raw_len"]).cast("q")
+    status = r["status"]
     ents: list[tuple[str | None, str | None]] = list(r["ents"])
     ent_ids = {e: i for i, e in enumerate(ents)}
     hit = r["hit"] if lits is not None else bytearray(b"\x01" * n)
     env_ok = bytearray(b"\x01" * n)
     has_ts = bytearray(b"\x01" * n)
 
-    def text(i: int) -> str:
-        t = _body(data, start, raw_len, i).decode("utf-8")
-        return t[1:] if i == 0 and bom and t.startswith("\ufeff") else t
-
-    # lines the scanner could not decide: the polars reference decides them
-    deferred = _positions(status, 1)
-    dframe = None
-    if deferred:
-        good = pl.DataFrame({"line": [text(i) for i in deferred]}, schema={"line": pl.String})
-        dframe = annotate(good, ctx)
+    # lines the scanner could not decide: the polars reference decides them, in batches
+    didx = _prim(status, pa.uint8(), n).eq(ST_DEFER).arg_true().cast(pl.Int64)
+    fixes = []
+    if len(didx):
+        pay0 = bytearray(4 * n)
+        if bom:
+            pay0[0:4] = (3).to_bytes(4, "little")  # line 1's text starts after the byte-order mark
+        no_ts = bytearray(4 * n)
         dlits = (lits or []) + EXTRA_LITERALS
-        dframe = dframe.with_columns(
-            (pl.col("payload").str.contains_any(dlits, ascii_case_insensitive=True) if lits is not None else pl.lit(True)).alias("_hit"),
-            pl.coalesce("ts", _parse_env_ts(pl.col("env_ts_text"))).dt.epoch("us").alias("_us"),
-            (pl.col("minute").dt.epoch("s") // 60).alias("_min"),
-        )
-        minute = memoryview(r["minute"]).cast("q")
-        ts_us = memoryview(r["ts_us"]).cast("q")
-        ent = memoryview(r["ent"]).cast("i")
-        stream, partial, cont, level, is_json = r["stream"], r["partial"], r["cont"], r["level"], r["is_json"]
-        cols = dframe.select(
-            "env_ok", "env_ts_text", "env_pod", "env_container", "stream", "partial", "is_json", "level", "_min", "_us",
-            "cont_text", "_hit",
-        ).rows()
-        for i, (ok, tst, pod, cont_, strm, part, js, lv, mn, us, ct, h) in zip(deferred, cols, strict=True):
-            key = (pod, cont_)
-            if pod is None and cont_ is None:
-                e = -1
-            else:
-                e = ent_ids.get(key)
-                if e is None:
-                    e = ent_ids[key] = len(ents)
-                    ents.append(key)
-            ent[i] = e
-            env_ok[i] = bool(ok)
-            has_ts[i] = tst is not None
-            stream[i] = STREAM_CODE.get(strm, 0)
-            partial[i] = bool(part)
-            is_json[i] = bool(js)
-            level[i] = LEVEL_CODE.get(lv, -1) & 0xFF
-            minute[i] = NONE64 if mn is None else mn
-            ts_us[i] = NONE64 if us is None else us
-            cont[i] = bool(ct)
-            hit[i] = bool(h)
+        for b in range(0, len(didx), DEFER_BATCH):
+            batch = didx.slice(b, DEFER_BATCH)
+            ib = _int64_buffer(batch)
+            po, pb, _to, _tb = _scan.strings(data, ib, r["start"], r["raw_len"], pay0, no_ts, no_ts)
+            lines = pl.from_arrow(pa.LargeStringArray.from_buffers(len(batch), pa.py_buffer(po), pa.py_buffer(pb)))
+            ann = annotate(pl.DataFrame({"line": lines}).with_columns(pl.col("line").cast(pl.String)), ctx)
+            # entity ids for the (pod, container) pairs these lines carry
+            pairs = ann.select("env_pod", "env_container").unique().rows()
+            for pair in pairs:
+                if pair != (None, None) and pair not in ent_ids:
+                    ent_ids[pair] = len(ents)
+                    ents.append(pair)
+            key = pl.concat_str(pl.col("env_pod").fill_null("\x00"), pl.lit("\x01"), pl.col("env_container").fill_null("\x00"))
+            ent_map = {f"{p or chr(0)}\x01{c or chr(0)}": i for (p, c), i in ent_ids.items()}
+            vals = ann.select(
+                key.replace_strict(ent_map, default=-1, return_dtype=pl.Int32).alias("ent"),
+                pl.col("env_ok").fill_null(False).cast(pl.UInt8).alias("env_ok"),
+                pl.col("env_ts_text").is_not_null().cast(pl.UInt8).alias("has_ts"),
+                pl.col("stream").replace_strict({"stdout": 1, "stderr": 2}, default=0, return_dtype=pl.UInt8).alias("stream"),
+                pl.col("partial").fill_null(False).cast(pl.UInt8).alias("partial"),
+                pl.col("is_json").fill_null(False).cast(pl.UInt8).alias("is_json"),
+                pl.col("level").replace_strict(LEVEL_CODE, default=-1, return_dtype=pl.Int8).alias("level"),
+                (pl.col("minute").dt.epoch("s") // 60).fill_null(NONE64).cast(pl.Int64).alias("minute"),
+                pl.coalesce("ts", _parse_env_ts(pl.col("env_ts_text"))).dt.epoch("us").fill_null(NONE64).cast(pl.Int64).alias("ts_us"),
+                pl.col("cont_text").fill_null(False).cast(pl.UInt8).alias("cont"),
+                (pl.col("payload").str.contains_any(dlits, ascii_case_insensitive=True) if lits is not None else pl.lit(True))
+                .fill_null(False).cast(pl.UInt8).alias("hit"),
+            )
+            targets = {"env_ok": env_ok, "has_ts": has_ts, "hit": hit}
+            for name in vals.columns:
+                dst = targets.get(name, r.get(name))
+                col = vals.get_column(name)
+                _scan.scatter(dst, ib, _values_buffer(col), _ITEMSIZE[name])
+            fixes.append(ann.select(batch.alias("_row"), pl.col("payload").alias("_p"), pl.col("ts").alias("_ts"), pl.col("ts_text").alias("_tt")))
     a = _scan.assemble(
         status, env_ok, has_ts, r["minute"], r["ts_us"], r["ent"], r["stream"], r["partial"], r["cont"], r["level"],
         hit, r["start"], r["raw_len"], int(ctx.envelope in REQUIRES_TS), int(final), len(ents),
     )
-    dpos = {i: k for k, i in enumerate(deferred)}
-    drows = dframe.select("payload", "ts", "ts_text").rows() if dframe is not None else []
-    return Prepared(chunk, ctx, bom, r, a, ents, dpos, drows)
+    fix = pl.concat(fixes) if fixes else None
+    return Prepared(chunk, ctx, bom, r, a, ents, fix)
 
 
 def finish_chunk(p: Prepared):
@@ -231,7 +228,7 @@ def finish_chunk(p: Prepared):
         long_line_sample,
     )
 
-    chunk, ctx, bom, r, a, ents, dpos, drows = p.chunk, p.ctx, p.bom, p.r, p.a, p.ents, p.dpos, p.drows
+    chunk, ctx, bom, r, a, ents, fix = p.chunk, p.ctx, p.bom, p.r, p.a, p.ents, p.fix
     data = chunk.data
     n = r["n"]
     cut = a["cut"]
@@ -307,12 +304,9 @@ def finish_chunk(p: Prepared):
         (full.get_column("is_json") == 1).alias("is_json"),
         full.get_column("ent").alias("ent"),
     )
-    if dpos and sel.height:
+    if fix is not None and sel.height:
         # deferred lines: the reference's payload and times
-        patch = pl.DataFrame(
-            {"_row": list(dpos), "_p": [d[0] for d in drows], "_ts": [d[1] for d in drows], "_tt": [d[2] for d in drows]},
-            schema={"_row": pl.Int64, "_p": pl.String, "_ts": pl.Datetime("us", "UTC"), "_tt": pl.String},
-        ).with_columns(pl.lit(True).alias("_d"))
+        patch = fix.with_columns(pl.col("_ts").cast(pl.Datetime("us", "UTC")), pl.lit(True).alias("_d"))
         sel = sel.join(patch, on="_row", how="left", maintain_order="left")
         d = pl.col("_d").fill_null(False)
         sel = sel.with_columns(
@@ -376,12 +370,18 @@ def _prim(buf, typ, n: int) -> pl.Series:
     return pl.from_arrow(pa.Array.from_buffers(typ, n, [None, pa.py_buffer(buf)]))
 
 
-def _positions(buf: bytearray, value: int) -> list[int]:
-    """Indexes of `value` in a byte array (sparse: bytes.find is memchr)."""
-    out = []
-    needle = bytes([value])
-    i = buf.find(needle)
-    while i >= 0:
-        out.append(i)
-        i = buf.find(needle, i + 1)
-    return out
+ST_DEFER = 1
+DEFER_BATCH = 100_000  # deferred lines per polars batch: bounds memory when a chunk is mostly deferred
+_ITEMSIZE = {"ent": 4, "env_ok": 1, "has_ts": 1, "stream": 1, "partial": 1, "is_json": 1, "level": 1, "minute": 8, "ts_us": 8, "cont": 1, "hit": 1}
+
+
+def _int64_buffer(s: pl.Series) -> memoryview:
+    arr = s.cast(pl.Int64).rechunk().to_arrow()
+    return memoryview(arr.buffers()[1]).cast("B")[arr.offset * 8 : (arr.offset + len(arr)) * 8]
+
+
+def _values_buffer(s: pl.Series) -> memoryview:
+    """The data buffer of a null-free primitive series."""
+    arr = s.rechunk().to_arrow()
+    w = arr.type.bit_width // 8
+    return memoryview(arr.buffers()[1]).cast("B")[arr.offset * w : (arr.offset + len(arr)) * w]

@@ -691,15 +691,28 @@ def _build_events(df: pl.DataFrame, ctx: SourceContext, *, selected: bool = Fals
         pl.coalesce(pl.col("_f_duration_ms").cast(pl.Float64, strict=False), "j_duration_ms").alias("duration_ms"),
         pl.coalesce(pl.col("_f_route").cast(pl.String), "j_route").alias("route"),
         pl.coalesce(pl.col("_f_peer").cast(pl.String), "j_peer").alias("peer"),
-        pl.struct(
-            origin("service", "payload_service", "hdr_service").alias("service"),
-            origin("namespace", None).alias("namespace"),
-            origin("pod", "payload_pod").alias("pod"),
-            origin("container", None).alias("container"),
-            origin("host", "hdr_host").alias("host"),
-        ).struct.json_encode().alias("entity_source"),
+        _json_object(
+            service=origin("service", "payload_service", "hdr_service"),
+            namespace=origin("namespace", None),
+            pod=origin("pod", "payload_pod"),
+            container=origin("container", None),
+            host=origin("host", "hdr_host"),
+        ).alias("entity_source"),
     )
     return conform(out), out.height
+
+
+def _json_object(**fields: pl.Expr) -> pl.Expr:
+    """{"k":"v",...} of string expressions (null -> null), as struct.json_encode writes it.
+
+    The values here are fixed words (envelope, payload, path, ...), never text needing escapes."""
+    parts: list[pl.Expr] = []
+    for i, (k, e) in enumerate(fields.items()):
+        sep = "{" if i == 0 else ","
+        parts.append(pl.lit(f'{sep}"{k}":'))
+        parts.append(pl.when(e.is_null()).then(pl.lit("null")).otherwise(pl.lit('"') + e + pl.lit('"')))
+    parts.append(pl.lit("}"))
+    return pl.concat_str(parts)
 
 
 def _merge_json(a: pl.Expr, b: pl.Expr, rule: pl.Expr, logger_pid: pl.Expr) -> pl.Expr:
@@ -708,15 +721,18 @@ def _merge_json(a: pl.Expr, b: pl.Expr, rule: pl.Expr, logger_pid: pl.Expr) -> p
     inner_b = b.str.strip_prefix("{").str.strip_suffix("}")
     rule_m = pl.when(rule.is_not_null()).then(pl.lit('"rule":"') + rule + pl.lit('"'))
     pid_m = pl.when(logger_pid.is_not_null()).then(pl.lit('"logger_pid":') + logger_pid.cast(pl.String))
-    members = pl.concat_list(
+    # the non-null members joined by "," (one string op instead of a list per row)
+    members = pl.concat_str(
         [
             pl.when(inner_a.str.len_bytes() > 0).then(inner_a),
             pl.when(inner_b.str.len_bytes() > 0).then(inner_b),
             rule_m,
             pid_m,
-        ]
-    ).list.drop_nulls()
-    return pl.lit("{") + members.list.join(",") + pl.lit("}")
+        ],
+        separator=",",
+        ignore_nulls=True,
+    )
+    return pl.lit("{") + members.fill_null("") + pl.lit("}")
 
 
 def _parse_span_chunk(lines: pl.DataFrame, ctx: SourceContext) -> ChunkResult:

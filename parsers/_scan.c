@@ -191,6 +191,23 @@ static Py_ssize_t first_low_or_high(const unsigned char *s, Py_ssize_t from, Py_
     return to;
 }
 
+static Py_ssize_t count_newlines(const unsigned char *s, Py_ssize_t n) {
+    Py_ssize_t c = 0, i = 0;
+#ifdef __SSE2__
+    /* per-byte counters (a match is 0xFF = -1, subtracted), folded with SAD every 255 blocks */
+    const __m128i nl = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
+    while (i + 16 <= n) {
+        __m128i acc = zero;
+        for (int k = 0; k < 255 && i + 16 <= n; k++, i += 16)
+            acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i)), nl));
+        __m128i sums = _mm_sad_epu8(acc, zero);
+        c += (Py_ssize_t)_mm_cvtsi128_si32(sums) + (Py_ssize_t)_mm_cvtsi128_si32(_mm_srli_si128(sums, 8));
+    }
+#endif
+    for (; i < n; i++) c += s[i] == '\n';
+    return c;
+}
+
 static int has_high(const unsigned char *s, Py_ssize_t n) {
     Py_ssize_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -265,12 +282,19 @@ static Py_ssize_t match_rfc3339(const unsigned char *s, Py_ssize_t n, int *taint
 /* Minute (epoch minutes) of a matched RFC 3339 text, validated like Python's
  * datetime.fromisoformat(text[:16] + ":00" + zone); NONE64 when invalid.
  * Also the full time in epoch microseconds (fraction truncated), NONE64 if invalid. */
-static void rfc3339_times(const unsigned char *s, Py_ssize_t n, int64_t *minute, int64_t *us) {
+/* The minute of the previous line's timestamp, keyed by its date-hour-minute text and zone:
+ * consecutive lines mostly share them, and then only seconds and fraction need reading. */
+typedef struct {
+    unsigned char key[16 + 8];
+    Py_ssize_t zlen;
+    int64_t minute;
+    int om;
+    int valid;
+} MinuteCache;
+
+static void rfc3339_times(const unsigned char *s, Py_ssize_t n, int64_t *minute, int64_t *us, MinuteCache *mc) {
     *minute = NONE64;
     *us = NONE64;
-    int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-    int mo = d2(s + 5), d = d2(s + 8), h = d2(s + 11), mi = d2(s + 14), sec = d2(s + 17);
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59) return;
     Py_ssize_t i = 19;
     int64_t frac_us = 0;
     int frac_digits = 0;
@@ -283,17 +307,44 @@ static void rfc3339_times(const unsigned char *s, Py_ssize_t n, int64_t *minute,
         }
         for (int k = frac_digits; k < 6; k++) frac_us *= 10;
     }
-    int off = 0, om = 0;
-    if (s[i] != 'Z') {
-        int sign = s[i] == '-' ? -1 : 1;
-        int oh = d2(s + i + 1);
-        Py_ssize_t j = i + 3;
-        if (s[j] == ':') j++;
-        om = d2(s + j);
-        if (oh * 60 + om >= 24 * 60) return;
-        off = sign * (oh * 60 + om);
+    int sec = d2(s + 17);
+    Py_ssize_t zlen = n - i; /* the zone: Z, +HH:MM or +HHMM */
+    int64_t m;
+    int om = 0;
+    uint64_t k0, k1, c0, c1;
+    memcpy(&k0, s, 8);
+    memcpy(&k1, s + 8, 8);
+    memcpy(&c0, mc->key, 8);
+    memcpy(&c1, mc->key + 8, 8);
+    int zsame = mc->valid && zlen == mc->zlen && zlen <= 8 && k0 == c0 && k1 == c1;
+    for (Py_ssize_t z = 0; zsame && z < zlen; z++) zsame = mc->key[16 + z] == s[i + z];
+    if (zsame) {
+        m = mc->minute;
+        om = mc->om;
+    } else {
+        int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+        int mo = d2(s + 5), d = d2(s + 8), h = d2(s + 11), mi = d2(s + 14);
+        if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59) return;
+        int off = 0;
+        if (s[i] != 'Z') {
+            int sign = s[i] == '-' ? -1 : 1;
+            int oh = d2(s + i + 1);
+            Py_ssize_t j = i + 3;
+            if (s[j] == ':') j++;
+            om = d2(s + j);
+            if (oh * 60 + om >= 24 * 60) return;
+            off = sign * (oh * 60 + om);
+        }
+        m = days_from_civil(y, (unsigned)mo, (unsigned)d) * 1440 + h * 60 + mi - off;
+        if (zlen <= 8) {
+            memcpy(mc->key, s, 16);
+            memcpy(mc->key + 16, s + i, (size_t)zlen);
+            mc->zlen = zlen;
+            mc->minute = m;
+            mc->om = om;
+            mc->valid = 1;
+        }
     }
-    int64_t m = days_from_civil(y, (unsigned)mo, (unsigned)d) * 1440 + h * 60 + mi - off;
     *minute = m;
     /* the full time only where polars' %S%.f%#z parse agrees; elsewhere polars parses it */
     if (sec <= 59 && frac_digits <= 9 && om <= 59) *us = m * 60000000LL + (int64_t)sec * 1000000LL + frac_us;
@@ -571,7 +622,8 @@ typedef struct {
 typedef struct {
     Ent *slots;
     Py_ssize_t cap, count;
-    Ent last; /* the previous line's entity: consecutive lines mostly share one */
+    Ent recent[8]; /* the last entities seen: lines of a few pods interleave */
+    int next_recent;
 } EntTable;
 
 /* word-at-a-time hash of a short key (a few 8-byte words per pod/container name) */
@@ -592,15 +644,29 @@ static uint64_t fnv(const unsigned char *s, Py_ssize_t n) {
 
 static int ent_id_slow(EntTable *t, const unsigned char *key, Py_ssize_t len, Py_ssize_t pod_len);
 
+/* the last 8 bytes of a key (names differ most at the end: the pod's random suffix) */
+static inline uint64_t tail8(const unsigned char *k, Py_ssize_t len) {
+    uint64_t w = 0;
+    if (len >= 8) memcpy(&w, k + len - 8, 8);
+    else memcpy(&w, k, (size_t)len);
+    return w;
+}
+
 static int ent_id(EntTable *t, const unsigned char *key, Py_ssize_t len, Py_ssize_t pod_len) {
-    if (t->last.key && t->last.len == len && t->last.pod_len == pod_len && memcmp(t->last.key, key, (size_t)len) == 0)
-        return t->last.id;
+    for (int k = 0; k < 8; k++) {
+        Ent *r = &t->recent[k];
+        if (r->key && r->len == len && r->pod_len == pod_len && tail8(r->key, len) == tail8(key, len) &&
+            memcmp(r->key, key, (size_t)len) == 0)
+            return r->id;
+    }
     int id = ent_id_slow(t, key, len, pod_len);
     if (id >= 0) {
-        t->last.key = key;
-        t->last.len = len;
-        t->last.pod_len = pod_len;
-        t->last.id = id;
+        Ent *r = &t->recent[t->next_recent];
+        t->next_recent = (t->next_recent + 1) & 7;
+        r->key = key;
+        r->len = len;
+        r->pod_len = pod_len;
+        r->id = id;
     }
     return id;
 }
@@ -752,13 +818,7 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     Py_ssize_t nhits = hits.len / (Py_ssize_t)sizeof(int64_t);
     PyObject *out = NULL;
 
-    Py_ssize_t n = 0;
-    for (const unsigned char *q = d; q < d + len;) {
-        const unsigned char *nl = memchr(q, '\n', (size_t)(d + len - q));
-        n++;
-        if (!nl) break;
-        q = nl + 1;
-    }
+    Py_ssize_t n = count_newlines(d, len) + (len > 0 && d[len - 1] != '\n' ? 1 : 0);
 
     Arr a_start, a_len, a_status, a_ent, a_stream, a_partial, a_pay, a_tsoff, a_tslen, a_min, a_us, a_json,
         a_level, a_cont, a_hit;
@@ -780,6 +840,8 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
             *tslen = (int32_t *)a_tslen.p;
     EntTable ents;
     memset(&ents, 0, sizeof(ents));
+    MinuteCache mcache;
+    memset(&mcache, 0, sizeof(mcache));
     Py_ssize_t hi = 0;
 
     Py_BEGIN_ALLOW_THREADS
@@ -825,7 +887,7 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
                     pay[L] = (int32_t)(p - q);
                     tsoff[L] = (int32_t)(s + e.ts_off - q);
                     tslen[L] = (int32_t)e.ts_len;
-                    rfc3339_times(s + e.ts_off, e.ts_len, &mins[L], &uss[L]);
+                    rfc3339_times(s + e.ts_off, e.ts_len, &mins[L], &uss[L], &mcache);
                     int js = pn > 0 && p[0] == '{';
                     isjson[L] = (uint8_t)js;
                     if (js) {

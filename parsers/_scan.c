@@ -146,6 +146,13 @@ static int high_or_nul(const unsigned char *s, Py_ssize_t n) {
         acc_hi = _mm_or_si128(acc_hi, v);
         acc_z = _mm_or_si128(acc_z, _mm_cmpeq_epi8(v, zero));
     }
+    if (j < n && n >= 16) {
+        /* the tail as one overlapping 16-byte load */
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + n - 16));
+        acc_hi = _mm_or_si128(acc_hi, v);
+        acc_z = _mm_or_si128(acc_z, _mm_cmpeq_epi8(v, zero));
+        j = n;
+    }
     if (_mm_movemask_epi8(acc_hi)) r |= 1;
     if (_mm_movemask_epi8(acc_z)) r |= 2;
     for (; j < n; j++) {

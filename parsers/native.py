@@ -68,12 +68,16 @@ def missing_reason() -> str | None:
 
 
 def eligible(ctx) -> bool:
-    return (
+    if not (
         available()
         and ctx.envelope in ENVELOPE_CODES
         and not ctx.store_lines
         and os.environ.get("PMORTEM_NATIVE", "1") != "0"
-    )
+    ):
+        return False
+    lits = ctx.catalogue.literals
+    # a literal Hyperscan refuses (it has limits of its own) sends the source to polars
+    return lits is None or _literal_scanner(lits + EXTRA_LITERALS) is not None
 
 
 # ---------------------------------------------------------------- literal prefilter
@@ -105,13 +109,16 @@ class LiteralScanner:
         return array("q", out).tobytes()
 
 
-_scanners: dict[tuple[str, ...], LiteralScanner] = {}
+_scanners: dict[tuple[str, ...], LiteralScanner | None] = {}
 
 
-def _literal_scanner(literals: list[str]) -> LiteralScanner:
+def _literal_scanner(literals: list[str]) -> LiteralScanner | None:
     key = tuple(literals)
     if key not in _scanners:
-        _scanners[key] = LiteralScanner(literals)
+        try:
+            _scanners[key] = LiteralScanner(literals)
+        except hyperscan.error:  # pragma: no cover - a pattern Hyperscan cannot compile
+            _scanners[key] = None
     return _scanners[key]
 
 

@@ -46,8 +46,6 @@ except ImportError:  # pragma: no cover - depends on the platform's wheels
 ENVELOPE_CODES = {"kubectl": 0, "kubectl_prefix": 0, "cri": 1}
 LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
 LEVEL_CODE = {name: i for i, name in enumerate(LEVELS)}
-STREAMS = (None, "stdout", "stderr")
-STREAM_CODE = {None: 0, "stdout": 1, "stderr": 2}
 NONE64 = -(2**63)
 BOM = b"\xef\xbb\xbf"
 # literals the event builder adds to the catalogue's own (pino-http request lines)

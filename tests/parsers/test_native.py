@@ -12,6 +12,7 @@ reference), and seeded random lines built from the tokens the regexes care about
 from __future__ import annotations
 
 import random
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def assert_same(chunks: list[Chunk], envelope: str, labels: dict | None = None) 
     ref = _run(parse_chunk_reference, chunks, ctx)
     nat = _run(native.parse_chunk_native, chunks, ctx)
     assert len(ref) == len(nat)
-    totals = {"lines": 0, "events": 0, "rejected": 0, "folded": 0}
+    totals = {"lines": 0, "events": 0, "rejected": 0, "folded": 0, "kinds": set()}
     for r, n in zip(ref, nat, strict=True):
         for f in ("n_lines", "n_rejected", "n_folded", "n_generic", "n_events", "tail_offset", "tail_line", "first_ts", "last_ts"):
             assert getattr(r, f) == getattr(n, f), (f, getattr(r, f), getattr(n, f))
@@ -86,6 +87,7 @@ def assert_same(chunks: list[Chunk], envelope: str, labels: dict | None = None) 
         totals["events"] += r.n_events
         totals["rejected"] += r.n_rejected
         totals["folded"] += r.n_folded
+        totals["kinds"] |= set(r.events.get_column("kind").drop_nulls().to_list())
     return totals
 
 
@@ -262,3 +264,20 @@ def test_native_path_is_what_parse_chunk_uses(monkeypatch):
     monkeypatch.setenv("PMORTEM_NATIVE", "0")
     assert not native.eligible(ctx)
     assert not native.eligible(SourceContext(source_id=1, envelope="plain", catalogue=CAT))
+
+
+def test_user_rules_without_literals_and_with_odd_ones_same_as_reference(monkeypatch):
+    """A rule with no literals makes every line a candidate; literals with regex metacharacters
+    are matched as text by Hyperscan, as polars matches them."""
+    from pmortem.parsers.catalogue import Catalogue, Rule
+
+    rules = [
+        Rule("u.any", "user_any", r"(?i)progress of taskattempt (?P<route>\S+) is"),
+        Rule("u.meta", "user_meta", r"\(code: null", literals=["(code: null", "a.b*c", "[x]"]),
+        *CAT.rules,
+    ]
+    monkeypatch.setattr(sys.modules[__name__], "CAT", Catalogue(rules))
+    data = _wrap_kubectl(_loghub_lines("Hadoop") + _loghub_lines("Spark"), seed=3)
+    data += b"[pod/a-1/c] 2024-01-01T00:00:00Z Worker 7 died (code: null, signal: SIGKILL)\n"
+    t = assert_same(_chunks(data, 64 * 1024), "kubectl_prefix")
+    assert t["events"] > 0 and t["kinds"] >= {"user_any", "user_meta"}

@@ -123,15 +123,15 @@ def _literal_scanner(literals: list[str]) -> LiteralScanner | None:
 # ---------------------------------------------------------------- the chunk
 @dataclass
 class Prepared:
-    """A chunk after the compiled passes: what `finish_chunk` turns into a ChunkResult."""
+    """A chunk after the compiled passes and its frames: `finish_chunk` builds its events."""
 
     chunk: Chunk
     ctx: object
-    bom: bool
     r: dict  # _scan.scan's arrays
     a: dict  # _scan.assemble's result
-    ents: list
-    fix: pl.DataFrame | None  # deferred lines: _row, and the reference's payload (_p), ts (_ts), ts_text (_tt)
+    sel: pl.DataFrame  # the rows of the events to keep, as the reference path's frame has them
+    index: pl.DataFrame
+    rejects: pl.DataFrame
 
     @property
     def tail(self) -> tuple[int, int] | None:
@@ -218,25 +218,18 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool) -> Prepared:
         hit, r["start"], r["raw_len"], int(ctx.envelope in REQUIRES_TS), int(final), len(ents),
     )
     fix = pl.concat(fixes) if fixes else None
-    return Prepared(chunk, ctx, bom, r, a, ents, fix)
+    # everything but the event builder is done here (the worker thread when pipelined):
+    # after this the chunk's buffer is no longer read
+    sel, index, rejects = _frames(chunk, ctx, bom, r, a, ents, fix)
+    return Prepared(chunk, ctx, r, a, sel, index, rejects)
 
 
-def finish_chunk(p: Prepared):
-    """Strings for the kept events' lines only, the event builder, the index and rejects."""
-    from .pipeline import (
-        ENTITY_FIELDS,
-        INDEX_SCHEMA,
-        REJECT_SCHEMA,
-        ChunkResult,
-        _build_events,
-        _service_from_pod,
-        long_line_sample,
-    )
+def _frames(chunk: Chunk, ctx, bom: bool, r: dict, a: dict, ents: list, fix: pl.DataFrame | None):
+    """The line index, the rejects, and the kept events' rows (strings only for them)."""
+    from .pipeline import ENTITY_FIELDS, INDEX_SCHEMA, REJECT_SCHEMA, _service_from_pod, long_line_sample
 
-    chunk, ctx, bom, r, a, ents, fix = p.chunk, p.ctx, p.bom, p.r, p.a, p.ents, p.fix
     data = chunk.data
     n = r["n"]
-    cut = a["cut"]
     start, raw_len = memoryview(r["start"]).cast("q"), memoryview(r["raw_len"]).cast("q")
 
     def body(i: int) -> bytes:
@@ -320,7 +313,6 @@ def finish_chunk(p: Prepared):
             pl.when(d).then(pl.col("_tt")).otherwise(pl.col("ts_text")).alias("ts_text"),
         ).drop("_p", "_ts", "_tt", "_d")
     sel = sel.drop("lv").join(ent_df, on="ent", how="left", maintain_order="left")
-    events, n_events = _build_events(sel, ctx, selected=True)
 
     # rejects, with the reference path's reasons and samples
     reasons = {
@@ -345,24 +337,33 @@ def finish_chunk(p: Prepared):
             sample = sample[1:]
         rej_rows.append((chunk.first_line + i, chunk.offset + start[i], reasons[code], sample[:200]))
     rejects = pl.DataFrame(rej_rows, schema=REJECT_SCHEMA, orient="row")
+    return sel, index, rejects
 
+
+def finish_chunk(p: Prepared):
+    """The event builder (the polars reference's own), and the chunk's result."""
+    from .pipeline import ChunkResult, _build_events
+
+    events, n_events = _build_events(p.sel, p.ctx, selected=True)
+    a, cut = p.a, p.a["cut"]
     kept, starts = a["kept"], a["starts"]
 
     def ts_of(us: int):
         return None if us == NONE64 else EPOCH + timedelta(microseconds=us)
 
+    tail = p.tail
     res = ChunkResult(
         events=events,
-        index=index,
-        rejects=rejects,
+        index=p.index,
+        rejects=p.rejects,
         lines=None,
         n_lines=cut,
-        n_rejected=rejects.height,
+        n_rejected=p.rejects.height,
         n_folded=kept - starts,
         n_generic=starts - n_events,
         n_events=n_events,
-        tail_offset=chunk.offset + start[cut] if cut < n else None,
-        tail_line=chunk.first_line + cut if cut < n else None,
+        tail_offset=tail[0] if tail else None,
+        tail_line=tail[1] if tail else None,
         first_ts=ts_of(a["tmin"]),
         last_ts=ts_of(a["tmax"]),
     )

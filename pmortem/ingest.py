@@ -595,14 +595,15 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         _commit_chunk(con, source_id, res, state.bytes_read, res.n_lines)
         prog.advance(size, res.n_lines, path)
         out.lines, out.events, out.rejected = res.n_lines, res.events.height, res.n_rejected
-    elif can_pread(path, opts.encoding) and native.eligible(ctx):
+    elif can_pread(path, opts.encoding) and native.eligible(ctx) and opts.threads != 1:
+        # (--threads 1 asks for one core: the loop below, without the worker thread)
         off = _pipelined(path, opts, ctx, con, source_id, skip_bytes, first_line, dedup, out, prog)
         state.bytes_read = off
         prog.advance(max(size - off, 0), 0, path)
     elif can_pread(path, opts.encoding):
         # read in place: a chunk's unfinished last event is read again with the next chunk
         off, line = skip_bytes, first_line
-        with PlainReader(path, opts.chunk_for(False)) as reader:
+        with PlainReader(path, opts.chunk_for(native.eligible(ctx))) as reader:
             while True:
                 view, end, eof = reader.read_at(off)
                 if view is None:

@@ -40,11 +40,11 @@ def _content(seed: int) -> bytes:
     return "\n".join(out).encode()  # no final newline
 
 
-def _ingest(cli, path, monkeypatch, chunk: int, native: str) -> dict:
+def _ingest(cli, path, monkeypatch, chunk: int, native: str, *extra: str) -> dict:
     monkeypatch.setenv("PMORTEM_CHUNK_BYTES", str(chunk))
     monkeypatch.setenv("PMORTEM_NATIVE", native)
-    cli.db = str(cli.tmp / f"{path.name}-{chunk}-{native}.duckdb")
-    cli.ok("ingest", str(path), "-q")
+    cli.db = str(cli.tmp / f"{path.name}-{chunk}-{native}{''.join(extra)}.duckdb")
+    cli.ok("ingest", str(path), "-q", *extra)
     return {k: cli.sql(q) for k, q in TABLES.items()}
 
 
@@ -58,7 +58,8 @@ def test_plain_file_read_in_place_equals_streamed_gzip(cli, monkeypatch, chunk):
     a = _ingest(cli, plain, monkeypatch, chunk, "1")
     b = _ingest(cli, gz, monkeypatch, chunk, "1")
     c = _ingest(cli, plain, monkeypatch, chunk, "0")
-    assert a == b == c
+    d = _ingest(cli, plain, monkeypatch, chunk, "1", "--threads", "1")  # native, not pipelined
+    assert a == b == c == d
     assert a["sources"][0][0] == data.count(b"\n") + 1
     assert any("too long" in r[2] for r in a["rejects"])
     assert any(e[3] == "worker_exit" for e in a["events"])

@@ -983,7 +983,7 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
     const int64_t *mins = b_min.buf, *uss = b_us.buf, *start = b_start.buf, *rawlen = b_len.buf;
     const int32_t *ent = b_ent.buf;
     PyObject *out = NULL;
-    int64_t *evt = NULL, *rowline = NULL, *lastpart = NULL, *laststart = NULL;
+    int64_t *evt = NULL, *rowline = NULL, *lastpart = NULL, *laststart = NULL, *lastline = NULL;
     uint8_t *code = NULL, *contp = NULL, *sel = NULL;
     Group *groups = NULL;
     Py_ssize_t nparts = ((Py_ssize_t)n_ents + 1) * 3;
@@ -1006,7 +1006,8 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
     sel = PyMem_Calloc((size_t)(n ? n : 1), 1);
     lastpart = PyMem_Malloc((size_t)nparts * 8);
     laststart = PyMem_Malloc((size_t)nparts * 8);
-    if (!evt || !rowline || !code || !contp || !sel || !lastpart || !laststart) { PyErr_NoMemory(); goto done; }
+    lastline = PyMem_Malloc((size_t)nparts * 8);
+    if (!evt || !rowline || !code || !contp || !sel || !lastpart || !laststart || !lastline) { PyErr_NoMemory(); goto done; }
 
     /* pass A: cont_partial over good lines (before late rejects), late reject codes */
     for (Py_ssize_t k = 0; k < nparts; k++) lastpart[k] = 0;
@@ -1021,13 +1022,14 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
         else if (envok[i] && hasts[i] && mins[i] == NONE64) code[i] = RJ_BAD_TS;
     }
     /* pass B: events (a start row and the continuation rows after it in its partition) */
-    for (Py_ssize_t k = 0; k < nparts; k++) laststart[k] = -1;
+    for (Py_ssize_t k = 0; k < nparts; k++) laststart[k] = lastline[k] = -1;
     Py_ssize_t nrows = 0, last_start_row = -1, last_start_line = -1;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (code[i]) { evt[i] = -1; continue; }
         Py_ssize_t part = (ent[i] + 1) * 3 + stream[i];
         int c = contt[i] || contp[i];
         rowline[nrows] = i;
+        lastline[part] = i;
         if (!c) {
             evt[i] = i;
             laststart[part] = i;
@@ -1036,6 +1038,27 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
         }
         if (evt[i] == i) { last_start_row = nrows; last_start_line = i; }
         nrows++;
+    }
+    /* The cut: the last event start with no line after it belonging to an earlier event
+     * (streams and pods interleave: a stack frame or CRI piece after the cut would lose its
+     * event), and not after a stream whose last piece is a runtime-split (partial) line. */
+    Py_ssize_t open_min = n;
+    for (Py_ssize_t k = 0; k < nparts; k++) {
+        Py_ssize_t i = lastline[k];
+        if (i >= 0 && partial[i] && evt[i] < open_min) open_min = evt[i];
+    }
+    last_start_row = last_start_line = -1;
+    {
+        Py_ssize_t suffix_min = n;
+        for (Py_ssize_t k = nrows - 1; k >= 0; k--) {
+            Py_ssize_t i = rowline[k];
+            if (evt[i] < suffix_min) suffix_min = evt[i];
+            if (evt[i] == i && suffix_min >= i && i <= open_min) {
+                last_start_row = k;
+                last_start_line = i;
+                break;
+            }
+        }
     }
     Py_ssize_t cut = n; /* lines [cut, n) are left for the next chunk */
     if (!final && last_start_row > 0) cut = last_start_line;
@@ -1145,6 +1168,7 @@ done:
     PyMem_Free(sel);
     PyMem_Free(lastpart);
     PyMem_Free(laststart);
+    PyMem_Free(lastline);
     PyMem_Free(groups);
     for (size_t k = 0; k < sizeof(bufs) / sizeof(bufs[0]); k++) PyBuffer_Release(bufs[k]);
     return out;

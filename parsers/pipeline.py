@@ -324,7 +324,16 @@ def parse_chunk_reference(chunk: Chunk, ctx: SourceContext, *, final: bool) -> C
     # defer the last event: it may continue in the next chunk
     tail_offset = tail_line = None
     if not final and df.height:
-        last_start = df.filter(pl.col("evt") == pl.col("_row")).select(pl.col("_row").max()).item()
+        # The cut: the last event start with no line after it belonging to an earlier event
+        # (streams and pods interleave: a stack frame or CRI piece after the cut would lose its
+        # event), and not after a stream whose last piece is a runtime-split (partial) line.
+        open_ = df.group_by(part).agg(pl.col("partial").last(), pl.col("evt").last()).filter("partial")
+        open_min = open_.get_column("evt").min() if open_.height else None
+        suffix_min = pl.col("evt").reverse().cum_min().reverse()
+        ok = (pl.col("evt") == pl.col("_row")) & (suffix_min >= pl.col("_row"))
+        if open_min is not None:
+            ok = ok & (pl.col("_row") <= open_min)
+        last_start = df.filter(ok).select(pl.col("_row").max()).item()
         if last_start is not None and last_start > 0:
             row = df.row(last_start, named=True)
             tail_offset, tail_line = row["byte_offset"], row["line_no"]

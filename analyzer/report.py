@@ -673,7 +673,7 @@ class Analysis:
             s = template_surge(self.con, win["start"], win["end"])
         except Exception as exc:  # noqa: BLE001 - a damaged source must not sink the whole report
             return {"window": {"start": iso(win["start"]), "end": iso(win["end"])}, "baseline": {"start": None, "end": None},
-                    "bytes_read": 0, "window_lines": 0, "baseline_lines": 0, "skipped": [], "rows": [], "error": str(exc)[:200]}
+                    "bytes_read": 0, "window_lines": 0, "baseline_lines": 0, "duplicate_lines": 0, "skipped": [], "rows": [], "error": str(exc)[:200]}
         for k in ("window", "baseline"):
             s[k] = {kk: iso(v) for kk, v in s[k].items()}
         for r in s["rows"]:

@@ -47,7 +47,7 @@ def _ranges(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt.dateti
     return con.execute(
         """
         SELECT s.source_id, s.path, s.abspath, s.format, min(i.first_offset), max(i.end_offset), min(i.first_line),
-               any_value(s.pod), any_value(s.encoding)
+               any_value(s.pod), any_value(s.encoding), any_value(s.container)
         FROM line_index i JOIN sources s USING (source_id)
         WHERE i.minute >= date_trunc('minute', ?::TIMESTAMPTZ) AND i.minute < ?::TIMESTAMPTZ
           AND s.format NOT IN ('document', 'document_lines', 'otel_span_ndjson')
@@ -57,16 +57,34 @@ def _ranges(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt.dateti
     ).fetchall()
 
 
+def _drop_cross_export_copies(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """The same line (pod, container, time, text) re-read from two exports counts once.
+
+    Per line identity, the largest number of copies any one source holds is kept: two
+    identical lines in one file are two lines, the same line in `kubectl logs` and in
+    /var/log/pods is one. Lines without a known pod can't be matched across sources."""
+    key = ["pod", "container", "ts", "payload"]
+    known = pl.col("pod").is_not_null()
+    if df.get_column("source_id").n_unique() < 2:
+        return df, 0
+    occ = df.with_columns(pl.int_range(pl.len()).over(["source_id", *key]).alias("_occ"))
+    kept = pl.concat([
+        occ.filter(known).unique(subset=[*key, "_occ"], keep="first", maintain_order=True),
+        occ.filter(~known),
+    ]).drop("_occ")
+    return kept, df.height - kept.height
+
+
 def template_surge(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt.datetime, *, top: int = 10,
                    min_count: int = 3, min_factor: float = 3.0, tz: str = "UTC") -> dict:
     length = until - since
     length = max(length, dt.timedelta(minutes=5))
     b_since = since - length
     out: dict = {"window": {"start": since, "end": until}, "baseline": {"start": b_since, "end": since},
-                 "bytes_read": 0, "window_lines": 0, "baseline_lines": 0, "skipped": [], "rows": []}
+                 "bytes_read": 0, "window_lines": 0, "baseline_lines": 0, "duplicate_lines": 0, "skipped": [], "rows": []}
     frames = []
     budget = MAX_BYTES
-    for sid, path, abspath, fmt, lo, hi, first_line, src_pod, encoding in _ranges(con, b_since, until):
+    for sid, path, abspath, fmt, lo, hi, first_line, src_pod, encoding, src_ctr in _ranges(con, b_since, until):
         if lo is None or hi is None or hi <= lo:
             continue
         if abspath in (None, "-") or not os.path.exists(abspath):
@@ -84,13 +102,16 @@ def template_surge(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt
         # line numbers come from the index's first line and are exact because ranges start on line starts
         lines = payload_lines(Chunk(data, first_line, lo), fmt, tz=tz)
         single_pod = src_pod if src_pod and "," not in src_pod else None
+        single_ctr = src_ctr if src_ctr and "," not in src_ctr else None
         frames.append(lines.with_columns(
             pl.lit(sid).alias("source_id"), pl.lit(path).alias("source"),
             pl.coalesce("pod", pl.lit(single_pod, pl.String)).alias("pod"),
+            pl.coalesce("container", pl.lit(single_ctr, pl.String)).alias("container"),
         ))
     if not frames:
         return out
     df = pl.concat(frames, how="diagonal_relaxed").filter(pl.col("ts").is_not_null())
+    df, out["duplicate_lines"] = _drop_cross_export_copies(df)
     df = df.with_columns(
         pl.when(pl.col("ts") >= since).then(pl.lit("window")).otherwise(pl.lit("baseline")).alias("period"),
         template_expr(pl.col("payload")).alias("template"),
@@ -114,7 +135,7 @@ def template_surge(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt
             (pl.col("window_count") >= min_count)
             & ((pl.col("baseline_count") == 0) | (pl.col("factor") >= min_factor))
         )
-        .sort(["window_count", "factor"], descending=True)
+        .sort(["window_count", "factor", "template"], descending=[True, True, False])  # ties: by text, stable
         .head(top)
     )
     for r in agg.iter_rows(named=True):

@@ -788,7 +788,7 @@ def _parse_span_chunk(lines: pl.DataFrame, ctx: SourceContext) -> ChunkResult:
 
 
 def payload_lines(chunk: Chunk, envelope: str, *, tz: str = "UTC") -> pl.DataFrame:
-    """Every line of a chunk as line_no, ts, pod, level, payload: for re-reading an indexed window.
+    """Every line of a chunk as line_no, ts, pod, container, level, payload: for re-reading an indexed window.
 
     No folding and no classification; lines that fit nothing keep their text as payload.
     """
@@ -796,7 +796,7 @@ def payload_lines(chunk: Chunk, envelope: str, *, tz: str = "UTC") -> pl.DataFra
 
     lines = split_lines(chunk).filter(pl.col("reject").is_null())
     if lines.height == 0:
-        return pl.DataFrame(schema={"line_no": pl.Int64, "ts": UTC_US, "pod": pl.String, "level": pl.String, "payload": pl.String})
+        return pl.DataFrame(schema={"line_no": pl.Int64, "ts": UTC_US, "pod": pl.String, "container": pl.String, "level": pl.String, "payload": pl.String})
     df = _split_python_envelope(lines, envelope) if envelope in PY_ENVELOPES else split_envelope(lines, envelope)
     payload = pl.col("payload")
     df = df.with_columns(
@@ -816,8 +816,8 @@ def payload_lines(chunk: Chunk, envelope: str, *, tz: str = "UTC") -> pl.DataFra
             df.with_columns((~prev).cum_sum().over("stream").alias("_g"))
             .group_by("stream", "_g", maintain_order=True)
             .agg(pl.col("line_no").first(), pl.col("ts").first(), pl.col("env_pod").first(), pl.col("level").first(),
-                 pl.col("payload").str.join(""), pl.col("ts_text_payload").first())
+                 pl.col("env_container").first(), pl.col("payload").str.join(""), pl.col("ts_text_payload").first())
         )
     # continuation lines (stack frames, blank lines) belong to the event above them
     cont = pl.col("ts_text_payload").is_null() & ~payload.str.starts_with("{") & payload.str.contains(CONTINUATION_RE)
-    return df.filter(~cont).select("line_no", "ts", pl.col("env_pod").alias("pod"), "level", "payload")
+    return df.filter(~cont).select("line_no", "ts", pl.col("env_pod").alias("pod"), pl.col("env_container").alias("container"), "level", "payload")

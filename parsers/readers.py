@@ -377,8 +377,11 @@ class PlainReader:
 
     def __init__(self, path: str, chunk_bytes: int = CHUNK_BYTES, buffers: int = 1):
         self.fd = os.open(path, os.O_RDONLY)
-        # several buffers when chunks are read ahead while earlier ones are still in use
-        self.bufs = [bytearray(chunk_bytes) for _ in range(buffers)]
+        # several buffers when chunks are read ahead while earlier ones are still in use; no
+        # bigger than the file (+1: a read that fills less than the buffer is the end)
+        size = os.fstat(self.fd).st_size
+        cap = min(chunk_bytes, max(size + 1, 1 << 16))
+        self.bufs = [bytearray(cap) for _ in range(buffers)]
 
     def close(self) -> None:
         os.close(self.fd)

@@ -145,11 +145,19 @@ def _m4_encoding(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE sources ADD COLUMN encoding TEXT")
 
 
+def _m5_open_tail(con: duckdb.DuckDBPyConnection) -> None:
+    # A file's last event may go on when the file grows (more stack frames, or the rest of
+    # an unterminated last line): it is stored as a chunk of its own, and what it added is
+    # recorded here, so an append can take it back and read it again whole.
+    con.execute("ALTER TABLE sources ADD COLUMN tail JSON")
+
+
 MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("initial schema: sources, events, rejects, line_index, lines", _m1_initial),
     ("cross-export deduplication: events.dedup_key, sources.lines_duplicate", _m2_cross_export_dedup),
     ("content fingerprint: sources.content_head, sources.content_size", _m3_content_fingerprint),
     ("input encoding: sources.encoding", _m4_encoding),
+    ("open tail of a file: sources.tail", _m5_open_tail),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -276,7 +276,15 @@ def _insert_events(con, df: pl.DataFrame, source_id: int, dedup: bool = True) ->
     return int(dup_lines)
 
 
-def _commit_chunk(con, source_id: int, res: ChunkResult, bytes_done: int, lines_done: int, dedup: bool = True) -> None:
+TAIL_FIELDS = ("lines", "lines_parsed", "lines_rejected", "lines_folded", "lines_generic", "events", "lines_duplicate")
+
+
+def _commit_chunk(con, source_id: int, res: ChunkResult, bytes_done: int, lines_done: int, dedup: bool = True,
+                  *, tail_at: tuple[int, int] | None = None) -> None:
+    """One chunk in one transaction, with the source's resume point.
+
+    `tail_at` (byte offset, line number): this chunk is the file's open tail, its last event
+    and whatever follows it; what it adds is recorded in sources.tail (see _reopen_tail)."""
     con.execute("BEGIN TRANSACTION")
     try:
         dup_lines = _insert_events(con, res.events, source_id, dedup)
@@ -302,6 +310,32 @@ def _commit_chunk(con, source_id: int, res: ChunkResult, bytes_done: int, lines_
                 res.first_ts, res.first_ts, res.last_ts, res.last_ts,
                 source_id,
             ],
+        )
+        if tail_at is not None:
+            added = (res.n_lines, res.n_lines - res.n_rejected, res.n_rejected, res.n_folded, res.n_generic,
+                     res.events.height, dup_lines)
+            tail = {"offset": tail_at[0], "line": tail_at[1], **dict(zip(TAIL_FIELDS, added, strict=True))}
+            con.execute("UPDATE sources SET tail = ? WHERE source_id = ?", [json.dumps(tail), source_id])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _reopen_tail(con, source_id: int, tail: dict, store_lines: bool) -> None:
+    """Take back what the file's open tail added (its own chunk: lines from tail["line"] on),
+    so an append reads it again together with what follows it, as a clean ingest would."""
+    line = int(tail["line"])
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table, col in (("events", "line_no"), ("rejects", "line_no"), ("line_index", "first_line")):
+            con.execute(f"DELETE FROM {table} WHERE source_id = ? AND {col} >= ?", [source_id, line])
+        if store_lines:
+            con.execute("DELETE FROM lines WHERE source_id = ? AND line_no >= ?", [source_id, line])
+        sets = ", ".join(f"{f} = {f} - ?" for f in TAIL_FIELDS)
+        con.execute(
+            f"UPDATE sources SET {sets}, bytes_done = ?, lines_done = ?, tail = NULL WHERE source_id = ?",
+            [*(int(tail[f]) for f in TAIL_FIELDS), int(tail["offset"]), line - 1, source_id],
         )
         con.execute("COMMIT")
     except Exception:
@@ -547,6 +581,12 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
                 break
             if size > ssize and comp is None and scomp is None and status == "complete" and _hash_range(path, max(0, ssize - 4096), min(4096, ssize)) == sth:
                 source_id, skip_bytes, first_line, action = sid, bdone, ldone + 1, "appended"
+                tail = con.execute("SELECT tail FROM sources WHERE source_id = ?", [sid]).fetchone()[0]
+                if tail:
+                    # the last event may go on in what was appended: read it again with it
+                    tail = json.loads(tail)
+                    _reopen_tail(con, sid, tail, opts.store_lines)
+                    skip_bytes, first_line = int(tail["offset"]), int(tail["line"])
                 break
     if source_id is not None and action == "resumed" and skip_bytes == 0:
         first_line = 1
@@ -603,17 +643,19 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
     elif can_pread(path, opts.encoding):
         # read in place: a chunk's unfinished last event is read again with the next chunk
         off, line = skip_bytes, first_line
+        in_tail = False  # reading the file's open tail: its last event, stored on its own
         with PlainReader(path, opts.chunk_for(native.eligible(ctx))) as reader:
             while True:
                 view, end, eof = reader.read_at(off)
                 if view is None:
                     break
-                res = parse_chunk(Chunk(view, line, off), ctx, final=eof)
+                res = parse_chunk(Chunk(view, line, off), ctx, final=eof and in_tail)
                 if res.tail_offset is not None:
                     bytes_done, lines_done = res.tail_offset, res.tail_line - 1
                 else:
                     bytes_done, lines_done = end, line - 1 + res.n_lines
-                _commit_chunk(con, source_id, res, bytes_done, lines_done, dedup)
+                _commit_chunk(con, source_id, res, bytes_done, lines_done, dedup, tail_at=(off, line) if eof and in_tail else None)
+                in_tail = eof and res.tail_offset is not None
                 out.lines += res.n_lines
                 out.events += res.events.height
                 out.rejected += res.n_rejected
@@ -690,15 +732,17 @@ def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> 
     order, one transaction per chunk, so a kill leaves the same resume point as before."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def stage1(off: int, line: int, slot: int):
+    def stage1(off: int, line: int, slot: int, in_tail: bool):
         view, end, eof = reader.read_at(off, slot)
         if view is None:
             return None
-        return end, eof, native.prepare_chunk(Chunk(view, line, off), ctx, final=eof)
+        # the file's last event is left as a tail and read again as a chunk of its own (the
+        # open tail: an append takes it back, see _reopen_tail)
+        return end, eof, native.prepare_chunk(Chunk(view, line, off), ctx, final=eof and in_tail)
 
     with PlainReader(path, opts.chunk_for(True), buffers=2) as reader, ThreadPoolExecutor(1, "pmortem-scan") as pool:
-        slot = 0
-        fut = pool.submit(stage1, off, line, slot)
+        slot, in_tail = 0, False
+        fut = pool.submit(stage1, off, line, slot, in_tail)
         while True:
             item = fut.result()
             if item is None:
@@ -706,13 +750,15 @@ def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> 
             end, eof, prep = item
             tail = prep.tail
             done = eof and tail is None
+            is_tail = eof and in_tail
             nxt_off, nxt_line = tail if tail is not None else (end, line + prep.a["cut"])
             if not done:
                 slot ^= 1
-                fut = pool.submit(stage1, nxt_off, nxt_line, slot)
+                in_tail = eof
+                fut = pool.submit(stage1, nxt_off, nxt_line, slot, in_tail)
             res = native.finish_chunk(prep)
             bytes_done, lines_done = nxt_off, nxt_line - 1
-            _commit_chunk(con, source_id, res, bytes_done, lines_done, dedup)
+            _commit_chunk(con, source_id, res, bytes_done, lines_done, dedup, tail_at=(off, line) if is_tail else None)
             out.lines += res.n_lines
             out.events += res.events.height
             out.rejected += res.n_rejected

@@ -254,3 +254,71 @@ def test_progress_bar_on_a_terminal_only(tmp_path):
     # not a terminal: no bar, only the summary lines
     res = subprocess.run([*cmd, "--db", str(tmp_path / "pipe.duckdb")], capture_output=True, text=True, env=ENV, cwd=tmp_path)
     assert res.returncode == 0 and "ETA" not in res.stderr and "1 sources" in res.stderr
+
+
+# ---------------------------------------------------------------- appends that continue the last event
+EVENT_COLS = "line_no, byte_offset, line_count, ts, level, kind, message, error_class, pod, container, attrs"
+INDEX_SUMS = "SELECT minute, pod, container, level, sum(lines) FROM line_index GROUP BY ALL ORDER BY ALL"
+SOURCE_COUNTS = "SELECT lines, lines_parsed, lines_rejected, lines_folded, lines_generic, events FROM sources"
+
+
+def _java_lines() -> list[str]:
+    """The Java translation service's real output (logback lines, stack traces)."""
+    import gzip
+
+    from conftest import SAMPLES, require
+
+    return gzip.decompress(require(SAMPLES / "incident" / "translation-service.log.gz").read_bytes()).decode().splitlines()
+
+
+def _as_kubectl(lines: list[str]) -> list[str]:
+    """`kubectl logs --timestamps` of the same lines (a frame gets its exception's time)."""
+    out, ts = [], "2022-04-08T20:54:59.886Z"
+    for ln in lines:
+        m = re.match(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d+) ", ln)
+        if m:
+            ts = f"{m.group(1)}T{m.group(2)}Z"
+        out.append(f"{ts} {ln}")
+    return out
+
+
+def _snapshot(db: str) -> tuple:
+    con = duckdb.connect(db, read_only=True)
+    try:
+        return (
+            con.execute(f"SELECT {EVENT_COLS} FROM events ORDER BY line_no").fetchall(),
+            con.execute(INDEX_SUMS).fetchall(),
+            con.execute("SELECT line_no, reason FROM rejects ORDER BY line_no").fetchall(),
+            con.execute(SOURCE_COUNTS).fetchall(),
+        )
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("form", ["plain", "kubectl"])
+@pytest.mark.parametrize("split", ["inside a stack trace", "inside a line"])
+def test_append_that_continues_the_last_event_equals_a_clean_ingest(cli, tmp_path, form, split):
+    """The file's last event is open: an append may bring more of its stack frames, or the
+    rest of an unterminated last line. It is read again with them, as a clean ingest has it."""
+    lines = _java_lines()
+    if form == "kubectl":
+        lines = _as_kubectl(lines)
+    text = "\n".join(lines) + "\n"
+    frame = next(i for i, ln in enumerate(lines) if re.search(r"\tat ", ln) and "Exception" in lines[i - 1])
+    if split == "inside a stack trace":
+        cut = len("\n".join(lines[: frame + 1]) + "\n")  # the exception and its first frame only
+    else:
+        cut = len("\n".join(lines[:200]) + "\n") + 30  # 30 bytes into line 201, no newline
+    f = tmp_path / "translation.log"
+    f.write_text(text[:cut])
+    cli.ok("ingest", str(f), "-q")
+    assert cli.sql("SELECT tail IS NOT NULL FROM sources") == [(True,)]
+    with open(f, "a") as fh:
+        fh.write(text[cut:])
+    assert "appended" in cli.ok("ingest", str(f)).output
+    clean = str(tmp_path / "clean.duckdb")
+    cli.ok("ingest", str(f), "-q", "--db", clean)
+    got, want = _snapshot(cli.db), _snapshot(clean)
+    assert got[0] == want[0]  # events: the exception holds all its frames; line 201 is whole
+    assert got[1:] == want[1:]
+    assert want[3][0][0] == len(lines)

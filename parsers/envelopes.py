@@ -82,6 +82,33 @@ def _null(name: str) -> pl.Expr:
     return pl.lit(None, dtype=ENV_COLUMNS[name]).alias(name)
 
 
+LOKI_LABELS = ("pod", "pod_name", "k8s_pod_name", "container", "container_name", "namespace", "k8s_namespace_name",
+               "node_name", "node", "host", "hostname", "app", "service_name", "service", "job", "stream")
+
+
+def _json_fields(df: pl.DataFrame, fields: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Top-level fields of a JSON object per line, as `_j_<name>` columns (null when absent).
+
+    One parse per line (`json_decode` into a struct of just these fields), about 4x faster
+    than a `json_path_match` per field. `json_decode` refuses a whole column for one line
+    that is no JSON object (or a field of another shape, such as an object where text is
+    expected): such a chunk goes field by field with `json_path_match`, which gives null
+    for those lines (they are then rejected or kept as text, as before)."""
+    line = pl.col("line")
+    try:
+        dec = df.select(line.str.json_decode(pl.Struct(fields)).alias("_j")).get_column("_j")
+        return df.with_columns(*[dec.struct.field(k).alias(f"_j_{k}") for k in fields])
+    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError, ValueError):
+        cols = []
+        for k, dt in fields.items():
+            if isinstance(dt, pl.Struct):
+                sub = line.str.json_path_match(f"$.{k}")
+                cols.append(pl.struct(*[sub.str.json_path_match(f"$.{f.name}").alias(f.name) for f in dt.fields]).alias(f"_j_{k}"))
+            else:
+                cols.append(line.str.json_path_match(f"$.{k}").alias(f"_j_{k}"))
+        return df.with_columns(cols)
+
+
 def split_envelope(df: pl.DataFrame, envelope: str) -> pl.DataFrame:
     """Add ENV_COLUMNS to a frame with a `line` column."""
     line = pl.col("line")
@@ -117,11 +144,8 @@ def split_envelope(df: pl.DataFrame, envelope: str) -> pl.DataFrame:
             pl.lit(False).alias("env_json"),
         )
     if envelope == "docker":
-        log = line.str.json_path_match("$.log")
-        df = df.with_columns(
-            log.alias("_log"),
-            line.str.json_path_match("$.time").alias("env_ts_text"),
-            line.str.json_path_match("$.stream").alias("stream"),
+        df = _json_fields(df, {"log": pl.String, "stream": pl.String, "time": pl.String}).rename(
+            {"_j_log": "_log", "_j_time": "env_ts_text", "_j_stream": "stream"}
         )
         ok = pl.col("_log").is_not_null() & pl.col("env_ts_text").is_not_null()
         df = df.with_columns(
@@ -134,22 +158,23 @@ def split_envelope(df: pl.DataFrame, envelope: str) -> pl.DataFrame:
             line.str.starts_with("{").alias("env_json"),
         )
     if envelope == "loki":
-        df = df.with_columns(
-            line.str.json_path_match("$.line").alias("_line"),
-            line.str.json_path_match("$.timestamp").alias("env_ts_text"),
-            line.str.json_path_match("$.labels").alias("_labels"),
-        )
+        df = _json_fields(
+            df, {"line": pl.String, "timestamp": pl.String, "labels": pl.Struct({k: pl.String for k in LOKI_LABELS})}
+        ).rename({"_j_line": "_line", "_j_timestamp": "env_ts_text", "_j_labels": "_labels"})
         ok = pl.col("_line").is_not_null() & pl.col("env_ts_text").is_not_null()
-        lab = pl.col("_labels")
+
+        def lab(*names: str) -> pl.Expr:
+            return pl.coalesce(*[pl.col("_labels").struct.field(k) for k in names])
+
         df = df.with_columns(
             pl.when(ok).then(pl.col("_line")).otherwise(line).alias("payload"),
             ok.alias("env_ok"),
-            pl.coalesce(lab.str.json_path_match("$.pod"), lab.str.json_path_match("$.pod_name"), lab.str.json_path_match("$.k8s_pod_name")).alias("env_pod"),
-            pl.coalesce(lab.str.json_path_match("$.container"), lab.str.json_path_match("$.container_name")).alias("env_container"),
-            pl.coalesce(lab.str.json_path_match("$.namespace"), lab.str.json_path_match("$.k8s_namespace_name")).alias("env_namespace"),
-            pl.coalesce(lab.str.json_path_match("$.node_name"), lab.str.json_path_match("$.node"), lab.str.json_path_match("$.host"), lab.str.json_path_match("$.hostname")).alias("env_host"),
-            pl.coalesce(lab.str.json_path_match("$.app"), lab.str.json_path_match("$.service_name"), lab.str.json_path_match("$.service"), lab.str.json_path_match("$.job")).alias("env_service"),
-            lab.str.json_path_match("$.stream").alias("stream"),
+            lab("pod", "pod_name", "k8s_pod_name").alias("env_pod"),
+            lab("container", "container_name").alias("env_container"),
+            lab("namespace", "k8s_namespace_name").alias("env_namespace"),
+            lab("node_name", "node", "host", "hostname").alias("env_host"),
+            lab("app", "service_name", "service", "job").alias("env_service"),
+            lab("stream").alias("stream"),
         ).drop("_line", "_labels")
         return df.with_columns(pl.lit(False).alias("partial"), line.str.starts_with("{").alias("env_json"))
     # plain and the record-per-line JSON exports handled in Python (es_ndjson, otel spans)

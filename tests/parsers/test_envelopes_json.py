@@ -9,7 +9,6 @@ import json
 import polars as pl
 import pytest
 from conftest import SAMPLES, require
-
 from pmortem.parsers.envelopes import LOKI_LABELS, split_envelope
 
 

@@ -563,9 +563,26 @@ def json_fields(text: str) -> dict:
         if isinstance(obj.get(k), str):
             out["span_id"] = obj[k]
             break
-    skip = {"msg", "message", "level", "time", "timestamp", "hostname", "pid", "v", "err", "error", "req", "res"}
-    out["extra"] = {k: v for k, v in obj.items() if k not in skip and not isinstance(v, dict | list)}
+    out["extra"] = {k: v for k, v in obj.items() if k not in _JSON_KNOWN and not isinstance(v, dict | list)}
     return out
+
+
+# logger fields json_fields reads itself (the rest go to attrs)
+_JSON_KNOWN = frozenset({"msg", "message", "level", "time", "timestamp", "hostname", "pid", "v", "err", "error", "req", "res"})
+
+
+# json_fields' keys -> the event builder's columns
+_JSON_OUT: dict[str, tuple[str, pl.DataType]] = {
+    "payload_pod": ("payload_pod", pl.String),
+    "payload_service": ("payload_service", pl.String),
+    "payload_pid": ("payload_pid", pl.Int64),
+    "status": ("j_status", pl.Int32),
+    "duration_ms": ("j_duration_ms", pl.Float64),
+    "route": ("j_route", pl.String),
+    "peer": ("j_peer", pl.String),
+    "trace_id": ("j_trace_id", pl.String),
+    "span_id": ("j_span_id", pl.String),
+}
 
 
 def _build_events(df: pl.DataFrame, ctx: SourceContext, *, selected: bool = False) -> tuple[pl.DataFrame, int]:
@@ -612,25 +629,29 @@ def _build_events(df: pl.DataFrame, ctx: SourceContext, *, selected: bool = Fals
     )
     if ev.get_column("ts").null_count():
         ev = ev.with_columns(pl.coalesce("ts", _parse_env_ts(pl.col("ts_text"))).alias("ts"))
-    # JSON payloads: decode the few selected ones
-    jrows = [json_fields(r) if j else {} for r, j in zip(ev.get_column("raw").to_list(), ev.get_column("is_json").to_list(), strict=True)]
-    message = [jr.get("message", raw) for jr, raw in zip(jrows, ev.get_column("raw").to_list(), strict=True)]
+    # JSON payloads: decode the few selected ones (one pass; text rows only keep their raw text)
+    raws = ev.get_column("raw").to_list()
+    n = len(raws)
+    message = raws.copy()
+    jcols: dict[str, list] = {k: [None] * n for k in _JSON_OUT}
+    attrs: list[str | None] = [None] * n
+    for i in ev.get_column("is_json").arg_true().to_list():
+        jr = json_fields(raws[i])
+        if not jr:
+            continue
+        message[i] = jr.get("message", raws[i])
+        for k in _JSON_OUT:
+            v = jr.get(k)
+            if v is not None:
+                jcols[k][i] = v
+        extra = jr.get("extra", {})
+        if "method" in jr:
+            extra = {**extra, "method": jr["method"]}
+        attrs[i] = orjson.dumps(extra, default=str).decode()
     ev = ev.with_columns(
         pl.Series("message", message, pl.String),
-        pl.Series("payload_pod", [jr.get("payload_pod") for jr in jrows], pl.String),
-        pl.Series("payload_service", [jr.get("payload_service") for jr in jrows], pl.String),
-        pl.Series("payload_pid", [jr.get("payload_pid") for jr in jrows], pl.Int64),
-        pl.Series("j_status", [jr.get("status") for jr in jrows], pl.Int32),
-        pl.Series("j_duration_ms", [jr.get("duration_ms") for jr in jrows], pl.Float64),
-        pl.Series("j_route", [jr.get("route") for jr in jrows], pl.String),
-        pl.Series("j_peer", [jr.get("peer") for jr in jrows], pl.String),
-        pl.Series("j_trace_id", [jr.get("trace_id") for jr in jrows], pl.String),
-        pl.Series("j_span_id", [jr.get("span_id") for jr in jrows], pl.String),
-        pl.Series(
-            "j_attrs",
-            [orjson.dumps({**jr.get("extra", {}), **({"method": jr["method"]} if "method" in jr else {})}, default=str).decode() if jr else None for jr in jrows],
-            pl.String,
-        ),
+        *[pl.Series(name, jcols[k], dt) for k, (name, dt) in _JSON_OUT.items()],
+        pl.Series("j_attrs", attrs, pl.String),
     ).with_row_index("_i")
     # process headers some text formats carry: syslog (host, program, pid), nginx error log (pid)
     head = pl.col("raw").str.slice(0, 200)

@@ -540,6 +540,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
     head_hash = tail_hash = None
     head_len = 0
     skip_bytes, first_line, source_id, action = 0, 1, None, "ingested"
+    reopened: dict | None = None  # the open tail an append took back (read again below)
     c_head = c_size = None
     if path != "-":
         head_hash, tail_hash, head_len = fingerprint(path, size)
@@ -586,6 +587,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
                     # the last event may go on in what was appended: read it again with it
                     tail = json.loads(tail)
                     _reopen_tail(con, sid, tail, opts.store_lines)
+                    reopened = tail
                     skip_bytes, first_line = int(tail["offset"]), int(tail["line"])
                 break
     if source_id is not None and action == "resumed" and skip_bytes == 0:
@@ -722,6 +724,11 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         [status, state.error, source_id],
     )
     out.error = state.error
+    if reopened:
+        # the summary counts what the source gained: the re-read tail was there before
+        out.lines -= int(reopened["lines"])
+        out.events -= int(reopened["events"])
+        out.rejected -= int(reopened["lines_rejected"])
     return out
 
 

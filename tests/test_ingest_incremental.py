@@ -313,9 +313,13 @@ def test_append_that_continues_the_last_event_equals_a_clean_ingest(cli, tmp_pat
     f.write_text(text[:cut])
     cli.ok("ingest", str(f), "-q")
     assert cli.sql("SELECT tail IS NOT NULL FROM sources") == [(True,)]
+    ((before,),) = cli.sql("SELECT lines FROM sources")
     with open(f, "a") as fh:
         fh.write(text[cut:])
-    assert "appended" in cli.ok("ingest", str(f)).output
+    out = cli.ok("ingest", str(f)).output
+    # the summary counts what the source gained, not the re-read tail again
+    gained = re.search(r"appended\s+\S+\s+([\d,]+) lines", out)
+    assert gained and int(gained.group(1).replace(",", "")) == len(lines) - before, out
     clean = str(tmp_path / "clean.duckdb")
     cli.ok("ingest", str(f), "-q", "--db", clean)
     got, want = _snapshot(cli.db), _snapshot(clean)

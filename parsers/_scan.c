@@ -440,11 +440,19 @@ static const char *LEVEL_WORDS[] = {"TRACE", "DEBUG", "FINE", "INFO", "NOTICE", 
 static int level_word_len[N_LEVEL_WORDS];
 static unsigned char level_first[256]; /* 1: some level word starts with this byte */
 static unsigned char before_or_high[256]; /* TEXT_LEVEL_RE's [\s\[|:] or a byte >= 0x80 */
+/* the level words starting with a byte, in alternation order, -1 terminated */
+#define MAX_SAME_FIRST 4
+static signed char words_by_first[256][MAX_SAME_FIRST + 1];
 
 static void init_tables(void) {
+    memset(words_by_first, -1, sizeof(words_by_first));
     for (int k = 0; k < N_LEVEL_WORDS; k++) {
+        unsigned char c0 = (unsigned char)LEVEL_WORDS[k][0];
         level_word_len[k] = (int)strlen(LEVEL_WORDS[k]);
-        level_first[(unsigned char)LEVEL_WORDS[k][0]] = 1;
+        level_first[c0] = 1;
+        int j = 0;
+        while (words_by_first[c0][j] >= 0) j++;
+        words_by_first[c0][j] = (signed char)k; /* at most MAX_SAME_FIRST per byte in LEVEL_WORDS */
     }
     for (int c = 0; c < 256; c++)
         before_or_high[c] = c >= 0x80 || c == ' ' || (c >= 9 && c <= 13) || c == '[' || c == '|' || c == ':';
@@ -455,9 +463,9 @@ static inline int after_delim(unsigned char c) { return is_ws(c) || c == ']' || 
 
 /* The level word at w in head[0..hn), followed by end-of-head or a delimiter; -2: none. */
 static int level_word_at(const unsigned char *h, Py_ssize_t hn, Py_ssize_t w, int *taint) {
-    unsigned char c0 = h[w];
-    for (int k = 0; k < N_LEVEL_WORDS; k++) {
-        if ((unsigned char)LEVEL_WORDS[k][0] != c0) continue;
+    const signed char *ks = words_by_first[h[w]];
+    for (int j = 0; ks[j] >= 0; j++) {
+        int k = ks[j];
         Py_ssize_t wl = level_word_len[k];
         if (w + wl > hn || memcmp(h + w, LEVEL_WORDS[k], (size_t)wl) != 0) continue;
         if (w + wl == hn) return level_of_word(h + w, wl);
@@ -487,20 +495,47 @@ static int text_level(const unsigned char *h, Py_ssize_t hn, int *taint) {
         if (j < hn) TAINT_IF_HIGH(h[j], *taint);
         if (j > i && j < hn && h[j] == ']') return level_of_word(h + i, j - i) ;
     }
-    for (Py_ssize_t w = 0; w < hn; w++) {
-        if (w > 0 && !before_or_high[h[w - 1]]) continue;
-        if (!level_first[h[w]]) continue;
-        if (w > 0) {
-            unsigned char b = h[w - 1];
-            if (!before_delim(b)) {
-                /* a high byte before a level word could be Unicode whitespace */
-                if (b >= 0x80 && is_uws(cp_before(h, hn, w)) && level_word_at(h, hn, w, taint) != -2) *taint = 1;
-                continue;
-            }
-        }
-        int lv = level_word_at(h, hn, w, taint);
+    /* leftmost level word at 0 or after a delimiter (or a high byte: Unicode whitespace?) */
+    if (hn > 0 && level_first[h[0]]) {
+        int lv = level_word_at(h, hn, 0, taint);
         if (lv != -2) return lv;
     }
+#define LEVEL_CANDIDATE(w)                                                                                   \
+    do {                                                                                                     \
+        Py_ssize_t w_ = (w);                                                                                 \
+        if (level_first[h[w_]]) {                                                                            \
+            unsigned char b_ = h[w_ - 1];                                                                    \
+            if (!before_delim(b_)) {                                                                         \
+                /* a high byte before a level word could be Unicode whitespace */                           \
+                if (b_ >= 0x80 && is_uws(cp_before(h, hn, w_)) && level_word_at(h, hn, w_, taint) != -2)    \
+                    *taint = 1;                                                                              \
+            } else {                                                                                         \
+                int lv_ = level_word_at(h, hn, w_, taint);                                                   \
+                if (lv_ != -2) return lv_;                                                                   \
+            }                                                                                                \
+        }                                                                                                    \
+    } while (0)
+    /* c: the byte before a candidate; candidates w = c + 1 < hn */
+    Py_ssize_t c = 0;
+#ifdef __SSE2__
+    const __m128i sp = _mm_set1_epi8(' '), lb = _mm_set1_epi8('['), bar = _mm_set1_epi8('|'), col = _mm_set1_epi8(':'),
+                  nine = _mm_set1_epi8(9), four = _mm_set1_epi8(4), zero = _mm_setzero_si128();
+    for (; c + 16 <= hn - 1; c += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(h + c));
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, sp), _mm_cmpeq_epi8(v, lb)),
+                                 _mm_or_si128(_mm_cmpeq_epi8(v, bar), _mm_cmpeq_epi8(v, col)));
+        /* 9..13: (c - 9) wrapped, minus 4 saturated, is 0 */
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_subs_epu8(_mm_sub_epi8(v, nine), four), zero));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m) | (unsigned)_mm_movemask_epi8(v);
+        while (mask) {
+            LEVEL_CANDIDATE(c + __builtin_ctz(mask) + 1);
+            mask &= mask - 1;
+        }
+    }
+#endif
+    for (; c < hn - 1; c++)
+        if (before_or_high[h[c]]) LEVEL_CANDIDATE(c + 1);
+#undef LEVEL_CANDIDATE
     return -1;
 }
 

@@ -134,52 +134,37 @@ static Py_ssize_t head_bytes(const unsigned char *s, Py_ssize_t n, Py_ssize_t ch
     return n;
 }
 
-/* bit 1: a byte >= 0x80; bit 2: a NUL byte. One SWAR pass. */
-static int high_or_nul(const unsigned char *s, Py_ssize_t n) {
+/* The line starting at q: its newline (NULL: none before end), and in *flags what
+ * high_or_nul says of the bytes before it. One pass for both. */
+static inline const unsigned char *line_end(const unsigned char *q, const unsigned char *end, int *flags) {
+    const unsigned char *p = q;
+    int f = 0;
 #ifdef __SSE2__
-    int r = 0;
-    Py_ssize_t j = 0;
-    const __m128i zero = _mm_setzero_si128();
+    const __m128i nl = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
     __m128i acc_hi = zero, acc_z = zero;
-    for (; j + 16 <= n; j += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(s + j));
+    for (; p + 16 <= end; p += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl));
+        __m128i z = _mm_cmpeq_epi8(v, zero);
+        if (m) {
+            unsigned before = (1u << __builtin_ctz(m)) - 1; /* the bytes before the newline */
+            f = (_mm_movemask_epi8(acc_hi) || (_mm_movemask_epi8(v) & before) ? 1 : 0) |
+                (_mm_movemask_epi8(acc_z) || (_mm_movemask_epi8(z) & before) ? 2 : 0);
+            *flags = f;
+            return p + __builtin_ctz(m);
+        }
         acc_hi = _mm_or_si128(acc_hi, v);
-        acc_z = _mm_or_si128(acc_z, _mm_cmpeq_epi8(v, zero));
+        acc_z = _mm_or_si128(acc_z, z);
     }
-    if (j < n && n >= 16) {
-        /* the tail as one overlapping 16-byte load */
-        __m128i v = _mm_loadu_si128((const __m128i *)(s + n - 16));
-        acc_hi = _mm_or_si128(acc_hi, v);
-        acc_z = _mm_or_si128(acc_z, _mm_cmpeq_epi8(v, zero));
-        j = n;
-    }
-    if (_mm_movemask_epi8(acc_hi)) r |= 1;
-    if (_mm_movemask_epi8(acc_z)) r |= 2;
-    for (; j < n; j++) {
-        if (s[j] & 0x80) r |= 1;
-        if (s[j] == 0) r |= 2;
-    }
-    return r;
-#else
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-    uint64_t acc_high = 0, acc_zero = 0;
-    Py_ssize_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        acc_high |= w;
-        acc_zero |= (w - ones) & ~w;
-    }
-    int r = (acc_high & highs) ? 1 : 0;
-    /* (w - ones) & ~w & highs flags a zero byte, and may flag a 0x80+ byte after a borrow:
-       confirm a NUL exactly when it says so */
-    if (acc_zero & highs) r |= memchr(s, 0, (size_t)i) ? 2 : 0;
-    for (; i < n; i++) {
-        if (s[i] & 0x80) r |= 1;
-        if (s[i] == 0) r |= 2;
-    }
-    return r;
+    f = (_mm_movemask_epi8(acc_hi) ? 1 : 0) | (_mm_movemask_epi8(acc_z) ? 2 : 0);
 #endif
+    for (; p < end; p++) {
+        if (*p == '\n') { *flags = f; return p; }
+        if (*p & 0x80) f |= 1;
+        if (*p == 0) f |= 2;
+    }
+    *flags = f;
+    return NULL;
 }
 
 /* The first index in [from, to) of a byte <= 0x20 (space, controls) or >= 0x80; `to` if none. */
@@ -247,8 +232,20 @@ static inline int d2(const unsigned char *p) { return (p[0] - '0') * 10 + (p[1] 
 /* RFC 3339 as the envelope regex has it:
  *   \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)
  * at s[0..n). Returns its length or 0. Sets *taint when a \d test met a high byte. */
-static Py_ssize_t match_rfc3339(const unsigned char *s, Py_ssize_t n, int *taint) {
+/* The date-hour-minute text of the last timestamp whose shape was checked: consecutive
+ * lines mostly share it, and then only the seconds and what follows need checking. */
+typedef struct {
+    unsigned char p[17];
+    int valid;
+} ShapeCache;
+
+static Py_ssize_t match_rfc3339(const unsigned char *s, Py_ssize_t n, int *taint, ShapeCache *sc) {
     static const signed char shape[19] = {1, 1, 1, 1, '-', 1, 1, '-', 1, 1, 'T', 1, 1, ':', 1, 1, ':', 1, 1};
+    if (n >= 19 && sc->valid && memcmp(s, sc->p, 17) == 0) {
+        for (int i = 17; i < 19; i++)
+            if (!is_digit(s[i])) { TAINT_IF_DIGIT(s, n, i, *taint); return 0; }
+        goto rest;
+    }
     if (n < 19) {
         for (Py_ssize_t i = 0; i < n; i++) {
             if (shape[i] == 1) { if (!is_digit(s[i])) { TAINT_IF_DIGIT(s, n, i, *taint); return 0; } }
@@ -260,6 +257,9 @@ static Py_ssize_t match_rfc3339(const unsigned char *s, Py_ssize_t n, int *taint
     for (int i = 0; i < 19; i++) {
         if (shape[i] == 1 && !is_digit(s[i])) { TAINT_IF_DIGIT(s, n, i, *taint); return 0; }
     }
+    memcpy(sc->p, s, 17);
+    sc->valid = 1;
+rest:;
     Py_ssize_t i = 19;
     if (i < n && s[i] == '.') {
         Py_ssize_t j = i + 1;
@@ -753,7 +753,7 @@ typedef struct {
 
 /* KUBECTL_HEAD_RE ^((?:\[pod/([^/\]\s]+)/([^\]\s]+)\] )?(RFC3339)(?: |$)) on the first 256 chars.
  * Returns 1 when it fits, 0 when not, and sets *taint when undecidable. */
-static int env_kubectl(const unsigned char *s, Py_ssize_t hn, EntTable *ents, Env *e, int *taint) {
+static int env_kubectl(const unsigned char *s, Py_ssize_t hn, EntTable *ents, Env *e, int *taint, ShapeCache *sc) {
     Py_ssize_t i = 0;
     e->ent = -1;
     e->stream = 0;
@@ -780,7 +780,7 @@ static int env_kubectl(const unsigned char *s, Py_ssize_t hn, EntTable *ents, En
             }
         }
     }
-    Py_ssize_t tl = match_rfc3339(s + i, hn - i, taint);
+    Py_ssize_t tl = match_rfc3339(s + i, hn - i, taint, sc);
     if (tl == 0 && i > 0) {
         /* the optional prefix group is given up: the timestamp must then start at 0 ('[' can't) */
         return 0;
@@ -799,9 +799,9 @@ static int env_kubectl(const unsigned char *s, Py_ssize_t hn, EntTable *ents, En
 }
 
 /* CRI_HEAD_RE ^((RFC3339) (stdout|stderr) ([PF])(?::\S*)?(?: |$)) */
-static int env_cri(const unsigned char *s, Py_ssize_t hn, Env *e, int *taint) {
+static int env_cri(const unsigned char *s, Py_ssize_t hn, Env *e, int *taint, ShapeCache *sc) {
     e->ent = -1;
-    Py_ssize_t tl = match_rfc3339(s, hn, taint);
+    Py_ssize_t tl = match_rfc3339(s, hn, taint, sc);
     if (tl == 0) return 0;
     Py_ssize_t i = tl;
     if (i >= hn || s[i] != ' ') return 0;
@@ -884,12 +884,15 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     memset(&ents, 0, sizeof(ents));
     MinuteCache mcache;
     memset(&mcache, 0, sizeof(mcache));
+    ShapeCache shape;
+    memset(&shape, 0, sizeof(shape));
     Py_ssize_t hi = 0;
 
     Py_BEGIN_ALLOW_THREADS
     const unsigned char *q = d;
     for (Py_ssize_t L = 0; L < n; L++) {
-        const unsigned char *nl = memchr(q, '\n', (size_t)(d + len - q));
+        int hn0;
+        const unsigned char *nl = line_end(q, d + len, &hn0);
         Py_ssize_t raw = nl ? nl - q : d + len - q;
         start[L] = q - d;
         rawlen[L] = raw;
@@ -902,10 +905,9 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
         const unsigned char *s = q;
         Py_ssize_t sn = body;
         if (L == 0 && bom && sn >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) { s += 3; sn -= 3; }
-        int hn0;
         if (raw > MAX_LINE_BYTES) {
             status[L] = ST_LONG;
-        } else if ((hn0 = high_or_nul(q, body)) & 2) {
+        } else if (hn0 & 2) {
             status[L] = ST_NUL;
         } else {
             int high = hn0 & 1;
@@ -915,7 +917,7 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
                 int taint = 0;
                 Env e = {0, 0, 0, -1, 0, 0};
                 Py_ssize_t hn = head_bytes(s, sn, 256, !high);
-                int ok = envelope == ENV_CRI ? env_cri(s, hn, &e, &taint) : env_kubectl(s, hn, &ents, &e, &taint);
+                int ok = envelope == ENV_CRI ? env_cri(s, hn, &e, &taint, &shape) : env_kubectl(s, hn, &ents, &e, &taint, &shape);
                 if (ok < 0) { status[L] = ST_DEFER; taint = 1; }
                 if (!ok || taint) {
                     status[L] = ST_DEFER;

@@ -44,6 +44,21 @@ static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static inline int is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 static inline int is_word(unsigned char c) { return is_alpha(c) || is_digit(c) || c == '_'; }
 
+/* a == b over n bytes, 8 at a time (short keys: cheaper than a memcmp call) */
+static inline int same_bytes(const unsigned char *a, const unsigned char *b, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y) return 0;
+    }
+    for (; i < n; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
+
 /* A matcher examining byte c for a Unicode class (\s \d \w \S): a non-ASCII byte
  * could be in the class, so the line's answer is not decidable here. */
 #define TAINT_IF_HIGH(c, taint) do { if ((c) >= 0x80) (taint) = 1; } while (0)
@@ -398,13 +413,15 @@ static int level_of_word(const unsigned char *w, Py_ssize_t n) {
  * leftmost match over the whole payload; the captured word, mapped. */
 static int json_level(const unsigned char *p, Py_ssize_t n, int *taint) {
     static const char *keys[] = {"level\"", "severity\"", "log.level\"", "levelname\""};
+    static const Py_ssize_t klens[] = {6, 9, 10, 10};
     for (Py_ssize_t q = 0; q < n; q++) {
         const unsigned char *qp = memchr(p + q, '"', (size_t)(n - q));
         if (!qp) return -1;
         q = qp - p;
+        if (q + 1 >= n || (p[q + 1] != 'l' && p[q + 1] != 's')) continue; /* every key starts so */
         for (int k = 0; k < 4; k++) {
-            Py_ssize_t kl = (Py_ssize_t)strlen(keys[k]);
-            if (q + 1 + kl > n || memcmp(p + q + 1, keys[k], (size_t)kl) != 0) continue;
+            Py_ssize_t kl = klens[k];
+            if (q + 1 + kl > n || !same_bytes(p + q + 1, (const unsigned char *)keys[k], kl)) continue;
             Py_ssize_t i = q + 1 + kl;
             while (i < n && is_ws(p[i])) i++;
             if (i < n) TAINT_IF_WS(p, n, i, *taint);
@@ -444,11 +461,14 @@ static unsigned char before_or_high[256]; /* TEXT_LEVEL_RE's [\s\[|:] or a byte 
 #define MAX_SAME_FIRST 4
 static signed char words_by_first[256][MAX_SAME_FIRST + 1];
 
+static int level_word_level[N_LEVEL_WORDS]; /* level_of_word of each */
+
 static void init_tables(void) {
     memset(words_by_first, -1, sizeof(words_by_first));
     for (int k = 0; k < N_LEVEL_WORDS; k++) {
         unsigned char c0 = (unsigned char)LEVEL_WORDS[k][0];
         level_word_len[k] = (int)strlen(LEVEL_WORDS[k]);
+        level_word_level[k] = level_of_word((const unsigned char *)LEVEL_WORDS[k], level_word_len[k]);
         level_first[c0] = 1;
         int j = 0;
         while (words_by_first[c0][j] >= 0) j++;
@@ -467,10 +487,10 @@ static int level_word_at(const unsigned char *h, Py_ssize_t hn, Py_ssize_t w, in
     for (int j = 0; ks[j] >= 0; j++) {
         int k = ks[j];
         Py_ssize_t wl = level_word_len[k];
-        if (w + wl > hn || memcmp(h + w, LEVEL_WORDS[k], (size_t)wl) != 0) continue;
-        if (w + wl == hn) return level_of_word(h + w, wl);
+        if (w + wl > hn || !same_bytes(h + w, (const unsigned char *)LEVEL_WORDS[k], wl)) continue;
+        if (w + wl == hn) return level_word_level[k];
         unsigned char c = h[w + wl];
-        if (after_delim(c)) return level_of_word(h + w, wl);
+        if (after_delim(c)) return level_word_level[k];
         TAINT_IF_WS(h, hn, w + wl, *taint);
     }
     return -2;
@@ -698,7 +718,7 @@ static int ent_id(EntTable *t, const unsigned char *key, Py_ssize_t len, Py_ssiz
     for (int k = 0; k < 8; k++) {
         Ent *r = &t->recent[k];
         if (r->key && r->len == len && r->pod_len == pod_len && tail8(r->key, len) == tail8(key, len) &&
-            memcmp(r->key, key, (size_t)len) == 0)
+            same_bytes(r->key, key, len))
             return r->id;
     }
     int id = ent_id_slow(t, key, len, pod_len);
@@ -759,6 +779,17 @@ static int env_kubectl(const unsigned char *s, Py_ssize_t hn, EntTable *ents, En
     e->stream = 0;
     e->partial = 0;
     if (starts(s, hn, 0, "[pod/")) {
+        /* a recent entity's key (checked when first seen: no whitespace, high byte or ']'
+         * in it, its first '/' at pod_len) followed by "] ": the same prefix again */
+        for (int r = 0; r < 8; r++) {
+            const Ent *re = &ents->recent[r];
+            Py_ssize_t L = re->len;
+            if (re->key && L + 6 < hn && s[5 + L] == ']' && s[6 + L] == ' ' && same_bytes(s + 5, re->key, L)) {
+                e->ent = re->id;
+                i = L + 7;
+                goto timestamp;
+            }
+        }
         /* pod = [5, first '/'), container = (that '/', the first ']'), followed by ' '; no
          * whitespace anywhere in between (it would end either part early: no match) */
         const unsigned char *rb = memchr(s + 5, ']', (size_t)(hn - 5));
@@ -780,6 +811,7 @@ static int env_kubectl(const unsigned char *s, Py_ssize_t hn, EntTable *ents, En
             }
         }
     }
+timestamp:;
     Py_ssize_t tl = match_rfc3339(s + i, hn - i, taint, sc);
     if (tl == 0 && i > 0) {
         /* the optional prefix group is given up: the timestamp must then start at 0 ('[' can't) */

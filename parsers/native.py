@@ -132,14 +132,21 @@ class Prepared:
     sel: pl.DataFrame  # the rows of the events to keep, as the reference path's frame has them
     index: pl.DataFrame
     rejects: pl.DataFrame
+    # (byte offset, line number) the next chunk starts at when this one left its last event
+    tail: tuple[int, int] | None = None
 
-    @property
-    def tail(self) -> tuple[int, int] | None:
-        """(byte offset, line number) the next chunk starts at when this one left its last event."""
-        cut = self.a["cut"]
-        if cut >= self.r["n"]:
-            return None
-        return self.chunk.offset + memoryview(self.r["start"]).cast("q")[cut], self.chunk.first_line + cut
+    def release(self) -> None:
+        """Drop the chunk's bytes and the scanner's per-line arrays: the events can be built
+        without them, so a prepared chunk can wait in a queue holding only its kept rows."""
+        self.chunk = Chunk(b"", self.chunk.first_line, self.chunk.offset)
+        self.r = {}
+
+
+def _tail_of(chunk: Chunk, r: dict, a: dict) -> tuple[int, int] | None:
+    cut = a["cut"]
+    if cut >= r["n"]:
+        return None
+    return chunk.offset + memoryview(r["start"]).cast("q")[cut], chunk.first_line + cut
 
 
 def parse_chunk_native(chunk: Chunk, ctx, *, final: bool):
@@ -221,7 +228,7 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool) -> Prepared:
     # everything but the event builder is done here (the worker thread when pipelined):
     # after this the chunk's buffer is no longer read
     sel, index, rejects = _frames(chunk, ctx, bom, r, a, ents, fix)
-    return Prepared(chunk, ctx, r, a, sel, index, rejects)
+    return Prepared(chunk, ctx, r, a, sel, index, rejects, _tail_of(chunk, r, a))
 
 
 def _frames(chunk: Chunk, ctx, bom: bool, r: dict, a: dict, ents: list, fix: pl.DataFrame | None):
@@ -342,30 +349,48 @@ def _frames(chunk: Chunk, ctx, bom: bool, r: dict, a: dict, ents: list, fix: pl.
 
 def finish_chunk(p: Prepared):
     """The event builder (the polars reference's own), and the chunk's result."""
+    return finish_chunks([p])
+
+
+def finish_chunks(ps: list[Prepared]):
+    """Consecutive prepared chunks of one source as one result: their events built in one
+    go (fewer polars calls per event when the builder has fallen behind the scanner)."""
     from .pipeline import ChunkResult, _build_events
 
-    events, n_events = _build_events(p.sel, p.ctx, selected=True)
-    a, cut = p.a, p.a["cut"]
-    kept, starts = a["kept"], a["starts"]
+    if len(ps) == 1:
+        sel = ps[0].sel
+    else:
+        # row and event ids are per chunk: made absolute (line numbers) to stay unique
+        sel = pl.concat(
+            [p.sel.with_columns(pl.col("_row") + p.chunk.first_line, pl.col("evt") + p.chunk.first_line) for p in ps],
+            how="vertical_relaxed",
+        )
+    events, n_events = _build_events(sel, ps[0].ctx, selected=True)
 
     def ts_of(us: int):
         return None if us == NONE64 else EPOCH + timedelta(microseconds=us)
 
-    tail = p.tail
+    def edge(vals, pick):
+        vals = [v for v in vals if v != NONE64]
+        return ts_of(pick(vals)) if vals else None
+
+    tail = ps[-1].tail
+    kept, starts = sum(p.a["kept"] for p in ps), sum(p.a["starts"] for p in ps)
+    rejects = ps[0].rejects if len(ps) == 1 else pl.concat([p.rejects for p in ps], how="vertical_relaxed")
     res = ChunkResult(
         events=events,
-        index=p.index,
-        rejects=p.rejects,
+        index=ps[0].index if len(ps) == 1 else pl.concat([p.index for p in ps], how="vertical_relaxed"),
+        rejects=rejects,
         lines=None,
-        n_lines=cut,
-        n_rejected=p.rejects.height,
+        n_lines=sum(p.a["cut"] for p in ps),
+        n_rejected=rejects.height,
         n_folded=kept - starts,
         n_generic=starts - n_events,
         n_events=n_events,
         tail_offset=tail[0] if tail else None,
         tail_line=tail[1] if tail else None,
-        first_ts=ts_of(a["tmin"]),
-        last_ts=ts_of(a["tmax"]),
+        first_ts=edge([p.a["tmin"] for p in ps], min),
+        last_ts=edge([p.a["tmax"] for p in ps], max),
     )
     assert res.n_lines == res.n_rejected + res.n_folded + res.n_generic + res.n_events, "line accounting broke"
     return res

@@ -732,47 +732,108 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
     return out
 
 
+# prepared chunks the scan thread may be ahead by; and the most the event builder takes at once
+PIPELINE_DEPTH = 3
+MAX_BATCH = 4
+
+
+@dataclass
+class _Scanned:
+    prep: native.Prepared
+    off: int  # where the chunk starts (byte offset, line number)
+    line: int
+    nxt: tuple[int, int]  # where the next one starts
+    is_tail: bool  # the file's open tail, stored as a chunk of its own
+
+
 def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> int:
-    """Plain file, native scanner: read and scan chunk k+1 in a worker thread (C and
-    Hyperscan run without the GIL) while this thread builds and stores chunk k's events.
-    Two buffers: the worker fills one while the other is in use here. Commits stay in
-    order, one transaction per chunk, so a kill leaves the same resume point as before."""
-    from concurrent.futures import ThreadPoolExecutor
+    """Plain file, native scanner: a scan thread reads and scans chunks ahead (C and
+    Hyperscan run without the GIL) while this thread builds and stores events.
 
-    def stage1(off: int, line: int, slot: int, in_tail: bool):
-        view, end, eof = reader.read_at(off, slot)
-        if view is None:
-            return None
-        # the file's last event is left as a tail and read again as a chunk of its own (the
-        # open tail: an append takes it back, see _reopen_tail)
-        return end, eof, native.prepare_chunk(Chunk(view, line, off), ctx, final=eof and in_tail)
+    Two read buffers: a prepared chunk holds only its kept rows, so the scan thread can be
+    up to PIPELINE_DEPTH chunks ahead. When the builder has fallen behind, it takes every
+    chunk that is ready (up to MAX_BATCH) in one go: one event build and one transaction for
+    them, fewer fixed costs per chunk exactly when this thread is the slower one. Commits
+    stay in file order, each with its resume point."""
+    import queue
+    import threading
 
-    with PlainReader(path, opts.chunk_for(True), buffers=2) as reader, ThreadPoolExecutor(1, "pmortem-scan") as pool:
+    q: queue.Queue = queue.Queue(PIPELINE_DEPTH)
+    stop = threading.Event()
+    DONE = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def scan_thread(reader: PlainReader, off: int, line: int) -> None:
         slot, in_tail = 0, False
-        fut = pool.submit(stage1, off, line, slot, in_tail)
-        while True:
-            item = fut.result()
-            if item is None:
-                break
-            end, eof, prep = item
-            tail = prep.tail
-            done = eof and tail is None
-            is_tail = eof and in_tail
-            nxt_off, nxt_line = tail if tail is not None else (end, line + prep.a["cut"])
-            if not done:
-                slot ^= 1
+        try:
+            while not stop.is_set():
+                view, end, eof = reader.read_at(off, slot)
+                if view is None:
+                    break
+                # the file's last event is left as a tail and read again as a chunk of its
+                # own (the open tail: an append takes it back, see _reopen_tail)
+                prep = native.prepare_chunk(Chunk(view, line, off), ctx, final=eof and in_tail)
+                prep.release()
+                nxt = prep.tail if prep.tail is not None else (end, line + prep.a["cut"])
+                if not put(_Scanned(prep, off, line, nxt, eof and in_tail)):
+                    return
+                if eof and prep.tail is None:
+                    break
                 in_tail = eof
-                fut = pool.submit(stage1, nxt_off, nxt_line, slot, in_tail)
-            res = native.finish_chunk(prep)
-            bytes_done, lines_done = nxt_off, nxt_line - 1
-            _commit_chunk(con, source_id, res, bytes_done, lines_done, dedup, tail_at=(off, line) if is_tail else None)
-            out.lines += res.n_lines
-            out.events += res.events.height
-            out.rejected += res.n_rejected
-            prog.advance(max(bytes_done - off, 0), res.n_lines, path)
-            off, line = nxt_off, nxt_line
-            if done:
-                break
+                off, line = nxt
+                slot ^= 1
+            put(DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+            put(exc)
+
+    with PlainReader(path, opts.chunk_for(True), buffers=2) as reader:
+        worker = threading.Thread(target=scan_thread, args=(reader, off, line), name="pmortem-scan", daemon=True)
+        worker.start()
+        held = None  # an item taken from the queue but left for the next batch
+        try:
+            finished = False
+            while not finished:
+                item = held if held is not None else q.get()
+                held = None
+                if item is DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                batch = [item]
+                # the open tail goes alone (its counts are recorded); others as many as are ready
+                while not batch[-1].is_tail and len(batch) < MAX_BATCH:
+                    try:
+                        more = q.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is DONE:
+                        finished = True
+                        break
+                    if isinstance(more, BaseException) or more.is_tail:
+                        held = more
+                        break
+                    batch.append(more)
+                res = native.finish_chunks([b.prep for b in batch])
+                first, last = batch[0], batch[-1]
+                bytes_done, lines_done = last.nxt[0], last.nxt[1] - 1
+                _commit_chunk(con, source_id, res, bytes_done, lines_done, dedup,
+                              tail_at=(last.off, last.line) if last.is_tail else None)
+                out.lines += res.n_lines
+                out.events += res.events.height
+                out.rejected += res.n_rejected
+                prog.advance(max(bytes_done - first.off, 0), res.n_lines, path)
+                off = bytes_done
+        finally:
+            stop.set()
+            worker.join()
     return off
 
 

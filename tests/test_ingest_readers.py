@@ -140,3 +140,28 @@ def test_without_the_native_scanner_ingest_says_so_and_stores_the_same(cli, monk
     assert "note:" not in fast_out
     assert "native scanner was not built" in slow_out and "slower polars path" in slow_out
     assert fast == slow and fast["events"]
+
+
+def test_a_slow_event_builder_takes_ready_chunks_together_and_stores_the_same(cli, monkeypatch):
+    """When the event builder falls behind the scan thread it builds and commits every chunk
+    that is ready in one go: the result is the same as one chunk at a time."""
+    import time
+
+    from pmortem.parsers import native
+
+    data = _content(11)
+    plain = cli.tmp / "app.log"
+    plain.write_bytes(data)
+    one_by_one = _ingest(cli, plain, monkeypatch, 64 * 1024, "1", "--threads", "1")
+    sizes: list[int] = []
+    real = native.finish_chunks
+
+    def slow(ps):
+        sizes.append(len(ps))
+        time.sleep(0.05)  # the scan thread gets ahead
+        return real(ps)
+
+    monkeypatch.setattr(native, "finish_chunks", slow)
+    batched = _ingest(cli, plain, monkeypatch, 64 * 1024, "1")
+    assert max(sizes) > 1, sizes
+    assert batched == one_by_one

@@ -1038,10 +1038,11 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
     Py_buffer b_status, b_envok, b_hasts, b_min, b_us, b_ent, b_stream, b_partial, b_cont, b_level, b_hit, b_start,
         b_len;
     int requires_ts, final, n_ents;
+    Py_ssize_t fold_window;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*y*y*y*iii", &b_status, &b_envok, &b_hasts, &b_min, &b_us,
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*y*y*y*iiin", &b_status, &b_envok, &b_hasts, &b_min, &b_us,
                           &b_ent, &b_stream, &b_partial, &b_cont, &b_level, &b_hit, &b_start, &b_len, &requires_ts,
-                          &final, &n_ents))
+                          &final, &n_ents, &fold_window))
         return NULL;
     Py_buffer *bufs[] = {&b_status, &b_envok, &b_hasts, &b_min, &b_us, &b_ent, &b_stream,
                          &b_partial, &b_cont, &b_level, &b_hit, &b_start, &b_len};
@@ -1097,6 +1098,8 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
         if (code[i]) { evt[i] = -1; continue; }
         Py_ssize_t part = (ent[i] + 1) * 3 + stream[i];
         int c = contt[i] || contp[i];
+        /* a continuation joins its partition's open event within fold_window lines only */
+        if (c && lastline[part] >= 0 && i - lastline[part] > fold_window) c = 0;
         rowline[nrows] = i;
         lastline[part] = i;
         if (!c) {
@@ -1110,24 +1113,33 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
     }
     /* The cut: the last event start with no line after it belonging to an earlier event
      * (streams and pods interleave: a stack frame or CRI piece after the cut would lose its
-     * event), and not after a stream whose last piece is a runtime-split (partial) line. */
-    Py_ssize_t open_min = n;
+     * event), not after a stream whose last piece is a runtime-split (partial) line, nor
+     * after the open event of a partition whose last line is within fold_window lines of
+     * the chunk's end (a later line could still continue it). */
+    Py_ssize_t open_min = n, active_min = n;
     for (Py_ssize_t k = 0; k < nparts; k++) {
         Py_ssize_t i = lastline[k];
-        if (i >= 0 && partial[i] && evt[i] < open_min) open_min = evt[i];
+        if (i < 0) continue;
+        if (partial[i] && evt[i] < open_min) open_min = evt[i];
+        /* a partition a later line could still continue: its open event stays for the next chunk */
+        if (n - i <= fold_window && evt[i] < active_min) active_min = evt[i];
     }
-    last_start_row = last_start_line = -1;
-    {
+    /* When that leaves nothing to store (one partition's open event fills the chunk: only
+     * with chunks far smaller than the default), the open partitions are not waited for. */
+    for (int pass = 0; pass < 2; pass++) {
+        Py_ssize_t bound = pass == 0 ? (active_min < open_min ? active_min : open_min) : open_min;
         Py_ssize_t suffix_min = n;
+        last_start_row = last_start_line = -1;
         for (Py_ssize_t k = nrows - 1; k >= 0; k--) {
             Py_ssize_t i = rowline[k];
             if (evt[i] < suffix_min) suffix_min = evt[i];
-            if (evt[i] == i && suffix_min >= i && i <= open_min) {
+            if (evt[i] == i && suffix_min >= i && i <= bound) {
                 last_start_row = k;
                 last_start_line = i;
                 break;
             }
         }
+        if (last_start_row > 0) break;
     }
     Py_ssize_t cut = n; /* lines [cut, n) are left for the next chunk */
     if (!final && last_start_row > 0) cut = last_start_line;

@@ -162,7 +162,7 @@ def _body(data, start, raw_len, i: int) -> bytes:
 def prepare_chunk(chunk: Chunk, ctx, *, final: bool) -> Prepared:
     """Hyperscan, the scanner, the reference for deferred lines, assemble. Thread-safe: the
     ingest loop runs it for the next chunk while it builds and stores this one's events."""
-    from .pipeline import REQUIRES_TS, _parse_env_ts, annotate
+    from .pipeline import FOLD_WINDOW, REQUIRES_TS, _parse_env_ts, annotate
 
     data = chunk.data
     bom = chunk.offset == 0 and bytes(data[:3]) == BOM
@@ -222,7 +222,7 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool) -> Prepared:
             fixes.append(ann.select(batch.alias("_row"), pl.col("payload").alias("_p"), pl.col("ts").alias("_ts"), pl.col("ts_text").alias("_tt")))
     a = _scan.assemble(
         status, env_ok, has_ts, r["minute"], r["ts_us"], r["ent"], r["stream"], r["partial"], r["cont"], r["level"],
-        hit, r["start"], r["raw_len"], int(ctx.envelope in REQUIRES_TS), int(final), len(ents),
+        hit, r["start"], r["raw_len"], int(ctx.envelope in REQUIRES_TS), int(final), len(ents), FOLD_WINDOW,
     )
     fix = pl.concat(fixes) if fixes else None
     # everything but the event builder is done here (the worker thread when pipelined):

@@ -281,6 +281,12 @@ def parse_chunk(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult
     return parse_chunk_reference(chunk, ctx, final=final)
 
 
+# A continuation line (stack frame, CRI piece) joins its partition's open event only when
+# that partition's previous line is at most this many lines before it: the cut between
+# chunks keeps every event a later line could still join, and this bounds how far back.
+FOLD_WINDOW = 1000
+
+
 def parse_chunk_reference(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult:
     """The polars path: every envelope, and the reference the native scanner is tested against."""
     if not isinstance(chunk.data, bytes):
@@ -315,9 +321,12 @@ def parse_chunk_reference(chunk: Chunk, ctx: SourceContext, *, final: bool) -> C
     late_rej = df.filter(pl.col("reject").is_not_null())
     df = df.filter(pl.col("reject").is_null())
 
-    # events: a start row and the continuation rows that follow it in its partition
+    # events: a start row and the continuation rows that follow it in its partition, up to
+    # FOLD_WINDOW lines after that partition's previous line (further on, a line that looks
+    # like a continuation starts an event of its own)
     df = df.with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
-    start = ~pl.col("cont")
+    prev_line = pl.col("line_no").shift(1).over(part)
+    start = ~pl.col("cont") | (pl.col("line_no") - prev_line > FOLD_WINDOW).fill_null(False)
     df = df.with_columns(
         pl.when(start).then(pl.col("_row")).otherwise(None).forward_fill().over(part).fill_null(pl.col("_row")).alias("evt"),
     )
@@ -326,14 +335,23 @@ def parse_chunk_reference(chunk: Chunk, ctx: SourceContext, *, final: bool) -> C
     if not final and df.height:
         # The cut: the last event start with no line after it belonging to an earlier event
         # (streams and pods interleave: a stack frame or CRI piece after the cut would lose its
-        # event), and not after a stream whose last piece is a runtime-split (partial) line.
-        open_ = df.group_by(part).agg(pl.col("partial").last(), pl.col("evt").last()).filter("partial")
-        open_min = open_.get_column("evt").min() if open_.height else None
+        # event), not after a stream whose last piece is a runtime-split (partial) line, and
+        # not after the open event of a partition that a later line could still continue
+        # (its last line within FOLD_WINDOW lines of the chunk's end).
+        # When that leaves nothing to store (one partition's open event fills the chunk: only
+        # with chunks far smaller than the default), the open partitions are not waited for.
+        last = df.group_by(part).agg(pl.col("partial").last(), pl.col("evt").last(), pl.col("line_no").last())
+        open_partial = last.filter("partial").get_column("evt").min()
+        open_active = last.filter(chunk.first_line + n_total - pl.col("line_no") <= FOLD_WINDOW).get_column("evt").min()
         suffix_min = pl.col("evt").reverse().cum_min().reverse()
         ok = (pl.col("evt") == pl.col("_row")) & (suffix_min >= pl.col("_row"))
-        if open_min is not None:
-            ok = ok & (pl.col("_row") <= open_min)
-        last_start = df.filter(ok).select(pl.col("_row").max()).item()
+        if open_partial is not None:
+            ok = ok & (pl.col("_row") <= open_partial)
+        last_start = None
+        if open_active is not None:
+            last_start = df.filter(ok & (pl.col("_row") <= open_active)).select(pl.col("_row").max()).item()
+        if not last_start:
+            last_start = df.filter(ok).select(pl.col("_row").max()).item()
         if last_start is not None and last_start > 0:
             row = df.row(last_start, named=True)
             tail_offset, tail_line = row["byte_offset"], row["line_no"]

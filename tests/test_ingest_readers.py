@@ -42,9 +42,8 @@ def _content(seed: int) -> bytes:
 
 def _cri_content(seed: int) -> bytes:
     """containerd's format: long lines split into P pieces, with the other stream's lines
-    written between the pieces, as a runtime interleaves stdout and stderr. (No stack traces
-    spread over streams: a frame that arrives after the chunk's end, behind another stream's
-    later line, still misses its event; see the closing note of issue 3.)"""
+    written between the pieces, as a runtime interleaves stdout and stderr. (Stack traces
+    spread over streams: `_interleaved_traces`.)"""
     rnd = random.Random(seed)
     out = []
     pieces: dict[str, list[str]] = {"stdout": [], "stderr": []}
@@ -165,3 +164,64 @@ def test_a_slow_event_builder_takes_ready_chunks_together_and_stores_the_same(cl
     batched = _ingest(cli, plain, monkeypatch, 64 * 1024, "1")
     assert max(sizes) > 1, sizes
     assert batched == one_by_one
+
+
+def _interleaved_traces(seed: int, n: int = 4000) -> bytes:
+    """containerd's file of a Java program: stack traces on stderr written frame by frame,
+    with other threads' stdout lines landing between the frames (as printStackTrace and a
+    logger on stdout interleave). A chunk boundary can fall anywhere in between."""
+    rnd = random.Random(seed)
+    out: list[str] = []
+    trace: list[str] = []
+    for i in range(n):
+        ts = f"2024-03-01T10:{i // 60 % 60:02d}:{i % 60:02d}.{rnd.randrange(10**9):09d}Z"
+        if trace and rnd.random() < 0.6:
+            out.append(f"{ts} stderr F {trace.pop(0)}")
+            continue
+        r = rnd.random()
+        if r < 0.05 and not trace:
+            out.append(f"{ts} stderr F ERROR request {i} failed")
+            trace = ["java.lang.IllegalStateException: Response is closed"] + [
+                f"\tat com.example.Handler{k}.handle(Handler{k}.java:{rnd.randrange(10, 99)})" for k in range(rnd.randrange(3, 9))
+            ]
+        else:
+            out.append(f"{ts} stdout F " + ('{"level":30,"msg":"request ' + str(i) + ' ok"}' if r < 0.7 else f"Worker {i} started"))
+    out += [f"2024-03-01T11:00:00.000000000Z stderr F {frame}" for frame in trace]  # the last trace, whole
+    return ("\n".join(out) + "\n").encode()
+
+
+@pytest.mark.parametrize("chunk", [4096, 16 * 1024, 64 * 1024])
+def test_stack_traces_interleaved_with_another_stream_fold_the_same_whatever_the_chunks(cli, monkeypatch, chunk):
+    """Before: a frame behind the chunk's end, after another stream's later line, lost its
+    event (the cut left the trace's event in the chunk). Every event a later line could still
+    continue now goes to the next chunk."""
+    data = _interleaved_traces(chunk)
+    plain = cli.tmp / "0.log"
+    plain.write_bytes(data)
+    gz = cli.tmp / "0.log.gz"
+    gz.write_bytes(gzip.compress(data))
+    whole = _ingest(cli, plain, monkeypatch, 64 * 1024 * 1024, "0")  # one chunk: the reference
+    assert _ingest(cli, plain, monkeypatch, chunk, "1") == whole
+    assert _ingest(cli, gz, monkeypatch, chunk, "1") == whole
+    assert _ingest(cli, plain, monkeypatch, chunk, "0") == whole
+    assert _ingest(cli, plain, monkeypatch, chunk, "1", "--threads", "1") == whole
+    # the traces were folded: each ERROR event holds its exception and frames
+    traces = [e for e in whole["events"] if "Response is closed" in (e[6] or "")]
+    assert traces and all(e[2] >= 5 and e[6].count("\tat ") == e[2] - 2 for e in traces)
+
+
+def test_a_frame_far_after_its_partition_starts_its_own_event(cli, monkeypatch):
+    """A line that looks like a continuation joins its partition's event only within
+    FOLD_WINDOW lines of that partition's previous line; the same with any chunking."""
+    from pmortem.parsers.pipeline import FOLD_WINDOW
+
+    lines = ["2024-03-01T10:00:00.000000001Z stderr F ERROR failed", "2024-03-01T10:00:00.000000002Z stderr F \tat a.B.c(B.java:1)"]
+    lines += [f"2024-03-01T10:00:01.{k:09d}Z stdout F tick {k}" for k in range(FOLD_WINDOW)]
+    lines += ["2024-03-01T10:00:02.000000001Z stderr F \tat a.B.d(B.java:2)"]  # FOLD_WINDOW + 1 lines after
+    plain = cli.tmp / "0.log"
+    plain.write_bytes(("\n".join(lines) + "\n").encode())
+    whole = _ingest(cli, plain, monkeypatch, 64 * 1024 * 1024, "0")
+    for native in ("0", "1"):
+        assert _ingest(cli, plain, monkeypatch, 4096, native) == whole
+    ((first_count,),) = [(e[2],) for e in whole["events"] if e[6] and e[6].startswith("ERROR failed")]
+    assert first_count == 2  # the ERROR line and its near frame; the far one is not folded in

@@ -182,24 +182,32 @@ def sources(db, wait, fmt):
     """List ingested sources: format, entities, time span, and the line accounting.
 
     Every line is either parsed or rejected: lines = lines_parsed + lines_rejected.
+    lines_overlap: lines another source also holds (same pod, container, level and minute;
+    queries/source_overlap.sql); lines_duplicate: lines of events another source already
+    had, stored once.
 
     \b
     Example:
       pmortem sources
       pmortem sources --format json | jq '.[] | select(.lines_rejected > 0)'
     """
+    from .analyzer.sqlrun import load_sql
+
     con = open_existing(db, wait=wait)
     try:
         cur = con.execute(f"SELECT {', '.join(SOURCE_COLUMNS)} FROM sources ORDER BY source_id")
         rows = cur.fetchall()
+        overlap = dict(con.execute(load_sql("source_overlap")).fetchall())
     finally:
         con.close()
+    cols_all = [*SOURCE_COLUMNS, "lines_overlap"]
+    rows = [(*r, overlap.get(r[0], 0)) for r in rows]
     if fmt == "table":
-        cols = ["source_id", "format", "pod", "lines", "lines_parsed", "lines_rejected", "events", "first_ts", "last_ts", "status", "path"]
-        idx = [SOURCE_COLUMNS.index(c) for c in cols]
+        cols = ["source_id", "format", "pod", "lines", "lines_parsed", "lines_rejected", "lines_overlap", "events", "first_ts", "last_ts", "status", "path"]
+        idx = [cols_all.index(c) for c in cols]
         _emit(cols, [tuple(r[i] for i in idx) for r in rows], fmt)
     else:
-        _emit(SOURCE_COLUMNS, rows, fmt)
+        _emit(cols_all, rows, fmt)
 
 
 def _parse_time(value: str | None, name: str):

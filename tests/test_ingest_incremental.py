@@ -84,6 +84,32 @@ def test_same_lines_from_two_exports_count_once(cli, tmp_path):
     assert a["events"] == b["events"] == 3
     assert b["lines_duplicate"] == 3 and a["lines_duplicate"] == 0
     assert cli.sql("SELECT count(*) FROM events")[0][0] == 3
+    # every line, events or not, is held by both
+    assert a["lines_overlap"] == b["lines_overlap"] == len(payloads)
+    assert "lines_overlap" in cli.ok("sources").stdout
+
+
+def test_sources_overlap_counts_the_lines_two_exports_share(cli, tmp_path):
+    """A kubectl export of the last part of a pod's log and the runtime's whole file: the
+    overlap is the kubectl export's lines (it starts on a minute), the rest is the file's own."""
+    from conftest import SAMPLES, require
+
+    lines = require(SAMPLES / "incident" / "campaign-7f9c6d5b8-x2k9p.log").read_text().splitlines()
+    minute = lambda ln: ln.split(" ", 2)[1][:16]  # noqa: E731
+    cut = next(i for i in range(len(lines) // 2, len(lines)) if minute(lines[i]) != minute(lines[i - 1]))
+    pod_dir = tmp_path / "var" / "log" / "pods" / "campaign_campaign-7f9c6d5b8-x2k9p_0c1e4b52-7a35-4a8e-9a8b-4f4c1c5c6a10" / "campaign"
+    pod_dir.mkdir(parents=True)
+    cri = []
+    for ln in lines:
+        _prefix, ts, payload = ln.split(" ", 2)
+        head, _, frac = ts[:-1].partition(".")
+        cri.append(f"{head}.{frac.ljust(9, '0')}Z stdout F {payload}")
+    (pod_dir / "0.log").write_text("\n".join(cri) + "\n")
+    (tmp_path / "recent.log").write_text("\n".join(lines[cut:]) + "\n")
+    cli.ok("ingest", str(pod_dir / "0.log"), str(tmp_path / "recent.log"), "-q")
+    whole, recent = cli.sources()
+    assert recent["lines"] == len(lines) - cut
+    assert recent["lines_overlap"] == whole["lines_overlap"] == recent["lines"]
 
 
 def test_lock_wait_names_the_other_process(cli, tmp_path):

@@ -392,17 +392,21 @@ class PlainReader:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def read_at(self, off: int, slot: int = 0) -> tuple[memoryview | None, int, bool]:
+    def read_at(self, off: int, slot: int = 0, limit: int | None = None) -> tuple[memoryview | None, int, bool]:
+        """`limit`: read at most this many bytes (a smaller chunk than the buffer holds)."""
         buf = self.bufs[slot]
-        mv = memoryview(buf)
+        want = len(buf) if limit is None else max(1, min(limit, len(buf)))
+        mv = memoryview(buf)[:want]
         n = os.preadv(self.fd, [mv], off)
         if n == 0:
             return None, off, True
-        if n < len(buf):
+        if n < want:
             return mv[:n], off + n, True
         cut = buf.rfind(b"\n", 0, n)
         if cut >= 0:
             return mv[: cut + 1], off + cut + 1, False
+        if want < len(buf):  # no whole line within the limit: the whole buffer then
+            return self.read_at(off, slot)
         # one line longer than the whole buffer: read it whole when it is of a length we
         # accept, else only enough of its head to be rejected as over-long; go on after it
         end, eof = self._line_end(off + n)

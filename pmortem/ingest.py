@@ -646,9 +646,10 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         # read in place: a chunk's unfinished last event is read again with the next chunk
         off, line = skip_bytes, first_line
         in_tail = False  # reading the file's open tail: its last event, stored on its own
+        sizer = _ChunkSizer(opts.chunk_for(native.eligible(ctx)))
         with PlainReader(path, opts.chunk_for(native.eligible(ctx))) as reader:
             while True:
-                view, end, eof = reader.read_at(off)
+                view, end, eof = reader.read_at(off, 0, sizer.limit)
                 if view is None:
                     break
                 res = parse_chunk(Chunk(view, line, off), ctx, final=eof and in_tail)
@@ -658,6 +659,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
                     bytes_done, lines_done = end, line - 1 + res.n_lines
                 _commit_chunk(con, source_id, res, bytes_done, lines_done, dedup, tail_at=(off, line) if eof and in_tail else None)
                 in_tail = eof and res.tail_offset is not None
+                sizer.seen(bytes_done - off, res.n_events + res.n_folded)
                 out.lines += res.n_lines
                 out.events += res.events.height
                 out.rejected += res.n_rejected
@@ -735,6 +737,26 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
 # prepared chunks the scan thread may be ahead by; and the most the event builder takes at once
 PIPELINE_DEPTH = 3
 MAX_BATCH = 4
+# kept rows (lines of events) per chunk the reader aims at: an event-dense file (a crash
+# loop logging an error per line) gets smaller chunks, so memory stays bounded
+TARGET_ROWS = 32_000
+FIRST_CHUNK = 16 << 20  # the first chunk, before the density is known
+MIN_CHUNK = 1 << 20
+
+
+class _ChunkSizer:
+    """Bytes to read next: FIRST_CHUNK, then as many as should hold about TARGET_ROWS kept
+    rows at the density seen so far (growing at most 4x per chunk), within [MIN_CHUNK, full]."""
+
+    def __init__(self, full: int):
+        self.full = full
+        self.limit = min(FIRST_CHUNK, full)
+
+    def seen(self, nbytes: int, rows: int) -> None:
+        if nbytes <= 0:
+            return
+        fit = nbytes * TARGET_ROWS // max(rows, 1)
+        self.limit = max(MIN_CHUNK, min(self.full, fit, self.limit * 4))
 
 
 @dataclass
@@ -773,9 +795,10 @@ def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> 
 
     def scan_thread(reader: PlainReader, off: int, line: int) -> None:
         slot, in_tail = 0, False
+        sizer = _ChunkSizer(opts.chunk_for(True))
         try:
             while not stop.is_set():
-                view, end, eof = reader.read_at(off, slot)
+                view, end, eof = reader.read_at(off, slot, sizer.limit)
                 if view is None:
                     break
                 # the file's last event is left as a tail and read again as a chunk of its
@@ -783,6 +806,7 @@ def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> 
                 prep = native.prepare_chunk(Chunk(view, line, off), ctx, final=eof and in_tail)
                 prep.release()
                 nxt = prep.tail if prep.tail is not None else (end, line + prep.a["cut"])
+                sizer.seen(nxt[0] - off, prep.sel.height)
                 if not put(_Scanned(prep, off, line, nxt, eof and in_tail)):
                     return
                 if eof and prep.tail is None:
@@ -808,8 +832,10 @@ def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> 
                 if isinstance(item, BaseException):
                     raise item
                 batch = [item]
-                # the open tail goes alone (its counts are recorded); others as many as are ready
-                while not batch[-1].is_tail and len(batch) < MAX_BATCH:
+                rows = item.prep.sel.height
+                # the open tail goes alone (its counts are recorded); others as many as are
+                # ready, up to MAX_BATCH chunks and about TARGET_ROWS kept rows
+                while not batch[-1].is_tail and len(batch) < MAX_BATCH and rows < TARGET_ROWS:
                     try:
                         more = q.get_nowait()
                     except queue.Empty:
@@ -817,10 +843,11 @@ def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> 
                     if more is DONE:
                         finished = True
                         break
-                    if isinstance(more, BaseException) or more.is_tail:
+                    if isinstance(more, BaseException) or more.is_tail or rows + more.prep.sel.height > TARGET_ROWS:
                         held = more
                         break
                     batch.append(more)
+                    rows += more.prep.sel.height
                 res = native.finish_chunks([b.prep for b in batch])
                 first, last = batch[0], batch[-1]
                 bytes_done, lines_done = last.nxt[0], last.nxt[1] - 1

@@ -225,3 +225,27 @@ def test_a_frame_far_after_its_partition_starts_its_own_event(cli, monkeypatch):
         assert _ingest(cli, plain, monkeypatch, 4096, native) == whole
     ((first_count,),) = [(e[2],) for e in whole["events"] if e[6] and e[6].startswith("ERROR failed")]
     assert first_count == 2  # the ERROR line and its near frame; the far one is not folded in
+
+
+def test_an_event_dense_file_is_read_in_smaller_chunks_and_stores_the_same(cli, monkeypatch):
+    """A crash loop logs an event per line: the reader shrinks its chunks to about TARGET_ROWS
+    kept rows each (memory stays bounded), and stores what big chunks store."""
+    from pmortem import ingest
+
+    rnd = random.Random(3)
+    lines = []
+    for i in range(20000):
+        ts = f"2024-03-01T10:{i // 6000 % 60:02d}:{i // 100 % 60:02d}.{i % 100:02d}0000000Z"
+        lines.append(f"[pod/api-7d9f8b6c4-qx2lp/api] {ts} " + '{"level":50,"pid":' + str(rnd.randrange(100, 999)) + ',"msg":"fetch ' + str(i) + ' failed: context cancelled"}')
+    plain = cli.tmp / "dense.log"
+    plain.write_text("\n".join(lines) + "\n")
+    big = _ingest(cli, plain, monkeypatch, 64 * 1024 * 1024, "1")
+    commits: list[int] = []
+    real = ingest._commit_chunk
+    monkeypatch.setattr(ingest, "_commit_chunk", lambda con, sid, res, *a, **k: (commits.append(res.events.height), real(con, sid, res, *a, **k))[1])
+    monkeypatch.setattr(ingest, "TARGET_ROWS", 1000)
+    monkeypatch.setattr(ingest, "FIRST_CHUNK", 256 * 1024)
+    monkeypatch.setattr(ingest, "MIN_CHUNK", 16 * 1024)
+    small = _ingest(cli, plain, monkeypatch, 64 * 1024 * 1024, "1", "--wait", "5")  # (another database)
+    assert small == big
+    assert len(commits) > 10 and max(commits) < 4000, commits

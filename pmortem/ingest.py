@@ -748,9 +748,9 @@ class _ChunkSizer:
     """Bytes to read next: FIRST_CHUNK, then as many as should hold about TARGET_ROWS kept
     rows at the density seen so far (growing at most 4x per chunk), within [MIN_CHUNK, full]."""
 
-    def __init__(self, full: int):
+    def __init__(self, full: int, first: int | None = None):
         self.full = full
-        self.limit = min(FIRST_CHUNK, full)
+        self.limit = min(FIRST_CHUNK if first is None else first, full)
 
     def seen(self, nbytes: int, rows: int) -> None:
         if nbytes <= 0:
@@ -795,7 +795,9 @@ def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> 
 
     def scan_thread(reader: PlainReader, off: int, line: int) -> None:
         slot, in_tail = 0, False
-        sizer = _ChunkSizer(opts.chunk_for(True))
+        # full chunks from the start: a chunk that turns out far denser than TARGET_ROWS is
+        # cut shorter and scanned again (the scan is the cheap part; its events are not)
+        sizer = _ChunkSizer(opts.chunk_for(True), first=opts.chunk_for(True))
         try:
             while not stop.is_set():
                 view, end, eof = reader.read_at(off, slot, sizer.limit)
@@ -804,6 +806,13 @@ def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> 
                 # the file's last event is left as a tail and read again as a chunk of its
                 # own (the open tail: an append takes it back, see _reopen_tail)
                 prep = native.prepare_chunk(Chunk(view, line, off), ctx, final=eof and in_tail)
+                rows = prep.sel.height
+                if rows > 2 * TARGET_ROWS and not (eof and in_tail) and len(view) > MIN_CHUNK and view.obj is reader.bufs[slot]:
+                    keep = max(MIN_CHUNK, len(view) * TARGET_ROWS // rows)
+                    nl = reader.bufs[slot].rfind(b"\n", 0, keep)
+                    if nl > 0:
+                        view, end, eof = view[: nl + 1], off + nl + 1, False
+                        prep = native.prepare_chunk(Chunk(view, line, off), ctx, final=False)
                 prep.release()
                 nxt = prep.tail if prep.tail is not None else (end, line + prep.a["cut"])
                 sizer.seen(nxt[0] - off, prep.sel.height)

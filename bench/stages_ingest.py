@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import collections
-import concurrent.futures as cf
+import queue
 import functools
 import sys
 import tempfile
@@ -49,12 +49,12 @@ def main() -> int:
     _wrap(_scan, "scan", "w: C scan")
     _wrap(_scan, "assemble", "w: C assemble")
     _wrap(native, "prepare_chunk", "w: prepare (all of the above but read)")
-    _wrap(native, "finish_chunk", "m: finish (events, index, rejects)")
+    _wrap(native, "finish_chunks", "m: finish (events of one or more chunks)")
     _wrap(pipeline, "_build_events", "m:   build events")
     _wrap(pipeline, "classify_frame", "m:     classify")
     _wrap(pipeline, "json_fields", "m:     JSON payloads")
     _wrap(ingest, "_commit_chunk", "m: commit (DuckDB)")
-    _wrap(cf.Future, "result", "m: waiting for the worker")
+    _wrap(queue.Queue, "get", "m: waiting for the scan thread")
     with tempfile.TemporaryDirectory() as tmp:
         db = str(Path(tmp) / "stages.duckdb")
         sys.argv = ["pmortem", "ingest", "--db", db, args.corpus, "-q"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import collections
-import queue
 import functools
+import queue
 import sys
 import tempfile
 import time

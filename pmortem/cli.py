@@ -58,7 +58,7 @@ def main() -> None:
 @click.option("--encoding", help="Input encoding when not UTF-8, e.g. latin-1 or cp1252 (UTF-16 with a BOM is detected).")
 @click.option("--store-lines", is_flag=True, help="Also copy every line into the `lines` table (slower, larger; see bench/README.md).")
 @click.option("--threads", type=int, help="Threads for DuckDB and polars (default: all cores); 1 also reads and scans in the main thread.")
-@click.option("--memory-limit", help="DuckDB memory limit (default 512MB), e.g. 1GB.")
+@click.option("--memory-limit", help="DuckDB memory limit (default 512MB; 256MB with --store-lines), e.g. 1GB.")
 @click.option("--config", "config_path", help="Config file with extra patterns and labels (default: ./pmortem.toml when present).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def ingest(paths, db, wait, input_format, service, pod, host, namespace, container, tz, encoding, store_lines, threads, memory_limit, config_path, quiet):

@@ -659,7 +659,10 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
                     bytes_done, lines_done = res.tail_offset, res.tail_line - 1
                 else:
                     bytes_done, lines_done = end, line - 1 + res.n_lines
-                _commit_chunk(con, source_id, res, bytes_done, lines_done, dedup, tail_at=(off, line) if eof and in_tail else None)
+                # the open tail: read as a chunk of its own, or a last chunk that could not be cut
+                # (its one event starts at its first line): either way an append may continue it
+                open_tail = eof and (in_tail or res.tail_offset is None)
+                _commit_chunk(con, source_id, res, bytes_done, lines_done, dedup, tail_at=(off, line) if open_tail else None)
                 in_tail = eof and res.tail_offset is not None
                 sizer.seen(bytes_done - off, res.n_events + res.n_folded)
                 out.lines += res.n_lines
@@ -818,7 +821,9 @@ def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> 
                 prep.release()
                 nxt = prep.tail if prep.tail is not None else (end, line + prep.a["cut"])
                 sizer.seen(nxt[0] - off, prep.sel.height)
-                if not put(_Scanned(prep, off, line, nxt, eof and in_tail)):
+                # the open tail: read as a chunk of its own, or a last chunk that could not be
+                # cut (its one event starts at its first line): an append may continue either
+                if not put(_Scanned(prep, off, line, nxt, eof and (in_tail or prep.tail is None))):
                     return
                 if eof and prep.tail is None:
                     break

@@ -352,3 +352,27 @@ def test_append_that_continues_the_last_event_equals_a_clean_ingest(cli, tmp_pat
     assert got[0] == want[0]  # events: the exception holds all its frames; line 201 is whole
     assert got[1:] == want[1:]
     assert want[3][0][0] == len(lines)
+
+
+@pytest.mark.parametrize("form", ["plain", "kubectl"])
+def test_append_to_a_file_that_is_one_event_continues_it(cli, tmp_path, form):
+    """A file holding a single event (an exception and its first frames) can't be cut: the
+    whole file is its open tail, and an append with more frames continues that event."""
+    lines = _java_lines()
+    start = next(i for i, ln in enumerate(lines) if re.search(r"\tat ", ln) and "Exception" in lines[i - 1]) - 2
+    end = start + 2
+    while end < len(lines) and lines[end].startswith("\t"):
+        end += 1
+    lines = lines[start:end]  # the ERROR line, the exception, its frames
+    if form == "kubectl":
+        lines = _as_kubectl(lines)
+    f = tmp_path / "one.log"
+    f.write_text("\n".join(lines[:3]) + "\n")
+    cli.ok("ingest", str(f), "-q")
+    with open(f, "a") as fh:
+        fh.write("\n".join(lines[3:]) + "\n")
+    cli.ok("ingest", str(f), "-q")
+    clean = str(tmp_path / "clean.duckdb")
+    cli.ok("ingest", str(f), "-q", "--db", clean)
+    assert _snapshot(cli.db) == _snapshot(clean)
+    assert cli.sql("SELECT max(line_count) FROM events")[0][0] >= len(lines) - 1

@@ -5,15 +5,17 @@
 -- source, over the cells (pod, container, level, minute) that another source also has lines in, the
 -- smaller of its own count and the largest other source's count. Exact when two exports hold the
 -- same minute whole (the usual case); an upper bound for the minutes where one export starts or
--- ends. Lines without a known pod are not compared. Events themselves are stored once
--- (sources.lines_duplicate counts the lines of the events another source already had).
+-- ends. Lines without a known pod are not compared. A whole JSON document (format 'document')
+-- has records, not lines: it is 0 itself, but its records count as the other side. Events
+-- themselves are stored once (sources.lines_duplicate counts the lines of the events another
+-- source already had).
 -- Parameters: none.
 -- Columns: source_id, lines_overlap (BIGINT).
 WITH cells AS (
-    SELECT source_id, minute, pod, coalesce(container, '') AS container, coalesce(level, '') AS level,
-           sum(lines) AS n
-    FROM line_index
-    WHERE pod IS NOT NULL AND minute IS NOT NULL
+    SELECT l.source_id, s.format = 'document' AS whole_doc, l.minute, l.pod,
+           coalesce(l.container, '') AS container, coalesce(l.level, '') AS level, sum(l.lines) AS n
+    FROM line_index l JOIN sources s USING (source_id)
+    WHERE l.pod IS NOT NULL AND l.minute IS NOT NULL
     GROUP BY ALL
 ),
 other AS (
@@ -21,7 +23,8 @@ other AS (
     FROM cells a JOIN cells b
       ON a.minute = b.minute AND a.pod = b.pod AND a.container = b.container AND a.level = b.level
      AND a.source_id <> b.source_id
-    GROUP BY ALL
+    WHERE NOT a.whole_doc
+    GROUP BY a.source_id, a.minute, a.pod, a.container, a.level
 )
 SELECT s.source_id, coalesce(sum(least(o.n, o.other_n)), 0)::BIGINT AS lines_overlap
 FROM sources s LEFT JOIN other o USING (source_id)

@@ -376,3 +376,19 @@ def test_append_to_a_file_that_is_one_event_continues_it(cli, tmp_path, form):
     cli.ok("ingest", str(f), "-q", "--db", clean)
     assert _snapshot(cli.db) == _snapshot(clean)
     assert cli.sql("SELECT max(line_count) FROM events")[0][0] >= len(lines) - 1
+
+
+def test_sources_overlap_on_the_incident_bundle_stays_within_each_source(cli):
+    """The founding bundle holds the same spans twice (JSON lines and an OTLP document) and the
+    Loki history repeats the pods' startup lines: overlaps are found, and never exceed a
+    source's own lines (a whole JSON document has records, not lines: 0)."""
+    from conftest import SAMPLES, require
+
+    cli.ok("ingest", str(require(SAMPLES / "incident")), str(require(SAMPLES / "history")), "-q")
+    srcs = cli.sources()
+    assert all(0 <= s["lines_overlap"] <= s["lines"] for s in srcs), [(s["path"], s["lines"], s["lines_overlap"]) for s in srcs]
+    assert all(s["lines_overlap"] == 0 for s in srcs if s["format"] == "document")
+    (spans,) = [s for s in srcs if s["format"] == "otel_span_ndjson"]
+    assert spans["lines_overlap"] == spans["lines"]  # every span is also in the OTLP document
+    (loki,) = [s for s in srcs if s["format"] == "loki"]
+    assert 0 < loki["lines_overlap"] < loki["lines"]  # the incident day's startups only

@@ -537,54 +537,62 @@ def json_fields(text: str) -> dict:
         obj = orjson.loads(text)
     except orjson.JSONDecodeError:
         return {"_bad_json": True}
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:  # orjson makes plain dicts, lists, str, int, float, bool, None
         return {"_bad_json": True}
+    get = obj.get
     out: dict = {}
-    msg = obj.get("msg", obj.get("message", obj.get("log")))
+    msg = get("msg", get("message", get("log")))
     parts = [str(msg)] if msg is not None else []
-    err = obj.get("err") or obj.get("error")
-    if isinstance(err, dict):
+    err = get("err") or get("error")
+    if type(err) is dict:
         for k in ("type", "message", "stack"):
             if err.get(k):
                 parts.append(str(err[k]))
-    elif isinstance(err, str):
+    elif type(err) is str:
         parts.append(err)
     out["message"] = "\n".join(parts) if parts else text
-    if isinstance(obj.get("hostname"), str):
-        out["payload_pod"] = obj["hostname"]
-    if isinstance(obj.get("pid"), int):
+    v = get("hostname")
+    if type(v) is str:
+        out["payload_pod"] = v
+    if isinstance(get("pid"), int):  # (a bool is an int here too, as before)
         out["payload_pid"] = obj["pid"]
-    for k in ("name", "service", "service.name"):
-        if isinstance(obj.get(k), str):
-            out["payload_service"] = obj[k]
-            break
-    res, req = obj.get("res"), obj.get("req")
-    if isinstance(res, dict) and isinstance(res.get("statusCode"), int):
+    if not _SERVICE_KEYS.isdisjoint(obj):
+        for k in ("name", "service", "service.name"):
+            if type(get(k)) is str:
+                out["payload_service"] = obj[k]
+                break
+    res, req = get("res"), get("req")
+    if type(res) is dict and isinstance(res.get("statusCode"), int):
         out["status"] = res["statusCode"]
-    elif isinstance(obj.get("statusCode"), int):
+    elif isinstance(get("statusCode"), int):
         out["status"] = obj["statusCode"]
-    rt = obj.get("responseTime", obj.get("duration_ms", obj.get("elapsed_ms")))
+    rt = get("responseTime", get("duration_ms", get("elapsed_ms")))
     if isinstance(rt, int | float):
         out["duration_ms"] = float(rt)
-    if isinstance(req, dict):
-        if isinstance(req.get("url"), str):
+    if type(req) is dict:
+        if type(req.get("url")) is str:
             out["route"] = req["url"].split("?")[0]
-        if isinstance(req.get("method"), str):
+        if type(req.get("method")) is str:
             out["method"] = req["method"]
-        if isinstance(req.get("remoteAddress"), str):
+        if type(req.get("remoteAddress")) is str:
             out["peer"] = req["remoteAddress"]
-    for k in ("trace_id", "traceId", "traceID", "trace.id"):
-        if isinstance(obj.get(k), str):
-            out["trace_id"] = obj[k]
-            break
-    for k in ("span_id", "spanId", "spanID", "span.id"):
-        if isinstance(obj.get(k), str):
-            out["span_id"] = obj[k]
-            break
-    out["extra"] = {k: v for k, v in obj.items() if k not in _JSON_KNOWN and not isinstance(v, dict | list)}
+    if not _TRACE_KEYS.isdisjoint(obj):
+        for k in ("trace_id", "traceId", "traceID", "trace.id"):
+            if type(get(k)) is str:
+                out["trace_id"] = obj[k]
+                break
+    if not _SPAN_KEYS.isdisjoint(obj):
+        for k in ("span_id", "spanId", "spanID", "span.id"):
+            if type(get(k)) is str:
+                out["span_id"] = obj[k]
+                break
+    out["extra"] = {k: v for k, v in obj.items() if k not in _JSON_KNOWN and type(v) is not dict and type(v) is not list}
     return out
 
 
+_SERVICE_KEYS = frozenset({"name", "service", "service.name"})
+_TRACE_KEYS = frozenset({"trace_id", "traceId", "traceID", "trace.id"})
+_SPAN_KEYS = frozenset({"span_id", "spanId", "spanID", "span.id"})
 # logger fields json_fields reads itself (the rest go to attrs)
 _JSON_KNOWN = frozenset({"msg", "message", "level", "time", "timestamp", "hostname", "pid", "v", "err", "error", "req", "res"})
 

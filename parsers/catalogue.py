@@ -51,6 +51,11 @@ class Rule:
         return _GROUP_RE.findall(self.regex)
 
 
+# literals the event builder needs on top of the catalogue's (pino-http request lines become
+# http_request events): both prefilters, the polars reference's and Hyperscan's, add them
+BUILDER_LITERALS = ['"responseTime"', '"statusCode"']
+
+
 def _check_regex(rx: str, where: str) -> None:
     try:
         pl.Series([""]).str.contains(rx)

@@ -98,7 +98,7 @@ def _json_fields(df: pl.DataFrame, fields: dict[str, pl.DataType]) -> pl.DataFra
     try:
         dec = df.select(line.str.json_decode(pl.Struct(fields)).alias("_j")).get_column("_j")
         return df.with_columns(*[dec.struct.field(k).alias(f"_j_{k}") for k in fields])
-    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError, ValueError):
+    except (pl.exceptions.PolarsError, ValueError):
         cols = []
         for k, dt in fields.items():
             if isinstance(dt, pl.Struct):

@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pyarrow as pa
 
+from .catalogue import BUILDER_LITERALS
 from .readers import MAX_LINE_BYTES, Chunk
 
 try:  # the C extension is optional: no compiler at install time means the polars path
@@ -48,8 +49,6 @@ LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
 LEVEL_CODE = {name: i for i, name in enumerate(LEVELS)}
 NONE64 = -(2**63)
 BOM = b"\xef\xbb\xbf"
-# literals the event builder adds to the catalogue's own (pino-http request lines)
-EXTRA_LITERALS = ['"responseTime"', '"statusCode"']
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -75,7 +74,7 @@ def eligible(ctx) -> bool:
         return False
     lits = ctx.catalogue.literals
     # a literal Hyperscan refuses (it has limits of its own) sends the source to polars
-    return lits is None or _literal_scanner(lits + EXTRA_LITERALS) is not None
+    return lits is None or _literal_scanner(lits + BUILDER_LITERALS) is not None
 
 
 # ---------------------------------------------------------------- literal prefilter
@@ -167,7 +166,7 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool) -> Prepared:
     data = chunk.data
     bom = chunk.offset == 0 and bytes(data[:3]) == BOM
     lits = ctx.catalogue.literals
-    hits = b"" if lits is None else _literal_scanner(lits + EXTRA_LITERALS).starts(data)
+    hits = b"" if lits is None else _literal_scanner(lits + BUILDER_LITERALS).starts(data)
     r = _scan.scan(data, ENVELOPE_CODES[ctx.envelope], int(bom), hits)
     n = r["n"]
     status = r["status"]
@@ -185,7 +184,7 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool) -> Prepared:
         if bom:
             pay0[0:4] = (3).to_bytes(4, "little")  # line 1's text starts after the byte-order mark
         no_ts = bytearray(4 * n)
-        dlits = (lits or []) + EXTRA_LITERALS
+        dlits = (lits or []) + BUILDER_LITERALS
         for b in range(0, len(didx), DEFER_BATCH):
             batch = didx.slice(b, DEFER_BATCH)
             ib = _int64_buffer(batch)

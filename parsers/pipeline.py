@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import polars as pl
 
-from .catalogue import Catalogue, classify_frame
+from .catalogue import BUILDER_LITERALS, Catalogue, classify_frame
 from .envelopes import ENV_COLUMNS, split_envelope
 from .payloads import CONTINUATION_RE, JSON_TIME_RE, level_expr, parse_json_time, parse_rfc3339
 from .readers import MAX_LINE_BYTES, Chunk
@@ -624,7 +624,7 @@ def _build_events(df: pl.DataFrame, ctx: SourceContext, *, selected: bool = Fals
         if lits is None:
             hit = pl.lit(True)
         else:
-            hit = payload.str.contains_any(lits + ['"responseTime"', '"statusCode"'], ascii_case_insensitive=True)
+            hit = payload.str.contains_any(lits + BUILDER_LITERALS, ascii_case_insensitive=True)
         hit_evts = df.filter(hit).get_column("evt").unique()
         sel = df.filter(pl.col("evt").is_in(hit_evts.implode()) | pl.col("ev_level").is_in(["error", "fatal"]))
     if sel.height == 0:

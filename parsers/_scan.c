@@ -9,7 +9,9 @@
  * fit): those lines go through the polars reference expressions in Python.
  * tests/parsers/test_fastpath.py checks both paths give identical results.
  *
- * Two functions:
+ * Functions:
+ *   find_literals(set, data)         -> where the prefilter literals start (Teddy,
+ *                                       see "literal search" below)
  *   scan(data, envelope, bom, hits)  -> per-line arrays (bytearrays) + entities
  *   assemble(...)                    -> folding, late rejects, tail cut, line
  *                                       index groups and the rows of kept events
@@ -1344,10 +1346,296 @@ done:
     return out;
 }
 
+/* ------------------------------------------------------------------ literal search
+ *
+ * All start offsets of a set of literals in a chunk, ASCII-case-insensitively (the
+ * catalogue's prefilter: which lines could be events). The Teddy algorithm (Hyperscan,
+ * Rust's aho-corasick): the literals are put in 8 buckets (parsers/literals.py chooses
+ * them). For each of the first `fp` bytes (up to 8) of a literal, two 16-entry tables
+ * indexed by a byte's low and high nibble hold the buckets that accept it there (a
+ * literal shorter than fp accepts any byte past its end). Per position, the AND of
+ * those lookups over fp consecutive bytes is a bucket mask that is zero where no
+ * literal can start: with AVX2, 32 positions per step (vpshufb is a 16-entry table
+ * lookup). A non-zero mask is confirmed through a hash of the lowered first `kfp`
+ * bytes (the literals starting with them), then compared 8 bytes at a time. Without
+ * AVX2 the same tables are read byte by byte. Runs without the GIL.
+ */
+
+#define LIT_BUCKETS 8
+#define LIT_FP_MAX 8
+
+typedef struct {
+    int nlit, fp, kfp;
+    uint8_t lo[LIT_FP_MAX][16], hi[LIT_FP_MAX][16]; /* bucket bits by nibble, per fingerprint byte */
+    uint8_t tab[LIT_FP_MAX][256];                   /* lo & hi per byte value (the scalar path) */
+    int32_t *len;                                   /* per literal */
+    uint64_t *pre, *pmask, *pfold;                  /* first 8 bytes: lowered, byte mask, fold bits */
+    unsigned char **lit, **fold;                    /* whole literal lowered; 0x20 where a letter */
+    /* confirm: the lowered first kfp bytes -> the literals starting with them (open addressing) */
+    int hbits;
+    uint32_t *hkey; /* key + 1, 0 = empty */
+    int32_t *hfirst, *hcount;
+    uint64_t kbits[1024]; /* 2^16-bit filter on the key's hash: most candidates stop here */
+} LitSet;
+
+static unsigned char lit_lower[256];
+
+static inline unsigned char ascii_lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? c | 0x20 : c; }
+
+static inline uint32_t lit_key(const unsigned char *p, int kfp) {
+    uint32_t k = lit_lower[p[0]];
+    if (kfp > 1) k |= (uint32_t)lit_lower[p[1]] << 8;
+    if (kfp > 2) k |= (uint32_t)lit_lower[p[2]] << 16;
+    return k;
+}
+
+static inline uint32_t lit_hash(uint32_t k, int bits) { return (uint32_t)(k * 2654435761u) >> (32 - bits); }
+
+static void litset_free(LitSet *s) {
+    if (!s) return;
+    for (int i = 0; s->lit && i < s->nlit; i++) { free(s->lit[i]); free(s->fold[i]); }
+    free(s->lit); free(s->fold); free(s->len); free(s->pre); free(s->pmask); free(s->pfold);
+    free(s->hkey); free(s->hfirst); free(s->hcount);
+    free(s);
+}
+
+static void litset_capsule_free(PyObject *cap) {
+    litset_free((LitSet *)PyCapsule_GetPointer(cap, "pmortem.litset"));
+}
+
+/* literal_set(literals: list[bytes], buckets: bytes (one 0..7 per literal), fp) -> capsule.
+ * Literals sharing their first min(3, shortest) bytes must be adjacent. */
+static PyObject *py_literal_set(PyObject *self, PyObject *args) {
+    PyObject *lits;
+    Py_buffer bk;
+    int fp;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!y*i", &PyList_Type, &lits, &bk, &fp)) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(lits);
+    const uint8_t *bucket = bk.buf;
+    LitSet *s = NULL;
+    if (n < 1 || n > 4096 || bk.len != n || fp < 1 || fp > LIT_FP_MAX) {
+        PyErr_SetString(PyExc_ValueError, "literal_set: 1..4096 literals, one bucket byte each, fp 1..8");
+        goto fail;
+    }
+    s = calloc(1, sizeof(LitSet));
+    if (!s) { PyErr_NoMemory(); goto fail; }
+    s->nlit = (int)n;
+    s->fp = fp;
+    s->kfp = 3;
+    s->lit = calloc((size_t)n, sizeof(unsigned char *));
+    s->fold = calloc((size_t)n, sizeof(unsigned char *));
+    s->len = calloc((size_t)n, sizeof(int32_t));
+    s->pre = calloc((size_t)n, 8); s->pmask = calloc((size_t)n, 8); s->pfold = calloc((size_t)n, 8);
+    if (!s->lit || !s->fold || !s->len || !s->pre || !s->pmask || !s->pfold) { PyErr_NoMemory(); goto fail; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *b = PyList_GET_ITEM(lits, i);
+        if (!PyBytes_Check(b) || PyBytes_GET_SIZE(b) < 1 || PyBytes_GET_SIZE(b) > 4096 || bucket[i] >= LIT_BUCKETS) {
+            PyErr_SetString(PyExc_ValueError, "literal_set: non-empty bytes literals (<= 4096 bytes), buckets 0..7");
+            goto fail;
+        }
+        if (PyBytes_GET_SIZE(b) < s->kfp) s->kfp = (int)PyBytes_GET_SIZE(b);
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *b = PyList_GET_ITEM(lits, i);
+        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(b);
+        Py_ssize_t m = PyBytes_GET_SIZE(b);
+        uint8_t bit = (uint8_t)(1u << bucket[i]);
+        s->len[i] = (int32_t)m;
+        s->lit[i] = malloc((size_t)m);
+        s->fold[i] = malloc((size_t)m);
+        if (!s->lit[i] || !s->fold[i]) { PyErr_NoMemory(); goto fail; }
+        for (Py_ssize_t k = 0; k < m; k++) {
+            unsigned char c = ascii_lower(p[k]);
+            s->lit[i][k] = c;
+            s->fold[i][k] = (c >= 'a' && c <= 'z') ? 0x20 : 0;
+            if (k < 8) {
+                s->pre[i] |= (uint64_t)c << (8 * k);
+                s->pmask[i] |= (uint64_t)0xff << (8 * k);
+                s->pfold[i] |= (uint64_t)s->fold[i][k] << (8 * k);
+            }
+        }
+        for (int k = 0; k < fp; k++) {
+            if (k >= m) { /* past the literal's end any byte will do */
+                for (int v = 0; v < 16; v++) { s->lo[k][v] |= bit; s->hi[k][v] |= bit; }
+                continue;
+            }
+            unsigned char c = s->lit[i][k];
+            s->lo[k][c & 15] |= bit;
+            s->hi[k][c >> 4] |= bit;
+            if (s->fold[i][k]) s->hi[k][(c ^ 0x20) >> 4] |= bit;
+        }
+    }
+    for (int k = 0; k < fp; k++)
+        for (int v = 0; v < 256; v++) s->tab[k][v] = s->lo[k][v & 15] & s->hi[k][v >> 4];
+    s->hbits = 4;
+    while ((1 << s->hbits) < 4 * n) s->hbits++;
+    {
+        size_t hs = (size_t)1 << s->hbits;
+        s->hkey = calloc(hs, sizeof(uint32_t));
+        s->hfirst = calloc(hs, sizeof(int32_t));
+        s->hcount = calloc(hs, sizeof(int32_t));
+        if (!s->hkey || !s->hfirst || !s->hcount) { PyErr_NoMemory(); goto fail; }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            uint32_t k = lit_key(s->lit[i], s->kfp), h = lit_hash(k, s->hbits), f = lit_hash(k, 16);
+            s->kbits[f >> 6] |= (uint64_t)1 << (f & 63);
+            while (s->hkey[h] && s->hkey[h] != k + 1) h = (h + 1) & (uint32_t)(hs - 1);
+            if (!s->hkey[h]) { s->hkey[h] = k + 1; s->hfirst[h] = (int32_t)i; s->hcount[h] = 1; }
+            else if (s->hfirst[h] + s->hcount[h] == i) s->hcount[h]++;
+            else { PyErr_SetString(PyExc_ValueError, "literal_set: literals sharing a prefix must be adjacent"); goto fail; }
+        }
+    }
+    PyBuffer_Release(&bk);
+    {
+        PyObject *cap = PyCapsule_New(s, "pmortem.litset", litset_capsule_free);
+        if (!cap) litset_free(s);
+        return cap;
+    }
+fail:
+    litset_free(s);
+    PyBuffer_Release(&bk);
+    return NULL;
+}
+
+/* does literal i occur at d[pos..]? */
+static inline int lit_at(const LitSet *s, int i, const unsigned char *d, Py_ssize_t pos, Py_ssize_t n) {
+    Py_ssize_t m = s->len[i];
+    const unsigned char *l = s->lit[i], *f = s->fold[i];
+    if (pos + m > n) return 0;
+    if (pos + 8 <= n) {
+        uint64_t x;
+        memcpy(&x, d + pos, 8);
+        if (((x | s->pfold[i]) & s->pmask[i]) != s->pre[i]) return 0;
+        for (Py_ssize_t k = 8; k < m; k++)
+            if ((d[pos + k] | f[k]) != l[k]) return 0;
+        return 1;
+    }
+    for (Py_ssize_t k = 0; k < m; k++)
+        if ((d[pos + k] | f[k]) != l[k]) return 0;
+    return 1;
+}
+
+typedef struct {
+    int64_t *v;
+    Py_ssize_t n, cap;
+    int oom;
+} I64Vec;
+
+static inline void vec_push(I64Vec *o, int64_t x) {
+    if (o->n == o->cap) {
+        Py_ssize_t cap = o->cap ? o->cap * 2 : 4096;
+        int64_t *v = realloc(o->v, (size_t)cap * sizeof(int64_t));
+        if (!v) { o->oom = 1; return; }
+        o->v = v;
+        o->cap = cap;
+    }
+    o->v[o->n++] = x;
+}
+
+/* a candidate position: record it (once) if some literal starts there */
+static inline void lit_confirm(const LitSet *s, const unsigned char *d, Py_ssize_t pos, Py_ssize_t n, I64Vec *o) {
+    if (pos + s->kfp > n) return;
+    uint32_t k = lit_key(d + pos, s->kfp) + 1, hm = (1u << s->hbits) - 1, h = lit_hash(k - 1, s->hbits);
+    while (s->hkey[h] && s->hkey[h] != k) h = (h + 1) & hm;
+    if (!s->hkey[h]) return;
+    for (int i = s->hfirst[h], e = i + s->hcount[h]; i < e; i++)
+        if (lit_at(s, i, d, pos, n)) { vec_push(o, pos); return; }
+}
+
+static void lit_scalar(const LitSet *s, const unsigned char *d, Py_ssize_t from, Py_ssize_t n, I64Vec *o) {
+    for (Py_ssize_t i = from; i < n; i++) {
+        unsigned m = s->tab[0][d[i]];
+        for (int k = 1; m && k < s->fp && i + k < n; k++) m &= s->tab[k][d[i + k]];
+        if (m) lit_confirm(s, d, i, n, o);
+    }
+}
+
+#define LIT_BATCH 1024
+
+/* candidates gathered first, then filtered by the key's bit, then confirmed: the loops
+ * stay predictable, unlike confirming each candidate as the SIMD step finds it */
+static void lit_batch(const LitSet *s, const unsigned char *d, Py_ssize_t base, const uint32_t *cpos, int nc,
+                      Py_ssize_t n, I64Vec *o) {
+    int kfp = s->kfp;
+    for (int c = 0; c < nc; c++) {
+        Py_ssize_t pos = base + cpos[c];
+        if (pos + kfp > n) continue;
+        uint32_t f = lit_hash(lit_key(d + pos, kfp), 16);
+        if (s->kbits[f >> 6] >> (f & 63) & 1) lit_confirm(s, d, pos, n, o);
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define LIT_HAVE_AVX2 1
+/* positions [0, returned) done; the caller finishes the rest with lit_scalar */
+__attribute__((target("avx2"))) static Py_ssize_t lit_avx2(const LitSet *s, const unsigned char *d, Py_ssize_t n,
+                                                             I64Vec *o) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+    __m256i lo[LIT_FP_MAX], hi[LIT_FP_MAX];
+    int fp = s->fp;
+    for (int k = 0; k < fp; k++) {
+        lo[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)s->lo[k]));
+        hi[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)s->hi[k]));
+    }
+    Py_ssize_t i = 0, base = 0;
+    uint32_t cpos[LIT_BATCH];
+    int nc = 0;
+    for (; i + 32 + fp - 1 <= n; i += 32) {
+        __m256i r = _mm256_set1_epi8(-1);
+        for (int k = 0; k < fp; k++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(d + i + k));
+            r = _mm256_and_si256(r, _mm256_shuffle_epi8(lo[k], _mm256_and_si256(v, low4)));
+            r = _mm256_and_si256(r, _mm256_shuffle_epi8(hi[k], _mm256_and_si256(_mm256_srli_epi16(v, 4), low4)));
+        }
+        uint32_t cand = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(r, zero));
+        while (cand) {
+            cpos[nc++] = (uint32_t)(i - base) + (uint32_t)__builtin_ctz(cand);
+            cand &= cand - 1;
+        }
+        if (nc > LIT_BATCH - 32 || i - base > ((Py_ssize_t)1 << 30)) {
+            lit_batch(s, d, base, cpos, nc, n, o);
+            nc = 0;
+            base = i + 32;
+        }
+    }
+    lit_batch(s, d, base, cpos, nc, n, o);
+    return i;
+}
+#endif
+
+/* find_literals(litset, data[, scalar]) -> bytes: sorted int64 start offsets, each once */
+static PyObject *py_find_literals(PyObject *self, PyObject *args) {
+    PyObject *cap;
+    Py_buffer buf;
+    int force_scalar = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "Oy*|p", &cap, &buf, &force_scalar)) return NULL;
+    LitSet *s = PyCapsule_GetPointer(cap, "pmortem.litset");
+    if (!s) { PyBuffer_Release(&buf); return NULL; }
+    const unsigned char *d = buf.buf;
+    Py_ssize_t n = buf.len;
+    I64Vec o = {NULL, 0, 0, 0};
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t from = 0;
+#ifdef LIT_HAVE_AVX2
+    if (!force_scalar && __builtin_cpu_supports("avx2")) from = lit_avx2(s, d, n, &o);
+#endif
+    lit_scalar(s, d, from, n, &o);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buf);
+    if (o.oom) { free(o.v); return PyErr_NoMemory(); }
+    PyObject *out = PyBytes_FromStringAndSize(o.v ? (const char *)o.v : "", o.n * (Py_ssize_t)sizeof(int64_t));
+    free(o.v);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"scatter", py_scatter, METH_VARARGS, "scatter(dst, idx, src, itemsize)"},
     {"strings", py_strings, METH_VARARGS, "strings(data, idx, start, raw_len, pay_off, ts_off, ts_len) -> Arrow buffers"},
     {"scan", py_scan, METH_VARARGS, "scan(data, envelope, bom, hits) -> dict of per-line arrays"},
+    {"literal_set", py_literal_set, METH_VARARGS, "literal_set(literals, buckets) -> compiled literal set"},
+    {"find_literals", py_find_literals, METH_VARARGS, "find_literals(litset, data[, scalar]) -> int64 start offsets"},
     {"assemble", py_assemble, METH_VARARGS, "assemble(...) -> folding, rejects, cut, index groups, event rows"},
     {NULL, NULL, 0, NULL},
 };
@@ -1356,5 +1644,6 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan", "pmortem nat
 
 PyMODINIT_FUNC PyInit__scan(void) {
     init_tables();
+    for (int v = 0; v < 256; v++) lit_lower[v] = ascii_lower((unsigned char)v);
     return PyModule_Create(&module);
 }

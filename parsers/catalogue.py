@@ -52,7 +52,7 @@ class Rule:
 
 
 # literals the event builder needs on top of the catalogue's (pino-http request lines become
-# http_request events): both prefilters, the polars reference's and Hyperscan's, add them
+# http_request events): both prefilters, the polars reference's and the native literal search, add them
 BUILDER_LITERALS = ['"responseTime"', '"statusCode"']
 
 

@@ -3,7 +3,7 @@
 For `kubectl logs [--prefix] --timestamps` and CRI/containerd files (the bulk of real
 exports), a chunk goes through:
 
-1. Hyperscan (SIMD multi-literal search, via the `hyperscan` package) over the whole chunk
+1. A SIMD multi-literal search (parsers/literals.py, Teddy in _scan.c) over the whole chunk
    for the catalogue's prefilter literals, case-insensitively: where could an event be.
 2. `_scan.scan` (parsers/_scan.c): line boundaries, reject checks (over-long, NUL, not
    UTF-8), the envelope (pod, container, stream, CRI partial flag, timestamp), the minute,
@@ -25,7 +25,7 @@ Set PMORTEM_NATIVE=0 to force the reference path.
 from __future__ import annotations
 
 import os
-from array import array
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -33,16 +33,13 @@ import polars as pl
 import pyarrow as pa
 
 from .catalogue import BUILDER_LITERALS
+from .literals import LiteralSearch
 from .readers import MAX_LINE_BYTES, Chunk
 
 try:  # the C extension is optional: no compiler at install time means the polars path
     from . import _scan
 except ImportError:  # pragma: no cover - depends on the build
     _scan = None
-try:
-    import hyperscan
-except ImportError:  # pragma: no cover - depends on the platform's wheels
-    hyperscan = None
 
 ENVELOPE_CODES = {"kubectl": 0, "kubectl_prefix": 0, "cri": 1}
 LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
@@ -53,70 +50,36 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def available() -> bool:
-    return _scan is not None and hyperscan is not None
+    return _scan is not None
 
 
 def missing_reason() -> str | None:
     if _scan is None:
         return "the native scanner was not built (no C compiler at install time?)"
-    if hyperscan is None:
-        return "the hyperscan package is not installed"
     return None
 
 
 def eligible(ctx) -> bool:
-    if not (
+    return (
         available()
         and ctx.envelope in ENVELOPE_CODES
         and not ctx.store_lines
         and os.environ.get("PMORTEM_NATIVE", "1") != "0"
-    ):
-        return False
-    lits = ctx.catalogue.literals
-    # a literal Hyperscan refuses (it has limits of its own) sends the source to polars
-    return lits is None or _literal_scanner(lits + BUILDER_LITERALS) is not None
+    )
 
 
 # ---------------------------------------------------------------- literal prefilter
-class LiteralScanner:
-    """All occurrences (overlapping) of a literal set, ASCII-case-insensitively, as start offsets."""
-
-    def __init__(self, literals: list[str]):
-        self.lens = [len(x.encode()) for x in literals]
-        self.db = hyperscan.Database()
-        # every byte escaped: the literals are text, not regexes
-        exprs = [b"".join(b"\\x%02x" % c for c in x.encode()) for x in literals]
-        self.db.compile(
-            expressions=exprs,
-            ids=list(range(len(exprs))),
-            elements=len(exprs),
-            flags=[hyperscan.HS_FLAG_CASELESS] * len(exprs),
-        )
-
-    def starts(self, data: bytes) -> bytes:
-        out: list[int] = []
-        lens = self.lens
-        append = out.append
-
-        def on_match(i, _from, to, _flags, _ctx):
-            append(to - lens[i])
-
-        self.db.scan(data, match_event_handler=on_match)
-        out.sort()
-        return array("q", out).tobytes()
+_searches: dict[tuple[str, ...], LiteralSearch] = {}
+_searches_lock = threading.Lock()
 
 
-_scanners: dict[tuple[str, ...], LiteralScanner | None] = {}
-
-
-def _literal_scanner(literals: list[str]) -> LiteralScanner | None:
+def literal_search(literals: list[str]) -> LiteralSearch:
+    """The compiled search for a literal set (built once per process and set)."""
     key = tuple(literals)
-    if key not in _scanners:
-        try:
-            _scanners[key] = LiteralScanner(literals)
-        except hyperscan.error:  # pragma: no cover - a pattern Hyperscan cannot compile
-            _scanners[key] = None
-    return _scanners[key]
+    with _searches_lock:
+        if key not in _searches:
+            _searches[key] = LiteralSearch(literals)
+        return _searches[key]
 
 
 # ---------------------------------------------------------------- the chunk
@@ -159,14 +122,14 @@ def _body(data, start, raw_len, i: int) -> bytes:
 
 
 def prepare_chunk(chunk: Chunk, ctx, *, final: bool) -> Prepared:
-    """Hyperscan, the scanner, the reference for deferred lines, assemble. Thread-safe: the
+    """The literal search, the scanner, the reference for deferred lines, assemble. Thread-safe: the
     ingest loop runs it for the next chunk while it builds and stores this one's events."""
     from .pipeline import FOLD_WINDOW, REQUIRES_TS, _parse_env_ts, annotate
 
     data = chunk.data
     bom = chunk.offset == 0 and bytes(data[:3]) == BOM
     lits = ctx.catalogue.literals
-    hits = b"" if lits is None else _literal_scanner(lits + BUILDER_LITERALS).starts(data)
+    hits = b"" if lits is None else literal_search(lits + BUILDER_LITERALS).starts(data)
     r = _scan.scan(data, ENVELOPE_CODES[ctx.envelope], int(bom), hits)
     n = r["n"]
     status = r["status"]

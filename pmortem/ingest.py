@@ -774,8 +774,8 @@ class _Scanned:
 
 
 def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> int:
-    """Plain file, native scanner: a scan thread reads and scans chunks ahead (C and
-    Hyperscan run without the GIL) while this thread builds and stores events.
+    """Plain file, native scanner: a scan thread reads and scans chunks ahead (the C
+    literal search and scanner run without the GIL) while this thread builds and stores events.
 
     Two read buffers: a prepared chunk holds only its kept rows, so the scan thread can be
     up to PIPELINE_DEPTH chunks ahead. When the builder has fallen behind, it takes every

@@ -1,0 +1,121 @@
+"""The native path's literal prefilter (parsers/literals.py + Teddy in parsers/_scan.c).
+
+The reference is Python's `re` over bytes with IGNORECASE (ASCII-only case folding for
+bytes patterns) and a lookahead, which yields every start offset where some literal
+occurs, overlaps included. The compiled search must return exactly those offsets, with
+its AVX2 loop and with its byte-by-byte loop, on real logs and on seeded haystacks built
+to hit the edges: matches at the buffer's end, case flips, bytes whose case bit flips a
+non-letter ('[' and '{'), literals shorter than the fingerprint, non-ASCII literals.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from array import array
+from pathlib import Path
+
+import pytest
+from pmortem.parsers import native
+from pmortem.parsers.catalogue import BUILDER_LITERALS, load_catalogue
+from pmortem.parsers.literals import BUCKETS, LiteralSearch, plan
+
+REPO = Path(__file__).resolve().parents[2]
+LOGHUB = REPO.parent / "shared" / "corpora" / "loghub"
+CATALOGUE = load_catalogue().literals + BUILDER_LITERALS
+
+pytestmark = pytest.mark.skipif(not native.available(), reason=str(native.missing_reason()))
+
+
+def reference(literals: list[str], data: bytes) -> list[int]:
+    alt = b"|".join(re.escape(x.encode()) for x in sorted(literals, key=len, reverse=True))
+    return [m.start() for m in re.finditer(b"(?=(?:" + alt + b"))", data, re.IGNORECASE)]
+
+
+def found(search: LiteralSearch, data: bytes, scalar: bool) -> list[int]:
+    out = array("q")
+    out.frombytes(search.starts(data, scalar=scalar))
+    return out.tolist()
+
+
+def loghub_text() -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(LOGHUB.glob("*/*_2k.log")))
+
+
+@pytest.mark.parametrize("scalar", [False, True])
+def test_catalogue_literals_on_loghub_and_samples(scalar: bool):
+    data = loghub_text() + b"".join(
+        p.read_bytes() for p in sorted((REPO / "samples").rglob("*.log")) if p.stat().st_size < 5_000_000
+    )
+    want = reference(CATALOGUE, data)
+    assert len(want) > 1000  # the corpus really holds matches
+    assert found(LiteralSearch(CATALOGUE), data, scalar) == want
+
+
+def _haystack(rng: random.Random, literals: list[str], n: int) -> bytes:
+    noise = [b"a", b"B", b"[", b"{", b"@", b"`", b" ", b"\n", b"\xc3\xa9", b"\x00", b"\xff", b"0", b"_", b"-", b"~"]
+    parts = []
+    for _ in range(n):
+        if rng.random() < 0.3:
+            lit = rng.choice(literals).encode()
+            cut = rng.choice([len(lit), len(lit), max(1, len(lit) - 1)])  # whole, or one byte short
+            lit = bytes(c ^ 0x20 if 0x41 <= (c | 0x20) - 0x20 <= 0x5A and rng.random() < 0.5 else c for c in lit[:cut])
+            parts.append(lit)
+        else:
+            parts.append(rng.choice(noise))
+    return b"".join(parts)
+
+
+ODD_SETS = {
+    "catalogue": CATALOGUE,
+    "short": ["a", "Zq", "[x", "cpu", "rss", "x{y"],
+    "punctuation": ["a[b", "@home", "`tick", "~~", "{\"k\""],
+    "non_ascii": ["café", "naïve fail", "错误", "ERROR"],
+    "shared_prefixes": ["worker", "workers", "work", "wor", "WORKER died", "w"],
+    "many": [f"lit{i:03d}x" for i in range(300)] + ["timeout", "time"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_SETS))
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_seeded_haystacks_match_the_reference(name: str, seed: int):
+    lits = ODD_SETS[name]
+    rng = random.Random(seed)
+    search = LiteralSearch(lits)
+    for size in (0, 1, 5, 31, 33, 64, 200, 5000):
+        data = _haystack(rng, lits, size)
+        want = reference(lits, data)
+        assert found(search, data, False) == want, (name, size)
+        assert found(search, data, True) == want, (name, size)
+        # the literal as the buffer's very last bytes, where the SIMD loop hands over
+        tail = data + rng.choice(lits).upper().encode()
+        assert found(search, tail, False) == reference(lits, tail)
+
+
+@pytest.mark.parametrize("fp", [1, 2, 3, 5, 8])
+def test_every_fingerprint_length_finds_the_same(fp: int):
+    data = loghub_text()[:400_000]
+    assert found(LiteralSearch(CATALOGUE, fp=fp), data, False) == reference(CATALOGUE, data)
+
+
+def test_plan_keeps_prefix_groups_adjacent_and_uses_the_buckets():
+    lits, buckets = plan(CATALOGUE)
+    assert len(lits) == len(buckets) == len({x.lower() for x in CATALOGUE})
+    assert set(buckets) == set(range(BUCKETS))  # 76 literals spread over all 8 buckets
+    seen: dict[bytes, int] = {}
+    for i, x in enumerate(lits):
+        key = x[:3]
+        assert seen.setdefault(key, i) == i or lits[i - 1][:3] == key  # one run per prefix
+
+
+def test_bad_literal_sets_are_refused():
+    from pmortem.parsers import _scan
+
+    with pytest.raises(ValueError):
+        _scan.literal_set([b"ok", b""], b"\x00\x00", 3)
+    with pytest.raises(ValueError):
+        _scan.literal_set([b"ok"], b"\x09", 3)  # bucket out of range
+    with pytest.raises(ValueError):
+        _scan.literal_set([b"ab", b"xyz", b"abd"], b"\x00\x00\x00", 3)  # the literals keyed "ab" split
+    with pytest.raises(ValueError):
+        plan([])

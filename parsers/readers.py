@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import gzip
 import io
+import mmap
 import os
 import re
 import sys
@@ -381,7 +382,9 @@ class PlainReader:
         # bigger than the file (+1: a read that fills less than the buffer is the end)
         size = os.fstat(self.fd).st_size
         cap = min(chunk_bytes, max(size + 1, 1 << 16))
-        self.bufs = [bytearray(cap) for _ in range(buffers)]
+        # anonymous mappings: the kernel hands out zero pages as the first read fills them
+        # (a bytearray zeroes all 2 x 64 MB up front: 70 ms before the first chunk)
+        self.bufs = [mmap.mmap(-1, cap) for _ in range(buffers)]
 
     def close(self) -> None:
         os.close(self.fd)

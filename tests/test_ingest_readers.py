@@ -166,6 +166,26 @@ def test_a_slow_event_builder_takes_ready_chunks_together_and_stores_the_same(cl
     assert batched == one_by_one
 
 
+def test_light_chunks_are_built_two_at_a_time_after_the_first(cli, monkeypatch):
+    """Each event build has a fixed polars cost: after the first chunk (alone, so the builder
+    starts early) chunks with few kept rows are built and committed at least two at a time,
+    and the tables are the same as one chunk at a time."""
+    from pmortem.parsers import native
+
+    data = _content(11)
+    plain = cli.tmp / "app.log"
+    plain.write_bytes(data)
+    one_by_one = _ingest(cli, plain, monkeypatch, 64 * 1024, "1", "--threads", "1")
+    sizes: list[int] = []
+    real = native.finish_chunks
+    monkeypatch.setattr(native, "finish_chunks", lambda ps: (sizes.append(len(ps)), real(ps))[1])
+    paired = _ingest(cli, plain, monkeypatch, 64 * 1024, "1")
+    assert len(sizes) > 4 and sizes[0] == 1, sizes
+    # all but the last build (the file's end, or the open tail, which always goes alone)
+    assert all(s >= 2 for s in sizes[1:-2]), sizes
+    assert paired == one_by_one
+
+
 def _interleaved_traces(seed: int, n: int = 4000) -> bytes:
     """containerd's file of a Java program: stack traces on stderr written frame by frame,
     with other threads' stdout lines landing between the frames (as printStackTrace and a

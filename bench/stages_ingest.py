@@ -45,8 +45,7 @@ def main() -> int:
     from pmortem.cli import main as cli
 
     _wrap(readers.PlainReader, "read_at", "w: read")
-    _wrap(native.LiteralSearch, "starts", "w: literal search")
-    _wrap(_scan, "scan", "w: C scan")
+    _wrap(_scan, "scan", "w: C scan (with the literal search)")
     _wrap(_scan, "assemble", "w: C assemble")
     _wrap(native, "prepare_chunk", "w: prepare (all of the above but read)")
     _wrap(native, "finish_chunks", "m: finish (events of one or more chunks)")

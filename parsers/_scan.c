@@ -883,15 +883,24 @@ static int arr_new(Arr *a, Py_ssize_t n, size_t elem) {
     return 0;
 }
 
+struct LitSet;
+static void lit_lines(const struct LitSet *s, const unsigned char *d, Py_ssize_t n, Py_ssize_t nlines,
+                      const int64_t *start, const int64_t *rawlen, const int32_t *pay, const uint8_t *status,
+                      uint8_t *hitf);
+
 static PyObject *py_scan(PyObject *self, PyObject *args) {
-    Py_buffer buf, hits;
+    Py_buffer buf;
+    PyObject *litcap;
     int envelope, bom;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*iiy*", &buf, &envelope, &bom, &hits)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*iiO", &buf, &envelope, &bom, &litcap)) return NULL;
     const unsigned char *d = buf.buf;
     Py_ssize_t len = buf.len;
-    const int64_t *hit = hits.buf;
-    Py_ssize_t nhits = hits.len / (Py_ssize_t)sizeof(int64_t);
+    const struct LitSet *lits = NULL;
+    if (litcap != Py_None) {
+        lits = PyCapsule_GetPointer(litcap, "pmortem.litset");
+        if (!lits) { PyBuffer_Release(&buf); return NULL; }
+    }
     PyObject *out = NULL;
 
     Py_ssize_t n = count_newlines(d, len) + (len > 0 && d[len - 1] != '\n' ? 1 : 0);
@@ -920,7 +929,7 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     memset(&mcache, 0, sizeof(mcache));
     ShapeCache shape;
     memset(&shape, 0, sizeof(shape));
-    Py_ssize_t hi = 0;
+    Py_ssize_t nlines = n;
 
     Py_BEGIN_ALLOW_THREADS
     const unsigned char *q = d;
@@ -976,16 +985,15 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
                         cont[L] = (uint8_t)continuation(p, pn, &taint);
                     }
                     status[L] = taint ? ST_DEFER : ST_OK;
-                    /* literal hits: match starts inside this line's payload */
-                    Py_ssize_t ps = p - d, le = (q - d) + raw;
-                    while (hi < nhits && hit[hi] < ps) hi++;
-                    if (hi < nhits && hit[hi] < le) hitf[L] = 1;
                 }
             }
         }
-        if (!nl) break;
+        if (!nl) { nlines = L + 1; break; }
         q = nl + 1;
     }
+    /* literal hits: does a prefilter literal start inside a line's payload (deferred lines
+     * get the polars answer instead) */
+    if (lits) lit_lines(lits, d, len, nlines, start, rawlen, pay, status, hitf);
     Py_END_ALLOW_THREADS
 
     PyObject *ent_list = PyList_New(0);
@@ -1016,12 +1024,10 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
                         "ts_len", a_tslen.obj, "minute", a_min.obj, "ts_us", a_us.obj, "is_json", a_json.obj,
                         "level", a_level.obj, "cont", a_cont.obj, "hit", a_hit.obj, "ents", ent_list);
     PyBuffer_Release(&buf);
-    PyBuffer_Release(&hits);
     return out;
 fail:
     for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) Py_XDECREF(all[k]->obj);
     PyBuffer_Release(&buf);
-    PyBuffer_Release(&hits);
     return NULL;
 }
 
@@ -1364,7 +1370,7 @@ done:
 #define LIT_BUCKETS 8
 #define LIT_FP_MAX 8
 
-typedef struct {
+typedef struct LitSet {
     int nlit, fp, kfp;
     uint8_t lo[LIT_FP_MAX][16], hi[LIT_FP_MAX][16]; /* bucket bits by nibble, per fingerprint byte */
     uint8_t tab[LIT_FP_MAX][256];                   /* lo & hi per byte value (the scalar path) */
@@ -1604,6 +1610,89 @@ __attribute__((target("avx2"))) static Py_ssize_t lit_avx2(const LitSet *s, cons
 }
 #endif
 
+/* does some literal start at d[pos]? (the key filter, then the literals with that key) */
+static inline int lit_is_at(const LitSet *s, const unsigned char *d, Py_ssize_t pos, Py_ssize_t n) {
+    if (pos + s->kfp > n) return 0;
+    uint32_t k = lit_key(d + pos, s->kfp), f = lit_hash(k, 16);
+    if (!(s->kbits[f >> 6] >> (f & 63) & 1)) return 0;
+    uint32_t hm = (1u << s->hbits) - 1, h = lit_hash(k, s->hbits);
+    while (s->hkey[h] && s->hkey[h] != k + 1) h = (h + 1) & hm;
+    if (!s->hkey[h]) return 0;
+    for (int i = s->hfirst[h], e = i + s->hcount[h]; i < e; i++)
+        if (lit_at(s, i, d, pos, n)) return 1;
+    return 0;
+}
+
+/* does some literal start in [from, to)? (confirmed against the whole buffer d[0..n)) */
+static int lit_range_scalar(const LitSet *s, const unsigned char *d, Py_ssize_t from, Py_ssize_t to, Py_ssize_t n) {
+    for (Py_ssize_t i = from; i < to; i++) {
+        unsigned m = s->tab[0][d[i]];
+        for (int k = 1; m && k < s->fp && i + k < n; k++) m &= s->tab[k][d[i + k]];
+        if (m && lit_is_at(s, d, i, n)) return 1;
+    }
+    return 0;
+}
+
+#ifdef LIT_HAVE_AVX2
+__attribute__((target("avx2"))) static void lit_lines_avx2(const LitSet *s, const unsigned char *d, Py_ssize_t n,
+                                                            Py_ssize_t nlines, const int64_t *start,
+                                                            const int64_t *rawlen, const int32_t *pay,
+                                                            const uint8_t *status, uint8_t *hitf) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+    __m256i lo[LIT_FP_MAX], hi[LIT_FP_MAX];
+    int fp = s->fp;
+    for (int k = 0; k < fp; k++) {
+        lo[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)s->lo[k]));
+        hi[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)s->hi[k]));
+    }
+    for (Py_ssize_t L = 0; L < nlines; L++) {
+        if (status[L] != ST_OK) continue;
+        Py_ssize_t i = start[L] + pay[L], e = start[L] + rawlen[L];
+        int found = 0;
+        for (; i < e && !found; i += 32) {
+            if (i + 32 + fp - 1 > n) { found = lit_range_scalar(s, d, i, e, n); break; }
+            __m256i r = _mm256_set1_epi8(-1);
+            for (int k = 0; k < fp; k++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(d + i + k));
+                r = _mm256_and_si256(r, _mm256_shuffle_epi8(lo[k], _mm256_and_si256(v, low4)));
+                r = _mm256_and_si256(r, _mm256_shuffle_epi8(hi[k], _mm256_and_si256(_mm256_srli_epi16(v, 4), low4)));
+            }
+            uint32_t cand = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(r, zero));
+            if (e - i < 32) cand &= (1u << (e - i)) - 1; /* positions past the line's end */
+            while (cand) {
+                int j = __builtin_ctz(cand);
+                cand &= cand - 1;
+                if (lit_is_at(s, d, i + j, n)) { found = 1; break; }
+            }
+        }
+        hitf[L] = (uint8_t)found;
+    }
+}
+#endif
+
+static int lit_simd = 1; /* literal_simd(False): the byte-by-byte loops only (tests) */
+
+static void lit_lines(const LitSet *s, const unsigned char *d, Py_ssize_t n, Py_ssize_t nlines, const int64_t *start,
+                      const int64_t *rawlen, const int32_t *pay, const uint8_t *status, uint8_t *hitf) {
+#ifdef LIT_HAVE_AVX2
+    if (lit_simd && __builtin_cpu_supports("avx2")) {
+        lit_lines_avx2(s, d, n, nlines, start, rawlen, pay, status, hitf);
+        return;
+    }
+#endif
+    for (Py_ssize_t L = 0; L < nlines; L++)
+        if (status[L] == ST_OK)
+            hitf[L] = (uint8_t)lit_range_scalar(s, d, start[L] + pay[L], start[L] + rawlen[L], n);
+}
+
+static PyObject *py_literal_simd(PyObject *self, PyObject *arg) {
+    (void)self;
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+    lit_simd = on;
+    Py_RETURN_NONE;
+}
+
 /* find_literals(litset, data[, scalar]) -> bytes: sorted int64 start offsets, each once */
 static PyObject *py_find_literals(PyObject *self, PyObject *args) {
     PyObject *cap;
@@ -1619,7 +1708,7 @@ static PyObject *py_find_literals(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     Py_ssize_t from = 0;
 #ifdef LIT_HAVE_AVX2
-    if (!force_scalar && __builtin_cpu_supports("avx2")) from = lit_avx2(s, d, n, &o);
+    if (!force_scalar && lit_simd && __builtin_cpu_supports("avx2")) from = lit_avx2(s, d, n, &o);
 #endif
     lit_scalar(s, d, from, n, &o);
     Py_END_ALLOW_THREADS
@@ -1635,6 +1724,7 @@ static PyMethodDef methods[] = {
     {"strings", py_strings, METH_VARARGS, "strings(data, idx, start, raw_len, pay_off, ts_off, ts_len) -> Arrow buffers"},
     {"scan", py_scan, METH_VARARGS, "scan(data, envelope, bom, hits) -> dict of per-line arrays"},
     {"literal_set", py_literal_set, METH_VARARGS, "literal_set(literals, buckets) -> compiled literal set"},
+    {"literal_simd", py_literal_simd, METH_O, "literal_simd(on): use the SIMD kernel when the CPU has it (tests turn it off)"},
     {"find_literals", py_find_literals, METH_VARARGS, "find_literals(litset, data[, scalar]) -> int64 start offsets"},
     {"assemble", py_assemble, METH_VARARGS, "assemble(...) -> folding, rejects, cut, index groups, event rows"},
     {NULL, NULL, 0, NULL},

@@ -1,10 +1,11 @@
 """The literal prefilter of the native path: where in a chunk could an event start.
 
-All start offsets of the catalogue's prefilter literals, ASCII-case-insensitively, found by
-`_scan.find_literals` (parsers/_scan.c: the Teddy algorithm of Hyperscan and Rust's
+Does a catalogue prefilter literal start in a line's payload, ASCII-case-insensitively:
+`_scan.scan` answers per line (parsers/_scan.c: the Teddy algorithm of Hyperscan and Rust's
 aho-corasick, a bucket mask per position from nibble tables, 32 positions per AVX2 step,
-then each candidate confirmed). It runs without the GIL, so the scan thread never waits
-for the main thread (the `hyperscan` package called back into Python for every match).
+then each candidate confirmed), only over payloads (not the kubectl prefix or timestamp)
+and up to the first hit. `_scan.find_literals` gives all start offsets in a buffer (the
+tests compare it with Python's re). Both run without the GIL.
 
 This module decides which of the 8 buckets each literal goes to. A bucket lets a position
 through when each of the first FINGERPRINT bytes has its low and high nibble in the
@@ -139,6 +140,11 @@ class LiteralSearch:
         ordered, ids = plan(literals, fp)
         self.literals = ordered
         self._set = _scan.literal_set(ordered, ids, fp)
+
+    @property
+    def compiled(self):
+        """The C literal set (`_scan.scan` searches each line's payload with it)."""
+        return self._set
 
     def starts(self, data, *, scalar: bool = False) -> bytes:
         """int64 offsets where some literal starts (each offset once), as bytes."""

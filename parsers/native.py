@@ -3,13 +3,14 @@
 For `kubectl logs [--prefix] --timestamps` and CRI/containerd files (the bulk of real
 exports), a chunk goes through:
 
-1. A SIMD multi-literal search (parsers/literals.py, Teddy in _scan.c) over the whole chunk
-   for the catalogue's prefilter literals, case-insensitively: where could an event be.
-2. `_scan.scan` (parsers/_scan.c): line boundaries, reject checks (over-long, NUL, not
+1. `_scan.scan` (parsers/_scan.c): line boundaries, reject checks (over-long, NUL, not
    UTF-8), the envelope (pod, container, stream, CRI partial flag, timestamp), the minute,
    is-JSON, the level and the stack-trace continuation rule, per line, in C. A line it can't
    decide exactly (a byte >= 0x80 where the regex would test a Unicode class, a line that
    doesn't fit the envelope) is marked deferred.
+2. Then, in the same call, a SIMD multi-literal search (parsers/literals.py, Teddy in
+   _scan.c) over each line's payload for the catalogue's prefilter literals,
+   case-insensitively: which lines could be events.
 3. The deferred lines go through `pipeline.annotate`, the polars reference, and their
    answers are written into the same arrays.
 4. `_scan.assemble`: CRI partial folding, late rejects, the tail left for the next chunk,
@@ -129,8 +130,8 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool) -> Prepared:
     data = chunk.data
     bom = chunk.offset == 0 and bytes(data[:3]) == BOM
     lits = ctx.catalogue.literals
-    hits = b"" if lits is None else literal_search(lits + BUILDER_LITERALS).starts(data)
-    r = _scan.scan(data, ENVELOPE_CODES[ctx.envelope], int(bom), hits)
+    litset = None if lits is None else literal_search(lits + BUILDER_LITERALS).compiled
+    r = _scan.scan(data, ENVELOPE_CODES[ctx.envelope], int(bom), litset)
     n = r["n"]
     status = r["status"]
     ents: list[tuple[str | None, str | None]] = list(r["ents"])

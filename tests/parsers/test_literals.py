@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import re
 from array import array
+from bisect import bisect_left
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,43 @@ def test_bad_literal_sets_are_refused():
         _scan.literal_set([b"ab", b"xyz", b"abd"], b"\x00\x00\x00", 3)  # the literals keyed "ab" split
     with pytest.raises(ValueError):
         plan([])
+
+
+@pytest.mark.parametrize("simd", [True, False])
+@pytest.mark.parametrize("name", ["catalogue", "short", "punctuation", "shared_prefixes"])
+def test_the_scanner_flags_lines_whose_payload_holds_a_literal(name: str, simd: bool):
+    """`_scan.scan` searches each line's payload (after the kubectl prefix and timestamp)
+    up to its first hit: a line is flagged exactly when some reference match starts
+    between its payload's start and its end. Literals in the prefix (a pod named like a
+    literal) do not count; a match may run into the next line only if the literal could."""
+    from pmortem.parsers import _scan
+
+    lits = ODD_SETS[name]
+    rng = random.Random(7)
+    search = LiteralSearch(lits)
+    lines = []
+    for i in range(3000):
+        pod = rng.choice(["api-1", "worker-7d9f", "cpu-burner", "a[b-x"])
+        body = _haystack(rng, lits, rng.randrange(0, 40)).replace(b"\n", b" ").replace(b"\r", b" ")
+        lines.append(b"[pod/%s/app] 2024-03-01T10:00:%02d.%09dZ " % (pod.encode(), i % 60, i) + body)
+    data = b"\n".join(lines) + rng.choice([b"\n", b""])
+    _scan.literal_simd(simd)
+    try:
+        r = _scan.scan(data, 0, 0, search.compiled)
+    finally:
+        _scan.literal_simd(True)
+    starts = reference(lits, data)
+    st = memoryview(r["start"]).cast("q")
+    raw = memoryview(r["raw_len"]).cast("q")
+    pay = memoryview(r["pay_off"]).cast("i")
+    checked, flagged = 0, 0
+    for i in range(r["n"]):
+        if r["status"][i] != 0:  # deferred or rejected lines get the polars answer
+            continue
+        lo, hi = st[i] + pay[i], st[i] + raw[i]
+        want = any(lo <= s < hi for s in starts[bisect_left(starts, lo) : bisect_left(starts, lo) + 1])
+        assert bool(r["hit"][i]) == want, (i, data[st[i] : hi])
+        checked += 1
+        flagged += want
+    # (lines with NUL or non-UTF-8 bytes are rejected, others with high bytes deferred)
+    assert checked > 500 and 0 < flagged < checked, (checked, flagged)

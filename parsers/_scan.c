@@ -884,9 +884,9 @@ static int arr_new(Arr *a, Py_ssize_t n, size_t elem) {
 }
 
 struct LitSet;
-static void lit_lines(const struct LitSet *s, const unsigned char *d, Py_ssize_t n, Py_ssize_t nlines,
-                      const int64_t *start, const int64_t *rawlen, const int32_t *pay, const uint8_t *status,
-                      uint8_t *hitf);
+typedef int (*lit_line_fn)(const struct LitSet *s, const unsigned char *d, Py_ssize_t from, Py_ssize_t to,
+                           Py_ssize_t n);
+static lit_line_fn lit_line_kernel(void);
 
 static PyObject *py_scan(PyObject *self, PyObject *args) {
     Py_buffer buf;
@@ -929,7 +929,7 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     memset(&mcache, 0, sizeof(mcache));
     ShapeCache shape;
     memset(&shape, 0, sizeof(shape));
-    Py_ssize_t nlines = n;
+    lit_line_fn lit_line = lit_line_kernel();
 
     Py_BEGIN_ALLOW_THREADS
     const unsigned char *q = d;
@@ -985,15 +985,15 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
                         cont[L] = (uint8_t)continuation(p, pn, &taint);
                     }
                     status[L] = taint ? ST_DEFER : ST_OK;
+                    /* literal hits: does a prefilter literal start inside the payload (while
+                     * the line is in cache; deferred lines get the polars answer instead) */
+                    if (lits && !taint) hitf[L] = (uint8_t)lit_line(lits, d, p - d, (q - d) + raw, len);
                 }
             }
         }
-        if (!nl) { nlines = L + 1; break; }
+        if (!nl) break;
         q = nl + 1;
     }
-    /* literal hits: does a prefilter literal start inside a line's payload (deferred lines
-     * get the polars answer instead) */
-    if (lits) lit_lines(lits, d, len, nlines, start, rawlen, pay, status, hitf);
     Py_END_ALLOW_THREADS
 
     PyObject *ent_list = PyList_New(0);
@@ -1372,7 +1372,8 @@ done:
 
 typedef struct LitSet {
     int nlit, fp, kfp;
-    uint8_t lo[LIT_FP_MAX][16], hi[LIT_FP_MAX][16]; /* bucket bits by nibble, per fingerprint byte */
+    _Alignas(16) uint8_t lo[LIT_FP_MAX][16];         /* bucket bits by low nibble, per fingerprint byte */
+    _Alignas(16) uint8_t hi[LIT_FP_MAX][16];         /* ... and by high nibble */
     uint8_t tab[LIT_FP_MAX][256];                   /* lo & hi per byte value (the scalar path) */
     int32_t *len;                                   /* per literal */
     uint64_t *pre, *pmask, *pfold;                  /* first 8 bytes: lowered, byte mask, fold bits */
@@ -1634,55 +1635,40 @@ static int lit_range_scalar(const LitSet *s, const unsigned char *d, Py_ssize_t 
 }
 
 #ifdef LIT_HAVE_AVX2
-__attribute__((target("avx2"))) static void lit_lines_avx2(const LitSet *s, const unsigned char *d, Py_ssize_t n,
-                                                            Py_ssize_t nlines, const int64_t *start,
-                                                            const int64_t *rawlen, const int32_t *pay,
-                                                            const uint8_t *status, uint8_t *hitf) {
+/* lit_range_scalar with AVX2: 32 positions per step; positions past `to` are masked off */
+__attribute__((target("avx2"))) static int lit_range_avx2(const LitSet *s, const unsigned char *d, Py_ssize_t i,
+                                                           Py_ssize_t e, Py_ssize_t n) {
     const __m256i low4 = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
-    __m256i lo[LIT_FP_MAX], hi[LIT_FP_MAX];
     int fp = s->fp;
-    for (int k = 0; k < fp; k++) {
-        lo[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)s->lo[k]));
-        hi[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)s->hi[k]));
-    }
-    for (Py_ssize_t L = 0; L < nlines; L++) {
-        if (status[L] != ST_OK) continue;
-        Py_ssize_t i = start[L] + pay[L], e = start[L] + rawlen[L];
-        int found = 0;
-        for (; i < e && !found; i += 32) {
-            if (i + 32 + fp - 1 > n) { found = lit_range_scalar(s, d, i, e, n); break; }
-            __m256i r = _mm256_set1_epi8(-1);
-            for (int k = 0; k < fp; k++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(d + i + k));
-                r = _mm256_and_si256(r, _mm256_shuffle_epi8(lo[k], _mm256_and_si256(v, low4)));
-                r = _mm256_and_si256(r, _mm256_shuffle_epi8(hi[k], _mm256_and_si256(_mm256_srli_epi16(v, 4), low4)));
-            }
-            uint32_t cand = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(r, zero));
-            if (e - i < 32) cand &= (1u << (e - i)) - 1; /* positions past the line's end */
-            while (cand) {
-                int j = __builtin_ctz(cand);
-                cand &= cand - 1;
-                if (lit_is_at(s, d, i + j, n)) { found = 1; break; }
-            }
+    for (; i < e; i += 32) {
+        if (i + 32 + fp - 1 > n) return lit_range_scalar(s, d, i, e, n);
+        __m256i r = _mm256_set1_epi8(-1);
+        for (int k = 0; k < fp; k++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(d + i + k));
+            __m256i lo = _mm256_broadcastsi128_si256(_mm_load_si128((const __m128i *)s->lo[k]));
+            __m256i hi = _mm256_broadcastsi128_si256(_mm_load_si128((const __m128i *)s->hi[k]));
+            r = _mm256_and_si256(r, _mm256_shuffle_epi8(lo, _mm256_and_si256(v, low4)));
+            r = _mm256_and_si256(r, _mm256_shuffle_epi8(hi, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4)));
         }
-        hitf[L] = (uint8_t)found;
+        uint32_t cand = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(r, zero));
+        if (e - i < 32) cand &= (1u << (e - i)) - 1; /* positions past the line's end */
+        while (cand) {
+            int j = __builtin_ctz(cand);
+            cand &= cand - 1;
+            if (lit_is_at(s, d, i + j, n)) return 1;
+        }
     }
+    return 0;
 }
 #endif
 
 static int lit_simd = 1; /* literal_simd(False): the byte-by-byte loops only (tests) */
 
-static void lit_lines(const LitSet *s, const unsigned char *d, Py_ssize_t n, Py_ssize_t nlines, const int64_t *start,
-                      const int64_t *rawlen, const int32_t *pay, const uint8_t *status, uint8_t *hitf) {
+static lit_line_fn lit_line_kernel(void) {
 #ifdef LIT_HAVE_AVX2
-    if (lit_simd && __builtin_cpu_supports("avx2")) {
-        lit_lines_avx2(s, d, n, nlines, start, rawlen, pay, status, hitf);
-        return;
-    }
+    if (lit_simd && __builtin_cpu_supports("avx2")) return lit_range_avx2;
 #endif
-    for (Py_ssize_t L = 0; L < nlines; L++)
-        if (status[L] == ST_OK)
-            hitf[L] = (uint8_t)lit_range_scalar(s, d, start[L] + pay[L], start[L] + rawlen[L], n);
+    return lit_range_scalar;
 }
 
 static PyObject *py_literal_simd(PyObject *self, PyObject *arg) {

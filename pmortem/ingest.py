@@ -529,6 +529,8 @@ def ingest(paths: list[str], db_path: str, opts: IngestOptions | None = None, *,
         # document (spans in OTLP and in JSON lines), the copy kept quotes a real line
         for f in sorted(files, key=lambda f: formats[f] in DOCUMENT_FORMATS):
             summary.sources.append(_ingest_one(con, f, sizes[f], formats, opts, cat, cfg_labels, flag_labels, prog))
+        if not opts.threads:
+            con.execute("RESET threads")  # the updates across all of a database's events
         _resolve_entities(con)
     finally:
         prog.close()
@@ -626,6 +628,13 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         )
     mtime = datetime.fromtimestamp(os.path.getmtime(path), UTC) if path != "-" else datetime.now(UTC)
     dedup = con.execute("SELECT count(*) > 0 FROM (SELECT 1 FROM events WHERE source_id <> ? LIMIT 1)", [source_id]).fetchone()[0]
+    if not opts.threads:
+        # With nothing to deduplicate against, DuckDB only appends each chunk's events while
+        # the scan thread and the event builder keep both cores busy: its own workers only
+        # contend (1 GB corpus, alternating runs: median 2.25 against 2.34 s, 0.09 CPU-s
+        # less). The duplicate check against other sources' events and --store-lines'
+        # big appends keep all threads.
+        con.execute("SET threads = 1" if not dedup and not opts.store_lines else "RESET threads")
     ctx = SourceContext(
         source_id=source_id, envelope=fmt, catalogue=cat, tz=opts.tz, labels=labels,
         store_lines=opts.store_lines, reference_time=mtime,

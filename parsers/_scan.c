@@ -1322,6 +1322,81 @@ done:
     return out;
 }
 
+/* join_events(offsets, bytes, rows, evt, contp) -> (offsets, bytes, first, count): the kept
+ * rows' payloads (Arrow large-string buffers) joined into one text per event, as the
+ * reference's group_by does it: an event's rows in order, each after a "\n" unless it is
+ * the first or a CRI partial continuation. `rows` are the rows' line numbers (ascending),
+ * `evt` each row's event (the line number of its first row). `first`: the position of each
+ * event's first row; `count`: its rows. Events in the order of their first rows. */
+static PyObject *py_join_events(PyObject *self, PyObject *args) {
+    Py_buffer b_off, b_txt, b_rows, b_evt, b_contp;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*", &b_off, &b_txt, &b_rows, &b_evt, &b_contp)) return NULL;
+    Py_buffer *bufs[] = {&b_off, &b_txt, &b_rows, &b_evt, &b_contp};
+    PyObject *out = NULL;
+    const int64_t *off = b_off.buf, *rows = b_rows.buf, *evt = b_evt.buf;
+    const uint8_t *contp = b_contp.buf;
+    const char *txt = b_txt.buf;
+    Py_ssize_t m = b_rows.len / 8;
+    int64_t *firsts = NULL, *flines = NULL, *cursor = NULL;
+    int32_t *ord = NULL;
+    if (b_off.len != 8 * (m + 1) || b_evt.len != 8 * m || b_contp.len != m || (m && (off[0] != 0 || off[m] > b_txt.len))) {
+        PyErr_SetString(PyExc_ValueError, "join_events: arrays of different lengths");
+        goto done;
+    }
+    firsts = malloc((size_t)(m + 1) * 8);
+    flines = malloc((size_t)(m + 1) * 8);
+    ord = malloc((size_t)(m + 1) * 4);
+    if (!firsts || !flines || !ord) { PyErr_NoMemory(); goto done; }
+    Py_ssize_t E = 0;
+    for (Py_ssize_t k = 0; k < m; k++) {
+        if (off[k + 1] < off[k] || (k && rows[k] <= rows[k - 1])) {
+            PyErr_SetString(PyExc_ValueError, "join_events: offsets or rows out of order");
+            goto done;
+        }
+        if (rows[k] == evt[k]) { firsts[E] = k; flines[E] = rows[k]; ord[k] = (int32_t)E++; continue; }
+        /* the event's first row came earlier: binary search its line among the firsts */
+        Py_ssize_t lo = 0, hi = E;
+        while (lo < hi) { Py_ssize_t mid = (lo + hi) / 2; if (flines[mid] < evt[k]) lo = mid + 1; else hi = mid; }
+        if (lo == E || flines[lo] != evt[k]) {
+            PyErr_SetString(PyExc_ValueError, "join_events: a row of an event whose first row is not kept");
+            goto done;
+        }
+        ord[k] = (int32_t)lo;
+    }
+    Arr eo, eb, fi, co;
+    eo.obj = eb.obj = fi.obj = co.obj = NULL;
+    if (arr_new(&eo, E + 1, 8) || arr_new(&fi, E, 8) || arr_new(&co, E, 4)) goto fail_arr;
+    int64_t *eoff = (int64_t *)eo.p, *fpos = (int64_t *)fi.p;
+    int32_t *cnt = (int32_t *)co.p;
+    /* lengths per event, then offsets, then the bytes in row order */
+    for (Py_ssize_t k = 0; k < m; k++) {
+        int32_t e = ord[k];
+        int64_t len = off[k + 1] - off[k] + (rows[k] == evt[k] || contp[k] ? 0 : 1);
+        eoff[e + 1] += len;
+        cnt[e]++;
+    }
+    for (Py_ssize_t e = 0; e < E; e++) { eoff[e + 1] += eoff[e]; fpos[e] = firsts[e]; }
+    if (arr_new(&eb, eoff[E], 1)) goto fail_arr;
+    cursor = malloc((size_t)(E + 1) * 8);
+    if (!cursor) { PyErr_NoMemory(); goto fail_arr; }
+    memcpy(cursor, eoff, (size_t)E * 8);
+    for (Py_ssize_t k = 0; k < m; k++) {
+        int32_t e = ord[k];
+        if (!(rows[k] == evt[k] || contp[k])) eb.p[cursor[e]++] = '\n';
+        memcpy(eb.p + cursor[e], txt + off[k], (size_t)(off[k + 1] - off[k]));
+        cursor[e] += off[k + 1] - off[k];
+    }
+    out = Py_BuildValue("(NNNN)", eo.obj, eb.obj, fi.obj, co.obj);
+    goto done;
+fail_arr:
+    Py_XDECREF(eo.obj); Py_XDECREF(eb.obj); Py_XDECREF(fi.obj); Py_XDECREF(co.obj);
+done:
+    free(firsts); free(flines); free(ord); free(cursor);
+    for (size_t k = 0; k < sizeof(bufs) / sizeof(bufs[0]); k++) PyBuffer_Release(bufs[k]);
+    return out;
+}
+
 /* scatter(dst, idx, src, itemsize): dst[idx[k]] = src[k] for fixed-size items (writes the
  * polars reference's answers for deferred lines into the scanner's arrays). */
 static PyObject *py_scatter(PyObject *self, PyObject *args) {
@@ -1707,6 +1782,7 @@ static PyObject *py_find_literals(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"scatter", py_scatter, METH_VARARGS, "scatter(dst, idx, src, itemsize)"},
+    {"join_events", py_join_events, METH_VARARGS, "join_events(offsets, bytes, rows, evt, contp) -> one text per event"},
     {"strings", py_strings, METH_VARARGS, "strings(data, idx, start, raw_len, pay_off, ts_off, ts_len) -> Arrow buffers"},
     {"scan", py_scan, METH_VARARGS, "scan(data, envelope, bom, hits) -> dict of per-line arrays"},
     {"literal_set", py_literal_set, METH_VARARGS, "literal_set(literals, buckets) -> compiled literal set"},

@@ -92,11 +92,16 @@ class Prepared:
     ctx: object
     r: dict  # _scan.scan's arrays
     a: dict  # _scan.assemble's result
-    sel: pl.DataFrame  # the rows of the events to keep, as the reference path's frame has them
+    sel: pl.DataFrame  # the events to keep, one row each, as pipeline.group_events makes them
     index: pl.DataFrame
     rejects: pl.DataFrame
     # (byte offset, line number) the next chunk starts at when this one left its last event
     tail: tuple[int, int] | None = None
+
+    @property
+    def kept_rows(self) -> int:
+        """Lines of the kept events (what an event build's memory grows with)."""
+        return len(self.a["sel_idx"]) // 8
 
     def release(self) -> None:
         """Drop the chunk's bytes and the scanner's per-line arrays: the events can be built
@@ -196,7 +201,14 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool) -> Prepared:
 
 def _frames(chunk: Chunk, ctx, bom: bool, r: dict, a: dict, ents: list, fix: pl.DataFrame | None):
     """The line index, the rejects, and the kept events' rows (strings only for them)."""
-    from .pipeline import ENTITY_FIELDS, INDEX_SCHEMA, REJECT_SCHEMA, _service_from_pod, long_line_sample
+    from .pipeline import (
+        ENTITY_FIELDS,
+        INDEX_SCHEMA,
+        REJECT_SCHEMA,
+        _service_from_pod,
+        group_events,
+        long_line_sample,
+    )
 
     data = chunk.data
     n = r["n"]
@@ -283,6 +295,22 @@ def _frames(chunk: Chunk, ctx, bom: bool, r: dict, a: dict, ents: list, fix: pl.
             pl.when(d).then(pl.col("_tt")).otherwise(pl.col("ts_text")).alias("ts_text"),
         ).drop("_p", "_ts", "_tt", "_d")
     sel = sel.drop("lv").join(ent_df, on="ent", how="left", maintain_order="left")
+    # one row per event (here, in the scan thread, so the event builder starts from events):
+    # the payloads joined in C, or by the polars reference's group_by when some kept line
+    # was deferred (its payload came from polars)
+    if fix is None:
+        eo, eb, first, count = _scan.join_events(po, pb, a["sel_idx"], a["sel_evt"], a["sel_contp"])
+        n_ev = len(count) // 4
+        raw = pl.from_arrow(pa.LargeStringArray.from_buffers(n_ev, pa.py_buffer(eo), pa.py_buffer(eb)))
+        ents_cols = [*(f"_{f}" for f in ENTITY_FIELDS), *(f"env_{f}" for f in ENTITY_FIELDS)]
+        sel = (
+            sel.select("evt", "line_no", "byte_offset", "ts", "ts_text", "stream", pl.col("ev_level").alias("level"), "is_json", *ents_cols)
+            .gather(_prim(first, pa.int64(), n_ev))
+            .with_columns(_prim(count, pa.int32(), n_ev).alias("line_count"), raw.cast(pl.String).alias("raw"))
+            .select("evt", "line_no", "byte_offset", "line_count", "ts", "ts_text", "stream", "level", "is_json", "raw", *ents_cols)
+        )
+    else:
+        sel = group_events(sel)
 
     # rejects, with the reference path's reasons and samples
     reasons = {
@@ -320,15 +348,9 @@ def finish_chunks(ps: list[Prepared]):
     go (fewer polars calls per event when the builder has fallen behind the scanner)."""
     from .pipeline import ChunkResult, _build_events
 
-    if len(ps) == 1:
-        sel = ps[0].sel
-    else:
-        # row and event ids are per chunk: made absolute (line numbers) to stay unique
-        sel = pl.concat(
-            [p.sel.with_columns(pl.col("_row") + p.chunk.first_line, pl.col("evt") + p.chunk.first_line) for p in ps],
-            how="vertical_relaxed",
-        )
-    events, n_events = _build_events(sel, ps[0].ctx, selected=True)
+    # one row per event already (_frames); event ids are per chunk, unused from here on
+    sel = ps[0].sel if len(ps) == 1 else pl.concat([p.sel for p in ps], how="vertical_relaxed")
+    events, n_events = _build_events(sel, ps[0].ctx, selected=True, grouped=True)
 
     def ts_of(us: int):
         return None if us == NONE64 else EPOCH + timedelta(microseconds=us)

@@ -611,24 +611,11 @@ _JSON_OUT: dict[str, tuple[str, pl.DataType]] = {
 }
 
 
-def _build_events(df: pl.DataFrame, ctx: SourceContext, *, selected: bool = False) -> tuple[pl.DataFrame, int]:
-    """Events from the rows of a chunk: those holding a prefilter literal, or error/fatal ones.
-
-    `selected`: the caller (the native scanner) already kept exactly those events' rows.
-    """
-    lits = ctx.catalogue.literals
+def group_events(sel: pl.DataFrame) -> pl.DataFrame:
+    """The kept rows as one row per event: its first row's fields, `line_count` and `raw`,
+    the rows' payloads joined (a "\n" before each row but the first and CRI partial
+    continuations). The native path does the same in C (`_scan.join_events`)."""
     payload = pl.col("payload")
-    if selected:
-        sel = df
-    else:
-        if lits is None:
-            hit = pl.lit(True)
-        else:
-            hit = payload.str.contains_any(lits + BUILDER_LITERALS, ascii_case_insensitive=True)
-        hit_evts = df.filter(hit).get_column("evt").unique()
-        sel = df.filter(pl.col("evt").is_in(hit_evts.implode()) | pl.col("ev_level").is_in(["error", "fatal"]))
-    if sel.height == 0:
-        return pl.DataFrame(schema=EVENT_COLUMNS), 0
     piece = (
         pl.when(pl.col("evt") == pl.col("_row"))
         .then(payload)
@@ -636,7 +623,7 @@ def _build_events(df: pl.DataFrame, ctx: SourceContext, *, selected: bool = Fals
         .then(payload)
         .otherwise(pl.lit("\n") + payload)
     )
-    ev = (
+    return (
         sel.with_columns(piece.alias("_piece"))
         .group_by("evt", maintain_order=True)
         .agg(
@@ -653,6 +640,28 @@ def _build_events(df: pl.DataFrame, ctx: SourceContext, *, selected: bool = Fals
             *[pl.col(f"env_{f}").first().alias(f"env_{f}") for f in ENTITY_FIELDS],
         )
     )
+
+
+def _build_events(df: pl.DataFrame, ctx: SourceContext, *, selected: bool = False, grouped: bool = False) -> tuple[pl.DataFrame, int]:
+    """Events from the rows of a chunk: those holding a prefilter literal, or error/fatal ones.
+
+    `selected`: the caller (the native scanner) already kept exactly those events' rows;
+    `grouped`: and made them one row per event (`group_events`).
+    """
+    lits = ctx.catalogue.literals
+    payload = pl.col("payload")
+    if selected:
+        sel = df
+    else:
+        if lits is None:
+            hit = pl.lit(True)
+        else:
+            hit = payload.str.contains_any(lits + BUILDER_LITERALS, ascii_case_insensitive=True)
+        hit_evts = df.filter(hit).get_column("evt").unique()
+        sel = df.filter(pl.col("evt").is_in(hit_evts.implode()) | pl.col("ev_level").is_in(["error", "fatal"]))
+    if sel.height == 0:
+        return pl.DataFrame(schema=EVENT_COLUMNS), 0
+    ev = sel if grouped else group_events(sel)
     if ev.get_column("ts").null_count():
         ev = ev.with_columns(pl.coalesce("ts", _parse_env_ts(pl.col("ts_text"))).alias("ts"))
     # JSON payloads: decode the few selected ones (one pass; text rows only keep their raw text)

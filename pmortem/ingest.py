@@ -823,7 +823,7 @@ def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> 
                 # the file's last event is left as a tail and read again as a chunk of its
                 # own (the open tail: an append takes it back, see _reopen_tail)
                 prep = native.prepare_chunk(Chunk(view, line, off), ctx, final=eof and in_tail)
-                rows = prep.sel.height
+                rows = prep.kept_rows
                 if rows > 2 * TARGET_ROWS and not (eof and in_tail) and len(view) > MIN_CHUNK and view.obj is reader.bufs[slot]:
                     keep = max(MIN_CHUNK, len(view) * TARGET_ROWS // rows)
                     nl = reader.bufs[slot].rfind(b"\n", 0, keep)
@@ -832,7 +832,7 @@ def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> 
                         prep = native.prepare_chunk(Chunk(view, line, off), ctx, final=False)
                 prep.release()
                 nxt = prep.tail if prep.tail is not None else (end, line + prep.a["cut"])
-                sizer.seen(nxt[0] - off, prep.sel.height)
+                sizer.seen(nxt[0] - off, prep.kept_rows)
                 # the open tail: read as a chunk of its own, or a last chunk that could not be
                 # cut (its one event starts at its first line): an append may continue either
                 if not put(_Scanned(prep, off, line, nxt, eof and (in_tail or prep.tail is None))):
@@ -862,7 +862,7 @@ def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> 
                 if isinstance(item, BaseException):
                     raise item
                 batch = [item]
-                rows = item.prep.sel.height
+                rows = item.prep.kept_rows
                 # the open tail goes alone (its counts are recorded); others as many as are
                 # ready, up to MAX_BATCH chunks and batch_rows kept rows
                 while not batch[-1].is_tail and len(batch) < MAX_BATCH and rows < batch_rows:
@@ -876,11 +876,11 @@ def _pipelined(path, opts, ctx, con, source_id, off, line, dedup, out, prog) -> 
                     if more is DONE:
                         finished = True
                         break
-                    if isinstance(more, BaseException) or more.is_tail or rows + more.prep.sel.height > batch_rows:
+                    if isinstance(more, BaseException) or more.is_tail or rows + more.prep.kept_rows > batch_rows:
                         held = more
                         break
                     batch.append(more)
-                    rows += more.prep.sel.height
+                    rows += more.prep.kept_rows
                 res = native.finish_chunks([b.prep for b in batch])
                 built = True
                 first, last = batch[0], batch[-1]

@@ -1397,6 +1397,37 @@ done:
     return out;
 }
 
+/* gather(src, idx, itemsize) -> bytearray: src[idx[k]] for fixed-size items (the kept
+ * rows' values of a per-line array, so the per-line arrays can be dropped) */
+static PyObject *py_gather(PyObject *self, PyObject *args) {
+    Py_buffer src, idx;
+    int itemsize;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*i", &src, &idx, &itemsize)) return NULL;
+    PyObject *out = NULL;
+    Py_ssize_t m = idx.len / 8, n = itemsize > 0 ? src.len / itemsize : 0;
+    const int64_t *ix = idx.buf;
+    if (itemsize <= 0 || itemsize > 8) {
+        PyErr_SetString(PyExc_ValueError, "gather: itemsize 1..8");
+        goto done;
+    }
+    out = PyByteArray_FromStringAndSize(NULL, m * itemsize);
+    if (!out) goto done;
+    char *o = PyByteArray_AS_STRING(out);
+    for (Py_ssize_t k = 0; k < m; k++) {
+        if (ix[k] < 0 || ix[k] >= n) {
+            Py_CLEAR(out);
+            PyErr_SetString(PyExc_IndexError, "gather: index out of range");
+            goto done;
+        }
+        memcpy(o + k * itemsize, (const char *)src.buf + ix[k] * itemsize, (size_t)itemsize);
+    }
+done:
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&idx);
+    return out;
+}
+
 /* scatter(dst, idx, src, itemsize): dst[idx[k]] = src[k] for fixed-size items (writes the
  * polars reference's answers for deferred lines into the scanner's arrays). */
 static PyObject *py_scatter(PyObject *self, PyObject *args) {
@@ -1781,6 +1812,7 @@ static PyObject *py_find_literals(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
+    {"gather", py_gather, METH_VARARGS, "gather(src, idx, itemsize) -> the items at idx"},
     {"scatter", py_scatter, METH_VARARGS, "scatter(dst, idx, src, itemsize)"},
     {"join_events", py_join_events, METH_VARARGS, "join_events(offsets, bytes, rows, evt, contp) -> one text per event"},
     {"strings", py_strings, METH_VARARGS, "strings(data, idx, start, raw_len, pay_off, ts_off, ts_len) -> Arrow buffers"},

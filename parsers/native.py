@@ -86,17 +86,26 @@ def literal_search(literals: list[str]) -> LiteralSearch:
 # ---------------------------------------------------------------- the chunk
 @dataclass
 class Prepared:
-    """A chunk after the compiled passes and its frames: `finish_chunk` builds its events."""
+    """A chunk after the compiled passes, with what its frames need copied out of the chunk's
+    bytes (`_extract`): `finish_chunk` makes the frames (`frames`) and builds its events."""
 
     chunk: Chunk
     ctx: object
     r: dict  # _scan.scan's arrays
     a: dict  # _scan.assemble's result
-    sel: pl.DataFrame  # the events to keep, one row each, as pipeline.group_events makes them
-    index: pl.DataFrame
-    rejects: pl.DataFrame
+    ents: list  # (pod, container) per entity id
+    fix: pl.DataFrame | None  # the polars reference's payloads and times of deferred lines
+    x: dict  # _extract's buffers: the kept rows' strings and values, the rejects' samples
     # (byte offset, line number) the next chunk starts at when this one left its last event
     tail: tuple[int, int] | None = None
+    _frames: tuple | None = None
+
+    def frames(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """(the events to keep, one row each as pipeline.group_events makes them; the line
+        index; the rejects). Polars work, so the event builder's thread does it."""
+        if self._frames is None:
+            self._frames = _frames(self)
+        return self._frames
 
     @property
     def kept_rows(self) -> int:
@@ -193,30 +202,56 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool) -> Prepared:
         hit, r["start"], r["raw_len"], int(ctx.envelope in REQUIRES_TS), int(final), len(ents), FOLD_WINDOW,
     )
     fix = pl.concat(fixes) if fixes else None
-    # everything but the event builder is done here (the worker thread when pipelined):
+    # everything that reads the chunk's bytes is done here (the scan thread when pipelined):
     # after this the chunk's buffer is no longer read
-    sel, index, rejects = _frames(chunk, ctx, bom, r, a, ents, fix)
-    return Prepared(chunk, ctx, r, a, sel, index, rejects, _tail_of(chunk, r, a))
+    x = _extract(chunk, ctx, bom, r, a, fix)
+    return Prepared(chunk, ctx, r, a, ents, fix, x, _tail_of(chunk, r, a))
 
 
-def _frames(chunk: Chunk, ctx, bom: bool, r: dict, a: dict, ents: list, fix: pl.DataFrame | None):
-    """The line index, the rejects, and the kept events' rows (strings only for them)."""
-    from .pipeline import (
-        ENTITY_FIELDS,
-        INDEX_SCHEMA,
-        REJECT_SCHEMA,
-        _service_from_pod,
-        group_events,
-        long_line_sample,
-    )
+def _extract(chunk: Chunk, ctx, bom: bool, r: dict, a: dict, fix: pl.DataFrame | None) -> dict:
+    """What the frames need from the chunk's bytes and per-line arrays, copied out in C: the
+    kept rows' payload and time strings and values, their text joined per event, and the
+    rejects' samples."""
+    from .pipeline import long_line_sample
 
     data = chunk.data
-    n = r["n"]
     start, raw_len = memoryview(r["start"]).cast("q"), memoryview(r["raw_len"]).cast("q")
+    idx = a["sel_idx"]
+    x = {name: _scan.gather(r[name], idx, size) for name, size in (("start", 8), ("stream", 1), ("is_json", 1), ("ent", 4), ("ts_us", 8))}
+    x["strings"] = _scan.strings(data, idx, r["start"], r["raw_len"], r["pay_off"], r["ts_off"], r["ts_len"])
+    # one text per event, unless a kept line was deferred (its payload comes from polars)
+    x["join"] = _scan.join_events(*x["strings"][:2], idx, a["sel_evt"], a["sel_contp"]) if fix is None else None
+    # rejects, with the reference path's reasons and samples
+    reasons = {
+        2: f"line too long (over {MAX_LINE_BYTES} bytes)",
+        3: "binary data (NUL bytes)",
+        4: "undecodable bytes (not UTF-8)",
+        5: f"no timestamp (not a {ctx.envelope} line)",
+        6: "bad timestamp",
+    }
+    rej_rows = []
+    for i, code in a["rejects"]:
+        b = _body(data, start, raw_len, i)
+        if code == 2:
+            sample = long_line_sample(b)
+        elif code == 3:
+            sample = b[:200].decode("utf-8", "replace").replace("\x00", "\\0")
+        elif code == 4:
+            sample = b[:200].decode("utf-8", "replace")
+        else:
+            sample = b.decode("utf-8")
+        if i == 0 and bom and sample.startswith("\ufeff"):
+            sample = sample[1:]
+        rej_rows.append((chunk.first_line + i, chunk.offset + start[i], reasons[code], sample[:200]))
+    x["rejects"] = rej_rows
+    return x
 
-    def body(i: int) -> bytes:
-        return _body(data, start, raw_len, i)
 
+def _frames(p: Prepared):
+    """The line index, the rejects, and the kept events (one row each) as frames."""
+    from .pipeline import ENTITY_FIELDS, INDEX_SCHEMA, REJECT_SCHEMA, _service_from_pod, group_events
+
+    chunk, ctx, a, ents, fix, x = p.chunk, p.ctx, p.a, p.ents, p.fix, p.x
     # entity strings per entity id (-1: none), with the path / flag / config labels
     lab = ctx.labels
     ent_df = pl.DataFrame(
@@ -254,16 +289,16 @@ def _frames(chunk: Chunk, ctx, bom: bool, r: dict, a: dict, ents: list, fix: pl.
     # the rows of kept events, as the reference path's frame has them; strings only for them
     n_sel = len(a["sel_idx"]) // 8
     idx = _prim(a["sel_idx"], pa.int64(), n_sel)
-    po, pb, to, tb = _scan.strings(data, a["sel_idx"], r["start"], r["raw_len"], r["pay_off"], r["ts_off"], r["ts_len"])
+    po, pb, to, tb = x["strings"]
     full = pl.DataFrame(
         {
-            "start": _prim(r["start"], pa.int64(), n),
-            "stream": _prim(r["stream"], pa.uint8(), n),
-            "is_json": _prim(r["is_json"], pa.uint8(), n),
-            "ent": _prim(r["ent"], pa.int32(), n),
-            "ts_us": _prim(r["ts_us"], pa.int64(), n),
+            "start": _prim(x["start"], pa.int64(), n_sel),
+            "stream": _prim(x["stream"], pa.uint8(), n_sel),
+            "is_json": _prim(x["is_json"], pa.uint8(), n_sel),
+            "ent": _prim(x["ent"], pa.int32(), n_sel),
+            "ts_us": _prim(x["ts_us"], pa.int64(), n_sel),
         }
-    ).select(pl.all().gather(idx))
+    )
     sel = pl.DataFrame(
         {
             "_row": idx,
@@ -295,11 +330,10 @@ def _frames(chunk: Chunk, ctx, bom: bool, r: dict, a: dict, ents: list, fix: pl.
             pl.when(d).then(pl.col("_tt")).otherwise(pl.col("ts_text")).alias("ts_text"),
         ).drop("_p", "_ts", "_tt", "_d")
     sel = sel.drop("lv").join(ent_df, on="ent", how="left", maintain_order="left")
-    # one row per event (here, in the scan thread, so the event builder starts from events):
-    # the payloads joined in C, or by the polars reference's group_by when some kept line
-    # was deferred (its payload came from polars)
-    if fix is None:
-        eo, eb, first, count = _scan.join_events(po, pb, a["sel_idx"], a["sel_evt"], a["sel_contp"])
+    # one row per event: the payloads joined in C (_extract), or by the polars reference's
+    # group_by when some kept line was deferred (its payload came from polars)
+    if x["join"] is not None:
+        eo, eb, first, count = x["join"]
         n_ev = len(count) // 4
         raw = pl.from_arrow(pa.LargeStringArray.from_buffers(n_ev, pa.py_buffer(eo), pa.py_buffer(eb)))
         ents_cols = [*(f"_{f}" for f in ENTITY_FIELDS), *(f"env_{f}" for f in ENTITY_FIELDS)]
@@ -312,29 +346,7 @@ def _frames(chunk: Chunk, ctx, bom: bool, r: dict, a: dict, ents: list, fix: pl.
     else:
         sel = group_events(sel)
 
-    # rejects, with the reference path's reasons and samples
-    reasons = {
-        2: f"line too long (over {MAX_LINE_BYTES} bytes)",
-        3: "binary data (NUL bytes)",
-        4: "undecodable bytes (not UTF-8)",
-        5: f"no timestamp (not a {ctx.envelope} line)",
-        6: "bad timestamp",
-    }
-    rej_rows = []
-    for i, code in a["rejects"]:
-        b = body(i)
-        if code == 2:
-            sample = long_line_sample(b)
-        elif code == 3:
-            sample = b[:200].decode("utf-8", "replace").replace("\x00", "\\0")
-        elif code == 4:
-            sample = b[:200].decode("utf-8", "replace")
-        else:
-            sample = b.decode("utf-8")
-        if i == 0 and bom and sample.startswith("\ufeff"):
-            sample = sample[1:]
-        rej_rows.append((chunk.first_line + i, chunk.offset + start[i], reasons[code], sample[:200]))
-    rejects = pl.DataFrame(rej_rows, schema=REJECT_SCHEMA, orient="row")
+    rejects = pl.DataFrame(x["rejects"], schema=REJECT_SCHEMA, orient="row")
     return sel, index, rejects
 
 
@@ -349,7 +361,8 @@ def finish_chunks(ps: list[Prepared]):
     from .pipeline import ChunkResult, _build_events
 
     # one row per event already (_frames); event ids are per chunk, unused from here on
-    sel = ps[0].sel if len(ps) == 1 else pl.concat([p.sel for p in ps], how="vertical_relaxed")
+    frames = [p.frames() for p in ps]
+    sel = frames[0][0] if len(ps) == 1 else pl.concat([f[0] for f in frames], how="vertical_relaxed")
     events, n_events = _build_events(sel, ps[0].ctx, selected=True, grouped=True)
 
     def ts_of(us: int):
@@ -361,10 +374,10 @@ def finish_chunks(ps: list[Prepared]):
 
     tail = ps[-1].tail
     kept, starts = sum(p.a["kept"] for p in ps), sum(p.a["starts"] for p in ps)
-    rejects = ps[0].rejects if len(ps) == 1 else pl.concat([p.rejects for p in ps], how="vertical_relaxed")
+    rejects = frames[0][2] if len(ps) == 1 else pl.concat([f[2] for f in frames], how="vertical_relaxed")
     res = ChunkResult(
         events=events,
-        index=ps[0].index if len(ps) == 1 else pl.concat([p.index for p in ps], how="vertical_relaxed"),
+        index=frames[0][1] if len(ps) == 1 else pl.concat([f[1] for f in frames], how="vertical_relaxed"),
         rejects=rejects,
         lines=None,
         n_lines=sum(p.a["cut"] for p in ps),

@@ -10,9 +10,9 @@
  * tests/parsers/test_fastpath.py checks both paths give identical results.
  *
  * Functions:
- *   find_literals(set, data)         -> where the prefilter literals start (Teddy,
- *                                       see "literal search" below)
- *   scan(data, envelope, bom, hits)  -> per-line arrays (bytearrays) + entities
+ *   scan(data, envelope, bom, lits)  -> per-line arrays (bytearrays) + entities, and
+ *                                       per line whether a prefilter literal starts in
+ *                                       its payload (Teddy, see "literal search" below)
  *   assemble(...)                    -> folding, late rejects, tail cut, line
  *                                       index groups and the rows of kept events
  *
@@ -884,8 +884,8 @@ static int arr_new(Arr *a, Py_ssize_t n, size_t elem) {
 }
 
 struct LitSet;
-typedef int (*lit_line_fn)(const struct LitSet *s, const unsigned char *d, Py_ssize_t from, Py_ssize_t to,
-                           Py_ssize_t n);
+typedef Py_ssize_t (*lit_line_fn)(const struct LitSet *s, const unsigned char *d, Py_ssize_t from, Py_ssize_t to,
+                                  Py_ssize_t n);
 static lit_line_fn lit_line_kernel(void);
 
 static PyObject *py_scan(PyObject *self, PyObject *args) {
@@ -987,7 +987,7 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
                     status[L] = taint ? ST_DEFER : ST_OK;
                     /* literal hits: does a prefilter literal start inside the payload (while
                      * the line is in cache; deferred lines get the polars answer instead) */
-                    if (lits && !taint) hitf[L] = (uint8_t)lit_line(lits, d, p - d, (q - d) + raw, len);
+                    if (lits && !taint) hitf[L] = lit_line(lits, d, p - d, (q - d) + raw, len) >= 0;
                 }
             }
         }
@@ -1628,93 +1628,9 @@ static inline int lit_at(const LitSet *s, int i, const unsigned char *d, Py_ssiz
     return 1;
 }
 
-typedef struct {
-    int64_t *v;
-    Py_ssize_t n, cap;
-    int oom;
-} I64Vec;
-
-static inline void vec_push(I64Vec *o, int64_t x) {
-    if (o->n == o->cap) {
-        Py_ssize_t cap = o->cap ? o->cap * 2 : 4096;
-        int64_t *v = realloc(o->v, (size_t)cap * sizeof(int64_t));
-        if (!v) { o->oom = 1; return; }
-        o->v = v;
-        o->cap = cap;
-    }
-    o->v[o->n++] = x;
-}
-
-/* a candidate position: record it (once) if some literal starts there */
-static inline void lit_confirm(const LitSet *s, const unsigned char *d, Py_ssize_t pos, Py_ssize_t n, I64Vec *o) {
-    if (pos + s->kfp > n) return;
-    uint32_t k = lit_key(d + pos, s->kfp) + 1, hm = (1u << s->hbits) - 1, h = lit_hash(k - 1, s->hbits);
-    while (s->hkey[h] && s->hkey[h] != k) h = (h + 1) & hm;
-    if (!s->hkey[h]) return;
-    for (int i = s->hfirst[h], e = i + s->hcount[h]; i < e; i++)
-        if (lit_at(s, i, d, pos, n)) { vec_push(o, pos); return; }
-}
-
-static void lit_scalar(const LitSet *s, const unsigned char *d, Py_ssize_t from, Py_ssize_t n, I64Vec *o) {
-    for (Py_ssize_t i = from; i < n; i++) {
-        unsigned m = s->tab[0][d[i]];
-        for (int k = 1; m && k < s->fp && i + k < n; k++) m &= s->tab[k][d[i + k]];
-        if (m) lit_confirm(s, d, i, n, o);
-    }
-}
-
-#define LIT_BATCH 1024
-
-/* candidates gathered first, then filtered by the key's bit, then confirmed: the loops
- * stay predictable, unlike confirming each candidate as the SIMD step finds it */
-static void lit_batch(const LitSet *s, const unsigned char *d, Py_ssize_t base, const uint32_t *cpos, int nc,
-                      Py_ssize_t n, I64Vec *o) {
-    int kfp = s->kfp;
-    for (int c = 0; c < nc; c++) {
-        Py_ssize_t pos = base + cpos[c];
-        if (pos + kfp > n) continue;
-        uint32_t f = lit_hash(lit_key(d + pos, kfp), 16);
-        if (s->kbits[f >> 6] >> (f & 63) & 1) lit_confirm(s, d, pos, n, o);
-    }
-}
-
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define LIT_HAVE_AVX2 1
-/* positions [0, returned) done; the caller finishes the rest with lit_scalar */
-__attribute__((target("avx2"))) static Py_ssize_t lit_avx2(const LitSet *s, const unsigned char *d, Py_ssize_t n,
-                                                             I64Vec *o) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
-    __m256i lo[LIT_FP_MAX], hi[LIT_FP_MAX];
-    int fp = s->fp;
-    for (int k = 0; k < fp; k++) {
-        lo[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)s->lo[k]));
-        hi[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)s->hi[k]));
-    }
-    Py_ssize_t i = 0, base = 0;
-    uint32_t cpos[LIT_BATCH];
-    int nc = 0;
-    for (; i + 32 + fp - 1 <= n; i += 32) {
-        __m256i r = _mm256_set1_epi8(-1);
-        for (int k = 0; k < fp; k++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(d + i + k));
-            r = _mm256_and_si256(r, _mm256_shuffle_epi8(lo[k], _mm256_and_si256(v, low4)));
-            r = _mm256_and_si256(r, _mm256_shuffle_epi8(hi[k], _mm256_and_si256(_mm256_srli_epi16(v, 4), low4)));
-        }
-        uint32_t cand = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(r, zero));
-        while (cand) {
-            cpos[nc++] = (uint32_t)(i - base) + (uint32_t)__builtin_ctz(cand);
-            cand &= cand - 1;
-        }
-        if (nc > LIT_BATCH - 32 || i - base > ((Py_ssize_t)1 << 30)) {
-            lit_batch(s, d, base, cpos, nc, n, o);
-            nc = 0;
-            base = i + 32;
-        }
-    }
-    lit_batch(s, d, base, cpos, nc, n, o);
-    return i;
-}
 #endif
 
 /* does some literal start at d[pos]? (the key filter, then the literals with that key) */
@@ -1730,20 +1646,22 @@ static inline int lit_is_at(const LitSet *s, const unsigned char *d, Py_ssize_t 
     return 0;
 }
 
-/* does some literal start in [from, to)? (confirmed against the whole buffer d[0..n)) */
-static int lit_range_scalar(const LitSet *s, const unsigned char *d, Py_ssize_t from, Py_ssize_t to, Py_ssize_t n) {
+/* where does the first literal starting in [from, to) start, or -1? (a literal may run past
+ * `to`: it is confirmed against the whole buffer d[0..n)) */
+static Py_ssize_t lit_range_scalar(const LitSet *s, const unsigned char *d, Py_ssize_t from, Py_ssize_t to,
+                                   Py_ssize_t n) {
     for (Py_ssize_t i = from; i < to; i++) {
         unsigned m = s->tab[0][d[i]];
         for (int k = 1; m && k < s->fp && i + k < n; k++) m &= s->tab[k][d[i + k]];
-        if (m && lit_is_at(s, d, i, n)) return 1;
+        if (m && lit_is_at(s, d, i, n)) return i;
     }
-    return 0;
+    return -1;
 }
 
 #ifdef LIT_HAVE_AVX2
 /* lit_range_scalar with AVX2: 32 positions per step; positions past `to` are masked off */
-__attribute__((target("avx2"))) static int lit_range_avx2(const LitSet *s, const unsigned char *d, Py_ssize_t i,
-                                                           Py_ssize_t e, Py_ssize_t n) {
+__attribute__((target("avx2"))) static Py_ssize_t lit_range_avx2(const LitSet *s, const unsigned char *d,
+                                                                  Py_ssize_t i, Py_ssize_t e, Py_ssize_t n) {
     const __m256i low4 = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
     int fp = s->fp;
     for (; i < e; i += 32) {
@@ -1761,10 +1679,10 @@ __attribute__((target("avx2"))) static int lit_range_avx2(const LitSet *s, const
         while (cand) {
             int j = __builtin_ctz(cand);
             cand &= cand - 1;
-            if (lit_is_at(s, d, i + j, n)) return 1;
+            if (lit_is_at(s, d, i + j, n)) return i + j;
         }
     }
-    return 0;
+    return -1;
 }
 #endif
 
@@ -1785,29 +1703,34 @@ static PyObject *py_literal_simd(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-/* find_literals(litset, data[, scalar]) -> bytes: sorted int64 start offsets, each once */
+/* find_literals(litset, data) -> bytes: every offset where a literal starts (int64,
+ * ascending, each once), with the scanner's kernel; the tests compare it with Python's re */
 static PyObject *py_find_literals(PyObject *self, PyObject *args) {
     PyObject *cap;
     Py_buffer buf;
-    int force_scalar = 0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "Oy*|p", &cap, &buf, &force_scalar)) return NULL;
+    if (!PyArg_ParseTuple(args, "Oy*", &cap, &buf)) return NULL;
     LitSet *s = PyCapsule_GetPointer(cap, "pmortem.litset");
     if (!s) { PyBuffer_Release(&buf); return NULL; }
     const unsigned char *d = buf.buf;
-    Py_ssize_t n = buf.len;
-    I64Vec o = {NULL, 0, 0, 0};
+    Py_ssize_t n = buf.len, count = 0, cap_ = 1024;
+    int64_t *v = malloc((size_t)cap_ * sizeof(int64_t));
+    int oom = v == NULL;
+    lit_line_fn kernel = lit_line_kernel();
     Py_BEGIN_ALLOW_THREADS
-    Py_ssize_t from = 0;
-#ifdef LIT_HAVE_AVX2
-    if (!force_scalar && lit_simd && __builtin_cpu_supports("avx2")) from = lit_avx2(s, d, n, &o);
-#endif
-    lit_scalar(s, d, from, n, &o);
+    for (Py_ssize_t i = kernel(s, d, 0, n, n); !oom && i >= 0; i = kernel(s, d, i + 1, n, n)) {
+        if (count == cap_) {
+            int64_t *w = realloc(v, (size_t)(cap_ *= 2) * sizeof(int64_t));
+            if (!w) { oom = 1; break; }
+            v = w;
+        }
+        v[count++] = i;
+    }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&buf);
-    if (o.oom) { free(o.v); return PyErr_NoMemory(); }
-    PyObject *out = PyBytes_FromStringAndSize(o.v ? (const char *)o.v : "", o.n * (Py_ssize_t)sizeof(int64_t));
-    free(o.v);
+    if (oom) { free(v); return PyErr_NoMemory(); }
+    PyObject *out = PyBytes_FromStringAndSize((const char *)v, count * (Py_ssize_t)sizeof(int64_t));
+    free(v);
     return out;
 }
 
@@ -1819,7 +1742,7 @@ static PyMethodDef methods[] = {
     {"scan", py_scan, METH_VARARGS, "scan(data, envelope, bom, hits) -> dict of per-line arrays"},
     {"literal_set", py_literal_set, METH_VARARGS, "literal_set(literals, buckets) -> compiled literal set"},
     {"literal_simd", py_literal_simd, METH_O, "literal_simd(on): use the SIMD kernel when the CPU has it (tests turn it off)"},
-    {"find_literals", py_find_literals, METH_VARARGS, "find_literals(litset, data[, scalar]) -> int64 start offsets"},
+    {"find_literals", py_find_literals, METH_VARARGS, "find_literals(litset, data) -> int64 start offsets"},
     {"assemble", py_assemble, METH_VARARGS, "assemble(...) -> folding, rejects, cut, index groups, event rows"},
     {NULL, NULL, 0, NULL},
 };

@@ -146,6 +146,6 @@ class LiteralSearch:
         """The C literal set (`_scan.scan` searches each line's payload with it)."""
         return self._set
 
-    def starts(self, data, *, scalar: bool = False) -> bytes:
+    def starts(self, data) -> bytes:
         """int64 offsets where some literal starts (each offset once), as bytes."""
-        return self._scan.find_literals(self._set, data, scalar)
+        return self._scan.find_literals(self._set, data)

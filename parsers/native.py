@@ -98,14 +98,14 @@ class Prepared:
     x: dict  # _extract's buffers: the kept rows' strings and values, the rejects' samples
     # (byte offset, line number) the next chunk starts at when this one left its last event
     tail: tuple[int, int] | None = None
-    _frames: tuple | None = None
+    _made: tuple | None = None  # frames(), once
 
     def frames(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         """(the events to keep, one row each as pipeline.group_events makes them; the line
         index; the rejects). Polars work, so the event builder's thread does it."""
-        if self._frames is None:
-            self._frames = _frames(self)
-        return self._frames
+        if self._made is None:
+            self._made = _frames(self)
+        return self._made
 
     @property
     def kept_rows(self) -> int:

@@ -34,9 +34,15 @@ def reference(literals: list[str], data: bytes) -> list[int]:
 
 
 def found(search: LiteralSearch, data: bytes, scalar: bool) -> list[int]:
-    out = array("q")
-    out.frombytes(search.starts(data, scalar=scalar))
-    return out.tolist()
+    from pmortem.parsers import _scan
+
+    _scan.literal_simd(not scalar)  # the byte-by-byte kernel, or AVX2 where the CPU has it
+    try:
+        out = array("q")
+        out.frombytes(search.starts(data))
+        return out.tolist()
+    finally:
+        _scan.literal_simd(True)
 
 
 def loghub_text() -> bytes:

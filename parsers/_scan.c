@@ -1460,8 +1460,9 @@ done:
 
 /* ------------------------------------------------------------------ literal search
  *
- * All start offsets of a set of literals in a chunk, ASCII-case-insensitively (the
- * catalogue's prefilter: which lines could be events). The Teddy algorithm (Hyperscan,
+ * Where the first of a set of literals starts in a range (a line's payload: could the
+ * line be an event?), ASCII-case-insensitively; find_literals loops over it for every
+ * offset in a buffer (the tests' view). The Teddy algorithm (Hyperscan,
  * Rust's aho-corasick): the literals are put in 8 buckets (parsers/literals.py chooses
  * them). For each of the first `fp` bytes (up to 8) of a literal, two 16-entry tables
  * indexed by a byte's low and high nibble hold the buckets that accept it there (a

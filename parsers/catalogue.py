@@ -73,10 +73,10 @@ def _check_rules(rules: list[Rule]) -> None:
         pairs += [(rx, f"{r.origin} rule #{number[r.origin]} ({r.name})") for rx in (r.regex, *r.also)]
     try:
         pl.DataFrame({"s": [""]}).select(pl.col("s").str.contains(rx).alias(str(i)) for i, (rx, _) in enumerate(pairs))
-    except Exception:
+    except Exception as exc:  # noqa: BLE001 - polars' error for the whole query; name the rule
         for rx, where in pairs:
             _check_regex(rx, where)
-        raise
+        raise CatalogueError(f"the catalogue's regexes do not compile together ({str(exc).splitlines()[0]})") from None
 
 
 def _rule_from(d: dict, origin: str, i: int) -> Rule:

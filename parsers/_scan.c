@@ -1735,7 +1735,234 @@ static PyObject *py_find_literals(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* ------------------------------------------------------------------ Arrow export */
+/* arrow_export(fmt, n, data, offsets) -> (schema capsule, array capsule): one column of n
+ * values through the Arrow C data interface (the PyCapsule protocol's __arrow_c_array__),
+ * so polars takes the scanner's arrays without pyarrow. fmt: "C" uint8, "c" int8, "i"
+ * int32, "l" int64 (data: n items), "U" large UTF-8 (offsets: n + 1 int64, data: bytes;
+ * the caller made them, from valid UTF-8). No nulls. The buffers are copied into malloc'd
+ * memory the array owns: its release only calls free(), so polars may drop it on any
+ * thread without the GIL. */
+struct ArrowSchema {
+    const char *format;
+    const char *name;
+    const char *metadata;
+    int64_t flags;
+    int64_t n_children;
+    struct ArrowSchema **children;
+    struct ArrowSchema *dictionary;
+    void (*release)(struct ArrowSchema *);
+    void *private_data;
+};
+
+struct ArrowArray {
+    int64_t length;
+    int64_t null_count;
+    int64_t offset;
+    int64_t n_buffers;
+    int64_t n_children;
+    const void **buffers;
+    struct ArrowArray **children;
+    struct ArrowArray *dictionary;
+    void (*release)(struct ArrowArray *);
+    void *private_data;
+};
+
+typedef struct {
+    const void *bufs[3]; /* validity (none), then values, or offsets and bytes */
+} ArrowPriv;
+
+static void arrow_schema_release(struct ArrowSchema *sc) { sc->release = NULL; } /* static strings */
+
+static void arrow_array_release(struct ArrowArray *ar) {
+    ArrowPriv *p = ar->private_data;
+    if (p) {
+        free((void *)p->bufs[1]);
+        free((void *)p->bufs[2]);
+        free(p);
+    }
+    ar->private_data = NULL;
+    ar->release = NULL;
+}
+
+static void arrow_schema_capsule_free(PyObject *cap) {
+    struct ArrowSchema *sc = PyCapsule_GetPointer(cap, "arrow_schema");
+    if (!sc) { PyErr_Clear(); return; }
+    if (sc->release) sc->release(sc);
+    free(sc);
+}
+
+static void arrow_array_capsule_free(PyObject *cap) {
+    struct ArrowArray *ar = PyCapsule_GetPointer(cap, "arrow_array");
+    if (!ar) { PyErr_Clear(); return; }
+    if (ar->release) ar->release(ar);
+    free(ar);
+}
+
+static void *copy_of(const void *src, size_t n) {
+    void *p = malloc(n ? n : 1); /* never NULL for an empty buffer: Arrow wants a pointer */
+    if (p && n) memcpy(p, src, n);
+    return p;
+}
+
+static PyObject *py_arrow_export(PyObject *self, PyObject *args) {
+    const char *fmt;
+    Py_ssize_t n;
+    Py_buffer data, offs = {0};
+    PyObject *offs_obj;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "sny*O", &fmt, &n, &data, &offs_obj)) return NULL;
+    PyObject *out = NULL, *cs = NULL, *ca = NULL;
+    struct ArrowSchema *sc = NULL;
+    struct ArrowArray *ar = NULL;
+    ArrowPriv *p = NULL;
+    static const char *FORMATS[] = {"C", "c", "i", "l", "U"};
+    static const int WIDTH[] = {1, 1, 4, 8, 0};
+    int k = -1;
+    for (int i = 0; i < 5; i++)
+        if (strcmp(fmt, FORMATS[i]) == 0) k = i;
+    if (k < 0 || n < 0) {
+        PyErr_SetString(PyExc_ValueError, "arrow_export: format C, c, i, l or U and n >= 0");
+        goto done;
+    }
+    if (offs_obj != Py_None && PyObject_GetBuffer(offs_obj, &offs, PyBUF_SIMPLE) < 0) goto done;
+    if (k < 4) {
+        if (data.len < n * WIDTH[k]) {
+            PyErr_SetString(PyExc_ValueError, "arrow_export: data shorter than n values");
+            goto done;
+        }
+    } else {
+        const int64_t *o = offs.buf;
+        if (!offs.buf || offs.len < (n + 1) * 8 || o[0] != 0 || o[n] > data.len) {
+            PyErr_SetString(PyExc_ValueError, "arrow_export: offsets do not fit the data");
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (o[i + 1] < o[i]) {
+                PyErr_SetString(PyExc_ValueError, "arrow_export: offsets go backwards");
+                goto done;
+            }
+    }
+    sc = calloc(1, sizeof(*sc));
+    ar = calloc(1, sizeof(*ar));
+    p = calloc(1, sizeof(*p));
+    if (!sc || !ar || !p) { PyErr_NoMemory(); goto done; }
+    if (k < 4) {
+        p->bufs[1] = copy_of(data.buf, (size_t)(n * WIDTH[k]));
+        if (!p->bufs[1]) { PyErr_NoMemory(); goto done; }
+    } else {
+        p->bufs[1] = copy_of(offs.buf, (size_t)(n + 1) * 8);
+        p->bufs[2] = copy_of(data.buf, (size_t)((const int64_t *)offs.buf)[n]);
+        if (!p->bufs[1] || !p->bufs[2]) { PyErr_NoMemory(); goto done; }
+    }
+    sc->format = FORMATS[k];
+    sc->name = "";
+    sc->flags = 0;
+    sc->release = arrow_schema_release;
+    ar->length = n;
+    ar->n_buffers = k < 4 ? 2 : 3;
+    ar->buffers = p->bufs;
+    ar->private_data = p;
+    ar->release = arrow_array_release;
+    p = NULL; /* the array owns it now */
+    cs = PyCapsule_New(sc, "arrow_schema", arrow_schema_capsule_free);
+    if (!cs) goto done;
+    sc = NULL;
+    ca = PyCapsule_New(ar, "arrow_array", arrow_array_capsule_free);
+    if (!ca) goto done;
+    ar = NULL;
+    out = PyTuple_Pack(2, cs, ca);
+done:
+    Py_XDECREF(cs);
+    Py_XDECREF(ca);
+    if (sc) free(sc);
+    if (ar) { if (ar->release) ar->release(ar); free(ar); }
+    if (p) { free((void *)p->bufs[1]); free((void *)p->bufs[2]); free(p); }
+    PyBuffer_Release(&data);
+    if (offs.obj) PyBuffer_Release(&offs);
+    return out;
+}
+
+/* indices(arr, value) -> int64 positions k where the uint8 array arr[k] == value (the
+ * lines the scanner deferred) */
+static PyObject *py_indices(PyObject *self, PyObject *args) {
+    Py_buffer a;
+    int v;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*i", &a, &v)) return NULL;
+    const unsigned char *b = a.buf;
+    Py_ssize_t m = 0;
+    for (Py_ssize_t i = 0; i < a.len; i++) m += b[i] == (unsigned char)v;
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, m * 8);
+    if (out) {
+        int64_t *o = (int64_t *)PyByteArray_AS_STRING(out);
+        for (Py_ssize_t i = 0, j = 0; i < a.len; i++)
+            if (b[i] == (unsigned char)v) o[j++] = i;
+    }
+    PyBuffer_Release(&a);
+    return out;
+}
+
+/* stream_values(stream capsule, itemsize) -> bytearray: the values of a null-free column of
+ * fixed-width items, from `Series.__arrow_c_stream__()` (polars' answers for deferred
+ * lines, to scatter into the scanner's arrays; no pyarrow) */
+struct ArrowArrayStream {
+    int (*get_schema)(struct ArrowArrayStream *, struct ArrowSchema *out);
+    int (*get_next)(struct ArrowArrayStream *, struct ArrowArray *out);
+    const char *(*get_last_error)(struct ArrowArrayStream *);
+    void (*release)(struct ArrowArrayStream *);
+    void *private_data;
+};
+
+static PyObject *py_stream_values(PyObject *self, PyObject *args) {
+    PyObject *cap;
+    int itemsize;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "Oi", &cap, &itemsize)) return NULL;
+    if (itemsize <= 0 || itemsize > 8) {
+        PyErr_SetString(PyExc_ValueError, "stream_values: itemsize 1..8");
+        return NULL;
+    }
+    struct ArrowArrayStream *st = PyCapsule_GetPointer(cap, "arrow_array_stream");
+    if (!st) return NULL;
+    if (!st->release) {
+        PyErr_SetString(PyExc_ValueError, "stream_values: the stream was already consumed");
+        return NULL;
+    }
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, 0);
+    if (!out) return NULL;
+    for (;;) {
+        struct ArrowArray ar;
+        memset(&ar, 0, sizeof(ar));
+        if (st->get_next(st, &ar) != 0) {
+            const char *e = st->get_last_error ? st->get_last_error(st) : NULL;
+            PyErr_Format(PyExc_RuntimeError, "stream_values: %s", e ? e : "get_next failed");
+            Py_CLEAR(out);
+            break;
+        }
+        if (!ar.release) break; /* end of stream */
+        int bad = ar.n_buffers < 2 || ar.null_count != 0 || ar.length < 0 || ar.offset < 0 || !ar.buffers[1];
+        if (bad && ar.length > 0) {
+            ar.release(&ar);
+            PyErr_SetString(PyExc_ValueError, "stream_values: not a null-free fixed-width column");
+            Py_CLEAR(out);
+            break;
+        }
+        Py_ssize_t have = PyByteArray_GET_SIZE(out), add = (Py_ssize_t)ar.length * itemsize;
+        if (add > 0) {
+            if (PyByteArray_Resize(out, have + add) < 0) { ar.release(&ar); Py_CLEAR(out); break; }
+            memcpy(PyByteArray_AS_STRING(out) + have, (const char *)ar.buffers[1] + ar.offset * itemsize, (size_t)add);
+        }
+        ar.release(&ar);
+    }
+    st->release(st); /* consumed: the capsule's destructor sees release == NULL */
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"arrow_export", py_arrow_export, METH_VARARGS, "arrow_export(fmt, n, data, offsets) -> (schema, array) PyCapsules"},
+    {"stream_values", py_stream_values, METH_VARARGS, "stream_values(stream capsule, itemsize) -> the values of a null-free column"},
+    {"indices", py_indices, METH_VARARGS, "indices(uint8 array, value) -> int64 positions of value"},
     {"gather", py_gather, METH_VARARGS, "gather(src, idx, itemsize) -> the items at idx"},
     {"scatter", py_scatter, METH_VARARGS, "scatter(dst, idx, src, itemsize)"},
     {"join_events", py_join_events, METH_VARARGS, "join_events(offsets, bytes, rows, evt, contp) -> one text per event"},

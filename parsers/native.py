@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
-import pyarrow as pa
 
 from .catalogue import BUILDER_LITERALS
 from .literals import LiteralSearch
@@ -155,7 +154,8 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool) -> Prepared:
     has_ts = bytearray(b"\x01" * n)
 
     # lines the scanner could not decide: the polars reference decides them, in batches
-    didx = _prim(status, pa.uint8(), n).eq(ST_DEFER).arg_true().cast(pl.Int64)
+    dbuf = _scan.indices(status, ST_DEFER)
+    didx = _prim(dbuf, "l", len(dbuf) // 8)
     fixes = []
     if len(didx):
         pay0 = bytearray(4 * n)
@@ -165,9 +165,9 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool) -> Prepared:
         dlits = (lits or []) + BUILDER_LITERALS
         for b in range(0, len(didx), DEFER_BATCH):
             batch = didx.slice(b, DEFER_BATCH)
-            ib = _int64_buffer(batch)
+            ib = memoryview(dbuf)[b * 8 : (b + len(batch)) * 8]
             po, pb, _to, _tb = _scan.strings(data, ib, r["start"], r["raw_len"], pay0, no_ts, no_ts)
-            lines = pl.from_arrow(pa.LargeStringArray.from_buffers(len(batch), pa.py_buffer(po), pa.py_buffer(pb)))
+            lines = _text(len(batch), po, pb)
             ann = annotate(pl.DataFrame({"line": lines}).with_columns(pl.col("line").cast(pl.String)), ctx)
             # entity ids for the (pod, container) pairs these lines carry
             pairs = ann.select("env_pod", "env_container").unique().rows()
@@ -195,7 +195,7 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool) -> Prepared:
             for name in vals.columns:
                 dst = targets.get(name, r.get(name))
                 col = vals.get_column(name)
-                _scan.scatter(dst, ib, _values_buffer(col), _ITEMSIZE[name])
+                _scan.scatter(dst, ib, _scan.stream_values(col.__arrow_c_stream__(), _ITEMSIZE[name]), _ITEMSIZE[name])
             fixes.append(ann.select(batch.alias("_row"), pl.col("payload").alias("_p"), pl.col("ts").alias("_ts"), pl.col("ts_text").alias("_tt")))
     a = _scan.assemble(
         status, env_ok, has_ts, r["minute"], r["ts_us"], r["ent"], r["stream"], r["partial"], r["cont"], r["level"],
@@ -288,25 +288,25 @@ def _frames(p: Prepared):
 
     # the rows of kept events, as the reference path's frame has them; strings only for them
     n_sel = len(a["sel_idx"]) // 8
-    idx = _prim(a["sel_idx"], pa.int64(), n_sel)
+    idx = _prim(a["sel_idx"], "l", n_sel)
     po, pb, to, tb = x["strings"]
     full = pl.DataFrame(
         {
-            "start": _prim(x["start"], pa.int64(), n_sel),
-            "stream": _prim(x["stream"], pa.uint8(), n_sel),
-            "is_json": _prim(x["is_json"], pa.uint8(), n_sel),
-            "ent": _prim(x["ent"], pa.int32(), n_sel),
-            "ts_us": _prim(x["ts_us"], pa.int64(), n_sel),
+            "start": _prim(x["start"], "l", n_sel),
+            "stream": _prim(x["stream"], "C", n_sel),
+            "is_json": _prim(x["is_json"], "C", n_sel),
+            "ent": _prim(x["ent"], "i", n_sel),
+            "ts_us": _prim(x["ts_us"], "l", n_sel),
         }
     )
     sel = pl.DataFrame(
         {
             "_row": idx,
-            "evt": _prim(a["sel_evt"], pa.int64(), n_sel),
-            "payload": pl.from_arrow(pa.LargeStringArray.from_buffers(n_sel, pa.py_buffer(po), pa.py_buffer(pb))),
-            "ts_text": pl.from_arrow(pa.LargeStringArray.from_buffers(n_sel, pa.py_buffer(to), pa.py_buffer(tb))),
-            "cont_partial": _prim(a["sel_contp"], pa.uint8(), n_sel) == 1,
-            "lv": _prim(a["sel_lv"], pa.int8(), n_sel),
+            "evt": _prim(a["sel_evt"], "l", n_sel),
+            "payload": _text(n_sel, po, pb),
+            "ts_text": _text(n_sel, to, tb),
+            "cont_partial": _prim(a["sel_contp"], "C", n_sel) == 1,
+            "lv": _prim(a["sel_lv"], "c", n_sel),
         }
     ).with_columns(
         (pl.col("_row") + chunk.first_line).alias("line_no"),
@@ -335,12 +335,12 @@ def _frames(p: Prepared):
     if x["join"] is not None:
         eo, eb, first, count = x["join"]
         n_ev = len(count) // 4
-        raw = pl.from_arrow(pa.LargeStringArray.from_buffers(n_ev, pa.py_buffer(eo), pa.py_buffer(eb)))
+        raw = _text(n_ev, eo, eb)
         ents_cols = [*(f"_{f}" for f in ENTITY_FIELDS), *(f"env_{f}" for f in ENTITY_FIELDS)]
         sel = (
             sel.select("evt", "line_no", "byte_offset", "ts", "ts_text", "stream", pl.col("ev_level").alias("level"), "is_json", *ents_cols)
-            .gather(_prim(first, pa.int64(), n_ev))
-            .with_columns(_prim(count, pa.int32(), n_ev).alias("line_count"), raw.cast(pl.String).alias("raw"))
+            .gather(_prim(first, "l", n_ev))
+            .with_columns(_prim(count, "i", n_ev).alias("line_count"), raw.alias("raw"))
             .select("evt", "line_no", "byte_offset", "line_count", "ts", "ts_text", "stream", "level", "is_json", "raw", *ents_cols)
         )
     else:
@@ -394,23 +394,30 @@ def finish_chunks(ps: list[Prepared]):
     return res
 
 
-def _prim(buf, typ, n: int) -> pl.Series:
-    """A polars view of a primitive array the scanner filled (no copy)."""
-    return pl.from_arrow(pa.Array.from_buffers(typ, n, [None, pa.py_buffer(buf)]))
+class _Column:
+    """A scanner array as an Arrow column (the PyCapsule interface): polars imports it
+    through `_scan.arrow_export` without pyarrow, whose import (with numpy's) costs about
+    65 ms at every start."""
+
+    __slots__ = ("_args",)
+
+    def __init__(self, fmt: str, n: int, data, offsets=None):
+        self._args = (fmt, n, data, offsets)
+
+    def __arrow_c_array__(self, requested_schema=None):
+        return _scan.arrow_export(*self._args)
+
+
+def _prim(buf, fmt: str, n: int) -> pl.Series:
+    """A polars series of n fixed-width values the scanner filled (fmt: Arrow's C, c, i, l)."""
+    return pl.Series(_Column(fmt, n, buf))
+
+
+def _text(n: int, offsets, data) -> pl.Series:
+    """A polars String series from int64 offsets and UTF-8 bytes the scanner made."""
+    return pl.Series(_Column("U", n, data, offsets))
 
 
 ST_DEFER = 1
 DEFER_BATCH = 100_000  # deferred lines per polars batch: bounds memory when a chunk is mostly deferred
 _ITEMSIZE = {"ent": 4, "env_ok": 1, "has_ts": 1, "stream": 1, "partial": 1, "is_json": 1, "level": 1, "minute": 8, "ts_us": 8, "cont": 1, "hit": 1}
-
-
-def _int64_buffer(s: pl.Series) -> memoryview:
-    arr = s.cast(pl.Int64).rechunk().to_arrow()
-    return memoryview(arr.buffers()[1]).cast("B")[arr.offset * 8 : (arr.offset + len(arr)) * 8]
-
-
-def _values_buffer(s: pl.Series) -> memoryview:
-    """The data buffer of a null-free primitive series."""
-    arr = s.rechunk().to_arrow()
-    w = arr.type.bit_width // 8
-    return memoryview(arr.buffers()[1]).cast("B")[arr.offset * w : (arr.offset + len(arr)) * w]

@@ -392,3 +392,25 @@ def test_sources_overlap_on_the_incident_bundle_stays_within_each_source(cli):
     assert spans["lines_overlap"] == spans["lines"]  # every span is also in the OTLP document
     (loki,) = [s for s in srcs if s["format"] == "loki"]
     assert 0 < loki["lines_overlap"] < loki["lines"]  # the incident day's startups only
+
+
+def test_written_files_use_small_row_groups_and_paths_may_hold_quotes(tmp_path):
+    """pmortem writes row groups of db.ROW_GROUP_SIZE rows (an ATTACH option), so a commit's
+    full row groups skip the WAL; the file opens like any DuckDB file afterwards."""
+    d = tmp_path / "it's here"
+    d.mkdir()
+    path = str(d / "pm.duckdb")
+    con = dbmod.connect(path)
+    con.execute("CREATE TABLE t AS SELECT range AS i FROM range(30000)")
+    con.close()
+    con = duckdb.connect(path, read_only=True)
+    sizes = [r[0] for r in con.execute("SELECT max(count) FROM pragma_storage_info('t') GROUP BY row_group_id").fetchall()]
+    con.close()
+    assert len(sizes) == -(-30000 // dbmod.ROW_GROUP_SIZE) and max(sizes) == dbmod.ROW_GROUP_SIZE
+    # and the lock is the file's, as with duckdb.connect(path)
+    held = dbmod.connect(path)
+    try:
+        with pytest.raises(duckdb.Error, match="(?i)lock|attached"):
+            duckdb.connect(path)
+    finally:
+        held.close()

@@ -875,10 +875,15 @@ typedef struct {
     char *p;
 } Arr;
 
-static int arr_new(Arr *a, Py_ssize_t n, size_t elem) {
+static int arr_new_raw(Arr *a, Py_ssize_t n, size_t elem) {
     a->obj = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(n * (Py_ssize_t)elem));
     if (!a->obj) return -1;
     a->p = PyByteArray_AS_STRING(a->obj);
+    return 0;
+}
+
+static int arr_new(Arr *a, Py_ssize_t n, size_t elem) {
+    if (arr_new_raw(a, n, elem) < 0) return -1;
     if (n) memset(a->p, 0, (size_t)n * elem);
     return 0;
 }
@@ -903,18 +908,21 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     }
     PyObject *out = NULL;
 
-    Py_ssize_t n = count_newlines(d, len) + (len > 0 && d[len - 1] != '\n' ? 1 : 0);
+    /* the GIL is let go for every pass over the chunk (the count, the zeroing, the scan):
+     * the event builder's thread runs Python meanwhile */
+    Py_ssize_t n;
+    Py_BEGIN_ALLOW_THREADS
+    n = count_newlines(d, len) + (len > 0 && d[len - 1] != '\n' ? 1 : 0);
+    Py_END_ALLOW_THREADS
 
     Arr a_start, a_len, a_status, a_ent, a_stream, a_partial, a_pay, a_tsoff, a_tslen, a_min, a_us, a_json,
         a_level, a_cont, a_hit;
     Arr *all[] = {&a_start, &a_len, &a_status, &a_ent, &a_stream, &a_partial, &a_pay, &a_tsoff,
                   &a_tslen, &a_min, &a_us, &a_json, &a_level, &a_cont, &a_hit};
     for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) all[k]->obj = NULL;
-    if (arr_new(&a_start, n, 8) || arr_new(&a_len, n, 8) || arr_new(&a_status, n, 1) || arr_new(&a_ent, n, 4) ||
-        arr_new(&a_stream, n, 1) || arr_new(&a_partial, n, 1) || arr_new(&a_pay, n, 4) || arr_new(&a_tsoff, n, 4) ||
-        arr_new(&a_tslen, n, 4) || arr_new(&a_min, n, 8) || arr_new(&a_us, n, 8) || arr_new(&a_json, n, 1) ||
-        arr_new(&a_level, n, 1) || arr_new(&a_cont, n, 1) || arr_new(&a_hit, n, 1))
-        goto fail;
+    static const size_t elems[] = {8, 8, 1, 4, 1, 1, 4, 4, 4, 8, 8, 1, 1, 1, 1};
+    for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
+        if (arr_new_raw(all[k], n, elems[k]) < 0) goto fail;
 
     int64_t *start = (int64_t *)a_start.p, *rawlen = (int64_t *)a_len.p, *mins = (int64_t *)a_min.p,
             *uss = (int64_t *)a_us.p;
@@ -932,6 +940,8 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     lit_line_fn lit_line = lit_line_kernel();
 
     Py_BEGIN_ALLOW_THREADS
+    for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
+        if (n) memset(all[k]->p, 0, (size_t)n * elems[k]);
     const unsigned char *q = d;
     for (Py_ssize_t L = 0; L < n; L++) {
         int hn0;
@@ -1071,21 +1081,25 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "assemble: arrays of different lengths");
         goto done;
     }
+    /* no GIL from here to the Python results: the event builder's thread runs meanwhile */
+    int err = 0; /* 1: out of range, 2: no memory */
+    Py_ssize_t nsel = 0;
+    PyThreadState *save = PyEval_SaveThread();
     for (Py_ssize_t i = 0; i < n; i++) {
         if (ent[i] < -1 || ent[i] >= n_ents || stream[i] > 2) {
-            PyErr_SetString(PyExc_ValueError, "assemble: entity or stream out of range");
-            goto done;
+            err = 1;
+            goto nogil_end;
         }
     }
-    evt = PyMem_Malloc((size_t)(n ? n : 1) * 8);
-    rowline = PyMem_Malloc((size_t)(n ? n : 1) * 8);
-    code = PyMem_Calloc((size_t)(n ? n : 1), 1);
-    contp = PyMem_Calloc((size_t)(n ? n : 1), 1);
-    sel = PyMem_Calloc((size_t)(n ? n : 1), 1);
-    lastpart = PyMem_Malloc((size_t)nparts * 8);
-    laststart = PyMem_Malloc((size_t)nparts * 8);
-    lastline = PyMem_Malloc((size_t)nparts * 8);
-    if (!evt || !rowline || !code || !contp || !sel || !lastpart || !laststart || !lastline) { PyErr_NoMemory(); goto done; }
+    evt = malloc((size_t)(n ? n : 1) * 8);
+    rowline = malloc((size_t)(n ? n : 1) * 8);
+    code = calloc((size_t)(n ? n : 1), 1);
+    contp = calloc((size_t)(n ? n : 1), 1);
+    sel = calloc((size_t)(n ? n : 1), 1);
+    lastpart = malloc((size_t)nparts * 8);
+    laststart = malloc((size_t)nparts * 8);
+    lastline = malloc((size_t)nparts * 8);
+    if (!evt || !rowline || !code || !contp || !sel || !lastpart || !laststart || !lastline) { err = 2; goto nogil_end; }
 
     /* pass A: cont_partial over good lines (before late rejects), late reject codes */
     for (Py_ssize_t k = 0; k < nparts; k++) lastpart[k] = 0;
@@ -1154,8 +1168,8 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
 
     /* pass C: selection (any hit line, or an error/fatal start), index groups, time span */
     Py_ssize_t gcap = 256, ng = 0;
-    groups = PyMem_Calloc((size_t)gcap, sizeof(Group));
-    if (!groups) { PyErr_NoMemory(); goto done; }
+    groups = calloc((size_t)gcap, sizeof(Group));
+    if (!groups) { err = 2; goto nogil_end; }
     int64_t tmin = NONE64, tmax = NONE64;
     Py_ssize_t kept = 0, nstarts = 0;
     for (Py_ssize_t i = 0; i < cut; i++) {
@@ -1179,8 +1193,8 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
         /* group (ent, minute, level): open addressing */
         if ((ng + 1) * 2 > gcap) {
             Py_ssize_t ncap = gcap * 2;
-            Group *ngp = PyMem_Calloc((size_t)ncap, sizeof(Group));
-            if (!ngp) { PyErr_NoMemory(); goto done; }
+            Group *ngp = calloc((size_t)ncap, sizeof(Group));
+            if (!ngp) { err = 2; goto nogil_end; }
             for (Py_ssize_t g = 0; g < gcap; g++) {
                 if (!groups[g].used) continue;
                 uint64_t h = ((uint64_t)groups[g].minute * 1000003ULL + (uint64_t)(groups[g].ent + 1) * 31ULL +
@@ -1188,7 +1202,7 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
                 while (ngp[h].used) h = (h + 1) & (uint64_t)(ncap - 1);
                 ngp[h] = groups[g];
             }
-            PyMem_Free(groups);
+            free(groups);
             groups = ngp;
             gcap = ncap;
         }
@@ -1211,9 +1225,15 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
         if (start[i] + rawlen[i] + 1 > g->end_off) g->end_off = start[i] + rawlen[i] + 1;
     }
 
-    Py_ssize_t nsel = 0;
     for (Py_ssize_t i = 0; i < cut; i++)
         if (!code[i] && sel[evt[i]]) nsel++;
+nogil_end:
+    PyEval_RestoreThread(save);
+    if (err) {
+        if (err == 1) PyErr_SetString(PyExc_ValueError, "assemble: entity or stream out of range");
+        else PyErr_NoMemory();
+        goto done;
+    }
     PyObject *idx = PyList_New(0), *rej = PyList_New(0);
     Arr s_idx = {NULL, NULL}, s_evt = {NULL, NULL}, s_contp = {NULL, NULL}, s_lv = {NULL, NULL};
     int bad = !idx || !rej || arr_new(&s_idx, nsel, 8) || arr_new(&s_evt, nsel, 8) || arr_new(&s_contp, nsel, 1) ||
@@ -1250,15 +1270,15 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
                         "tmin", (long long)tmin, "tmax", (long long)tmax, "index", idx, "rejects", rej,
                         "sel_idx", s_idx.obj, "sel_evt", s_evt.obj, "sel_contp", s_contp.obj, "sel_lv", s_lv.obj);
 done:
-    PyMem_Free(evt);
-    PyMem_Free(rowline);
-    PyMem_Free(code);
-    PyMem_Free(contp);
-    PyMem_Free(sel);
-    PyMem_Free(lastpart);
-    PyMem_Free(laststart);
-    PyMem_Free(lastline);
-    PyMem_Free(groups);
+    free(evt);
+    free(rowline);
+    free(code);
+    free(contp);
+    free(sel);
+    free(lastpart);
+    free(laststart);
+    free(lastline);
+    free(groups);
     for (size_t k = 0; k < sizeof(bufs) / sizeof(bufs[0]); k++) PyBuffer_Release(bufs[k]);
     return out;
 }
@@ -1283,27 +1303,35 @@ static PyObject *py_strings(PyObject *self, PyObject *args) {
         goto done;
     }
     Py_ssize_t ptotal = 0, ttotal = 0;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t k = 0; k < m; k++) {
         int64_t i = idx[k];
         if (i < 0 || i >= n || start[i] < 0 || start[i] + rawlen[i] > b_data.len || pay[i] < 0 || pay[i] > rawlen[i] ||
             tso[i] < 0 || tsl[i] < 0 || tso[i] + tsl[i] > rawlen[i]) {
-            PyErr_SetString(PyExc_ValueError, "strings: line out of range");
-            goto done;
+            bad = 1;
+            break;
         }
         int64_t body = rawlen[i];
         if (body > 0 && d[start[i] + body - 1] == '\r') body--;
         ptotal += body > pay[i] ? body - pay[i] : 0;
         ttotal += tsl[i];
     }
+    Py_END_ALLOW_THREADS
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "strings: line out of range");
+        goto done;
+    }
     Arr po, pb, to, tb;
     po.obj = pb.obj = to.obj = tb.obj = NULL;
-    if (arr_new(&po, m + 1, 8) || arr_new(&pb, ptotal, 1) || arr_new(&to, m + 1, 8) || arr_new(&tb, ttotal, 1)) {
+    if (arr_new_raw(&po, m + 1, 8) || arr_new_raw(&pb, ptotal, 1) || arr_new_raw(&to, m + 1, 8) || arr_new_raw(&tb, ttotal, 1)) {
         Py_XDECREF(po.obj); Py_XDECREF(pb.obj); Py_XDECREF(to.obj); Py_XDECREF(tb.obj);
         goto done;
     }
     int64_t *pof = (int64_t *)po.p, *tof = (int64_t *)to.p;
     Py_ssize_t pp = 0, tp = 0;
     pof[0] = tof[0] = 0;
+    Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t k = 0; k < m; k++) {
         int64_t i = idx[k];
         int64_t body = rawlen[i];
@@ -1316,6 +1344,7 @@ static PyObject *py_strings(PyObject *self, PyObject *args) {
         tp += tsl[i];
         tof[k + 1] = tp;
     }
+    Py_END_ALLOW_THREADS
     out = Py_BuildValue("(NNNN)", po.obj, pb.obj, to.obj, tb.obj);
 done:
     for (size_t k = 0; k < sizeof(bufs) / sizeof(bufs[0]); k++) PyBuffer_Release(bufs[k]);

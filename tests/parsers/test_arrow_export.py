@@ -106,3 +106,26 @@ def test_an_ingest_does_not_import_pyarrow(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["3", "False", "False"]
+
+
+def test_scanner_functions_that_let_go_of_the_gil_still_refuse_bad_arrays():
+    """assemble and strings validate their inputs without the GIL now; the errors still come
+    back as exceptions, not as reads out of bounds."""
+    data = b"2024-03-01T10:00:00Z a\n2024-03-01T10:00:01Z b\n"
+    r = _scan.scan(data, 0, 0, None)
+    n = r["n"]
+    ones = bytearray(b"\x01" * n)
+    args = [r["status"], ones, ones, r["minute"], r["ts_us"], r["ent"], r["stream"], r["partial"], r["cont"],
+            r["level"], r["hit"], r["start"], r["raw_len"], 1, 1, len(r["ents"]), 10]
+    a = _scan.assemble(*args)
+    assert a["cut"] == n and a["kept"] == 2
+    bad_ent = bytearray(r["ent"])
+    bad_ent[0:4] = (7).to_bytes(4, "little", signed=True)  # an entity id the chunk does not have
+    with pytest.raises(ValueError, match="entity or stream out of range"):
+        _scan.assemble(*args[:5], bad_ent, *args[6:])
+    idx = array("q", [0, 1]).tobytes()
+    po, pb, to, tb = _scan.strings(data, idx, r["start"], r["raw_len"], r["pay_off"], r["ts_off"], r["ts_len"])
+    assert native._text(2, po, pb).to_list() == ["a", "b"]
+    assert native._text(2, to, tb).to_list() == ["2024-03-01T10:00:00Z", "2024-03-01T10:00:01Z"]
+    with pytest.raises(ValueError, match="line out of range"):
+        _scan.strings(data, array("q", [0, 5]).tobytes(), r["start"], r["raw_len"], r["pay_off"], r["ts_off"], r["ts_len"])

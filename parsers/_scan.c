@@ -28,6 +28,9 @@
 #include <emmintrin.h>
 #endif
 #include <string.h>
+#ifndef _WIN32
+#include <pthread.h>
+#endif
 
 #define MAX_LINE_BYTES (1024 * 1024)
 #define NONE64 INT64_MIN
@@ -893,12 +896,149 @@ typedef Py_ssize_t (*lit_line_fn)(const struct LitSet *s, const unsigned char *d
                                   Py_ssize_t n);
 static lit_line_fn lit_line_kernel(void);
 
+/* What scan() fills, shared by the threads that scan parts of one chunk. */
+typedef struct {
+    const unsigned char *d;
+    Py_ssize_t len;
+    int envelope, bom;
+    const struct LitSet *lits;
+    lit_line_fn lit_line;
+    int64_t *start, *rawlen, *mins, *uss;
+    uint8_t *status, *stream, *partial, *isjson, *cont, *hitf;
+    int8_t *level;
+    int32_t *ent, *pay, *tsoff, *tslen;
+} ScanOut;
+
+/* lines [L0, L1) of a chunk, the first starting at q0; entity ids are this part's own */
+typedef struct {
+    const ScanOut *o;
+    Py_ssize_t L0, L1;
+    const unsigned char *q0;
+    EntTable ents;
+} ScanPart;
+
+static void scan_lines(ScanPart *part) {
+    const ScanOut *o = part->o;
+    const unsigned char *d = o->d;
+    Py_ssize_t len = o->len, n = part->L1;
+    int envelope = o->envelope, bom = o->bom;
+    Py_ssize_t m = part->L1 - part->L0;
+    if (m > 0) { /* zero what not every line writes */
+        memset(o->stream + part->L0, 0, (size_t)m);
+        memset(o->partial + part->L0, 0, (size_t)m);
+        memset(o->pay + part->L0, 0, (size_t)m * 4);
+        memset(o->tsoff + part->L0, 0, (size_t)m * 4);
+        memset(o->tslen + part->L0, 0, (size_t)m * 4);
+        memset(o->isjson + part->L0, 0, (size_t)m);
+        memset(o->cont + part->L0, 0, (size_t)m);
+        memset(o->hitf + part->L0, 0, (size_t)m);
+    }
+    MinuteCache mcache;
+    memset(&mcache, 0, sizeof(mcache));
+    ShapeCache shape;
+    memset(&shape, 0, sizeof(shape));
+    const unsigned char *q = part->q0;
+    for (Py_ssize_t L = part->L0; L < n; L++) {
+        int hn0;
+        const unsigned char *nl = line_end(q, d + len, &hn0);
+        Py_ssize_t raw = nl ? nl - q : d + len - q;
+        o->start[L] = q - d;
+        o->rawlen[L] = raw;
+        o->mins[L] = NONE64;
+        o->uss[L] = NONE64;
+        o->level[L] = -1;
+        o->ent[L] = -1;
+        Py_ssize_t body = raw;
+        if (body > 0 && q[body - 1] == '\r') body--;
+        const unsigned char *s = q;
+        Py_ssize_t sn = body;
+        if (L == 0 && bom && sn >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) { s += 3; sn -= 3; }
+        if (raw > MAX_LINE_BYTES) {
+            o->status[L] = ST_LONG;
+        } else if (hn0 & 2) {
+            o->status[L] = ST_NUL;
+        } else {
+            int high = hn0 & 1;
+            if (high && !utf8_valid(s, sn)) {
+                o->status[L] = ST_UTF8;
+            } else {
+                int taint = 0;
+                Env e = {0, 0, 0, -1, 0, 0};
+                Py_ssize_t hn = head_bytes(s, sn, 256, !high);
+                int ok = envelope == ENV_CRI ? env_cri(s, hn, &e, &taint, &shape) : env_kubectl(s, hn, &part->ents, &e, &taint, &shape);
+                if (ok < 0) { o->status[L] = ST_DEFER; taint = 1; }
+                if (!ok || taint) {
+                    o->status[L] = ST_DEFER;
+                } else {
+                    const unsigned char *p = s + e.pay_off;
+                    Py_ssize_t pn = sn - e.pay_off;
+                    int phigh = high && has_high(p, pn);
+                    o->ent[L] = e.ent;
+                    o->stream[L] = (uint8_t)e.stream;
+                    o->partial[L] = (uint8_t)e.partial;
+                    o->pay[L] = (int32_t)(p - q);
+                    o->tsoff[L] = (int32_t)(s + e.ts_off - q);
+                    o->tslen[L] = (int32_t)e.ts_len;
+                    rfc3339_times(s + e.ts_off, e.ts_len, &o->mins[L], &o->uss[L], &mcache);
+                    int js = pn > 0 && p[0] == '{';
+                    o->isjson[L] = (uint8_t)js;
+                    if (js) {
+                        o->level[L] = (int8_t)json_level(p, pn, &taint);
+                    } else {
+                        Py_ssize_t h160 = head_bytes(p, pn, 160, !phigh);
+                        o->level[L] = (int8_t)text_level(p, h160, &taint);
+                        o->cont[L] = (uint8_t)continuation(p, pn, &taint);
+                    }
+                    o->status[L] = taint ? ST_DEFER : ST_OK;
+                    /* literal hits: does a prefilter literal start inside the payload (while
+                     * the line is in cache; deferred lines get the polars answer instead) */
+                    if (o->lits && !taint) o->hitf[L] = o->lit_line(o->lits, d, p - d, (q - d) + raw, len) >= 0;
+                }
+            }
+        }
+        if (!nl) break;
+        q = nl + 1;
+    }
+}
+
+#ifndef _WIN32
+static void *scan_lines_thread(void *arg) {
+    scan_lines((ScanPart *)arg);
+    return NULL;
+}
+#define SCAN_CAN_SPLIT 1
+#else
+#define SCAN_CAN_SPLIT 0
+#endif
+
+/* the second part's entities into the first part's table (ids by first appearance in the
+ * chunk, as one pass would number them), and its lines' ids rewritten */
+static int merge_ents(ScanPart *a, ScanPart *b, int32_t *ent) {
+    Py_ssize_t c = b->ents.count;
+    if (c == 0) return 0;
+    int *map = malloc((size_t)c * sizeof(int));
+    const Ent **byid = calloc((size_t)c, sizeof(Ent *));
+    if (!map || !byid) { free(map); free(byid); return -1; }
+    for (Py_ssize_t i = 0; i < b->ents.cap; i++)
+        if (b->ents.slots[i].key) byid[b->ents.slots[i].id] = &b->ents.slots[i];
+    for (Py_ssize_t k = 0; k < c; k++) {
+        map[k] = ent_id_slow(&a->ents, byid[k]->key, byid[k]->len, byid[k]->pod_len);
+        if (map[k] < 0) { free(map); free(byid); return -1; }
+    }
+    for (Py_ssize_t L = b->L0; L < b->L1; L++)
+        if (ent[L] >= 0) ent[L] = map[ent[L]];
+    free(map);
+    free(byid);
+    return 0;
+}
+
 static PyObject *py_scan(PyObject *self, PyObject *args) {
     Py_buffer buf;
     PyObject *litcap;
     int envelope, bom;
+    Py_ssize_t split_min = 0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*iiO", &buf, &envelope, &bom, &litcap)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*iiO|n", &buf, &envelope, &bom, &litcap, &split_min)) return NULL;
     const unsigned char *d = buf.buf;
     Py_ssize_t len = buf.len;
     const struct LitSet *lits = NULL;
@@ -908,11 +1048,20 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     }
     PyObject *out = NULL;
 
-    /* the GIL is let go for every pass over the chunk (the count, the zeroing, the scan):
-     * the event builder's thread runs Python meanwhile */
-    Py_ssize_t n;
+    /* split_min > 0: a chunk of at least that many bytes is scanned by two threads, halves
+     * cut at a line end (this one and a pthread; the caller's other core is otherwise idle
+     * while it waits for the chunk). The GIL is let go for every pass over the chunk. */
+    Py_ssize_t n, n1 = 0;
+    const unsigned char *q2 = NULL;
     Py_BEGIN_ALLOW_THREADS
-    n = count_newlines(d, len) + (len > 0 && d[len - 1] != '\n' ? 1 : 0);
+    if (SCAN_CAN_SPLIT && split_min > 0 && len >= split_min) {
+        const unsigned char *nl = memchr(d + len / 2, '\n', (size_t)(len - len / 2));
+        if (nl && nl + 1 < d + len) {
+            q2 = nl + 1;
+            n1 = count_newlines(d, q2 - d);
+        }
+    }
+    n = (q2 ? n1 + count_newlines(q2, d + len - q2) : count_newlines(d, len)) + (len > 0 && d[len - 1] != '\n' ? 1 : 0);
     Py_END_ALLOW_THREADS
 
     Arr a_start, a_len, a_status, a_ent, a_stream, a_partial, a_pay, a_tsoff, a_tslen, a_min, a_us, a_json,
@@ -924,87 +1073,39 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
         if (arr_new_raw(all[k], n, elems[k]) < 0) goto fail;
 
-    int64_t *start = (int64_t *)a_start.p, *rawlen = (int64_t *)a_len.p, *mins = (int64_t *)a_min.p,
-            *uss = (int64_t *)a_us.p;
-    uint8_t *status = (uint8_t *)a_status.p, *stream = (uint8_t *)a_stream.p, *partial = (uint8_t *)a_partial.p,
-            *isjson = (uint8_t *)a_json.p, *cont = (uint8_t *)a_cont.p, *hitf = (uint8_t *)a_hit.p;
-    int8_t *level = (int8_t *)a_level.p;
-    int32_t *ent = (int32_t *)a_ent.p, *pay = (int32_t *)a_pay.p, *tsoff = (int32_t *)a_tsoff.p,
-            *tslen = (int32_t *)a_tslen.p;
-    EntTable ents;
-    memset(&ents, 0, sizeof(ents));
-    MinuteCache mcache;
-    memset(&mcache, 0, sizeof(mcache));
-    ShapeCache shape;
-    memset(&shape, 0, sizeof(shape));
-    lit_line_fn lit_line = lit_line_kernel();
-
+    ScanOut o = {d, len, envelope, bom, lits, lit_line_kernel(),
+                 (int64_t *)a_start.p, (int64_t *)a_len.p, (int64_t *)a_min.p, (int64_t *)a_us.p,
+                 (uint8_t *)a_status.p, (uint8_t *)a_stream.p, (uint8_t *)a_partial.p, (uint8_t *)a_json.p,
+                 (uint8_t *)a_cont.p, (uint8_t *)a_hit.p, (int8_t *)a_level.p,
+                 (int32_t *)a_ent.p, (int32_t *)a_pay.p, (int32_t *)a_tsoff.p, (int32_t *)a_tslen.p};
+    ScanPart p1, p2;
+    memset(&p1, 0, sizeof(p1));
+    memset(&p2, 0, sizeof(p2));
+    p1.o = p2.o = &o;
+    p1.L0 = 0;
+    p1.q0 = d;
+    p1.L1 = q2 ? n1 : n;
+    p2.L0 = n1;
+    p2.L1 = n;
+    p2.q0 = q2;
+    int merge_failed = 0;
     Py_BEGIN_ALLOW_THREADS
-    for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
-        if (n) memset(all[k]->p, 0, (size_t)n * elems[k]);
-    const unsigned char *q = d;
-    for (Py_ssize_t L = 0; L < n; L++) {
-        int hn0;
-        const unsigned char *nl = line_end(q, d + len, &hn0);
-        Py_ssize_t raw = nl ? nl - q : d + len - q;
-        start[L] = q - d;
-        rawlen[L] = raw;
-        mins[L] = NONE64;
-        uss[L] = NONE64;
-        level[L] = -1;
-        ent[L] = -1;
-        Py_ssize_t body = raw;
-        if (body > 0 && q[body - 1] == '\r') body--;
-        const unsigned char *s = q;
-        Py_ssize_t sn = body;
-        if (L == 0 && bom && sn >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) { s += 3; sn -= 3; }
-        if (raw > MAX_LINE_BYTES) {
-            status[L] = ST_LONG;
-        } else if (hn0 & 2) {
-            status[L] = ST_NUL;
-        } else {
-            int high = hn0 & 1;
-            if (high && !utf8_valid(s, sn)) {
-                status[L] = ST_UTF8;
-            } else {
-                int taint = 0;
-                Env e = {0, 0, 0, -1, 0, 0};
-                Py_ssize_t hn = head_bytes(s, sn, 256, !high);
-                int ok = envelope == ENV_CRI ? env_cri(s, hn, &e, &taint, &shape) : env_kubectl(s, hn, &ents, &e, &taint, &shape);
-                if (ok < 0) { status[L] = ST_DEFER; taint = 1; }
-                if (!ok || taint) {
-                    status[L] = ST_DEFER;
-                } else {
-                    const unsigned char *p = s + e.pay_off;
-                    Py_ssize_t pn = sn - e.pay_off;
-                    int phigh = high && has_high(p, pn);
-                    ent[L] = e.ent;
-                    stream[L] = (uint8_t)e.stream;
-                    partial[L] = (uint8_t)e.partial;
-                    pay[L] = (int32_t)(p - q);
-                    tsoff[L] = (int32_t)(s + e.ts_off - q);
-                    tslen[L] = (int32_t)e.ts_len;
-                    rfc3339_times(s + e.ts_off, e.ts_len, &mins[L], &uss[L], &mcache);
-                    int js = pn > 0 && p[0] == '{';
-                    isjson[L] = (uint8_t)js;
-                    if (js) {
-                        level[L] = (int8_t)json_level(p, pn, &taint);
-                    } else {
-                        Py_ssize_t h160 = head_bytes(p, pn, 160, !phigh);
-                        level[L] = (int8_t)text_level(p, h160, &taint);
-                        cont[L] = (uint8_t)continuation(p, pn, &taint);
-                    }
-                    status[L] = taint ? ST_DEFER : ST_OK;
-                    /* literal hits: does a prefilter literal start inside the payload (while
-                     * the line is in cache; deferred lines get the polars answer instead) */
-                    if (lits && !taint) hitf[L] = lit_line(lits, d, p - d, (q - d) + raw, len) >= 0;
-                }
-            }
-        }
-        if (!nl) break;
-        q = nl + 1;
+#if SCAN_CAN_SPLIT
+    pthread_t th;
+    int threaded = q2 && pthread_create(&th, NULL, scan_lines_thread, &p2) == 0;
+    scan_lines(&p1);
+    if (q2) {
+        if (threaded) pthread_join(th, NULL);
+        else scan_lines(&p2);
+        merge_failed = merge_ents(&p1, &p2, o.ent) < 0;
     }
+#else
+    scan_lines(&p1);
+#endif
     Py_END_ALLOW_THREADS
+    free(p2.ents.slots);
+    EntTable ents = p1.ents;
+    if (merge_failed) { free(ents.slots); PyErr_NoMemory(); goto fail; }
 
     PyObject *ent_list = PyList_New(0);
     if (!ent_list) { free(ents.slots); goto fail; }

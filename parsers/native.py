@@ -135,16 +135,22 @@ def _body(data, start, raw_len, i: int) -> bytes:
     return b[:-1] if b.endswith(b"\r") else b
 
 
-def prepare_chunk(chunk: Chunk, ctx, *, final: bool) -> Prepared:
+SPLIT_MIN = 1 << 20  # chunks from this size are scanned by two threads when asked (split=True)
+
+
+def prepare_chunk(chunk: Chunk, ctx, *, final: bool, split: bool = False) -> Prepared:
     """The literal search, the scanner, the reference for deferred lines, assemble. Thread-safe: the
-    ingest loop runs it for the next chunk while it builds and stores this one's events."""
+    ingest loop runs it for the next chunk while it builds and stores this one's events.
+
+    `split`: the C scan runs on two threads, each on half of the chunk's lines (same result;
+    the pipelined ingest asks for it when it may use more than one core)."""
     from .pipeline import FOLD_WINDOW, REQUIRES_TS, _parse_env_ts, annotate
 
     data = chunk.data
     bom = chunk.offset == 0 and bytes(data[:3]) == BOM
     lits = ctx.catalogue.literals
     litset = None if lits is None else literal_search(lits + BUILDER_LITERALS).compiled
-    r = _scan.scan(data, ENVELOPE_CODES[ctx.envelope], int(bom), litset)
+    r = _scan.scan(data, ENVELOPE_CODES[ctx.envelope], int(bom), litset, SPLIT_MIN if split else 0)
     n = r["n"]
     status = r["status"]
     ents: list[tuple[str | None, str | None]] = list(r["ents"])

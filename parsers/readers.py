@@ -14,6 +14,7 @@ import mmap
 import os
 import re
 import sys
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -382,9 +383,25 @@ class PlainReader:
         # bigger than the file (+1: a read that fills less than the buffer is the end)
         size = os.fstat(self.fd).st_size
         cap = min(chunk_bytes, max(size + 1, 1 << 16))
-        # anonymous mappings: the kernel hands out zero pages as the first read fills them
-        # (a bytearray zeroes all 2 x 64 MB up front: 70 ms before the first chunk)
-        self.bufs = [mmap.mmap(-1, cap) for _ in range(buffers)]
+        # anonymous mappings, made on first use (`buffer`), their pages populated in one go
+        # (MAP_POPULATE: 23 ms for 64 MB here, against 42 ms of page faults when the first
+        # read fills them page by page; a bytearray zeroes them first, slower still)
+        self._cap = cap
+        self.bufs: list[mmap.mmap | None] = [None] * buffers
+        self._made = threading.Lock()
+
+    @property
+    def capacity(self) -> int:
+        return self._cap
+
+    def buffer(self, slot: int) -> mmap.mmap:
+        """Read buffer `slot`, made now if it is not yet. Another thread may call this ahead
+        of the reader's (the pipelined ingest's builder, idle while the first chunk is read)."""
+        with self._made:
+            if self.bufs[slot] is None:
+                flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_POPULATE", 0)
+                self.bufs[slot] = mmap.mmap(-1, self._cap, flags=flags)
+            return self.bufs[slot]
 
     def close(self) -> None:
         os.close(self.fd)
@@ -397,7 +414,7 @@ class PlainReader:
 
     def read_at(self, off: int, slot: int = 0, limit: int | None = None) -> tuple[memoryview | None, int, bool]:
         """`limit`: read at most this many bytes (a smaller chunk than the buffer holds)."""
-        buf = self.bufs[slot]
+        buf = self.buffer(slot)
         want = len(buf) if limit is None else max(1, min(limit, len(buf)))
         mv = memoryview(buf)[:want]
         n = os.preadv(self.fd, [mv], off)

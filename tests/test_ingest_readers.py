@@ -141,10 +141,10 @@ def test_without_the_native_scanner_ingest_says_so_and_stores_the_same(cli, monk
     assert fast == slow and fast["events"]
 
 
-def _build_sizes(cli, monkeypatch, delay: float = 0.0) -> tuple[list[int], dict, dict]:
+def _build_sizes(cli, monkeypatch, delay: float = 0.0, scan_delay: float = 0.0) -> tuple[list[int], dict, dict]:
     """A light file ingested natively in 64 KB chunks: the number of chunks each event build
-    took (each build delayed by `delay` seconds), its tables, and the tables of a
-    one-chunk-at-a-time ingest (`--threads 1`) of the same file."""
+    took (each build delayed by `delay` seconds, each chunk's scan by `scan_delay`), its
+    tables, and the tables of a one-chunk-at-a-time ingest (`--threads 1`) of the same file."""
     import time
 
     from pmortem.parsers import native
@@ -161,6 +161,13 @@ def _build_sizes(cli, monkeypatch, delay: float = 0.0) -> tuple[list[int], dict,
         return real(ps)
 
     monkeypatch.setattr(native, "finish_chunks", recorded)
+    real_prepare = native.prepare_chunk
+
+    def slow_scan(*a, **k):
+        time.sleep(scan_delay)
+        return real_prepare(*a, **k)
+
+    monkeypatch.setattr(native, "prepare_chunk", slow_scan)
     return sizes, _ingest(cli, plain, monkeypatch, 64 * 1024, "1"), one_by_one
 
 
@@ -175,8 +182,9 @@ def test_a_slow_event_builder_takes_ready_chunks_together_and_stores_the_same(cl
 def test_light_chunks_are_built_two_at_a_time_after_the_first(cli, monkeypatch):
     """Each event build has a fixed polars cost: after the first chunk (alone, so the builder
     starts early) chunks with few kept rows are built and committed at least two at a time,
-    and the tables are the same as one chunk at a time."""
-    sizes, paired, one_by_one = _build_sizes(cli, monkeypatch)
+    and the tables are the same as one chunk at a time. The scan is slowed down so the
+    builder is the one waiting (64 KB chunks scan faster than the builder starts)."""
+    sizes, paired, one_by_one = _build_sizes(cli, monkeypatch, scan_delay=0.01)
     assert len(sizes) > 4 and sizes[0] == 1, sizes
     # all but the last build (the file's end, or the open tail, which always goes alone)
     assert all(s >= 2 for s in sizes[1:-2]), sizes

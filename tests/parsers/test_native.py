@@ -281,3 +281,82 @@ def test_user_rules_without_literals_and_with_odd_ones_same_as_reference(monkeyp
     data += b"[pod/a-1/c] 2024-01-01T00:00:00Z Worker 7 died (code: null, signal: SIGKILL)\n"
     t = assert_same(_chunks(data, 64 * 1024), "kubectl_prefix")
     assert t["events"] > 0 and t["kinds"] >= {"user_any", "user_meta"}
+
+
+# ---------------------------------------------------------------- the scan on two threads
+def _many_pods(seed: int, n: int) -> bytes:
+    """kubectl --prefix lines of 60 pod/container pairs: some only in the first half, some
+    only in the second, the rest in both in another order (entity ids are by first
+    appearance in the chunk, whichever thread saw the line)."""
+    rnd = random.Random(seed)
+    pods = [f"svc-{i % 7}-5d8f9c7b4-{i:05x}/{'app' if i % 3 else 'sidecar'}".encode() for i in range(60)]
+    first, second, both = pods[:15], pods[15:30], pods[30:]
+    t = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
+    out = []
+    payloads = [*_loghub_lines("Hadoop")[:200], *_loghub_lines("Spark")[:200], b'{"level":50,"msg":"x failed: context cancelled"}']
+    for i in range(n):
+        t += timedelta(microseconds=rnd.randrange(0, 40_000))
+        pool = (first if i < n // 2 else second) + both
+        out.append(b"[pod/" + rnd.choice(pool) + b"] " + t.strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode() + b" " + rnd.choice(payloads))
+    return b"\n".join(out) + b"\n"
+
+
+def _scan_both(data: bytes, envelope: str, bom: int = 0):
+    lits = native.literal_search(CAT.literals + native.BUILDER_LITERALS).compiled
+    whole = native._scan.scan(data, native.ENVELOPE_CODES[envelope], bom, lits, 0)
+    split = native._scan.scan(data, native.ENVELOPE_CODES[envelope], bom, lits, 1)
+    return whole, split
+
+
+@pytest.mark.parametrize(
+    ("name", "envelope"),
+    [("many pods", "kubectl_prefix"), ("loghub kubectl", "kubectl"), ("loghub cri", "cri"), ("bom", "kubectl_prefix"),
+     ("no final newline", "kubectl_prefix")],
+)
+def test_a_chunk_scanned_on_two_threads_gives_what_one_thread_gives(name, envelope):
+    bom = 0
+    if name == "many pods":
+        data = _many_pods(7, 20_000)
+    elif name == "loghub kubectl":
+        data = b"".join(_wrap_kubectl(_loghub_lines(s), seed=i) for i, s in enumerate(SYSTEMS))
+    elif name == "loghub cri":
+        data = b"".join(_wrap_cri(_loghub_lines(s), seed=i) for i, s in enumerate(SYSTEMS))
+    elif name == "bom":
+        data, bom = b"\xef\xbb\xbf" + _many_pods(8, 3000), 1
+    else:
+        data = _many_pods(9, 3000).rstrip(b"\n")
+    whole, split = _scan_both(data, envelope, bom)
+    assert whole["n"] > 1000
+    assert split["ents"] == whole["ents"]
+    for key in whole:
+        assert split[key] == whole[key], key
+    if name == "many pods":
+        assert len(whole["ents"]) == 60
+
+
+def test_the_pipelined_ingest_splits_its_scans(tmp_path, monkeypatch):
+    """The ingest asks for the split (and gets the same events as without: the sample and
+    Loghub checks above run unsplit, through parse_chunk)."""
+    from pmortem.ingest import IngestOptions, ingest
+
+    seen = []
+    real = native._scan.scan
+
+    def spy(data, envelope, bom, lits, split_min=0):
+        seen.append((len(data), split_min))
+        return real(data, envelope, bom, lits, split_min)
+
+    monkeypatch.setattr(native._scan, "scan", spy)
+    log = tmp_path / "pods.log"
+    log.write_bytes(_many_pods(3, 30_000))
+    ingest([str(log)], str(tmp_path / "a.duckdb"), IngestOptions(), progress=False)
+    assert seen and all(s == native.SPLIT_MIN for _, s in seen)
+    monkeypatch.setattr(native._scan, "scan", real)
+    one = tmp_path / "b.duckdb"
+    ingest([str(log)], str(one), IngestOptions(threads=1), progress=False)
+    import duckdb
+
+    q = "SELECT count(*), hash(string_agg(pod || message, '|' ORDER BY line_no, kind)) FROM events"
+    a = duckdb.connect(str(tmp_path / "a.duckdb"), read_only=True).execute(q).fetchone()
+    b = duckdb.connect(str(one), read_only=True).execute(q).fetchone()
+    assert a == b and a[0] > 0

@@ -93,6 +93,8 @@ def ingest(paths, db, wait, input_format, service, pod, host, namespace, contain
         config_path=config_path,
     )
     summary = run(list(paths), db, opts, progress=None if not quiet else False)
+    global _ended_cleanly
+    _ended_cleanly = True  # the database is closed: the console entry may skip the teardown
     damaged = [s for s in summary.sources if s.error]
     if not quiet:
         _print_summary(summary, db)
@@ -341,8 +343,33 @@ def scan(paths, db, wait, fail_on, last, since, until, input_format, config_path
         sys.exit(1)
 
 
-def run() -> None:  # pragma: no cover - console entry for python -m
-    main(prog_name="pmortem")
+_ended_cleanly = False
+
+
+def run() -> None:
+    """The console entry (`pmortem`, `python -m pmortem.cli`). After an ingest, which closes
+    its database and writes nothing else, the process exits without the interpreter's
+    teardown of polars, DuckDB and every module: about 40 ms of each run (atexit handlers
+    still run, and stdout and stderr are flushed). Other commands exit the usual way."""
+    try:
+        main(prog_name="pmortem")
+    except SystemExit as exc:
+        if not _ended_cleanly:
+            raise
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
+    else:
+        if not _ended_cleanly:
+            return
+        code = 0
+    import atexit
+    import os
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

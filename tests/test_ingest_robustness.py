@@ -181,3 +181,31 @@ def test_other_encodings_rejected_with_a_hint_then_read_with_encoding(cli, tmp_p
     assert got and all(m in lines for m in got)
     res = cli.run("ingest", str(f), "--encoding", "klingon")
     assert res.exit_code == 2 and "unknown --encoding" in res.output
+
+
+def test_console_entry_exits_fast_after_an_ingest_with_its_output_and_exit_code(tmp_path):
+    """`pmortem ingest` skips the interpreter's teardown once the database is closed
+    (cli.run): the summary still reaches stderr, the database is complete, and the exit
+    code is still 2 for a damaged source, 0 otherwise."""
+    import subprocess
+    import sys
+
+    import duckdb
+
+    log = tmp_path / "hadoop.log"
+    log.write_bytes(loghub("Hadoop").read_bytes())
+    db = tmp_path / "p.duckdb"
+    entry = [sys.executable, "-c", "import sys; from pmortem.cli import run; sys.exit(run())"]
+    ok = subprocess.run([*entry, "ingest", str(log), "--db", str(db)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "1 sources (0 unchanged)" in ok.stderr and "-> " + str(db) in ok.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT lines, status FROM sources").fetchall() == [(_count_lines(log.read_bytes()), "complete")]
+    con.close()
+    gz = tmp_path / "hdfs.log.gz"
+    gz.write_bytes(gzip.compress(loghub("HDFS").read_bytes())[:20_000])
+    bad = subprocess.run([*entry, "ingest", str(gz), "--db", str(db)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "damaged" in bad.stderr
+    # other commands exit the usual way, with their output
+    out = subprocess.run([*entry, "sources", "--db", str(db), "--format", "json"], capture_output=True, text=True)
+    assert out.returncode == 0 and '"status": "damaged"' in out.stdout

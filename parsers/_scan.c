@@ -10,11 +10,17 @@
  * tests/parsers/test_fastpath.py checks both paths give identical results.
  *
  * Functions:
- *   scan(data, envelope, bom, lits)  -> per-line arrays (bytearrays) + entities, and
+ *   scan(data, envelope, bom, lits[, split_min])
+ *                                    -> per-line arrays (bytearrays) + entities, and
  *                                       per line whether a prefilter literal starts in
- *                                       its payload (Teddy, see "literal search" below)
+ *                                       its payload (Teddy, see "literal search" below);
+ *                                       chunks of split_min bytes or more on two threads
  *   assemble(...)                    -> folding, late rejects, tail cut, line
  *                                       index groups and the rows of kept events
+ *   strings, join_events, gather, scatter, indices
+ *                                    -> copies out of a chunk and its arrays
+ *   arrow_export, stream_values      -> columns to and from polars through the Arrow C
+ *                                       data interface (no pyarrow)
  *
  * Safety: every read is bounds-checked against the line's end; the input is
  * untrusted. No allocation depends on a length read from the input other than

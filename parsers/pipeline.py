@@ -664,29 +664,36 @@ def _build_events(df: pl.DataFrame, ctx: SourceContext, *, selected: bool = Fals
     ev = sel if grouped else group_events(sel)
     if ev.get_column("ts").null_count():
         ev = ev.with_columns(pl.coalesce("ts", _parse_env_ts(pl.col("ts_text"))).alias("ts"))
-    # JSON payloads: decode the few selected ones (one pass; text rows only keep their raw text)
-    raws = ev.get_column("raw").to_list()
-    n = len(raws)
-    message = raws.copy()
-    jcols: dict[str, list] = {k: [None] * n for k in _JSON_OUT}
-    attrs: list[str | None] = [None] * n
-    for i in ev.get_column("is_json").arg_true().to_list():
-        jr = json_fields(raws[i])
+    # JSON payloads: decode the selected ones (one pass); only they become Python strings,
+    # and their fields are spread back to the frame's rows (text rows keep their raw text)
+    n = ev.height
+    jidx = ev.get_column("is_json").arg_true()
+    jraws = ev.get_column("raw").gather(jidx).to_list()
+    m = len(jraws)
+    jmsg: list[str | None] = [None] * m
+    jcols: dict[str, list] = {k: [None] * m for k in _JSON_OUT}
+    attrs: list[str | None] = [None] * m
+    for j, raw in enumerate(jraws):
+        jr = json_fields(raw)
         if not jr:
             continue
-        message[i] = jr.get("message", raws[i])
+        jmsg[j] = jr.get("message", raw)
         for k in _JSON_OUT:
             v = jr.get(k)
             if v is not None:
-                jcols[k][i] = v
+                jcols[k][j] = v
         extra = jr.get("extra", {})
         if "method" in jr:
             extra = {**extra, "method": jr["method"]}
-        attrs[i] = orjson.dumps(extra, default=str).decode()
+        attrs[j] = orjson.dumps(extra, default=str).decode()
+
+    def spread(name: str, vals: list, dt: pl.DataType) -> pl.Series:
+        return pl.repeat(None, n, dtype=dt, eager=True).alias(name).scatter(jidx, pl.Series(vals, dtype=dt))
+
     ev = ev.with_columns(
-        pl.Series("message", message, pl.String),
-        *[pl.Series(name, jcols[k], dt) for k, (name, dt) in _JSON_OUT.items()],
-        pl.Series("j_attrs", attrs, pl.String),
+        pl.coalesce(spread("_jmsg", jmsg, pl.String), pl.col("raw")).alias("message"),
+        *[spread(name, jcols[k], dt) for k, (name, dt) in _JSON_OUT.items()],
+        spread("j_attrs", attrs, pl.String),
     ).with_row_index("_i")
     # process headers some text formats carry: syslog (host, program, pid), nginx error log (pid)
     head = pl.col("raw").str.slice(0, 200)

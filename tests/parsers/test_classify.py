@@ -53,3 +53,13 @@ def test_non_ascii_literals_fall_back_to_exact_case():
     assert catalogue._literal_bits(cat) is None
     out = _classify(["Échec total", "échec partiel"], cat)
     assert out.get_column("kind").to_list() == ["alpha", "beta"]
+
+
+def test_the_built_in_rules_compile():
+    """load_catalogue compiles only the user's patterns at run time; the shipped rules are
+    checked here, every regex (and `also` regex) through polars."""
+    from pmortem.parsers.catalogue import _check_rules
+
+    cat = load_catalogue()
+    assert len(cat.rules) >= 20
+    _check_rules(cat.rules)  # raises CatalogueError naming the rule

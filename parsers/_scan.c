@@ -2095,9 +2095,130 @@ static PyObject *py_stream_values(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* literal_masks(litset, bits, stream) -> bytearray of int64: per string of a polars String
+ * column (`Series.__arrow_c_stream__()`: utf8 view, utf8 or large utf8), the OR of bits[i]
+ * over every literal i that occurs in it, overlapping occurrences included (what the
+ * classifier's extract_many(overlapping=True) + per-rule bits computed in polars). A null
+ * string has no literals. */
+static inline uint64_t lit_bits_at(const LitSet *s, const int64_t *bits, const unsigned char *d, Py_ssize_t pos,
+                                   Py_ssize_t n) {
+    if (pos + s->kfp > n) return 0;
+    uint32_t k = lit_key(d + pos, s->kfp), f = lit_hash(k, 16);
+    if (!(s->kbits[f >> 6] >> (f & 63) & 1)) return 0;
+    uint32_t hm = (1u << s->hbits) - 1, h = lit_hash(k, s->hbits);
+    while (s->hkey[h] && s->hkey[h] != k + 1) h = (h + 1) & hm;
+    if (!s->hkey[h]) return 0;
+    uint64_t m = 0;
+    for (int i = s->hfirst[h], e = i + s->hcount[h]; i < e; i++)
+        if (lit_at(s, i, d, pos, n)) m |= (uint64_t)bits[i];
+    return m;
+}
+
+static uint64_t lit_mask_of(const LitSet *s, lit_line_fn kernel, const int64_t *bits, const unsigned char *d,
+                            Py_ssize_t n) {
+    uint64_t mask = 0;
+    for (Py_ssize_t from = 0; from < n;) {
+        Py_ssize_t pos = kernel(s, d, from, n, n);
+        if (pos < 0) break;
+        mask |= lit_bits_at(s, bits, d, pos, n);
+        from = pos + 1;
+    }
+    return mask;
+}
+
+static PyObject *py_literal_masks(PyObject *self, PyObject *args) {
+    PyObject *litcap, *cap;
+    Py_buffer bb;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "Oy*O", &litcap, &bb, &cap)) return NULL;
+    PyObject *out = NULL;
+    const LitSet *ls = PyCapsule_GetPointer(litcap, "pmortem.litset");
+    struct ArrowArrayStream *st = ls ? PyCapsule_GetPointer(cap, "arrow_array_stream") : NULL;
+    if (!ls || !st) goto done_nostream;
+    if (bb.len != (Py_ssize_t)ls->nlit * 8) {
+        PyErr_SetString(PyExc_ValueError, "literal_masks: one int64 of bits per literal");
+        goto done_nostream;
+    }
+    if (!st->release) {
+        PyErr_SetString(PyExc_ValueError, "literal_masks: the stream was already consumed");
+        goto done_nostream;
+    }
+    const int64_t *bits = bb.buf;
+    lit_line_fn kernel = lit_line_kernel();
+    struct ArrowSchema sc;
+    memset(&sc, 0, sizeof(sc));
+    if (st->get_schema(st, &sc) != 0 || !sc.format) {
+        PyErr_SetString(PyExc_RuntimeError, "literal_masks: no schema");
+        goto done;
+    }
+    int kind = strcmp(sc.format, "vu") == 0 ? 0 : strcmp(sc.format, "u") == 0 ? 1 : strcmp(sc.format, "U") == 0 ? 2 : -1;
+    if (sc.release) sc.release(&sc);
+    if (kind < 0) {
+        PyErr_SetString(PyExc_ValueError, "literal_masks: not a string column");
+        goto done;
+    }
+    out = PyByteArray_FromStringAndSize(NULL, 0);
+    if (!out) goto done;
+    for (;;) {
+        struct ArrowArray ar;
+        memset(&ar, 0, sizeof(ar));
+        if (st->get_next(st, &ar) != 0) {
+            PyErr_SetString(PyExc_RuntimeError, "literal_masks: get_next failed");
+            Py_CLEAR(out);
+            break;
+        }
+        if (!ar.release) break;
+        Py_ssize_t have = PyByteArray_GET_SIZE(out), len = (Py_ssize_t)ar.length;
+        if (len < 0 || ar.offset < 0 || ar.n_buffers < (kind == 0 ? 3 : 3) || PyByteArray_Resize(out, have + len * 8) < 0) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "literal_masks: bad array");
+            ar.release(&ar);
+            Py_CLEAR(out);
+            break;
+        }
+        int64_t *o = (int64_t *)(PyByteArray_AS_STRING(out) + have);
+        const uint8_t *valid = ar.null_count ? ar.buffers[0] : NULL;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t r = 0; r < len; r++) {
+            Py_ssize_t j = r + (Py_ssize_t)ar.offset;
+            if (valid && !(valid[j >> 3] >> (j & 7) & 1)) { o[r] = 0; continue; }
+            const unsigned char *p;
+            Py_ssize_t n;
+            if (kind == 0) {
+                const unsigned char *v = (const unsigned char *)ar.buffers[1] + 16 * j;
+                int32_t vl, bi, bo;
+                memcpy(&vl, v, 4);
+                if (vl <= 12) { p = v + 4; }
+                else {
+                    memcpy(&bi, v + 8, 4);
+                    memcpy(&bo, v + 12, 4);
+                    p = (const unsigned char *)ar.buffers[2 + bi] + bo;
+                }
+                n = vl;
+            } else if (kind == 1) {
+                const int32_t *of = ar.buffers[1];
+                p = (const unsigned char *)ar.buffers[2] + of[j];
+                n = of[j + 1] - of[j];
+            } else {
+                const int64_t *of = ar.buffers[1];
+                p = (const unsigned char *)ar.buffers[2] + of[j];
+                n = (Py_ssize_t)(of[j + 1] - of[j]);
+            }
+            o[r] = (int64_t)lit_mask_of(ls, kernel, bits, p, n);
+        }
+        Py_END_ALLOW_THREADS
+        ar.release(&ar);
+    }
+done:
+    st->release(st);
+done_nostream:
+    PyBuffer_Release(&bb);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"arrow_export", py_arrow_export, METH_VARARGS, "arrow_export(fmt, n, data, offsets) -> (schema, array) PyCapsules"},
     {"stream_values", py_stream_values, METH_VARARGS, "stream_values(stream capsule, itemsize) -> the values of a null-free column"},
+    {"literal_masks", py_literal_masks, METH_VARARGS, "literal_masks(litset, bits, stream capsule) -> int64 OR of bits per string"},
     {"indices", py_indices, METH_VARARGS, "indices(uint8 array, value) -> int64 positions of value"},
     {"gather", py_gather, METH_VARARGS, "gather(src, idx, itemsize) -> the items at idx"},
     {"scatter", py_scatter, METH_VARARGS, "scatter(dst, idx, src, itemsize)"},

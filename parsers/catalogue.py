@@ -15,6 +15,8 @@ from pathlib import Path
 
 import polars as pl
 
+from .literals import literal_masks
+
 TYPED_FIELDS = {
     "cpu_count": pl.Int32,
     "pid": pl.Int64,
@@ -188,16 +190,22 @@ def classify_frame(df: pl.DataFrame, cat: Catalogue, text_col: str = "message") 
     masks = []
     bits = _literal_bits(cat)
     if bits is not None:
-        # one Aho-Corasick pass finds every literal of every rule; a bit per rule says whose
-        # literals a row holds, and a rule's regex then reads only those rows (others as "")
-        found = (
-            df.select("_i", text.str.extract_many(list(bits), ascii_case_insensitive=True, overlapping=True).alias("_m"))
-            .explode("_m")
-            .with_columns(pl.col("_m").str.to_lowercase().replace_strict(bits, default=0, return_dtype=pl.Int64).alias("_b"))
-            .group_by("_i")
-            .agg(pl.col("_b").fill_null(0).bitwise_or().alias("_litmask"))
-        )
-        df = df.join(found, on="_i", how="left", maintain_order="left")
+        # every literal of every rule in one pass; a bit per rule says whose literals a row
+        # holds, and a rule's regex then reads only those rows (others as ""). The C literal
+        # search (parsers/literals.py) when built, else polars' Aho-Corasick
+        lm = literal_masks(df.get_column(text_col).fill_null(""), bits)
+        if lm is not None:
+            found = pl.DataFrame({"_litmask": lm})
+            df = df.with_columns(lm.alias("_litmask"))
+        else:
+            found = (
+                df.select("_i", text.str.extract_many(list(bits), ascii_case_insensitive=True, overlapping=True).alias("_m"))
+                .explode("_m")
+                .with_columns(pl.col("_m").str.to_lowercase().replace_strict(bits, default=0, return_dtype=pl.Int64).alias("_b"))
+                .group_by("_i")
+                .agg(pl.col("_b").fill_null(0).bitwise_or().alias("_litmask"))
+            )
+            df = df.join(found, on="_i", how="left", maintain_order="left")
         # rules none of whose literals occur in this batch match no row: their regexes are not
         # run at all. Besides the work, this keeps the regexes a build uses under the 32 that
         # polars caches compiled per thread; past that, every build compiled most of them

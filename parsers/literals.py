@@ -149,3 +149,38 @@ class LiteralSearch:
     def starts(self, data) -> bytes:
         """int64 offsets where some literal starts (each offset once), as bytes."""
         return self._scan.find_literals(self._set, data)
+
+
+_mask_sets: dict[tuple, tuple] = {}
+
+
+def literal_masks(texts, bits: dict[str, int]):
+    """Per string of `texts` (a polars String series), the OR of `bits[lit]` over the literals
+    that occur in it, ASCII-case-insensitively, overlapping occurrences included; an Int64
+    series. `bits` keys are lowercased ASCII literals. None without the C extension."""
+    try:
+        from . import _scan
+    except ImportError:  # pragma: no cover - depends on the build
+        return None
+    import polars as pl
+
+    key = tuple(sorted(bits.items()))
+    if key not in _mask_sets:
+        search = LiteralSearch(list(bits))
+        per_lit = b"".join(int(bits[lit.decode()]).to_bytes(8, "little", signed=True) for lit in search.literals)
+        _mask_sets[key] = (search, per_lit)
+    search, per_lit = _mask_sets[key]
+    out = _scan.literal_masks(search.compiled, per_lit, texts.__arrow_c_stream__())
+    return pl.Series(_Int64Column(len(out) // 8, out))
+
+
+class _Int64Column:
+    __slots__ = ("_n", "_buf")
+
+    def __init__(self, n: int, buf):
+        self._n, self._buf = n, buf
+
+    def __arrow_c_array__(self, requested_schema=None):
+        from . import _scan
+
+        return _scan.arrow_export("l", self._n, self._buf, None)

@@ -16,6 +16,7 @@ from array import array
 from bisect import bisect_left
 from pathlib import Path
 
+import polars as pl
 import pytest
 from pmortem.parsers import native
 from pmortem.parsers.catalogue import BUILDER_LITERALS, load_catalogue
@@ -166,3 +167,81 @@ def test_the_scanner_flags_lines_whose_payload_holds_a_literal(name: str, simd: 
         flagged += want
     # (lines with NUL or non-UTF-8 bytes are rejected, others with high bytes deferred)
     assert checked > 500 and 0 < flagged < checked, (checked, flagged)
+
+
+# ---------------------------------------------------------------- per-string masks (classify)
+def _polars_masks(texts: pl.Series, bits: dict[str, int]) -> list[int]:
+    """The classifier's polars path: every occurrence (overlapping), lowered, its bits OR-ed."""
+    df = pl.DataFrame({"t": texts}).with_row_index("_i")
+    found = (
+        df.select("_i", pl.col("t").fill_null("").str.extract_many(list(bits), ascii_case_insensitive=True, overlapping=True).alias("_m"))
+        .explode("_m")
+        .with_columns(pl.col("_m").str.to_lowercase().replace_strict(bits, default=0, return_dtype=pl.Int64).alias("_b"))
+        .group_by("_i")
+        .agg(pl.col("_b").fill_null(0).bitwise_or().alias("m"))
+    )
+    return df.join(found, on="_i", how="left", maintain_order="left").get_column("m").fill_null(0).to_list()
+
+
+def test_literal_masks_equal_the_polars_path():
+    from pmortem.parsers.catalogue import _literal_bits
+    from pmortem.parsers.literals import literal_masks
+
+    bits = _literal_bits(load_catalogue())
+    rnd = random.Random(11)
+    lits = list(bits)
+    texts: list[str | None] = []
+    for system in ("Hadoop", "Spark", "OpenStack", "HDFS"):
+        texts += (LOGHUB / system / f"{system}_2k.log").read_text(errors="replace").splitlines()[:400]
+    for _ in range(3000):  # literals in odd cases, overlapping, at the ends, in short and long strings
+        parts = [rnd.choice(["", " ", "x", "日本", "ß", "\t", "{\"a\":"])]
+        for _ in range(rnd.randrange(0, 4)):
+            lit = rnd.choice(lits)
+            lit = "".join(c.upper() if rnd.random() < 0.5 else c for c in lit)
+            parts.append(lit[: rnd.randrange(1, len(lit) + 1)] if rnd.random() < 0.2 else lit)
+            parts.append(rnd.choice(["", " ", "-", "é", lit[:2]]))
+        texts.append("".join(parts))
+    texts += ["", None, "error", "ERRORerror", "x" * 5000 + "Worker 7 died"]
+    s = pl.Series(texts, dtype=pl.String)
+    got = literal_masks(s, bits)
+    assert got.to_list() == _polars_masks(s, bits)
+    assert sum(1 for v in got.to_list() if v) > 1000
+    # a chunked, sliced series (several arrays in the stream, with offsets)
+    chunked = s.slice(3, 500).append(s.slice(1000, 700))
+    assert chunked.n_chunks() == 2
+    assert literal_masks(chunked, bits).to_list() == _polars_masks(chunked, bits)
+
+
+def test_classify_is_the_same_without_the_c_masks(monkeypatch):
+    from pmortem.parsers import catalogue
+
+    cat = load_catalogue()
+    lines = (LOGHUB / "Hadoop" / "Hadoop_2k.log").read_text().splitlines() + [
+        "Worker 4242 died (code: null, signal: SIGKILL), restarting",
+        "java.lang.IllegalStateException: Response is closed",
+        "fetch campaign 7 failed: context cancelled",
+        "Number of CPUs: 48",
+    ]
+    df = pl.DataFrame({"message": lines}).with_row_index("_i")
+    fast = catalogue.classify_frame(df, cat)
+    monkeypatch.setattr(catalogue, "literal_masks", lambda texts, bits: None)
+    slow = catalogue.classify_frame(df, cat)
+    assert fast.equals(slow)
+    assert fast.get_column("kind").drop_nulls().len() >= 4
+
+
+@pytest.mark.parametrize("arrow_type", ["string", "large_string"])
+def test_literal_masks_read_offset_string_layouts_too(arrow_type):
+    """polars exports its String columns as string views; utf8 and large utf8 streams (as
+    other Arrow producers write them) give the same masks."""
+    import pyarrow as pa
+    from pmortem.parsers.catalogue import _literal_bits
+    from pmortem.parsers.literals import _mask_sets, literal_masks
+
+    bits = _literal_bits(load_catalogue())
+    texts = ["Worker 7 died", None, "", "ERROR: context cancelled", "nothing here", "Response is closed" * 3]
+    expected = literal_masks(pl.Series(texts, dtype=pl.String), bits).to_list()
+    search, per_lit = _mask_sets[tuple(sorted(bits.items()))]
+    arr = pa.chunked_array([pa.array(texts[:2], type=getattr(pa, arrow_type)()), pa.array(texts[2:], type=getattr(pa, arrow_type)())])
+    got = array("q", bytes(native._scan.literal_masks(search.compiled, per_lit, arr.__arrow_c_stream__()))).tolist()
+    assert got == expected and expected[1] == 0 and expected[0] != 0

@@ -1770,15 +1770,23 @@ static inline int lit_at(const LitSet *s, int i, const unsigned char *d, Py_ssiz
 #define LIT_HAVE_AVX2 1
 #endif
 
-/* does some literal start at d[pos]? (the key filter, then the literals with that key) */
-static inline int lit_is_at(const LitSet *s, const unsigned char *d, Py_ssize_t pos, Py_ssize_t n) {
+/* the literals whose first bytes are those at d[pos] (the key filter, then the table):
+ * their indices [*first, *first + count), 0 when none */
+static inline int lit_bucket(const LitSet *s, const unsigned char *d, Py_ssize_t pos, Py_ssize_t n, int *first) {
     if (pos + s->kfp > n) return 0;
     uint32_t k = lit_key(d + pos, s->kfp), f = lit_hash(k, 16);
     if (!(s->kbits[f >> 6] >> (f & 63) & 1)) return 0;
     uint32_t hm = (1u << s->hbits) - 1, h = lit_hash(k, s->hbits);
     while (s->hkey[h] && s->hkey[h] != k + 1) h = (h + 1) & hm;
     if (!s->hkey[h]) return 0;
-    for (int i = s->hfirst[h], e = i + s->hcount[h]; i < e; i++)
+    *first = s->hfirst[h];
+    return s->hcount[h];
+}
+
+/* does some literal start at d[pos]? */
+static inline int lit_is_at(const LitSet *s, const unsigned char *d, Py_ssize_t pos, Py_ssize_t n) {
+    int i = 0, c = lit_bucket(s, d, pos, n, &i);
+    for (int e = i + c; i < e; i++)
         if (lit_at(s, i, d, pos, n)) return 1;
     return 0;
 }
@@ -2102,14 +2110,9 @@ static PyObject *py_stream_values(PyObject *self, PyObject *args) {
  * string has no literals. */
 static inline uint64_t lit_bits_at(const LitSet *s, const int64_t *bits, const unsigned char *d, Py_ssize_t pos,
                                    Py_ssize_t n) {
-    if (pos + s->kfp > n) return 0;
-    uint32_t k = lit_key(d + pos, s->kfp), f = lit_hash(k, 16);
-    if (!(s->kbits[f >> 6] >> (f & 63) & 1)) return 0;
-    uint32_t hm = (1u << s->hbits) - 1, h = lit_hash(k, s->hbits);
-    while (s->hkey[h] && s->hkey[h] != k + 1) h = (h + 1) & hm;
-    if (!s->hkey[h]) return 0;
+    int i = 0, c = lit_bucket(s, d, pos, n, &i);
     uint64_t m = 0;
-    for (int i = s->hfirst[h], e = i + s->hcount[h]; i < e; i++)
+    for (int e = i + c; i < e; i++)
         if (lit_at(s, i, d, pos, n)) m |= (uint64_t)bits[i];
     return m;
 }

@@ -162,7 +162,7 @@ def literal_masks(texts, bits: dict[str, int]):
         from . import _scan
     except ImportError:  # pragma: no cover - depends on the build
         return None
-    import polars as pl
+    from .arrowcols import prim
 
     key = tuple(sorted(bits.items()))
     if key not in _mask_sets:
@@ -171,16 +171,5 @@ def literal_masks(texts, bits: dict[str, int]):
         _mask_sets[key] = (search, per_lit)
     search, per_lit = _mask_sets[key]
     out = _scan.literal_masks(search.compiled, per_lit, texts.__arrow_c_stream__())
-    return pl.Series(_Int64Column(len(out) // 8, out))
+    return prim(out, "l", len(out) // 8)
 
-
-class _Int64Column:
-    __slots__ = ("_n", "_buf")
-
-    def __init__(self, n: int, buf):
-        self._n, self._buf = n, buf
-
-    def __arrow_c_array__(self, requested_schema=None):
-        from . import _scan
-
-        return _scan.arrow_export("l", self._n, self._buf, None)

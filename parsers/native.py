@@ -32,6 +32,8 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from .arrowcols import prim as _prim
+from .arrowcols import text as _text
 from .catalogue import BUILDER_LITERALS
 from .literals import LiteralSearch
 from .readers import MAX_LINE_BYTES, Chunk
@@ -398,30 +400,6 @@ def finish_chunks(ps: list[Prepared]):
     )
     assert res.n_lines == res.n_rejected + res.n_folded + res.n_generic + res.n_events, "line accounting broke"
     return res
-
-
-class _Column:
-    """A scanner array as an Arrow column (the PyCapsule interface): polars imports it
-    through `_scan.arrow_export` without pyarrow, whose import (with numpy's) costs about
-    65 ms at every start."""
-
-    __slots__ = ("_args",)
-
-    def __init__(self, fmt: str, n: int, data, offsets=None):
-        self._args = (fmt, n, data, offsets)
-
-    def __arrow_c_array__(self, requested_schema=None):
-        return _scan.arrow_export(*self._args)
-
-
-def _prim(buf, fmt: str, n: int) -> pl.Series:
-    """A polars series of n fixed-width values the scanner filled (fmt: Arrow's C, c, i, l)."""
-    return pl.Series(_Column(fmt, n, buf))
-
-
-def _text(n: int, offsets, data) -> pl.Series:
-    """A polars String series from int64 offsets and UTF-8 bytes the scanner made."""
-    return pl.Series(_Column("U", n, data, offsets))
 
 
 ST_DEFER = 1

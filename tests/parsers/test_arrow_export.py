@@ -1,5 +1,5 @@
 """The scanner's arrays reach polars and DuckDB without pyarrow (parsers/_scan.c
-`arrow_export` / `stream_values` / `indices`, native._Column, ingest._Stream)."""
+`arrow_export` / `stream_values` / `indices`, parsers/arrowcols.py, ingest._Stream)."""
 
 from __future__ import annotations
 

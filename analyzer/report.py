@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import duckdb
 
 from .. import __version__
+from . import rules
 from .context import Context
 from .findings import Finding, Link, Recommendation, first_lines, iso
 from .redact import Redactor
-from .rules import REGISTRY
 from .sqlrun import Runner
 from .surge import template_surge
 
@@ -71,7 +71,7 @@ def root_cause(findings: list[Finding], chain: list[Link]) -> Finding | None:
     test = {"cause": lambda f: f.id in causes,
             "starts_chain": lambda f: f.id in causes and f.id not in effects,
             "not_info": lambda f: f.severity != "info"}
-    roles = [role for rule in REGISTRY for role in rule.root]
+    roles = [role for rule in rules.REGISTRY for role in rule.root]
     for rank in sorted({role.rank for role in roles}):
         tier = [role for role in roles if role.rank == rank]
         for f in findings:
@@ -82,7 +82,7 @@ def root_cause(findings: list[Finding], chain: list[Link]) -> Finding | None:
 
 def recommendations(ctx: Context) -> list[Recommendation]:
     recs = []
-    for advice in sorted((a for rule in REGISTRY for a in rule.advice), key=lambda a: a.rank):
+    for advice in sorted((a for rule in rules.REGISTRY for a in rule.advice), key=lambda a: a.rank):
         ids = [f.id for r in advice.rules for f in ctx.of(r)]
         if ids:
             recs.append(Recommendation(advice.id, advice.text, ids))
@@ -100,7 +100,7 @@ def summary(ctx: Context, incident: bool, surge: dict) -> str:
             text += (f" Most surging log template: \"{top['template'][:120]}\" ({top['window_count']} in the window vs "
                      f"{top['baseline_count']} in the baseline; see 'Log templates that surged').")
         return text
-    told = sorted((rule for rule in REGISTRY if rule.summary), key=lambda rule: rule.summary_rank)
+    told = sorted((rule for rule in rules.REGISTRY if rule.summary), key=lambda rule: rule.summary_rank)
     return " ".join(s for rule in told for s in rule.summary(ctx))
 
 
@@ -113,13 +113,13 @@ class Analysis:
 
     def run(self) -> dict:
         ctx, o, win = self.ctx, self.opts, self.ctx.window
-        for rule in REGISTRY:
+        for rule in rules.REGISTRY:
             ctx.findings += rule.detect(ctx)
             if rule.hypotheses:
                 ctx.hypotheses += rule.hypotheses(ctx)
         for f in ctx.findings:
             f.assign_id()
-        chain = [link for rule in REGISTRY if rule.links for link in rule.links(ctx)]
+        chain = [link for rule in rules.REGISTRY if rule.links for link in rule.links(ctx)]
         ctx.findings.sort(key=Finding.sort_key)
         root = root_cause(ctx.findings, chain)
         incident = any(f.severity == "incident" for f in ctx.findings)

@@ -46,6 +46,11 @@ class Rule:
     summary_rank: int = 1000  # place of those sentences in the summary, lowest first
     advice: tuple[Advice, ...] = ()
     root: tuple[RootRole, ...] = ()
+    impact_rank: int | None = None  # its lines in the Impact section: templates/rules/<name>.impact.md.j2, per finding
+
+    @property
+    def impact_template(self) -> str:
+        return f"rules/{self.name}.impact.md.j2"
 
 
 def no_findings(ctx: Context) -> list[Finding]:

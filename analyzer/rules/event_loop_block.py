@@ -93,6 +93,7 @@ RULE = Rule(
     links=links,
     summary=summary,
     summary_rank=30,
+    impact_rank=20,
     advice=(Advice("unblock_event_loop", "Take the CPU-bound work off the event loop (precompile templates at build or "
                    "start time, move heavy rendering to worker_threads), give the endpoint a time budget, and alert on "
                    "event-loop lag.", ("event_loop_block",), rank=60),),

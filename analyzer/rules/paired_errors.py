@@ -77,4 +77,5 @@ RULE = Rule(
     links=links,
     summary=summary,
     summary_rank=90,
+    impact_rank=50,
 )

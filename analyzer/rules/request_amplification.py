@@ -74,6 +74,7 @@ RULE = Rule(
     links=links,
     summary=summary,
     summary_rank=80,
+    impact_rank=40,
     advice=(Advice("startup_fetch_cache", "Fetch startup data once per pod (in the primary or a shared cache), not once per worker.",
                    ("request_amplification",), rank=30),),
 )

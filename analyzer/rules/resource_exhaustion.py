@@ -63,6 +63,7 @@ RULE = Rule(
     detect=detect,
     summary=summary,
     summary_rank=40,
+    impact_rank=10,
     advice=(Advice("bound_work_in_flight", "Bound the work in flight: a concurrency limit and a maximum queue length on "
                    "downstream calls, shed load (429/503) when full, time out downstream calls, and alert on open file "
                    "descriptors and heap use.", ("resource_exhaustion",), rank=50),),

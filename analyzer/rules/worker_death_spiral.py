@@ -67,6 +67,7 @@ RULE = Rule(
     detect=detect,
     summary=summary,
     summary_rank=20,
+    impact_rank=30,
     advice=(
         Advice("respawn_backoff", "Respawn workers with exponential backoff and a circuit breaker (stop forking after "
                "N deaths in M seconds and fail the pod's readiness).", ("worker_death_spiral",), rank=20),

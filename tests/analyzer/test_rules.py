@@ -49,6 +49,13 @@ def test_every_query_file_exists_with_a_header():
             assert re.search(r"Parameters:", sql), q
 
 
+def test_every_impact_partial_belongs_to_a_rule():
+    tdir = files("pmortem.templates").joinpath("rules")
+    partials = {p.name for p in tdir.iterdir() if p.name.endswith(".impact.md.j2")}
+    wanted = {r.impact_template.removeprefix("rules/") for r in REGISTRY if r.impact_rank is not None}
+    assert partials == wanted
+
+
 def _section(text: str, start: str, end: str, after: int = 0) -> str:
     i = text.index(start, after)
     return text[i: text.index(end, i)]

@@ -12,7 +12,7 @@ import duckdb
 from .. import __version__
 from . import rules
 from .context import Context
-from .findings import Finding, Link, Recommendation, first_lines, iso
+from .findings import Finding, Link, Recommendation, first_lines, iso, isoed
 from .redact import Redactor
 from .sqlrun import Runner
 from .surge import template_surge
@@ -142,7 +142,7 @@ class Analysis:
             "recommendations": [r.to_dict() for r in recs],
             "timeline": timeline,
             "template_surge": surge,
-            "coverage": [{k: (iso(v) if isinstance(v, dt.datetime) else v) for k, v in c.items()} | {"path": self.redact(c["path"])} for c in coverage],
+            "coverage": [isoed(c) | {"path": self.redact(c["path"])} for c in coverage],
             "sources": [{"source_id": sid, "path": self.redact(p), "fingerprint": fp, "format": fmt, "lines": n, "status": st}
                         for sid, p, fp, fmt, n, st in self.con.execute(
                             "SELECT source_id, path, fingerprint, format, lines, status FROM sources ORDER BY source_id").fetchall()],

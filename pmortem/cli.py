@@ -70,12 +70,17 @@ def _translate(exc: BaseException) -> _Fail | None:
     return None
 
 
+_NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())  # `pmortem` alone: click shows the help
+
+
 class PmortemGroup(click.Group):
     """Every PmortemError, usage error and Ctrl-C leaves as one line with its exit code."""
 
     def make_context(self, info_name, args, parent=None, **extra):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
+        except _NO_ARGS:
+            raise
         except click.UsageError as exc:
             raise _Fail(_usage_line(exc), 2) from None
         except KeyboardInterrupt:
@@ -85,6 +90,8 @@ class PmortemGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.Abort, _Fail, SystemExit):
+            raise
+        except _NO_ARGS:
             raise
         except click.ClickException as exc:
             fail = _translate(exc)
@@ -193,8 +200,10 @@ class FormatType(click.ParamType):
         return [CompletionItem(c) for c in self.choices if c.startswith(incomplete)]
 
 
-def format_option(choices=("text", "md", "csv", "json"), default="text", what="Output format"):
+def format_option(choices=("text", "md", "csv", "json"), default="text", what="Output format", text=None):
     aliases = ", ".join(f"{a} = {c}" for a, c in FORMAT_ALIASES.items() if c in choices and a != "txt")
+    if text:
+        aliases = text
     return click.option(
         "--format",
         "-f",
@@ -689,7 +698,7 @@ def _command_line(name: str) -> str:
 @click.option("--until", type=TimeType(), help="Window end (ISO 8601). Default: found from the data.")
 @click.option("--service", help="Only this service (pod name prefix or service name).")
 @out_option("the report")
-@format_option(("md", "text", "json"), default="md", what="Markdown or JSON")
+@format_option(("md", "text", "json"), default="md", what="Markdown or JSON", text="text = md = markdown")
 @click.option(
     "--tolerance",
     "tolerance_s",

@@ -40,10 +40,24 @@ class _Fail(click.ClickException):
         click.echo(self.message, err=True, file=file)
 
 
-def _interrupt_like(exc: BaseException) -> bool:
-    # DuckDB turns Ctrl-C during a query into duckdb.InterruptException (not imported here:
-    # the name is enough, and `pmortem --help` stays free of duckdb)
-    return isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "InterruptException"
+def _interrupt_like(exc: BaseException | None) -> bool:
+    """Ctrl-C, or what it became on the way out. DuckDB turns Ctrl-C during a query into
+    duckdb.InterruptException (matched by name: `pmortem --help` stays free of duckdb; while
+    it opens a file, a RuntimeError "Query interrupted"), and
+    the interrupted query's transaction is gone, so the clean-up that follows (a ROLLBACK)
+    may fail in turn, or a caller may have re-worded the error: the chain of exceptions
+    (__context__, __cause__) still holds the interrupt."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "InterruptException":
+            return True
+        if (
+            type(exc) is RuntimeError and str(exc).strip().lower() == "query interrupted"
+        ):  # DuckDB, during ATTACH
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
 
 
 def _usage_line(exc: click.UsageError) -> str:
@@ -52,10 +66,10 @@ def _usage_line(exc: click.UsageError) -> str:
 
 
 def _translate(exc: BaseException) -> _Fail | None:
-    if isinstance(exc, PmortemError):
-        return _Fail(f"pmortem: error: {exc.message}", exc.exit_code)
     if _interrupt_like(exc):
         return _Fail("pmortem: interrupted", 130)
+    if isinstance(exc, PmortemError):
+        return _Fail(f"pmortem: error: {exc.message}", exc.exit_code)
     if isinstance(exc, click.UsageError):
         return _Fail(_usage_line(exc), 2)
     if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryException":

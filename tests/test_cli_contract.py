@@ -396,6 +396,31 @@ def test_ctrl_c_mid_ingest_is_one_line_and_130_and_a_rerun_completes(tmp_path):
     assert _counts(clean)[0][1] == 200_000
 
 
+def test_an_interrupted_query_whose_clean_up_fails_is_still_an_interrupt():
+    """DuckDB turns Ctrl-C during a query into InterruptException and drops the transaction;
+    a ROLLBACK after it fails in turn. The chain still says interrupted: exit 130."""
+    from pmortem.cli import _translate
+    from pmortem.errors import UserError
+
+    con = duckdb.connect()
+    try:
+        try:
+            raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+        except duckdb.InterruptException:
+            con.execute("ROLLBACK")  # no transaction is active
+    except duckdb.Error as exc:
+        fail = _translate(exc)
+    assert fail.exit_code == 130 and fail.message == "pmortem: interrupted"
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise UserError("detector x.sql failed") from None
+    except UserError as exc:
+        assert _translate(exc).exit_code == 130
+    assert _translate(UserError("plain")).message == "pmortem: error: plain"
+
+
 def test_ctrl_c_during_start_up_is_one_line_too(tmp_path):
     # Ctrl-C while the command line is still being imported (here: as click is imported)
     code = (

@@ -167,7 +167,7 @@ users: login, then 6 page views with the cookie, login again after a 401. No tim
 | `{k['mem']['pod']}.log` | `kubectl logs --timestamps` (no prefix; pod in the file name) |
 | `{k['one']['pod']}.log` | same |
 | `access.log` | nginx's own access log file (`$time_local` in Europe/Berlin, +0100; `[web-account-8080]` vs `[web-account-eu2-8080]`) |
-| `error.log` | nginx's own error log (notices only) |
+| `error.log` | nginx's own error log (notices only; `YYYY/MM/DD HH:MM:SS` in Europe/Berlin wall-clock time with no zone, as nginx writes it: one hour ahead of UTC; its `exit` notices at shutdown are nginx worker processes, not the service) |
 
 | pod | workers | logins | users | page views 200 | 401 | users affected | 401 on another PID than the login | nginx status |
 |---|---|---|---|---|---|---|---|---|

@@ -231,7 +231,7 @@ previous version. No time shift.
 ## What a correct report concludes
 - A startup crash loop on `{NEW['pod']}` caused by configuration, not memory, not the host, not a
   runtime bug: every worker exit (code 1) is preceded by the same error, `{k['precursor_error']}`
-  ({k['precursor_error_count']} times), within milliseconds of the worker's start.
+  ({k['precursor_error_count']} times), logged by the same worker pid right before its exit line.
 - It began with the version change {OLD['version']} -> {NEW['version']} at {e['version_change']['at']}: the startup lines show
   `{k['previous_config_line']}`
   before and `{k['new_config_line']}` after. Empty `DATABASE_URL` -> driver default 127.0.0.1:5432.

@@ -163,13 +163,75 @@ def same_merged(a: dict, b: dict) -> None:
     assert_frame_equal(a["index"], b["index"])
 
 
-def check_handover(data: bytes, envelope: str, cuts: list[int], parse=None) -> None:
-    """Chunks cut anywhere (at line starts) add up to the whole."""
+def waits_on_first_row(chunk: Chunk, ctx: SourceContext) -> bool:
+    """Whether the cut of a non-final chunk gives up waiting: the open event of some
+    partition (one a later line could still continue) starts at the chunk's first kept line,
+    so waiting for it would leave nothing to store, and pipeline.py's rule then stores the
+    chunk up to its last event start anyway ("the open partitions are not waited for"; only
+    with chunks smaller than one event, far below the reader's chunk size). Lines of the
+    next chunk that continue that event then start events of their own: by design, not a
+    hand-over bug. Computed from the scanner's per-line arrays (equal to the reference's:
+    check_lines / check_chunks) as assemble's passes A and B compute events."""
+    import struct
+
+    from pmortem.parsers.pipeline import FOLD_WINDOW
+
+    p = native.prepare_chunk(chunk, ctx, final=False)
+    r, a = p.r, p.a
+    n = r["n"]
+    rejected = {i for i, _ in a["rejects"]} | {i for i in range(n) if r["status"][i] > 1}
+    ent = struct.unpack(f"{n}i", r["ent"])
+    last_partial, last_line, last_start = {}, {}, {}
+    first = None
+    for i in range(n):
+        if i in rejected:
+            continue
+        first = i if first is None else first
+        part = (ent[i], r["stream"][i])
+        c = bool(r["cont"][i]) or bool(last_partial.get(part, 0))
+        last_partial[part] = r["partial"][i]
+        if c and part in last_line and i - last_line[part] > FOLD_WINDOW:
+            c = False
+        last_line[part] = i
+        if not c or part not in last_start:
+            last_start[part] = i
+    if first is None:
+        return True
+    return any(
+        last_start[part] == first and (last_partial[part] or n - last_line[part] <= FOLD_WINDOW) for part in last_line
+    )
+
+
+def gave_up(parse, chunks: list[Chunk], ctx: SourceContext) -> bool:
+    """Whether a non-final chunk of this run gave up waiting (`waits_on_first_row`)."""
+    pending, pend_line, pend_off = b"", None, None
+    for ch in chunks[:-1]:
+        data = pending + ch.data if pending else ch.data
+        chunk = Chunk(data, pend_line if pending else ch.first_line, pend_off if pending else ch.offset)
+        if waits_on_first_row(chunk, ctx):
+            return True
+        res = parse(chunk, ctx, final=False)
+        pending = b""
+        if res.tail_offset is not None:
+            cut = res.tail_offset - chunk.offset
+            pending, pend_line, pend_off = data[cut:], res.tail_line, res.tail_offset
+    return False
+
+
+def check_handover(data: bytes, envelope: str, cuts: list[int], parse=None) -> bool:
+    """Chunks cut anywhere (at line starts) add up to the whole. Returns False when a chunk
+    gave up waiting (`gave_up`): then only the line count is compared."""
     ctx = context(envelope)
     parse = parse or native.parse_chunk_native
     whole = run(parse, [Chunk(data, 1, 0)], ctx)
-    parts = run(parse, chunks_at(data, cuts), ctx)
-    same_merged(merged(whole), merged(parts))
+    chunks = chunks_at(data, cuts)
+    parts = run(parse, chunks, ctx)
+    a, b = merged(whole), merged(parts)
+    if gave_up(parse, chunks, ctx):
+        assert a["counts"]["n_lines"] == b["counts"]["n_lines"], ("n_lines", a["counts"], b["counts"])
+        return False
+    same_merged(a, b)
+    return True
 
 
 # ------------------------------------------------------------------ per line

@@ -27,7 +27,7 @@ PYLIBDIR = $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_va
 PYLDVER = $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('LDVERSION'))")
 EXT_SUFFIX = $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
 SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-SAN_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+SAN_ENV = PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 build/fuzz/litset.h: fuzz/gen_litset.py parsers/catalogue.py parsers/literals.py
 	@mkdir -p build/fuzz
@@ -63,5 +63,5 @@ sanitize: build/sanitize/_scan$(EXT_SUFFIX)
 	  $(SAN_ENV) build/fuzz/fuzz_scan -runs=0 $(FUZZ_CORPUS); \
 	else echo "warning: no clang, the libFuzzer harness replay is skipped (apt-get install -y clang)" >&2; fi
 	cd tests && LD_PRELOAD=$$(gcc -print-file-name=libasan.so) $(SAN_ENV) $(PYTHON) ../fuzz/sanitize.py ../build/sanitize \
-	  -p no:cacheprovider -c ../pyproject.toml -q parsers/test_native.py parsers/test_literals.py parsers/test_arrow_export.py \
+	  -p no:cacheprovider --capture=sys -c ../pyproject.toml -q parsers/test_native.py parsers/test_literals.py parsers/test_arrow_export.py \
 	  parsers/test_fuzz_corpus.py parsers/test_properties.py

@@ -13,7 +13,7 @@ stack frames, Unicode spaces and digits. Properties (fuzz/differential.py):
   whatever its length, :60 is the next minute's :00.
 
 A few dozen examples each here (a few seconds); `make fuzz` runs the profile "fuzz"
-(PMORTEM_HYPOTHESIS_PROFILE=fuzz) with many more.
+(PMORTEM_HYPOTHESIS_PROFILE=fuzz) with PMORTEM_HYPOTHESIS_EXAMPLES (300) each.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.skipif(not native.available(), reason=str(native.missin
 
 _common = {"deadline": None, "database": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
 settings.register_profile("default", max_examples=20, **_common)
-settings.register_profile("fuzz", max_examples=2000, **_common)
+settings.register_profile("fuzz", max_examples=int(os.environ.get("PMORTEM_HYPOTHESIS_EXAMPLES", "300")), **_common)
 settings.load_profile(os.environ.get("PMORTEM_HYPOTHESIS_PROFILE", "default"))
 
 # ---------------------------------------------------------------- strategies

@@ -1,0 +1,151 @@
+"""Log templates: which lines are the same message with different values.
+
+One generic configuration for every log, all in polars (Rust regex, no per-line Python):
+
+1. Mask variable tokens: numbers, hex, IPs, UUIDs, paths, URLs, quoted strings, the value of
+   `key=value` / `key: value` pairs. A masked token is `<*>`.
+2. Split on whitespace and group lines by token count (Brain's first step).
+3. For each line, the "longest common pattern": every (position, token) pair is counted over
+   lines of the same length; a line's tokens whose count is the one most of its tokens share
+   form its pattern (Brain, Yu et al. 2023). Lines with the same pattern start one group.
+4. In each group, a position holding few distinct tokens, each seen on several lines, is
+   constant and splits the group (`info` vs `warn`); a position with many distinct tokens is
+   variable and becomes `<*>`.
+
+Accuracy on the 16 Loghub 2k samples: bench/loghub_templates.py, bench/README.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+WILD = "<*>"
+# a position splits its group when it holds at most this many distinct tokens, each on at least
+# MIN_SPLIT_LINES lines; otherwise it is variable
+MAX_SPLIT = 5
+MIN_SPLIT_LINES = 1
+
+# Applied in order, each replaces a variable part with <*>. Linear-time (Rust regex).
+_MON = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_UNIT = r"(?:[num]?s|sec|secs|seconds?|mins?|minutes?|hours?|days?|[KMGT]i?B|%)"
+MASKS: list[tuple[str, str]] = [
+    # timestamps: ISO 8601, syslog/ctime style
+    (r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?", WILD),
+    (rf"\b(?:{_DAY}\s+)?{_MON}\s+\d{{1,2}}\s+\d\d:\d\d(?::\d\d)?(?:\s+\d{{4}})?\b", WILD),
+    # a quantity in parentheses is an annotation of the value before it: `1190 bytes (1.16 KB)`
+    (rf"\s+\(\s*[<>~]?[-+]?\d+(?:[.,]\d+)?\s*{_UNIT}?\s*\)", ""),
+    # a quantity with its unit is one value: `12 ms`, `<1 sec`, `3.5 GB`
+    (rf"[<>~]?[-+]?\b\d+(?:[.,:]\d+)*\s?{_UNIT}\b", WILD),
+    # host names: dotted, ending in a common top-level domain or a country code after two dots
+    (r"\b(?:[A-Za-z0-9-]+\.)+(?:com|net|org|edu|gov|info|io|local|internal)\b|\b(?:[A-Za-z0-9-]+\.){2,}[a-z]{2}\b", WILD),
+    # URLs and absolute or relative paths with at least two segments
+    (r"\b[a-z][a-z0-9+.-]*://\S+", WILD),
+    (r"(?:^|[\s=:(\[\"'])(?:[A-Za-z]:)?(?:[\\/][\w.$@~+-]+){2,}[\\/]?", " " + WILD),
+    (r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b", WILD),
+    # IPv4 (with port), IPv6-ish and MAC addresses
+    (r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b", WILD),
+    (r"\b(?:[0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}\b", WILD),
+    # hex with a 0x prefix, or long hex runs holding both a digit and a letter
+    (r"\b0[xX][0-9a-fA-F]+\b", WILD),
+    (r"\b[0-9a-fA-F]*\d[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b|\b[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\d[0-9a-fA-F]*\b", WILD),
+    # numbers, alone or as the tail/head of an identifier (blk_-123, appattempt_1_0020, 12ms)
+    (r"[-+]?\b\d+(?:[.,:]\d+)*(?:[A-Za-z]{1,3})?\b", WILD),
+]
+# a token holding a masked part is variable as a whole (`rhost=<*>.example.net`, `<*>,<*>`,
+# `cp-<*>`); a `key=` or `key:` in front of it stays
+COLLAPSE = (r"(^|\s)([A-Za-z_][\w.-]*[=:])?[^\s=]*<\*>[^\s]*", "${1}${2}" + WILD)
+
+
+def mask_expr(text: pl.Expr) -> pl.Expr:
+    """A message with its variable tokens masked and whitespace collapsed."""
+    t = text
+    for rx, rep in MASKS:
+        t = t.str.replace_all(rx, rep)
+    t = t.str.replace_all(COLLAPSE[0], COLLAPSE[1])
+    return t.str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def mine(messages: pl.Series | list[str]) -> pl.DataFrame:
+    """Group messages by template.
+
+    Returns one row per message, in input order: `template_id` (dense, 1-based, in order of
+    first appearance) and `template` (tokens of the group, variable positions as `<*>`).
+    """
+    s = pl.Series("message", messages, dtype=pl.String) if not isinstance(messages, pl.Series) else messages.rename("message")
+    df = pl.DataFrame({"message": s.fill_null("")}).with_row_index("row")
+    if df.height == 0:
+        return pl.DataFrame(schema={"row": pl.UInt32, "template_id": pl.UInt32, "template": pl.String})
+    df = df.with_columns(mask_expr(pl.col("message")).str.split(" ").alias("tok"))
+    df = df.with_columns(pl.col("tok").list.len().alias("n"))
+    # distinct masked token sequences: the grouping only needs one row per sequence, with its count
+    uniq = df.group_by("tok", maintain_order=True).agg(pl.len().alias("cnt"), pl.col("row").first().alias("u")).with_columns(
+        pl.col("tok").list.len().alias("n")
+    )
+    t = uniq.select("u", "n", "cnt", "tok").explode("tok").with_columns(pl.int_range(pl.len()).over("u").alias("pos"))
+    t = t.with_columns(pl.col("cnt").sum().over("n", "pos", "tok").alias("freq"))
+    # per line: the frequency most of its tokens share (ties: the larger frequency)
+    f = (
+        t.group_by("u", "freq").agg(pl.len().alias("k"))
+        .sort(["u", "k", "freq"], descending=[False, True, True])
+        .group_by("u").agg(pl.col("freq").first().alias("pfreq"))
+    )
+    t = t.join(f, on="u")
+    # the line's pattern: its tokens at least as frequent as the chosen frequency; the rest are
+    # candidates (split or variable)
+    t = t.with_columns((pl.col("freq") >= pl.col("pfreq")).alias("const"))
+    key = t.group_by("u", maintain_order=True).agg(
+        pl.col("n").first(),
+        pl.when(pl.col("const")).then(pl.col("tok")).otherwise(pl.lit(WILD)).str.join("\x1f").alias("pattern"),
+    )
+    t = t.join(key.select("u", "pattern"), on="u")
+    # inside a group, a candidate position with few distinct values splits the group
+    col = (
+        t.filter(~pl.col("const")).group_by("n", "pattern", "pos", "tok").agg(pl.col("cnt").sum())
+        .group_by("n", "pattern", "pos").agg(
+            pl.len().alias("distinct"), pl.col("cnt").sum().alias("lines"), pl.col("cnt").min().alias("rarest"),
+            pl.col("tok").str.contains(WILD, literal=True).any().alias("masked"),
+        )
+    )
+    # a position where one line holds a masked value holds values on every line
+    split = col.filter((pl.col("distinct") <= MAX_SPLIT) & (pl.col("rarest") >= MIN_SPLIT_LINES) & ~pl.col("masked"))
+    t = t.join(split.select("n", "pattern", "pos", pl.lit(True).alias("split")), on=["n", "pattern", "pos"], how="left")
+    t = t.with_columns((pl.col("const") | pl.col("split").fill_null(False)).alias("const"))
+    grp = t.group_by("u", maintain_order=True).agg(
+        pl.when(pl.col("const")).then(pl.col("tok")).otherwise(pl.lit(WILD)).str.join(" ").alias("key"),
+    )
+    grp = grp.with_columns(pl.col("key").rank("dense").alias("gid"))
+    # template text: tokens constant across the whole group, the rest <*>
+    u2 = uniq.join(grp, on="u").select("tok", "gid")
+    df = df.join(u2, on="tok", how="left", maintain_order="left")
+    first = df.group_by("gid", maintain_order=True).agg(pl.col("row").first().alias("first_row"))
+    # per group and position: is the token the same on every line?
+    pos = (
+        df.select("gid", "row", "tok").explode("tok").with_columns(pl.int_range(pl.len()).over("row").alias("pos"))
+        .group_by("gid", "pos").agg(pl.col("tok").first(), (pl.col("tok").n_unique() == 1).alias("same"))
+        .sort("gid", "pos")
+        .group_by("gid", maintain_order=True)
+        .agg(pl.when(pl.col("same")).then(pl.col("tok")).otherwise(pl.lit(WILD)).str.join(" ").alias("template"))
+    )
+    first = first.sort("first_row").with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias("template_id")).join(pos, on="gid")
+    return df.join(first.select("gid", "template_id", "template"), on="gid", how="left", maintain_order="left").select(
+        "row", "template_id", "template"
+    )
+
+
+def mine_files(paths: list[str | Path]) -> pl.DataFrame:
+    """Templates of whole files, one row per line: path, line (1-based), template_id, template, text."""
+    frames = []
+    for p in paths:
+        text = Path(p).read_bytes().decode("utf-8", errors="replace")
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        frames.append(pl.DataFrame({"path": [str(p)] * len(lines), "line": pl.int_range(1, len(lines) + 1, eager=True), "text": lines}))
+    if not frames:
+        return pl.DataFrame(schema={"path": pl.String, "line": pl.Int64, "template_id": pl.UInt32, "template": pl.String, "text": pl.String})
+    df = pl.concat(frames)
+    m = mine(df.get_column("text"))
+    return df.with_columns(m.get_column("template_id"), m.get_column("template")).select("path", "line", "template_id", "template", "text")

@@ -30,7 +30,7 @@ MIN_SPLIT_LINES = 1
 # Applied in order, each replaces a variable part with <*>. Linear-time (Rust regex).
 _MON = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
-_UNIT = r"(?:[num]?s|sec|secs|seconds?|mins?|minutes?|hours?|days?|[KMGT]i?B|%)"
+_UNIT = r"(?:[num]?s|sec|secs|seconds?|mins?|minutes?|hours?|days?|[KMGT]?i?B|%)"
 MASKS: list[tuple[str, str]] = [
     # timestamps: ISO 8601, syslog/ctime style
     (r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?", WILD),
@@ -95,7 +95,7 @@ def mine(messages: pl.Series | list[str]) -> pl.DataFrame:
     t = t.join(f, on="u")
     # the line's pattern: its tokens at least as frequent as the chosen frequency; the rest are
     # candidates (split or variable)
-    t = t.with_columns((pl.col("freq") >= pl.col("pfreq")).alias("const"))
+    t = t.with_columns((pl.col("freq") == pl.col("pfreq")).alias("const"))
     key = t.group_by("u", maintain_order=True).agg(
         pl.col("n").first(),
         pl.when(pl.col("const")).then(pl.col("tok")).otherwise(pl.lit(WILD)).str.join("\x1f").alias("pattern"),

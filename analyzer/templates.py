@@ -56,56 +56,62 @@ MASKS: list[tuple[str, str]] = [
 ]
 # a token holding a masked part is variable as a whole (`rhost=<*>.example.net`, `<*>,<*>`,
 # `cp-<*>`); a `key=` or `key:` in front of it stays
-COLLAPSE = (r"(^|\s)([A-Za-z_][\w.-]*[=:])?[^\s=]*<\*>[^\s]*", "${1}${2}" + WILD)
+COLLAPSE = (r"[^\s=:]*<\*>[^\s]*", WILD)
+
+
+def _ascii(rx: str) -> str:
+    """ASCII digits, word characters and word boundaries: the Unicode classes cost the regex
+    engine its fast path, and variable values are ASCII."""
+    return rx.replace(r"\b", r"(?-u:\b)").replace(r"\d", "[0-9]").replace(r"\w", "[0-9A-Za-z_]")
 
 
 def mask_expr(text: pl.Expr) -> pl.Expr:
     """A message with its variable tokens masked and whitespace collapsed."""
     t = text
     for rx, rep in MASKS:
-        t = t.str.replace_all(rx, rep)
-    t = t.str.replace_all(COLLAPSE[0], COLLAPSE[1])
+        t = t.str.replace_all(_ascii(rx), rep)
+    t = t.str.replace_all(_ascii(COLLAPSE[0]), COLLAPSE[1])
     return t.str.replace_all(r"\s+", " ").str.strip_chars()
 
 
 def mine(messages: pl.Series | list[str]) -> pl.DataFrame:
     """Group messages by template.
 
-    Returns one row per message, in input order: `template_id` (dense, 1-based, in order of
-    first appearance) and `template` (tokens of the group, variable positions as `<*>`).
+    Returns one row per message, in input order: `row` (0-based), `template_id` (1-based, in
+    order of first appearance) and `template` (the group's tokens, variable positions `<*>`).
     """
-    s = pl.Series("message", messages, dtype=pl.String) if not isinstance(messages, pl.Series) else messages.rename("message")
-    df = pl.DataFrame({"message": s.fill_null("")}).with_row_index("row")
+    s = messages.rename("message") if isinstance(messages, pl.Series) else pl.Series("message", messages, dtype=pl.String)
+    df = pl.DataFrame({"message": s.cast(pl.String).fill_null("")}).with_row_index("row")
     if df.height == 0:
         return pl.DataFrame(schema={"row": pl.UInt32, "template_id": pl.UInt32, "template": pl.String})
-    df = df.with_columns(mask_expr(pl.col("message")).str.split(" ").alias("tok"))
-    df = df.with_columns(pl.col("tok").list.len().alias("n"))
-    # distinct masked token sequences: the grouping only needs one row per sequence, with its count
-    uniq = df.group_by("tok", maintain_order=True).agg(pl.len().alias("cnt"), pl.col("row").first().alias("u")).with_columns(
-        pl.col("tok").list.len().alias("n")
+    # masking and grouping work on distinct texts: logs repeat themselves
+    raw = df.group_by("message").agg(pl.len().alias("rc"), pl.col("row").min().alias("first_row"))
+    raw = raw.with_columns(mask_expr(pl.col("message")).alias("masked"))
+    uniq = (
+        raw.group_by("masked").agg(pl.col("rc").sum().alias("cnt"), pl.col("first_row").min())
+        .with_row_index("u").with_columns(pl.col("masked").str.split(" ").alias("tok"))
+        .with_columns(pl.col("tok").list.len().alias("n"))
     )
     t = uniq.select("u", "n", "cnt", "tok").explode("tok").with_columns(pl.int_range(pl.len()).over("u").alias("pos"))
+    # how many lines of the same length hold this token at this position
     t = t.with_columns(pl.col("cnt").sum().over("n", "pos", "tok").alias("freq"))
-    # per line: the frequency most of its tokens share (ties: the larger frequency)
+    # per line: the frequency most of its tokens share (ties: the larger); those tokens are
+    # the line's pattern, the rest candidates (constant within the group, a split, or variable)
     f = (
         t.group_by("u", "freq").agg(pl.len().alias("k"))
         .sort(["u", "k", "freq"], descending=[False, True, True])
         .group_by("u").agg(pl.col("freq").first().alias("pfreq"))
     )
-    t = t.join(f, on="u")
-    # the line's pattern: its tokens at least as frequent as the chosen frequency; the rest are
-    # candidates (split or variable)
-    t = t.with_columns((pl.col("freq") == pl.col("pfreq")).alias("const"))
-    key = t.group_by("u", maintain_order=True).agg(
-        pl.col("n").first(),
+    t = t.join(f, on="u").with_columns((pl.col("freq") == pl.col("pfreq")).alias("const"))
+    key = t.group_by("u").agg(
         pl.when(pl.col("const")).then(pl.col("tok")).otherwise(pl.lit(WILD)).str.join("\x1f").alias("pattern"),
     )
-    t = t.join(key.select("u", "pattern"), on="u")
-    # inside a group, a candidate position with few distinct values splits the group
+    t = t.join(key, on="u")
+    # inside a group, a candidate position with few distinct tokens splits it (or is constant)
     col = (
         t.filter(~pl.col("const")).group_by("n", "pattern", "pos", "tok").agg(pl.col("cnt").sum())
         .group_by("n", "pattern", "pos").agg(
-            pl.len().alias("distinct"), pl.col("cnt").sum().alias("lines"), pl.col("cnt").min().alias("rarest"),
+            pl.len().alias("distinct"), pl.col("cnt").min().alias("rarest"),
             pl.col("tok").str.contains(WILD, literal=True).any().alias("masked"),
         )
     )
@@ -113,26 +119,26 @@ def mine(messages: pl.Series | list[str]) -> pl.DataFrame:
     split = col.filter((pl.col("distinct") <= MAX_SPLIT) & (pl.col("rarest") >= MIN_SPLIT_LINES) & ~pl.col("masked"))
     t = t.join(split.select("n", "pattern", "pos", pl.lit(True).alias("split")), on=["n", "pattern", "pos"], how="left")
     t = t.with_columns((pl.col("const") | pl.col("split").fill_null(False)).alias("const"))
-    grp = t.group_by("u", maintain_order=True).agg(
-        pl.when(pl.col("const")).then(pl.col("tok")).otherwise(pl.lit(WILD)).str.join(" ").alias("key"),
+    grp = t.group_by("u").agg(
+        pl.col("n").first(),
+        pl.when(pl.col("const")).then(pl.col("tok")).otherwise(pl.lit(WILD)).str.join("\x1f").alias("key"),
     )
-    grp = grp.with_columns(pl.col("key").rank("dense").alias("gid"))
-    # template text: tokens constant across the whole group, the rest <*>
-    u2 = uniq.join(grp, on="u").select("tok", "gid")
-    df = df.join(u2, on="tok", how="left", maintain_order="left")
-    first = df.group_by("gid", maintain_order=True).agg(pl.col("row").first().alias("first_row"))
-    # per group and position: is the token the same on every line?
-    pos = (
-        df.select("gid", "row", "tok").explode("tok").with_columns(pl.int_range(pl.len()).over("row").alias("pos"))
-        .group_by("gid", "pos").agg(pl.col("tok").first(), (pl.col("tok").n_unique() == 1).alias("same"))
+    t = t.join(grp.select("u", pl.struct("n", "key").rank("dense").alias("gid")), on="u")
+    # the template: per group and position, the token when every line holds the same one
+    tmpl = (
+        t.group_by("gid", "pos").agg(pl.col("tok").first(), (pl.col("tok").n_unique() == 1).alias("same"))
         .sort("gid", "pos")
-        .group_by("gid", maintain_order=True)
-        .agg(pl.when(pl.col("same")).then(pl.col("tok")).otherwise(pl.lit(WILD)).str.join(" ").alias("template"))
+        .group_by("gid").agg(pl.when(pl.col("same")).then(pl.col("tok")).otherwise(pl.lit(WILD)).str.join(" ").alias("template"))
     )
-    first = first.sort("first_row").with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias("template_id")).join(pos, on="gid")
-    return df.join(first.select("gid", "template_id", "template"), on="gid", how="left", maintain_order="left").select(
-        "row", "template_id", "template"
+    ids = (
+        uniq.select("u", "first_row").join(t.select("u", "gid").unique("u"), on="u")
+        .group_by("gid").agg(pl.col("first_row").min()).sort("first_row")
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias("template_id"))
+        .join(tmpl, on="gid")
     )
+    per_masked = uniq.select("u", "masked").join(t.select("u", "gid").unique("u"), on="u").join(ids, on="gid")
+    per_raw = raw.select("message", "masked").join(per_masked.select("masked", "template_id", "template"), on="masked")
+    return df.join(per_raw, on="message", how="left", maintain_order="left").select("row", "template_id", "template")
 
 
 def mine_files(paths: list[str | Path]) -> pl.DataFrame:

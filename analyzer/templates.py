@@ -21,6 +21,8 @@ from pathlib import Path
 
 import polars as pl
 
+from ..parsers.payloads import CONTINUATION_RE
+
 WILD = "<*>"
 # a position splits its group when it holds at most this many distinct tokens, each on at least
 # MIN_SPLIT_LINES lines; otherwise it is variable
@@ -72,6 +74,32 @@ def mask_expr(text: pl.Expr) -> pl.Expr:
         t = t.str.replace_all(_ascii(rx), rep)
     t = t.str.replace_all(_ascii(COLLAPSE[0]), COLLAPSE[1])
     return t.str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+# Lines that continue the event above them. The ingest's rule (parsers/payloads.py:
+# CONTINUATION_RE: stack frames, `Caused by:`, `... N more`, lines indented 4+ spaces, blank
+# lines), plus the pieces of a pretty-printed object: a line indented by any whitespace
+# (Node's util.inspect writes `  errno: -2,` at two spaces) and a line holding only closers
+# (`}`, `]`, `})`, `},`). Used on payloads, after the envelope (kubectl, CRI) is removed.
+STRUCTURE_CONTINUATION_RE = r"^(?:\s+\S|\s*[}\])]+[,;]?\s*$)"
+
+
+def is_continuation(payload: pl.Expr) -> pl.Expr:
+    """True for a line that belongs to the event above it (a JSON document line never does)."""
+    return ~payload.str.starts_with("{") & (
+        payload.str.contains(CONTINUATION_RE) | payload.str.contains(STRUCTURE_CONTINUATION_RE)
+    )
+
+
+def message_expr(payload: pl.Expr) -> pl.Expr:
+    """The text a template is mined from: a JSON logger's `msg`/`message` when there is one."""
+    return (
+        pl.when(payload.str.starts_with("{"))
+        .then(
+            pl.coalesce(payload.str.json_path_match("$.msg"), payload.str.json_path_match("$.message"), payload)
+        )
+        .otherwise(payload)
+    )
 
 
 def mine(messages: pl.Series | list[str]) -> pl.DataFrame:

@@ -36,7 +36,7 @@ def test_surging_template_counts_match_the_raw_file(cli):
     surge = json.loads(res.stdout)["template_surge"]
     (row,) = [r for r in surge["rows"] if "ERROR IN CONTACTING RM" in r["template"]]
     assert (row["window_count"], row["baseline_count"]) == (want_window, want_base)
-    assert row["template"].startswith("<ts> ERROR [RMCommunicator Allocator]")
+    assert row["template"].startswith("<*> ERROR [RMCommunicator Allocator]")
     # the example points at a real line holding that message
     assert NEEDLE in lines[row["example"]["line"] - 1]
     assert row["example"]["source"].endswith("Hadoop_2k.log")

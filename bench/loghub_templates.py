@@ -33,10 +33,26 @@ import polars as pl  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pmortem.analyzer.templates import mine  # noqa: E402
+from pmortem.analyzer.templates import group_accuracy, mine  # noqa: E402
 
-SYSTEMS = ["Android", "Apache", "BGL", "HDFS", "HPC", "Hadoop", "HealthApp", "Linux", "Mac", "OpenSSH",
-           "OpenStack", "Proxifier", "Spark", "Thunderbird", "Windows", "Zookeeper"]
+SYSTEMS = [
+    "Android",
+    "Apache",
+    "BGL",
+    "HDFS",
+    "HPC",
+    "Hadoop",
+    "HealthApp",
+    "Linux",
+    "Mac",
+    "OpenSSH",
+    "OpenStack",
+    "Proxifier",
+    "Spark",
+    "Thunderbird",
+    "Windows",
+    "Zookeeper",
+]
 DEFAULT_ROOT = REPO.parent / "shared" / "corpora" / "loghub"
 
 
@@ -45,20 +61,13 @@ def load(root: Path, system: str) -> pl.DataFrame:
     return pl.read_csv(p, columns=["Content", "EventId"], infer_schema=False)
 
 
-def group_accuracy(pred: pl.Series, truth: pl.Series) -> float:
-    """Share of lines whose predicted group holds exactly the lines of their true group."""
-    df = pl.DataFrame({"p": pred, "t": truth})
-    pair = df.group_by("p", "t").agg(pl.len().alias("both"))
-    pair = pair.join(df.group_by("p").agg(pl.len().alias("np")), on="p").join(df.group_by("t").agg(pl.len().alias("nt")), on="t")
-    ok = pair.filter((pl.col("both") == pl.col("np")) & (pl.col("both") == pl.col("nt")))
-    return float(ok.get_column("both").sum()) / df.height
-
-
 def accuracy(root: Path) -> dict[str, float]:
     out = {}
     for s in SYSTEMS:
         d = load(root, s)
-        out[s] = group_accuracy(mine(d.get_column("Content")).get_column("template_id"), d.get_column("EventId"))
+        out[s] = group_accuracy(
+            mine(d.get_column("Content")).get_column("template_id"), d.get_column("EventId")
+        )
     return out
 
 
@@ -117,11 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     for s in SYSTEMS:
         out.append(f"| {s} | {acc[s]:.3f} |" + (f" {dr[s]:.3f} |" if dr else ""))
     avg = sum(acc.values()) / len(acc)
-    out.append(f"| **average** | **{avg:.3f}** |" + (f" **{sum(dr.values()) / len(dr):.3f}** |" if dr else ""))
+    out.append(
+        f"| **average** | **{avg:.3f}** |" + (f" **{sum(dr.values()) / len(dr):.3f}** |" if dr else "")
+    )
     if not a.no_speed:
         out.append("")
         for name, (n, secs) in speed(a.root).items():
-            out.append(f"pmortem miner, {name}: {n:,} lines in {secs:.2f} CPU s, one thread = {n / secs:,.0f} lines/s  ")
+            out.append(
+                f"pmortem miner, {name}: {n:,} lines in {secs:.2f} CPU s, one thread = {n / secs:,.0f} lines/s  "
+            )
     if dspeed:
         out.append(f"drain3: {dspeed:,.0f} lines/s (32,000 lines, one Python thread)")
     md = "\n".join(out) + "\n"

@@ -374,3 +374,7 @@ def run() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(run())
+
+from .cli_templates import templates_command  # noqa: E402
+
+main.add_command(templates_command)

@@ -2,15 +2,15 @@
 
 One generic configuration for every log, all in polars (Rust regex, no per-line Python):
 
-1. Mask variable tokens: numbers, hex, IPs, UUIDs, paths, URLs, quoted strings, the value of
-   `key=value` / `key: value` pairs. A masked token is `<*>`.
+1. Mask variable parts: times, numbers (with their unit), hex, IPs, MACs, UUIDs, host names,
+   URLs, paths; a token holding a masked part becomes `<*>` as a whole, keeping a `key=` or
+   `key:` in front of it. Each distinct text is masked once.
 2. Split on whitespace and group lines by token count (Brain's first step).
 3. For each line, the "longest common pattern": every (position, token) pair is counted over
    lines of the same length; a line's tokens whose count is the one most of its tokens share
    form its pattern (Brain, Yu et al. 2023). Lines with the same pattern start one group.
-4. In each group, a position holding few distinct tokens, each seen on several lines, is
-   constant and splits the group (`info` vs `warn`); a position with many distinct tokens is
-   variable and becomes `<*>`.
+4. In each group, a position holding at most MAX_SPLIT distinct tokens splits the group (or is
+   constant); a position with more, or where any line holds a masked value, is variable (`<*>`).
 
 Accuracy on the 16 Loghub 2k samples: bench/loghub_templates.py, bench/README.md.
 """
@@ -25,7 +25,8 @@ from ..parsers.payloads import CONTINUATION_RE
 
 WILD = "<*>"
 # a position splits its group when it holds at most this many distinct tokens, each on at least
-# MIN_SPLIT_LINES lines; otherwise it is variable
+# MIN_SPLIT_LINES lines, and no masked value; otherwise it is variable. Chosen on the Loghub
+# samples (bench/README.md): an in-sample choice, stated there
 MAX_SPLIT = 5
 MIN_SPLIT_LINES = 1
 

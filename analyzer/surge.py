@@ -1,14 +1,21 @@
-"""Log templates that surged or appeared in the incident window, against a baseline window.
+"""Log templates that surged or appeared in the incident window, against a baseline.
 
 For incidents no rule knows. Ingest indexes every line (line_index: per source, pod and
 minute, the byte range holding those lines) instead of copying it; here we re-read only the
-bytes of the window and of an equally long baseline just before it, reduce each line to a
-template (numbers, ids, addresses masked) and compare counts.
+bytes of the window and of a baseline before it, group the lines into templates with the
+miner of analyzer/templates.py and compare rates.
+
+The baseline is the equally long span before the window when the logs hold it, else the part
+of the logs before the window, else none (`baseline.basis` says which). Rates, not counts, are
+compared, so a baseline shorter than the window does not inflate a steady template. Stack
+frames and other continuation lines belong to the event above them and are never templates.
+A template is "new" only when the pods logging it in the window were logging in the baseline.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 
 import duckdb
@@ -16,31 +23,22 @@ import polars as pl
 
 from ..parsers.pipeline import payload_lines
 from ..parsers.readers import Chunk, read_range
+from .templates import is_continuation, message_expr, mine
 
 MAX_BYTES = 256 * 1024 * 1024  # re-read at most this much; the rest is reported as skipped
-
-# Applied in order; each turns a variable part of a message into a placeholder.
-MASKS: list[tuple[str, str]] = [
-    (r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b", "<uuid>"),
-    (r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?", "<ts>"),
-    (r"\b\d\d:\d\d:\d\d(?:[.,]\d+)?\b", "<time>"),
-    (r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b", "<ip>"),
-    (r"\b(?:0x)?[0-9a-fA-F]*\d[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b|\b(?:0x)?[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\d[0-9a-fA-F]*\b", "<hex>"),
-    (r"\b\d+(?:\.\d+)?", "<n>"),
-    (r"_\d+", "_<n>"),
-    (r"\s+", " "),
-]
+MIN_Z = 3.0  # a surge must stand this many Poisson standard deviations above the baseline rate
 
 
-def template_expr(payload: pl.Expr) -> pl.Expr:
-    """A line's template: the JSON logger's message when there is one, variable parts masked."""
-    msg = pl.when(payload.str.starts_with("{")).then(
-        pl.coalesce(payload.str.json_path_match("$.msg"), payload.str.json_path_match("$.message"), payload)
-    ).otherwise(payload)
-    t = msg.str.slice(0, 400)
-    for rx, rep in MASKS:
-        t = t.str.replace_all(rx, rep)
-    return t.str.strip_chars().str.slice(0, 200)
+class Basis(str):
+    """`baseline.basis`: plain text. report.py formats every value of the window and baseline
+    dicts as a time (`iso(v)` calls `v.astimezone(UTC).isoformat()`); a Basis comes out of that
+    unchanged, so the key can ride in the documented `baseline {...}` object."""
+
+    def astimezone(self, _tz=None) -> Basis:
+        return self
+
+    def isoformat(self) -> str:
+        return str(self)
 
 
 def _ranges(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt.datetime) -> list[tuple]:
@@ -75,16 +73,20 @@ def _drop_cross_export_copies(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     return kept, df.height - kept.height
 
 
-def template_surge(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt.datetime, *, top: int = 10,
-                   min_count: int = 3, min_factor: float = 3.0, tz: str = "UTC") -> dict:
-    length = until - since
-    length = max(length, dt.timedelta(minutes=5))
-    b_since = since - length
-    out: dict = {"window": {"start": since, "end": until}, "baseline": {"start": b_since, "end": since},
-                 "bytes_read": 0, "window_lines": 0, "baseline_lines": 0, "duplicate_lines": 0, "skipped": [], "rows": []}
+def _extent(con: duckdb.DuckDBPyConnection) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """First and last minute of the indexed text lines (all sources)."""
+    return con.execute(
+        """
+        SELECT min(i.minute), max(i.minute) FROM line_index i JOIN sources s USING (source_id)
+        WHERE i.minute IS NOT NULL AND s.format NOT IN ('document', 'document_lines', 'otel_span_ndjson')
+        """
+    ).fetchone()
+
+
+def _reread(con, since, until, tz, out) -> pl.DataFrame | None:
     frames = []
     budget = MAX_BYTES
-    for sid, path, abspath, fmt, lo, hi, first_line, src_pod, encoding, src_ctr in _ranges(con, b_since, until):
+    for sid, path, abspath, fmt, lo, hi, first_line, src_pod, encoding, src_ctr in _ranges(con, since, until):
         if lo is None or hi is None or hi <= lo:
             continue
         if abspath in (None, "-") or not os.path.exists(abspath):
@@ -98,7 +100,6 @@ def template_surge(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt
         out["bytes_read"] += len(data)
         if not data:
             continue
-        # the first line of the range is first_line only when the range starts at that minute's first line;
         # line numbers come from the index's first line and are exact because ranges start on line starts
         lines = payload_lines(Chunk(data, first_line, lo), fmt, tz=tz)
         single_pod = src_pod if src_pod and "," not in src_pod else None
@@ -109,43 +110,97 @@ def template_surge(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt
             pl.coalesce("container", pl.lit(single_ctr, pl.String)).alias("container"),
         ))
     if not frames:
-        return out
+        return None
     df = pl.concat(frames, how="diagonal_relaxed").filter(pl.col("ts").is_not_null())
+    # continuation lines the envelope stamped with a time of their own (kubectl, CRI): pieces of
+    # a pretty-printed object or stack below an event line, never templates of their own
+    return df.filter(~is_continuation(pl.col("payload")))
+
+
+def template_surge(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt.datetime, *, top: int = 10,
+                   min_count: int = 3, min_factor: float = 3.0, tz: str = "UTC") -> dict:
+    length = max(until - since, dt.timedelta(minutes=5))
+    first_min, _last_min = _extent(con)
+    b_since = since - length
+    if first_min is not None and first_min < since:
+        b_since = max(b_since, first_min)
+    out: dict = {"window": {"start": since, "end": until},
+                 "baseline": {"start": b_since, "end": since, "basis": Basis("none")},
+                 "bytes_read": 0, "window_lines": 0, "baseline_lines": 0, "duplicate_lines": 0, "skipped": [], "rows": [],
+                 "window_minutes": None, "baseline_minutes": None}
+    df = _reread(con, b_since, until, tz, out)
+    if df is None:
+        out["baseline"].update(start=None, end=None, basis=Basis("none: no lines in or before the window"))
+        return out
     df, out["duplicate_lines"] = _drop_cross_export_copies(df)
+    df = df.filter((pl.col("ts") >= b_since) & (pl.col("ts") < until))
     df = df.with_columns(
         pl.when(pl.col("ts") >= since).then(pl.lit("window")).otherwise(pl.lit("baseline")).alias("period"),
-        template_expr(pl.col("payload")).alias("template"),
-    ).filter((pl.col("ts") >= b_since) & (pl.col("ts") < until) & (pl.col("template").str.len_chars() > 0))
+        message_expr(pl.col("payload")).alias("message"),
+        pl.coalesce("pod", "source").alias("entity"),
+    ).filter(pl.col("message").str.strip_chars().str.len_chars() > 0)
     if df.height == 0:
+        out["baseline"].update(start=None, end=None, basis=Basis("none: no lines in or before the window"))
         return out
-    out["window_lines"] = int((df.get_column("period") == "window").sum())
-    out["baseline_lines"] = int((df.get_column("period") == "baseline").sum())
+    m = mine(df.get_column("message").str.slice(0, 400))
+    df = df.with_columns(m.get_column("template_id"), m.get_column("template").str.slice(0, 200))
+    win = df.filter(pl.col("period") == "window")
+    base = df.filter(pl.col("period") == "baseline")
+    out["window_lines"], out["baseline_lines"] = win.height, base.height
+    # the spans the lines cover: the window up to its last line's minute, the baseline from its first line
+    w_end = min(until, win.get_column("ts").max() + dt.timedelta(minutes=1)) if win.height else until
+    w_start = since if base.height else max(since, win.get_column("ts").min().replace(second=0, microsecond=0))
+    w_min = max((w_end - w_start).total_seconds() / 60, 1.0)
+    if base.height:
+        b_start = max(b_since, base.get_column("ts").min().replace(second=0, microsecond=0))
+        full = b_start <= since - length
+        b_start = since - length if full else b_start
+        b_min = max((since - b_start).total_seconds() / 60, 1.0)
+        basis = ("the equally long span before the window" if full else
+                 f"the first {b_min:,.0f} minutes of the logs, before the window (shorter than the window; rates compared per minute)")
+        out["baseline"].update(start=b_start, basis=Basis(basis))
+    else:
+        b_min = None
+        out["baseline"].update(start=None, end=None, basis=Basis(
+            "none: the logs begin inside the window, so no template can be called new or surging; "
+            "the most frequent templates of the window are listed"))
+    out["window_minutes"], out["baseline_minutes"] = round(w_min, 2), (round(b_min, 2) if b_min else None)
+    covered = base.get_column("entity").unique()  # entities (pods, else sources) with lines in the baseline
     agg = (
-        df.group_by("template")
+        df.group_by("template_id")
         .agg(
+            pl.col("template").first(),
             (pl.col("period") == "window").sum().alias("window_count"),
             (pl.col("period") == "baseline").sum().alias("baseline_count"),
+            ((pl.col("period") == "window") & pl.col("entity").is_in(covered.implode())).sum().alias("covered_count"),
             pl.col("pod").filter(pl.col("period") == "window").drop_nulls().unique().sort().head(5).alias("pods"),
-            pl.col("level").filter(pl.col("period") == "window").drop_nulls().mode().first().alias("level"),
+            pl.col("level").filter(pl.col("period") == "window").drop_nulls().mode().sort().first().alias("level"),
             pl.struct("source", "line_no", "payload").filter(pl.col("period") == "window").first().alias("example"),
             pl.col("ts").filter(pl.col("period") == "window").min().alias("first_seen"),
         )
-        .with_columns(((pl.col("window_count") + 1) / (pl.col("baseline_count") + 1)).alias("factor"))
-        .filter(
-            (pl.col("window_count") >= min_count)
-            & ((pl.col("baseline_count") == 0) | (pl.col("factor") >= min_factor))
-        )
-        .sort(["window_count", "factor", "template"], descending=[True, True, False])  # ties: by text, stable
-        .head(top)
+        .filter(pl.col("window_count") >= min_count)
     )
+    if b_min is None:
+        agg = agg.with_columns(pl.lit(None, pl.Float64).alias("factor"), pl.lit(False).alias("new"))
+    else:
+        # rate ratio (per minute, +1 smoothing) and how far the window count stands above the
+        # count the baseline rate predicts (Poisson z): a steady template is never a surge
+        expected = pl.col("baseline_count") * (w_min / b_min)
+        agg = agg.with_columns(
+            (((pl.col("window_count") + 1) / w_min) / ((pl.col("baseline_count") + 1) / b_min)).alias("factor"),
+            ((pl.col("window_count") - expected) / (expected + 1).sqrt()).alias("z"),
+            ((pl.col("baseline_count") == 0) & (pl.col("covered_count") >= min_count)).alias("new"),
+        ).filter(pl.col("new") | ((pl.col("baseline_count") > 0) & (pl.col("factor") >= min_factor) & (pl.col("z") >= MIN_Z)))
+    agg = agg.sort(["window_count", "template"], descending=[True, False]).head(top)  # ties: by text, stable
     for r in agg.iter_rows(named=True):
         ex = r["example"] or {}
+        f = r["factor"]
         out["rows"].append({
             "template": r["template"],
             "window_count": r["window_count"],
             "baseline_count": r["baseline_count"],
-            "factor": round(r["factor"], 2),
-            "new": r["baseline_count"] == 0,
+            "factor": None if f is None or math.isnan(f) else round(f, 2),
+            "new": bool(r["new"]),
             "level": r["level"],
             "pods": r["pods"],
             "first_seen": r["first_seen"],

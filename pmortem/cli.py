@@ -934,3 +934,7 @@ def _fast_exit(code: int) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(run())
+
+from .cli_templates import templates_command  # noqa: E402
+
+main.add_command(templates_command)

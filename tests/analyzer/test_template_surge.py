@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from pathlib import Path
 
-from conftest import loghub
+from conftest import SAMPLES, Cli, loghub, require
 
 NEEDLE = "RMContainerAllocator: ERROR IN CONTACTING RM."
 
@@ -36,7 +37,7 @@ def test_surging_template_counts_match_the_raw_file(cli):
     surge = json.loads(res.stdout)["template_surge"]
     (row,) = [r for r in surge["rows"] if "ERROR IN CONTACTING RM" in r["template"]]
     assert (row["window_count"], row["baseline_count"]) == (want_window, want_base)
-    assert row["template"].startswith("<ts> ERROR [RMCommunicator Allocator]")
+    assert row["template"].startswith("<*> ERROR [RMCommunicator Allocator]")
     # the example points at a real line holding that message
     assert NEEDLE in lines[row["example"]["line"] - 1]
     assert row["example"]["source"].endswith("Hadoop_2k.log")
@@ -61,8 +62,6 @@ def _as_cri(kubectl_text: str) -> str:
 def test_the_same_lines_in_two_exports_count_once(cli, tmp_path):
     """kubectl logs and /var/log/pods hold the same lines: the surge counts must not double
     (a window covered by two exports and a baseline covered by one would fake a surge)."""
-    from conftest import SAMPLES, Cli, require
-
     kubectl = require(SAMPLES / "incident" / "campaign-7f9c6d5b8-x2k9p.log")
     pod_dir = tmp_path / "var" / "log" / "pods" / "campaign_campaign-7f9c6d5b8-x2k9p_0c1e4b52-7a35-4a8e-9a8b-4f4c1c5c6a10" / "campaign"
     pod_dir.mkdir(parents=True)
@@ -84,3 +83,94 @@ def test_the_same_lines_in_two_exports_count_once(cli, tmp_path):
     assert both["duplicate_lines"] == one["window_lines"] + one["baseline_lines"]
     md = both_cli.ok("report").stdout
     assert f"{both['duplicate_lines']:,} more were the same lines in a second export and count once" in md
+
+
+# --- what the surge must not report ---------------------------------------------------------
+
+NODE = Path(__file__).resolve().parents[1] / "fixtures" / "node-inspect"
+
+
+def _surge(cli, *args: str) -> dict:
+    return json.loads(cli.ok("report", "--format", "json", *args).stdout)["template_surge"]
+
+
+def _fragments(text: str) -> list[str]:
+    """Payloads (after the kubectl prefix and time) that continue the event above them."""
+    out = []
+    for ln in text.splitlines():
+        payload = ln.split(" ", 2)[2] if ln.startswith("[pod/") else ln
+        if re.match(r"\s|[}\])]+[,;]?\s*$", payload):
+            out.append(payload)
+    return out
+
+
+def _assert_no_fragment_rows(surge: dict) -> None:
+    for r in surge["rows"]:
+        t = r["template"]
+        assert t.strip() and not re.fullmatch(r"[}\])]+[,;]?", t.strip()), r
+        assert not re.match(r"(at |errno:|code:|syscall:|path:|\.\.\. )", t), r
+        assert not r["example"]["text"][:1].isspace(), r
+
+
+def test_printed_error_fields_stay_inside_their_event(cli):
+    """Node's util.inspect of an error: stack frames, `  errno: -2,`, `  syscall: 'open',` and
+    `}` each get an envelope time of their own from kubectl, yet belong to the error line."""
+    api = require(NODE / "api.log")
+    frags = _fragments(api.read_text())
+    assert any("errno: -2," in f for f in frags) and any(f.strip() == "}" for f in frags)
+    cli.ok("ingest", str(api), "-q")
+    s = _surge(cli, "--since", "2024-03-01T10:10:00Z", "--until", "2024-03-01T10:13:00Z")
+    assert s["baseline"]["basis"] == "the equally long span before the window"
+    (row,) = s["rows"]  # the health check is steady: not a surge
+    assert row["template"].startswith("failed to load tenant config Error: ENOENT")
+    # one per failed read in the window (every 10 s for 3 minutes), not one per printed line
+    assert (row["window_count"], row["baseline_count"], row["new"]) == (18, 0, True)
+    # the window's lines are event lines only: 18 health checks + 18 errors
+    assert s["window_lines"] == 36
+    _assert_no_fragment_rows(s)
+
+
+def test_steady_template_against_a_short_baseline_is_no_surge(cli):
+    """A window that starts 2 minutes into the logs: the baseline is those 2 minutes, said so,
+    and the health check (6 a minute throughout) is compared per minute, not per span."""
+    cli.ok("ingest", str(require(NODE / "api.log")), "-q")
+    s = _surge(cli, "--since", "2024-03-01T10:02:00Z", "--until", "2024-03-01T10:07:00Z")
+    assert s["baseline"]["basis"].startswith("the first 2 minutes of the logs")
+    assert s["baseline"]["start"] == "2024-03-01T10:00:00Z" and s["baseline_lines"] == 12
+    assert s["window_lines"] == 30 and s["rows"] == []
+
+
+def test_new_only_for_pods_the_baseline_covers(cli, tmp_path):
+    """A pod that starts inside the window has no baseline: its templates are not "new"
+    (another pod logging in the baseline does not make them comparable)."""
+    old = require(NODE / "api.log").read_text().splitlines()
+    before = tmp_path / "api-before.log"  # the first pod, up to the window only
+    before.write_text("\n".join(ln for ln in old if " 2024-03-01T10:1" not in ln) + "\n")
+    cli.ok("ingest", str(before), str(require(NODE / "api-new-pod.log")), "-q")
+    s = _surge(cli, "--since", "2024-03-01T10:10:00Z", "--until", "2024-03-01T10:13:00Z")
+    assert s["baseline_lines"] == 30 and s["window_lines"] == 36
+    assert not any(r["new"] for r in s["rows"])
+    assert not any("failed to load tenant config" in r["template"] for r in s["rows"])
+
+
+def test_empty_baseline_flags_nothing_new_and_says_so(cli):
+    """samples/forkbomb begins inside the report's window: no baseline, no "new" flags."""
+    cli.ok("ingest", str(require(SAMPLES / "forkbomb" / "checkout-6b7f9d8c5-w2x4z.log")), "-q")
+    s = _surge(cli)
+    assert s["baseline_lines"] == 0 and s["baseline"]["start"] is None
+    assert s["baseline"]["basis"].startswith("none: the logs begin inside the window")
+    assert s["rows"] and not any(r["new"] for r in s["rows"]) and all(r["factor"] is None for r in s["rows"])
+    md = cli.ok("report").stdout
+    assert "The baseline holds no lines, so no template is called new or surging" in md
+    assert "| new |" not in md
+
+
+def test_no_fragments_in_the_surge_of_the_samples(cli, tmp_path):
+    """samples/backpressure and samples/forkbomb: no surge row is a continuation fragment."""
+    for name in ("backpressure", "forkbomb"):
+        c = Cli(tmp_path / name)
+        (tmp_path / name).mkdir()
+        c.ok("ingest", str(require(SAMPLES / name)), "-q")
+        s = _surge(c)
+        assert s["rows"]
+        _assert_no_fragment_rows(s)

@@ -170,7 +170,7 @@ class Analysis:
             return {"window": {"start": iso(win["start"]), "end": iso(win["end"])}, "baseline": {"start": None, "end": None},
                     "bytes_read": 0, "window_lines": 0, "baseline_lines": 0, "duplicate_lines": 0, "skipped": [], "rows": [], "error": str(exc)[:200]}
         for k in ("window", "baseline"):
-            s[k] = {kk: iso(v) for kk, v in s[k].items()}
+            s[k] = {kk: (iso(v) if isinstance(v, dt.datetime) else v) for kk, v in s[k].items()}
         for r in s["rows"]:
             r["first_seen"] = iso(r["first_seen"])
             r["template"] = self.redact(r["template"])

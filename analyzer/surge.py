@@ -29,18 +29,6 @@ MAX_BYTES = 256 * 1024 * 1024  # re-read at most this much; the rest is reported
 MIN_Z = 3.0  # a surge must stand this many Poisson standard deviations above the baseline rate
 
 
-class Basis(str):
-    """`baseline.basis`: plain text. report.py formats every value of the window and baseline
-    dicts as a time (`iso(v)` calls `v.astimezone(UTC).isoformat()`); a Basis comes out of that
-    unchanged, so the key can ride in the documented `baseline {...}` object."""
-
-    def astimezone(self, _tz=None) -> Basis:
-        return self
-
-    def isoformat(self) -> str:
-        return str(self)
-
-
 def _ranges(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt.datetime) -> list[tuple]:
     return con.execute(
         """
@@ -125,12 +113,12 @@ def template_surge(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt
     if first_min is not None and first_min < since:
         b_since = max(b_since, first_min)
     out: dict = {"window": {"start": since, "end": until},
-                 "baseline": {"start": b_since, "end": since, "basis": Basis("none")},
+                 "baseline": {"start": b_since, "end": since, "basis": "none"},
                  "bytes_read": 0, "window_lines": 0, "baseline_lines": 0, "duplicate_lines": 0, "skipped": [], "rows": [],
                  "window_minutes": None, "baseline_minutes": None}
     df = _reread(con, b_since, until, tz, out)
     if df is None:
-        out["baseline"].update(start=None, end=None, basis=Basis("none: no lines in or before the window"))
+        out["baseline"].update(start=None, end=None, basis="none: no lines in or before the window")
         return out
     df, out["duplicate_lines"] = _drop_cross_export_copies(df)
     df = df.filter((pl.col("ts") >= b_since) & (pl.col("ts") < until))
@@ -140,7 +128,7 @@ def template_surge(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt
         pl.coalesce("pod", "source").alias("entity"),
     ).filter(pl.col("message").str.strip_chars().str.len_chars() > 0)
     if df.height == 0:
-        out["baseline"].update(start=None, end=None, basis=Basis("none: no lines in or before the window"))
+        out["baseline"].update(start=None, end=None, basis="none: no lines in or before the window")
         return out
     m = mine(df.get_column("message").str.slice(0, 400))
     df = df.with_columns(m.get_column("template_id"), m.get_column("template").str.slice(0, 200))
@@ -158,11 +146,10 @@ def template_surge(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt
         b_min = max((since - b_start).total_seconds() / 60, 1.0)
         basis = ("the equally long span before the window" if full else
                  f"the first {b_min:,.0f} minutes of the logs, before the window (shorter than the window; rates compared per minute)")
-        out["baseline"].update(start=b_start, basis=Basis(basis))
+        out["baseline"].update(start=b_start, basis=basis)
     else:
         b_min = None
-        out["baseline"].update(start=None, end=None, basis=Basis(
-            "none: the logs begin inside the window, so no template can be called new or surging; "
+        out["baseline"].update(start=None, end=None, basis=("none: the logs begin inside the window, so no template can be called new or surging; "
             "the most frequent templates of the window are listed"))
     out["window_minutes"], out["baseline_minutes"] = round(w_min, 2), (round(b_min, 2) if b_min else None)
     covered = base.get_column("entity").unique()  # entities (pods, else sources) with lines in the baseline

@@ -932,9 +932,10 @@ def _fast_exit(code: int) -> None:
     os._exit(code)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(run())
-
 from .cli_templates import templates_command  # noqa: E402
 
 main.add_command(templates_command)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run())

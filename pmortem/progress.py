@@ -15,6 +15,7 @@ import time
 CLEAR_EOL = "\x1b[K"
 BAR_WIDTH = 24
 MIN_LABEL = 8  # a label shorter than this is left out rather than cut
+LABEL_WANT = 24  # columns of the label kept before the bar gets any
 
 
 def terminal_columns(stream) -> int:
@@ -33,8 +34,9 @@ def terminal_columns(stream) -> int:
 def render(done: int, total: int, lines: int, elapsed: float, label: str, width: int) -> str:
     """The progress line for a terminal `width` columns wide: at most width - 1 characters.
 
-    What does not fit goes, least useful first: the label's head (its tail is kept), the
-    bar's width, the bar, the line count, the rate, the ETA."""
+    What does not fit goes, least useful first: the label's head beyond LABEL_WANT columns
+    (its tail is kept), the bar's width, the bar, the rest of the label, the line count,
+    the rate, the ETA, the byte counts."""
     limit = max(width - 1, 1)
     el = max(elapsed, 1e-6)
     rate = done / el
@@ -55,11 +57,15 @@ def render(done: int, total: int, lines: int, elapsed: float, label: str, width:
     else:
         return text[:limit]
     room = limit - len(text)
-    bar_w = min(BAR_WIDTH, room - 3)  # "[", "]" and a space
+    # the label (which file) before the bar (the percentage says as much): up to LABEL_WANT of it
+    want = min(len(label), LABEL_WANT) + 1 if label else 0
+    bar_w = min(BAR_WIDTH, room - 3 - want)  # "[", "]" and a space
     if bar_w >= 5:
         fill = int(bar_w * min(pct, 100) / 100)
         text = f"[{'#' * fill}{'.' * (bar_w - fill)}] " + text
-        room = limit - len(text)
+    else:
+        text = text.lstrip()
+    room = limit - len(text)
     if label and room - 1 >= MIN_LABEL:
         text += " " + (label if len(label) <= room - 1 else "…" + label[-(room - 2):])
     return text

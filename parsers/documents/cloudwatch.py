@@ -9,8 +9,6 @@ from typing import Any
 from .common import as_int, as_list, as_str, event_row, first_of, parse_time
 from .elasticsearch import es_entities
 
-# --------------------------------------------------------------------------- AWS CloudWatch Logs
-
 # A Kubernetes container log file name, as Fluent Bit / the CloudWatch agent
 # put it in the log stream name: ``<pod>_<namespace>_<container>-<64 hex>``,
 # bare or after a tag such as ``fluent-bit-kube.var.log.containers.``,

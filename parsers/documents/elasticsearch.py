@@ -18,8 +18,6 @@ from .common import (
     trace_id_hex,
 )
 
-# --------------------------------------------------------------------------- Elasticsearch
-
 # Each entity field and where each shipper puts it, first found wins:
 # Filebeat (ECS) / Fluent Bit kubernetes filter / OpenTelemetry (top level,
 # resource.attributes, attributes). `lookup` handles nested and flattened keys.
@@ -102,7 +100,6 @@ def es_search(obj: dict) -> list[dict[str, Any]]:
         for hit in hits
         if isinstance(hit, dict) and isinstance(hit.get("_source"), dict)
     ]
-
 
 
 def _unwrap_hit(obj: dict) -> dict:

@@ -19,8 +19,6 @@ from .common import (
     trace_id_hex,
 )
 
-# --------------------------------------------------------------------------- Google Cloud Logging
-
 # LogSeverity names and numbers -> pmortem levels. DEFAULT (0) means "no level
 # assigned": left None so the caller infers it from the message.
 _GCP_SEVERITY: dict[str, str | None] = {

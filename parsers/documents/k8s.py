@@ -7,8 +7,6 @@ from typing import Any
 
 from .common import as_dict, as_int, as_list, as_str, cpu_cores, event_row, first_of, memory_bytes, parse_time
 
-# --------------------------------------------------------------------------- Kubernetes
-
 
 def _pod_service(labels: dict) -> str | None:
     return as_str(first_of(labels.get("app.kubernetes.io/name"), labels.get("app")))
@@ -159,7 +157,6 @@ def k8s_items(obj: dict) -> list[dict[str, Any]]:
         elif kind == "Event":
             rows.append(k8s_event_row(item))
     return rows
-
 
 
 def k8s_kind(item: Any) -> str | None:

@@ -24,9 +24,6 @@ from .common import (
     unix_nano,
 )
 
-# --------------------------------------------------------------------------- spans
-
-
 _RESOURCE_KEYS = (
     "service.name",
     "k8s.pod.name",
@@ -259,7 +256,6 @@ def _jaeger_spans(trace: dict) -> list[dict[str, Any]]:
 def jaeger_traces(obj: dict) -> list[dict[str, Any]]:
     traces = as_list(obj.get("data")) if "data" in obj else [obj]
     return [row for trace in traces if isinstance(trace, dict) for row in _jaeger_spans(trace)]
-
 
 
 def is_flat_span(obj: dict) -> bool:

@@ -7,6 +7,7 @@ from importlib.resources import files
 
 import jinja2
 
+from . import rules
 from .escape import code_block, code_span, md_escape, mermaid_label
 from .redact import Redactor
 from .sqlrun import substituted
@@ -49,10 +50,16 @@ def chart(report: dict) -> dict | None:
     return {"labels": labels, "series": series, "y_max": int(top * 1.1) + 1, "bucket_s": b}
 
 
+def impact_partials() -> list[dict]:
+    """The rules' Impact lines: each partial with the finding rules it renders, in impact_rank order."""
+    told = sorted((r for r in rules.REGISTRY if r.impact_rank is not None), key=lambda r: r.impact_rank)
+    return [{"template": r.impact_template, "rules": list(r.produces)} for r in told]
+
+
 def render_markdown(report: dict, redact: Redactor) -> str:
     env = _env(redact)
     by_id = {f["id"]: f for f in report["findings"]}
-    return env.get_template("report.md.j2").render(r=report, by_id=by_id, chart=chart(report))
+    return env.get_template("report.md.j2").render(r=report, by_id=by_id, chart=chart(report), impact=impact_partials())
 
 
 def render_json(report: dict) -> str:

@@ -379,8 +379,11 @@ static void rfc3339_times(const unsigned char *s, Py_ssize_t n, int64_t *minute,
         }
     }
     *minute = m;
-    /* the full time only where polars' %S%.f%#z parse agrees; elsewhere polars parses it */
-    if (sec <= 59 && frac_digits <= 9 && om <= 59) *us = m * 60000000LL + (int64_t)sec * 1000000LL + frac_us;
+    /* the full time only where polars' %S%.f%#z parse agrees; elsewhere polars parses it.
+     * polars (chrono) takes any number of fraction digits and truncates to microseconds,
+     * and reads a leap second :60 as the next minute's :00 (10:00:60.5 is 10:01:00.5):
+     * both done here too, or first_ts/last_ts fell back to the start of the minute. */
+    if (sec <= 60 && om <= 59) *us = m * 60000000LL + (int64_t)sec * 1000000LL + frac_us;
 }
 
 /* ------------------------------------------------------------------ levels */

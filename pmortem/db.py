@@ -1,18 +1,29 @@
 """The embedded DuckDB file: connection with lock wait, and numbered migrations.
 
 Migrations are appended, never edited: a database made by an older pmortem is
-upgraded in place on open; one made by a newer pmortem is refused.
+upgraded in place by a writing command (ingest, migrate, `sql --write`); the read-only
+analysis commands refuse it with the command that upgrades it. One made by a newer
+pmortem, or a DuckDB file pmortem did not make, is refused and never written.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
 
 import duckdb
 
-from .errors import UserError
+from .errors import (
+    DatabaseLocked,
+    DatabaseMissing,
+    NotAPmortemDatabase,
+    PmortemError,
+    SchemaTooNew,
+    SchemaTooOld,
+    UserError,
+)
 
 DEFAULT_DB = "pmortem.duckdb"
 
@@ -200,8 +211,26 @@ def _open_writable(path: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def connect(path: str, *, wait: float = 10.0, read_only: bool = False, migrate: bool = True) -> duckdb.DuckDBPyConnection:
-    """Open the database, waiting up to `wait` seconds for another pmortem to let go."""
+def _open_error(path: str, msg: str) -> PmortemError:
+    if "not a valid DuckDB database" in msg or "not a valid duckdb" in msg.lower():
+        return NotAPmortemDatabase(
+            f"{path} is not a pmortem database (not a DuckDB file); pass the --db that `pmortem ingest` wrote"
+        )
+    return UserError(f"cannot open database {path}: {msg.splitlines()[0]}")
+
+
+def connect(
+    path: str, *, wait: float = 10.0, read_only: bool = False, migrate: bool = True
+) -> duckdb.DuckDBPyConnection:
+    """Open the database, waiting up to `wait` seconds for another pmortem to let go.
+
+    Writable (ingest, migrate, `sql --write`): a new file gets the schema, an older pmortem's
+    is upgraded in place. Read-only (report, scan's analysis, sources, sql): nothing is
+    written, so an older schema is refused with the command that upgrades it."""
+    if read_only and not os.path.exists(path):
+        raise DatabaseMissing(
+            f"no database at {path}; run `pmortem ingest PATH... --db {path}` first, or pass --db"
+        )
     deadline = time.monotonic() + max(wait, 0)
     delay = 0.1
     while True:
@@ -211,40 +240,80 @@ def connect(path: str, *, wait: float = 10.0, read_only: bool = False, migrate: 
         except duckdb.IOException as exc:
             msg = str(exc)
             if "lock" not in msg.lower():
-                raise UserError(f"cannot open database {path}: {msg.splitlines()[0]}") from None
+                raise _open_error(path, msg) from None
             if time.monotonic() >= deadline:
-                raise UserError(
+                raise DatabaseLocked(
                     f"database {path} is in use by {_holder(msg)}; waited {wait:g}s. "
                     "Let it finish, or pass --wait SECONDS to wait longer."
                 ) from None
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
         except duckdb.Error as exc:
-            raise UserError(f"cannot open database {path}: {str(exc).splitlines()[0]}") from None
-    if migrate and not read_only:
-        migrate_db(con, path)
-    elif read_only:
-        check_version(con, path)
+            raise _open_error(path, str(exc)) from None
+    try:
+        if migrate and not read_only:
+            migrate_db(con, path)
+        else:
+            v = check_version(con, path)
+            if read_only and v == 0:
+                raise NotAPmortemDatabase(
+                    f"{path} is an empty DuckDB database, not pmortem's; run `pmortem ingest PATH... --db {path}` first"
+                )
+            if read_only and v < SCHEMA_VERSION:
+                raise SchemaTooOld(
+                    f"database {path} has schema version {v}, older than this pmortem's ({SCHEMA_VERSION}); "
+                    f"run `pmortem migrate --db {path}` (or any `pmortem ingest --db {path} ...`) to upgrade it"
+                )
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
+def _user_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 def _current_version(con: duckdb.DuckDBPyConnection) -> int:
-    has = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    ).fetchone()[0]
-    if not has:
+    if "schema_migrations" not in _user_tables(con):
         return 0
     return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
 
 
 def check_version(con: duckdb.DuckDBPyConnection, path: str) -> int:
-    v = _current_version(con)
+    """The schema version; refuses a database of a newer pmortem, and a DuckDB file with
+    tables of its own but no pmortem schema (someone else's database: never written to)."""
+    tables = _user_tables(con)
+    if "schema_migrations" not in tables:
+        if tables or not _is_new(con):
+            raise NotAPmortemDatabase(
+                f"{path} is a DuckDB database but not pmortem's (no schema_migrations, sources or events table); "
+                "pass the --db that `pmortem ingest` wrote, or a new file name"
+            )
+        return 0
+    v = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
     if v > SCHEMA_VERSION:
-        raise UserError(
+        raise SchemaTooNew(
             f"database {path} has schema version {v}, newer than this pmortem knows ({SCHEMA_VERSION}); "
             "upgrade pmortem (pip install -U pmortem) or use another --db"
         )
+    if v >= 1 and not {"sources", "events"} <= tables:
+        raise NotAPmortemDatabase(
+            f"{path} has a schema_migrations table but no sources/events tables; it is not pmortem's"
+        )
     return v
+
+
+def _is_new(con: duckdb.DuckDBPyConnection) -> bool:
+    """No tables, views or sequences at all: a file DuckDB just created (or an empty one)."""
+    n = con.execute(
+        "SELECT (SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() AND NOT internal)"
+        " + (SELECT count(*) FROM duckdb_sequences() WHERE database_name = current_database())"
+    ).fetchone()[0]
+    return n == 0
 
 
 def migrate_db(con: duckdb.DuckDBPyConnection, path: str) -> None:
@@ -266,9 +335,11 @@ def migrate_db(con: duckdb.DuckDBPyConnection, path: str) -> None:
             raise
 
 
-def open_existing(path: str, *, wait: float = 10.0) -> duckdb.DuckDBPyConnection:
-    import os
-
+def open_existing(path: str, *, wait: float = 10.0, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """An existing database: read-only for the analysis commands (checked, never written),
+    writable (and upgraded) otherwise."""
     if not os.path.exists(path):
-        raise UserError(f"no database at {path}; run `pmortem ingest PATH...` first, or pass --db")
-    return connect(path, wait=wait)
+        raise DatabaseMissing(
+            f"no database at {path}; run `pmortem ingest PATH... --db {path}` first, or pass --db"
+        )
+    return connect(path, wait=wait, read_only=read_only)

@@ -1,0 +1,115 @@
+"""What rules produce: findings, hypotheses, chain links and recommendations, and their JSON shape."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+SEVERITY_ORDER = {"incident": 0, "warning": 1, "info": 2}
+ENTITY_KEYS = ("service", "namespace", "pod", "container", "host", "pid")
+
+
+def iso(t: dt.datetime | None) -> str | None:
+    return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if t else None
+
+
+def finding_id(rule: str, service: str | None, pod: str | None, start: dt.datetime | None) -> str:
+    key = f"{rule}|{service or ''}|{pod or ''}|{iso(start) or ''}"
+    return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def rounded(x, nd: int = 3):
+    return round(x, nd) if isinstance(x, float) else x
+
+
+def first_lines(msg: str | None, n: int = 2, limit: int = 400) -> str:
+    if not msg:
+        return ""
+    lines = [ln for ln in str(msg).split("\n") if ln.strip()][:n]
+    s = "\n".join(lines)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def isoed(row: dict) -> dict:
+    """A query row with its timestamps as ISO strings, as metrics show them."""
+    return {k: (iso(v) if isinstance(v, dt.datetime) else v) for k, v in row.items()}
+
+
+def signal_exits(exit_codes: str | None) -> int:
+    """Exits by a signal, from an exit-code histogram ('SIGKILL:120, 1:3')."""
+    n = 0
+    for part in (exit_codes or "").split(","):
+        code, _, cnt = part.strip().rpartition(":")
+        if code.startswith("SIG") and cnt.isdigit():
+            n += int(cnt)
+    return n
+
+
+@dataclass
+class Finding:
+    rule: str
+    severity: str  # incident | warning | info
+    confidence: float
+    confidence_reasons: list[str]
+    title: str
+    entity: dict
+    start: dt.datetime | None
+    end: dt.datetime | None
+    metrics: dict
+    evidence: list[dict]
+    sql: dict
+    id: str = ""
+
+    @property
+    def pod(self) -> str | None:
+        return self.entity.get("pod")
+
+    def assign_id(self) -> None:
+        self.id = finding_id(self.rule, self.entity.get("service"), self.pod, self.start)
+        for k in ENTITY_KEYS:
+            self.entity.setdefault(k, None)
+
+    def sort_key(self) -> tuple:
+        return (SEVERITY_ORDER[self.severity], -self.confidence, iso(self.start) or "", self.id)
+
+    def to_dict(self, redact: Callable[[str], str]) -> dict:
+        return {"id": self.id, "rule": self.rule, "severity": self.severity, "confidence": self.confidence,
+                "title": redact(self.title), "entity": self.entity, "start": iso(self.start), "end": iso(self.end),
+                "metrics": self.metrics, "confidence_reasons": self.confidence_reasons, "evidence": self.evidence,
+                "sql": self.sql}
+
+
+@dataclass
+class Hypothesis:
+    rule: str
+    statement: str
+    verdict: str  # supported | rejected | inconclusive
+    reasons: list[str]
+    metrics: dict
+    sql: dict
+
+    def to_dict(self) -> dict:
+        return {"rule": self.rule, "statement": self.statement, "verdict": self.verdict, "reasons": self.reasons,
+                "metrics": self.metrics, "sql": self.sql}
+
+
+@dataclass
+class Link:
+    cause: Finding
+    effect: Finding
+    basis: str
+
+    def to_dict(self) -> dict:
+        return {"cause": self.cause.id, "effect": self.effect.id, "basis": self.basis}
+
+
+@dataclass
+class Recommendation:
+    id: str
+    text: str
+    findings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "findings": self.findings, "text": self.text}

@@ -1,0 +1,45 @@
+"""The rules the analyzer runs, one module per rule. Adding a rule: a module exporting `RULE`
+(see base.Rule) and its line in REGISTRY.
+
+REGISTRY is the run order: a rule reads the findings of the rules it `needs`, so those come
+earlier (a test checks it). Where the rules' sentences stand in the summary and their advice in
+the recommendations is set by their own ranks, not by this order."""
+
+from __future__ import annotations
+
+from . import (
+    deploy_markers,
+    event_loop_block,
+    exit_precursor,
+    feedback_loop,
+    host_shape,
+    near_miss,
+    paired_errors,
+    request_amplification,
+    resource_exhaustion,
+    slow_dependency,
+    worker_death_spiral,
+)
+from .base import Advice, RootRole, Rule
+
+REGISTRY: list[Rule] = [
+    worker_death_spiral.RULE,
+    host_shape.RULE,
+    request_amplification.RULE,
+    paired_errors.RULE,
+    exit_precursor.RULE,
+    feedback_loop.RULE,
+    near_miss.RULE,
+    event_loop_block.RULE,
+    resource_exhaustion.RULE,
+    deploy_markers.RULE,
+    slow_dependency.RULE,
+]
+
+
+def rule_ids() -> list[str]:
+    """Every finding and hypothesis rule id the registry can produce."""
+    return [r for rule in REGISTRY for r in (*rule.produces, *rule.tests)]
+
+
+__all__ = ["REGISTRY", "Advice", "RootRole", "Rule", "rule_ids"]

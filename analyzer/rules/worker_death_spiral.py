@@ -1,0 +1,79 @@
+"""Worker death spiral (the mechanism): a primary respawns workers that keep dying, with no backoff."""
+
+from __future__ import annotations
+
+from ..context import Context
+from ..findings import Finding, iso, signal_exits
+from .base import Advice, RootRole, Rule
+
+QUERIES = ("worker_lifecycle",)
+
+
+def detect(ctx: Context) -> list[Finding]:
+    out = []
+    for r in ctx.run("worker_lifecycle", {"service": ctx.opts.service}):
+        if r["exits"] < 5:
+            continue
+        sev = "incident" if (r["peak_deaths_per_s"] >= 2 or r["exits"] >= 20) else "warning"
+        conf, why = 0.6, ["worker exits counted from the primary's own log lines"]
+        if r["median_respawn_latency_s"] is not None and r["median_respawn_latency_s"] < 1:
+            conf += 0.15
+            why.append(f"respawned after a median {r['median_respawn_latency_s']} s: no backoff delay")
+        if not r["respawn_backs_off"]:
+            conf += 0.1
+            why.append(f"respawn delay does not grow (backoff ratio {r['backoff_ratio']})")
+        if r["sigkill_exits"] >= r["exits"] / 2:
+            conf += 0.1
+            why.append(f"{r['sigkill_exits']} of {r['exits']} exits by SIGKILL (cgroup OOM killer)")
+        out.append(Finding(
+            rule="worker_death_spiral", severity=sev, confidence=round(min(conf, 0.99), 2), confidence_reasons=why,
+            title=f"Worker death spiral in {r['pod']}",
+            entity={"service": r["service"], "pod": r["pod"], "host": r["host"]},
+            start=r["first_exit"], end=r["last_exit"],
+            metrics={"deaths": r["exits"], "worker_starts": r["starts"], "peak_deaths_per_s": r["peak_deaths_per_s"],
+                     "peak_second": iso(r["peak_second"]), "mean_deaths_per_s": r["mean_deaths_per_s"],
+                     "median_lifetime_s": r["median_lifetime_s"], "p90_lifetime_s": r["p90_lifetime_s"],
+                     "median_respawn_latency_s": r["median_respawn_latency_s"],
+                     "p90_respawn_latency_s": r["p90_respawn_latency_s"],
+                     "max_respawn_latency_s": r["max_respawn_latency_s"],
+                     "backoff_ratio": r["backoff_ratio"], "respawn_backs_off": r["respawn_backs_off"],
+                     "exit_codes": r["exit_codes"]},
+            evidence=ctx.evidence("worker_exit", pod=r["pod"], key=f"evidence:death:{r['pod']}")
+            + ctx.evidence("worker_start", pod=r["pod"], limit=2, key=f"evidence:start:{r['pod']}"),
+            sql=ctx.sql_ref("worker_lifecycle"),
+        ))
+    return out
+
+
+def summary(ctx: Context) -> list[str]:
+    s = ctx.top("worker_death_spiral")
+    if not s:
+        return []
+    m = s.metrics
+    killed = signal_exits(m["exit_codes"])
+    n = m["deaths"]
+    how = (f"{n} workers were killed by a signal" if killed >= n / 2
+           else f"{n} workers exited (exit codes {m['exit_codes']}) after a median life of {m['median_lifetime_s']} s")
+    lead = "It forked one worker per core into its memory limit; " if ctx.top("host_shape_outlier") else f"In {s.pod}, "
+    backoff = "with no backoff" if not m.get("respawn_backs_off") else "with a growing delay"
+    return [f"{lead}{how} (peak {m['peak_deaths_per_s']}/s) and were respawned after a median "
+            f"{m['median_respawn_latency_s']} s {backoff}: a death spiral."]
+
+
+RULE = Rule(
+    name="worker_death_spiral",
+    produces=("worker_death_spiral",),
+    queries=QUERIES,
+    detect=detect,
+    summary=summary,
+    summary_rank=20,
+    impact_rank=30,
+    advice=(
+        Advice("respawn_backoff", "Respawn workers with exponential backoff and a circuit breaker (stop forking after "
+               "N deaths in M seconds and fail the pod's readiness).", ("worker_death_spiral",), rank=20),
+        Advice("event_loop_lag", "Instrument event-loop lag and worker deaths per second as metrics with alerts, so the "
+               "spiral is seen in minutes, not from the dependency's errors.",
+               ("worker_death_spiral", "paired_client_server_errors"), rank=40),
+    ),
+    root=(RootRole("worker_death_spiral", 9, "not_info"),),
+)

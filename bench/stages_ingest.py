@@ -39,7 +39,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus")
     args = ap.parse_args()
-    from pmortem.parsers import _scan, native, pipeline, readers
+    from pmortem.parsers import _scan, events, native, readers  # (build_events: as native calls it)
 
     from pmortem import ingest
     from pmortem.cli import main as cli
@@ -49,10 +49,10 @@ def main() -> int:
     _wrap(_scan, "assemble", "w: C assemble")
     _wrap(native, "prepare_chunk", "w: prepare (all of the above but read)")
     _wrap(native, "finish_chunks", "m: finish (events of one or more chunks)")
-    _wrap(pipeline, "_build_events", "m:   build events")
-    _wrap(pipeline, "classify_frame", "m:     classify")
-    _wrap(pipeline, "json_fields", "m:     JSON payloads")
-    _wrap(ingest, "_commit_chunk", "m: commit (DuckDB)")
+    _wrap(native, "build_events", "m:   build events")
+    _wrap(events, "classify_frame", "m:     classify")
+    _wrap(events, "json_fields", "m:     JSON payloads")
+    _wrap(ingest, "commit_chunk", "m: commit (DuckDB)")
     _wrap(queue.Queue, "get", "m: waiting for the scan thread")
     with tempfile.TemporaryDirectory() as tmp:
         db = str(Path(tmp) / "stages.duckdb")

@@ -246,7 +246,8 @@ def check_lines(data: bytes, envelope: str, split: bool = False) -> dict:
     two-thread scan equals the one-thread scan. Returns the scan."""
     import struct
 
-    from pmortem.parsers.pipeline import _parse_env_ts, annotate
+    from pmortem.parsers.events import annotate
+    from pmortem.parsers.events import parse_env_ts as _parse_env_ts
 
     r = _scan(data, envelope, False)
     if split:

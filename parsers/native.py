@@ -11,11 +11,11 @@ exports), a chunk goes through:
 2. Then, in the same call, a SIMD multi-literal search (parsers/literals.py, Teddy in
    _scan.c) over each line's payload for the catalogue's prefilter literals,
    case-insensitively: which lines could be events.
-3. The deferred lines go through `pipeline.annotate`, the polars reference, and their
+3. The deferred lines go through `events.annotate`, the polars reference, and their
    answers are written into the same arrays.
 4. `_scan.assemble`: CRI partial folding, late rejects, the tail left for the next chunk,
    the per-minute line index groups and the rows of the events to keep.
-5. Only those rows become strings and go through `pipeline._build_events`, exactly as the
+5. Only those rows become strings and go through `events.build_events`, exactly as the
    reference path does it.
 
 `parse_chunk_reference` in pipeline.py is the specification: tests/parsers/test_native.py
@@ -35,6 +35,20 @@ import polars as pl
 from .arrowcols import prim as _prim
 from .arrowcols import text as _text
 from .catalogue import BUILDER_LITERALS
+from .events import (
+    ENTITY_FIELDS,
+    FOLD_WINDOW,
+    INDEX_SCHEMA,
+    REJECT_SCHEMA,
+    REQUIRES_TS,
+    ChunkResult,
+    annotate,
+    build_events,
+    group_events,
+    long_line_sample,
+    parse_env_ts,
+    service_from_pod,
+)
 from .literals import LiteralSearch
 from .readers import MAX_LINE_BYTES, Chunk
 
@@ -102,7 +116,7 @@ class Prepared:
     _made: tuple | None = None  # frames(), once
 
     def frames(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-        """(the events to keep, one row each as pipeline.group_events makes them; the line
+        """(the events to keep, one row each as events.group_events makes them; the line
         index; the rejects). Polars work, so the event builder's thread does it."""
         if self._made is None:
             self._made = _frames(self)
@@ -146,8 +160,6 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool, split: bool = False) -> Pre
 
     `split`: the C scan runs on two threads, each on half of the chunk's lines (same result;
     the pipelined ingest asks for it when it may use more than one core)."""
-    from .pipeline import FOLD_WINDOW, REQUIRES_TS, _parse_env_ts, annotate
-
     data = chunk.data
     bom = chunk.offset == 0 and bytes(data[:3]) == BOM
     lits = ctx.catalogue.literals
@@ -194,7 +206,7 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool, split: bool = False) -> Pre
                 pl.col("is_json").fill_null(False).cast(pl.UInt8).alias("is_json"),
                 pl.col("level").replace_strict(LEVEL_CODE, default=-1, return_dtype=pl.Int8).alias("level"),
                 (pl.col("minute").dt.epoch("s") // 60).fill_null(NONE64).cast(pl.Int64).alias("minute"),
-                pl.coalesce("ts", _parse_env_ts(pl.col("env_ts_text"))).dt.epoch("us").fill_null(NONE64).cast(pl.Int64).alias("ts_us"),
+                pl.coalesce("ts", parse_env_ts(pl.col("env_ts_text"))).dt.epoch("us").fill_null(NONE64).cast(pl.Int64).alias("ts_us"),
                 pl.col("cont_text").fill_null(False).cast(pl.UInt8).alias("cont"),
                 (pl.col("payload").str.contains_any(dlits, ascii_case_insensitive=True) if lits is not None else pl.lit(True))
                 .fill_null(False).cast(pl.UInt8).alias("hit"),
@@ -220,8 +232,6 @@ def _extract(chunk: Chunk, ctx, bom: bool, r: dict, a: dict, fix: pl.DataFrame |
     """What the frames need from the chunk's bytes and per-line arrays, copied out in C: the
     kept rows' payload and time strings and values, their text joined per event, and the
     rejects' samples."""
-    from .pipeline import long_line_sample
-
     data = chunk.data
     start, raw_len = memoryview(r["start"]).cast("q"), memoryview(r["raw_len"]).cast("q")
     idx = a["sel_idx"]
@@ -257,8 +267,6 @@ def _extract(chunk: Chunk, ctx, bom: bool, r: dict, a: dict, fix: pl.DataFrame |
 
 def _frames(p: Prepared):
     """The line index, the rejects, and the kept events (one row each) as frames."""
-    from .pipeline import ENTITY_FIELDS, INDEX_SCHEMA, REJECT_SCHEMA, _service_from_pod, group_events
-
     chunk, ctx, a, ents, fix, x = p.chunk, p.ctx, p.a, p.ents, p.fix, p.x
     # entity strings per entity id (-1: none), with the path / flag / config labels
     lab = ctx.labels
@@ -270,7 +278,7 @@ def _frames(p: Prepared):
         v = lab[f][0] if f in lab else None
         src = pl.col(f"env_{f}") if f in ("pod", "container") else pl.lit(None, pl.String)
         ent_df = ent_df.with_columns(src.alias(f"env_{f}"), pl.coalesce(src, pl.lit(v, pl.String)).alias(f"_{f}"))
-    ent_df = ent_df.with_columns(pl.coalesce("_service", _service_from_pod(pl.col("_pod"))).alias("_service"))
+    ent_df = ent_df.with_columns(pl.coalesce("_service", service_from_pod(pl.col("_pod"))).alias("_service"))
 
     # the line index
     g = a["index"]
@@ -366,12 +374,10 @@ def finish_chunk(p: Prepared):
 def finish_chunks(ps: list[Prepared]):
     """Consecutive prepared chunks of one source as one result: their events built in one
     go (fewer polars calls per event when the builder has fallen behind the scanner)."""
-    from .pipeline import ChunkResult, _build_events
-
     # one row per event already (_frames); event ids are per chunk, unused from here on
     frames = [p.frames() for p in ps]
     sel = frames[0][0] if len(ps) == 1 else pl.concat([f[0] for f in frames], how="vertical_relaxed")
-    events, n_events = _build_events(sel, ps[0].ctx, selected=True, grouped=True)
+    events, n_events = build_events(sel, ps[0].ctx, selected=True, grouped=True)
 
     def ts_of(us: int):
         return None if us == NONE64 else EPOCH + timedelta(microseconds=us)

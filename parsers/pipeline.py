@@ -3,81 +3,49 @@
 `parse_chunk` is pure: it takes a chunk of whole lines and the source's context
 and returns frames (events, per-minute line index, rejects) plus counts that
 reconcile: lines = parsed + rejected, parsed = events + generic + folded.
+The per-line annotation and the event builder it shares with the native scanner
+are in events.py.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import orjson
 import polars as pl
 
-from .catalogue import BUILDER_LITERALS, Catalogue, classify_frame
-from .envelopes import ENV_COLUMNS, split_envelope
-from .payloads import CONTINUATION_RE, JSON_TIME_RE, level_expr, parse_json_time, parse_rfc3339
+from .envelopes import split_envelope
+from .events import (
+    ENTITY_FIELDS,
+    FOLD_WINDOW,
+    INDEX_SCHEMA,
+    K8S_SUFFIX,
+    PY_ENVELOPES,
+    REJECT_SCHEMA,
+    REQUIRES_TS,
+    ChunkResult,
+    SourceContext,
+    annotate,
+    build_events,
+    group_events,
+    json_fields,
+    long_line_sample,
+    parse_env_ts,
+    payload_timestamps,
+    service_from_pod,
+    split_python_envelope,
+)
+from .payloads import CONTINUATION_RE, level_expr
 from .readers import MAX_LINE_BYTES, Chunk
 from .schema import EVENT_COLUMNS, UTC_US, conform
 
-ENTITY_FIELDS = ("service", "namespace", "pod", "container", "host")
-SYSLOG_HEAD_RE = (
-    r"^(?:<\d{1,3}>)?(?:1 )?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) "
-    r"([\w.-]+) ([^\s\[:]+)(?:\[(\d+)\])?: "
-)
-NGINX_ERROR_PID_RE = r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\w+\] (\d+)#\d+: "
-YEARLESS_FORMATS = ("syslog", "android", "proxifier")
-REQUIRES_TS = {"cri", "kubectl", "kubectl_prefix", "docker", "loki", "es_ndjson", "otel_span_ndjson"}
-PY_ENVELOPES = {"es_ndjson", "otel_span_ndjson"}
-
-
-@dataclass
-class SourceContext:
-    source_id: int
-    envelope: str
-    catalogue: Catalogue
-    tz: str = "UTC"
-    # field -> (value, origin) from the path, CLI flags or config, in that order of trust
-    labels: dict[str, tuple[str, str]] = field(default_factory=dict)
-    store_lines: bool = False
-    default_year: int | None = None
-    # when the file was last written: year-less timestamps (syslog, Android) take its year,
-    # and one that would lie after it belongs to the year before (a log spanning New Year)
-    reference_time: datetime | None = None
-
-
-@dataclass
-class ChunkResult:
-    events: pl.DataFrame
-    index: pl.DataFrame
-    rejects: pl.DataFrame
-    lines: pl.DataFrame | None
-    n_lines: int = 0
-    n_rejected: int = 0
-    n_folded: int = 0
-    n_generic: int = 0
-    n_events: int = 0
-    # when set, bytes from this decompressed offset (line number tail_line) were not
-    # consumed: the last event may continue in the next chunk
-    tail_offset: int | None = None
-    tail_line: int | None = None
-    first_ts: datetime | None = None
-    last_ts: datetime | None = None
-
-
-REJECT_SCHEMA = {"line_no": pl.Int64, "byte_offset": pl.Int64, "reason": pl.String, "sample": pl.String}
-INDEX_SCHEMA = {
-    "minute": pl.Datetime("us", "UTC"),
-    "service": pl.String,
-    "pod": pl.String,
-    "container": pl.String,
-    "level": pl.String,
-    "lines": pl.Int64,
-    "first_line": pl.Int64,
-    "last_line": pl.Int64,
-    "first_offset": pl.Int64,
-    "end_offset": pl.Int64,
-}
+# (re-exported: callers and tests take these from here)
+__all__ = [
+    "ENTITY_FIELDS", "FOLD_WINDOW", "INDEX_SCHEMA", "K8S_SUFFIX", "REJECT_SCHEMA", "REQUIRES_TS", "ChunkResult",
+    "SourceContext", "annotate", "build_events", "group_events", "json_fields", "parse_chunk",
+    "parse_chunk_reference", "payload_lines", "split_lines",
+]
 
 
 # ---------------------------------------------------------------- lines
@@ -128,11 +96,6 @@ def _split_lines(chunk: Chunk) -> pl.DataFrame:
     return _split_lines_slow(chunk)
 
 
-def long_line_sample(body: bytes) -> str:
-    """The first 200 characters of an over-long line (as the fast CSV path keeps them)."""
-    return body[:800].decode("utf-8", "replace")[:200]
-
-
 def _split_lines_slow(chunk: Chunk) -> pl.DataFrame:
     parts = chunk.data.split(b"\n")
     if chunk.data.endswith(b"\n"):
@@ -165,49 +128,6 @@ def _split_lines_slow(chunk: Chunk) -> pl.DataFrame:
     )
 
 
-# ---------------------------------------------------------------- python-decoded envelopes
-def _split_python_envelope(df: pl.DataFrame, envelope: str) -> pl.DataFrame:
-    """Elasticsearch/OpenSearch `_source` NDJSON: decode each record (these exports are small)."""
-    from .documents import es_entities, es_timestamp
-
-    cols: dict[str, list] = {k: [] for k in ENV_COLUMNS}
-    for line in df.get_column("line").to_list():
-        try:
-            doc = orjson.loads(line) if line.strip() else None
-        except orjson.JSONDecodeError:
-            doc = None
-        if isinstance(doc, dict) and "_source" in doc and isinstance(doc["_source"], dict):
-            doc = doc["_source"]
-        if not isinstance(doc, dict):
-            for k in ENV_COLUMNS:
-                cols[k].append(None)
-            cols["payload"][-1] = line
-            cols["env_ok"][-1] = False
-            cols["env_json"][-1] = True
-            cols["partial"][-1] = False
-            continue
-        ent = es_entities(doc)
-        msg = doc.get("message")
-        if msg is None and isinstance(doc.get("log"), dict):
-            msg = doc["log"].get("original")
-        if msg is None:
-            msg = doc.get("log") if isinstance(doc.get("log"), str) else ""
-        cols["payload"].append(str(msg).rstrip("\n"))
-        ts = es_timestamp(doc)
-        cols["env_ts_text"].append(str(ts) if ts is not None else None)
-        cols["stream"].append(doc.get("stream"))
-        cols["partial"].append(False)
-        cols["env_pod"].append(ent.get("pod"))
-        cols["env_container"].append(ent.get("container"))
-        cols["env_namespace"].append(ent.get("namespace"))
-        cols["env_host"].append(ent.get("host"))
-        cols["env_service"].append(ent.get("service"))
-        cols["env_ok"].append(True)
-        cols["env_json"].append(True)
-    env = pl.DataFrame(cols, schema=ENV_COLUMNS)
-    return pl.concat([df, env], how="horizontal")
-
-
 def _span_events(df: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[int, int, str]]]:
     """One span per line (flat OTel JSON). Returns canonical events and rejects."""
     from .documents import span_from_record
@@ -237,42 +157,6 @@ def _span_events(df: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[int, int, s
     return events, rejects
 
 
-# ---------------------------------------------------------------- the chunk
-
-def annotate(good: pl.DataFrame, ctx: SourceContext) -> pl.DataFrame:
-    """Per line: the envelope's columns, is_json, level, minute, ts / ts_text, cont_text.
-
-    The polars reference for what the native scanner (`_scan.c`) computes; the native
-    path also sends the lines it cannot decide through here.
-    """
-    if ctx.envelope in PY_ENVELOPES:
-        df = _split_python_envelope(good, ctx.envelope)
-    else:
-        df = split_envelope(good, ctx.envelope)
-
-    payload = pl.col("payload")
-    is_json = payload.str.starts_with("{")
-    # timestamps: the envelope's when there is one, else the payload's own. Envelope times are
-    # bucketed per minute from their text (one parse per distinct minute, not per line); the
-    # full timestamp is parsed only for the events that are kept.
-    df = df.with_columns(
-        is_json.alias("is_json"),
-        level_expr(payload, is_json).alias("level"),
-        _minute_key(pl.col("env_ts_text")).alias("_mkey"),
-        pl.col("env_ts_text").alias("ts_text"),
-        pl.lit(None, UTC_US).alias("ts"),
-        pl.lit(None, pl.String).alias("ts_text_payload"),
-    )
-    df = df.with_columns(_minutes_from_keys(df.get_column("_mkey")).alias("minute")).drop("_mkey")
-    need = df.get_column("env_ts_text").is_null()
-    if need.any():
-        df = _payload_timestamps(df, need, ctx)
-        df = df.with_columns(pl.coalesce("minute", pl.col("ts").dt.truncate("1m")).alias("minute"))
-    payload = pl.col("payload")
-    cont = ~pl.col("is_json") & pl.col("ts_text_payload").is_null() & payload.str.contains(CONTINUATION_RE)
-    return df.with_columns(cont.alias("cont_text"))
-
-
 def parse_chunk(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult:
     from . import native
 
@@ -281,10 +165,6 @@ def parse_chunk(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult
     return parse_chunk_reference(chunk, ctx, final=final)
 
 
-# A continuation line (stack frame, CRI piece) joins its partition's open event only when
-# that partition's previous line is at most this many lines before it: the cut between
-# chunks keeps every event a later line could still join, and this bounds how far back.
-FOLD_WINDOW = 1000
 
 
 def parse_chunk_reference(chunk: Chunk, ctx: SourceContext, *, final: bool) -> ChunkResult:
@@ -374,12 +254,12 @@ def parse_chunk_reference(chunk: Chunk, ctx: SourceContext, *, final: bool) -> C
     # the pod-name rule runs once per distinct pod, not once per line
     pods = df.get_column("_pod").drop_nulls().unique()
     if len(pods):
-        mapping = pl.DataFrame({"p": pods}).with_columns(_service_from_pod(pl.col("p")).alias("s"))
+        mapping = pl.DataFrame({"p": pods}).with_columns(service_from_pod(pl.col("p")).alias("s"))
         svc = pl.col("_pod").replace_strict(mapping.get_column("p"), mapping.get_column("s"), default=None, return_dtype=pl.String)
         df = df.with_columns(pl.coalesce("_service", svc).alias("_service"))
 
     index = _line_index(df)
-    events, n_events = _build_events(df, ctx)
+    events, n_events = build_events(df, ctx)
     n_rows = df.height
     n_starts = df.filter(pl.col("evt") == pl.col("_row")).height
     rej = pl.concat(
@@ -391,7 +271,7 @@ def parse_chunk_reference(chunk: Chunk, ctx: SourceContext, *, final: bool) -> C
     stored = None
     if ctx.store_lines:
         stored = df.select(
-            "line_no", "byte_offset", pl.coalesce("ts", _parse_env_ts(pl.col("env_ts_text"))).alias("ts"), pl.col("_service").alias("service"),
+            "line_no", "byte_offset", pl.coalesce("ts", parse_env_ts(pl.col("env_ts_text"))).alias("ts"), pl.col("_service").alias("service"),
             pl.col("_pod").alias("pod"), pl.col("_container").alias("container"), pl.col("ev_level").alias("level"), "line",
         )
     first_ts, last_ts = _span_of(df)
@@ -417,45 +297,6 @@ def parse_chunk_reference(chunk: Chunk, ctx: SourceContext, *, final: bool) -> C
     return res
 
 
-def _minute_key(t: pl.Expr) -> pl.Expr:
-    """'2022-04-08T20:59' + zone for RFC 3339 text; the text itself for epoch nanoseconds."""
-    epoch = t.str.slice(4, 1) != "-"
-    zone = pl.when(t.str.ends_with("Z")).then(pl.lit("Z")).otherwise(t.str.slice(-6))
-    return pl.when(epoch).then(t.str.slice(0, 10)).otherwise(t.str.slice(0, 16) + zone)
-
-
-def _minutes_from_keys(keys: pl.Series) -> pl.Series:
-    uniq = keys.drop_nulls().unique().to_list()
-    parsed = []
-    for k in uniq:
-        try:
-            if k[:10].isdigit() and len(k) == 10:
-                parsed.append(datetime.fromtimestamp(int(k) // 60 * 60, UTC))  # epoch seconds prefix of ns text
-                continue
-            zone = k[16:]
-            if zone != "Z" and ":" not in zone:
-                zone = zone[-5:-2] + ":" + zone[-2:]
-            d = datetime.fromisoformat(k[:16] + ":00" + zone).astimezone(UTC)
-            parsed.append(d.replace(second=0, microsecond=0))
-        except ValueError:
-            parsed.append(None)
-    if not uniq:
-        return pl.Series("minute", [None] * len(keys), UTC_US)
-    m = pl.DataFrame({"k": uniq, "v": parsed}, schema={"k": pl.String, "v": UTC_US})
-    return keys.replace_strict(m.get_column("k"), m.get_column("v"), default=None, return_dtype=UTC_US)
-
-
-def _parse_env_ts(t: pl.Expr) -> pl.Expr:
-    """RFC 3339 text, or epoch digits (Loki nanoseconds, Elasticsearch milliseconds, seconds)."""
-    epoch = t.str.slice(4, 1) != "-"
-    digits = t.str.len_chars()
-    n = t.cast(pl.Float64, strict=False)
-    us = pl.when(digits >= 18).then(n / 1000).when(digits >= 15).then(n).when(digits >= 12).then(n * 1000).otherwise(n * 1e6)
-    return pl.when(epoch).then(
-        pl.from_epoch(us.round(0).cast(pl.Int64, strict=False), time_unit="us").dt.replace_time_zone("UTC")
-    ).otherwise(parse_rfc3339(t))
-
-
 def _span_of(df: pl.DataFrame) -> tuple[datetime | None, datetime | None]:
     """First and last timestamp: parse only the lines of the first and the last minute."""
     if df.height == 0:
@@ -465,48 +306,9 @@ def _span_of(df: pl.DataFrame) -> tuple[datetime | None, datetime | None]:
     if lo is None:
         return None, None
     edge = df.filter(pl.col("row_minute").is_in([lo, hi])).select(
-        pl.coalesce("ts", _parse_env_ts(pl.col("env_ts_text")), "row_minute").alias("t")
+        pl.coalesce("ts", parse_env_ts(pl.col("env_ts_text")), "row_minute").alias("t")
     ).get_column("t")
     return edge.min(), edge.max()
-
-
-# Kubernetes generates name suffixes from an alphabet without vowels (k8s.io/apimachinery
-# rand.String), which tells a pod (`checkout-7d9f8b6c4-qx2lp`) from a word (`pino-epoch`).
-K8S_SUFFIX = "[bcdfghjklmnpqrstvwxz2456789]"
-
-
-def _service_from_pod(pod: pl.Expr) -> pl.Expr:
-    """Deployment pods are <deployment>-<replicaset hash>-<5 chars>; StatefulSets <name>-<n>."""
-    sfx = K8S_SUFFIX
-    return pl.coalesce(
-        pod.str.extract(rf"^(.+?)-{sfx}{{6,10}}-{sfx}{{5}}$", 1),
-        pod.str.extract(rf"^(.+?)-{sfx}{{5}}$", 1),
-        pod.str.extract(r"^(.+?)-\d+$", 1),
-    )
-
-
-def _payload_timestamps(df: pl.DataFrame, need: pl.Series, ctx: SourceContext) -> pl.DataFrame:
-    from .timestamps import extract_timestamps
-
-    payload = df.get_column("payload")
-    json_time = parse_json_time(pl.col("p").str.extract(JSON_TIME_RE, 1))
-    jt = pl.DataFrame({"p": payload}).select(
-        pl.when(pl.col("p").str.starts_with("{")).then(json_time).alias("jts"),
-        pl.when(pl.col("p").str.starts_with("{")).then(pl.col("p").str.extract(JSON_TIME_RE, 1)).alias("jtext"),
-    )
-    ref = ctx.reference_time
-    year = ctx.default_year or (ref.year if ref else None)
-    tx = extract_timestamps(payload, tz=ctx.tz, default_year=year)
-    if ref is not None and ctx.default_year is None:
-        late = pl.col("fmt").is_in(list(YEARLESS_FORMATS)) & (pl.col("ts") > pl.lit(ref + timedelta(days=1)))
-        tx = tx.with_columns(pl.when(late).then(pl.col("ts").dt.offset_by("-1y")).otherwise(pl.col("ts")).alias("ts"))
-    ts = pl.coalesce(jt.get_column("jts"), tx.get_column("ts"))
-    text = pl.coalesce(jt.get_column("jtext"), tx.get_column("ts_text"))
-    return df.with_columns(
-        pl.when(pl.Series(need)).then(ts).otherwise(pl.col("ts")).alias("ts"),
-        pl.when(pl.Series(need)).then(text).otherwise(pl.col("ts_text")).alias("ts_text"),
-        pl.when(pl.Series(need)).then(text).otherwise(None).alias("ts_text_payload"),
-    )
 
 
 def _line_index(df: pl.DataFrame) -> pl.DataFrame:
@@ -529,282 +331,6 @@ def _line_index(df: pl.DataFrame) -> pl.DataFrame:
         )
         .select(list(INDEX_SCHEMA))
     )
-
-
-def json_fields(text: str) -> dict:
-    """Pull the logger fields out of a pino / bunyan / winston / ECS JSON payload."""
-    try:
-        obj = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return {"_bad_json": True}
-    if type(obj) is not dict:  # orjson makes plain dicts, lists, str, int, float, bool, None
-        return {"_bad_json": True}
-    get = obj.get
-    out: dict = {}
-    msg = get("msg", get("message", get("log")))
-    parts = [str(msg)] if msg is not None else []
-    err = get("err") or get("error")
-    if type(err) is dict:
-        for k in ("type", "message", "stack"):
-            if err.get(k):
-                parts.append(str(err[k]))
-    elif type(err) is str:
-        parts.append(err)
-    out["message"] = "\n".join(parts) if parts else text
-    v = get("hostname")
-    if type(v) is str:
-        out["payload_pod"] = v
-    if isinstance(get("pid"), int):  # (a bool is an int here too, as before)
-        out["payload_pid"] = obj["pid"]
-    if not _SERVICE_KEYS.isdisjoint(obj):
-        for k in ("name", "service", "service.name"):
-            if type(get(k)) is str:
-                out["payload_service"] = obj[k]
-                break
-    res, req = get("res"), get("req")
-    if type(res) is dict and isinstance(res.get("statusCode"), int):
-        out["status"] = res["statusCode"]
-    elif isinstance(get("statusCode"), int):
-        out["status"] = obj["statusCode"]
-    rt = get("responseTime", get("duration_ms", get("elapsed_ms")))
-    if isinstance(rt, int | float):
-        out["duration_ms"] = float(rt)
-    if type(req) is dict:
-        if type(req.get("url")) is str:
-            out["route"] = req["url"].split("?")[0]
-        if type(req.get("method")) is str:
-            out["method"] = req["method"]
-        if type(req.get("remoteAddress")) is str:
-            out["peer"] = req["remoteAddress"]
-    if not _TRACE_KEYS.isdisjoint(obj):
-        for k in ("trace_id", "traceId", "traceID", "trace.id"):
-            if type(get(k)) is str:
-                out["trace_id"] = obj[k]
-                break
-    if not _SPAN_KEYS.isdisjoint(obj):
-        for k in ("span_id", "spanId", "spanID", "span.id"):
-            if type(get(k)) is str:
-                out["span_id"] = obj[k]
-                break
-    out["extra"] = {k: v for k, v in obj.items() if k not in _JSON_KNOWN and type(v) is not dict and type(v) is not list}
-    return out
-
-
-_SERVICE_KEYS = frozenset({"name", "service", "service.name"})
-_TRACE_KEYS = frozenset({"trace_id", "traceId", "traceID", "trace.id"})
-_SPAN_KEYS = frozenset({"span_id", "spanId", "spanID", "span.id"})
-# logger fields json_fields reads itself (the rest go to attrs)
-_JSON_KNOWN = frozenset({"msg", "message", "level", "time", "timestamp", "hostname", "pid", "v", "err", "error", "req", "res"})
-
-
-# json_fields' keys -> the event builder's columns
-_JSON_OUT: dict[str, tuple[str, pl.DataType]] = {
-    "payload_pod": ("payload_pod", pl.String),
-    "payload_service": ("payload_service", pl.String),
-    "payload_pid": ("payload_pid", pl.Int64),
-    "status": ("j_status", pl.Int32),
-    "duration_ms": ("j_duration_ms", pl.Float64),
-    "route": ("j_route", pl.String),
-    "peer": ("j_peer", pl.String),
-    "trace_id": ("j_trace_id", pl.String),
-    "span_id": ("j_span_id", pl.String),
-}
-
-
-def group_events(sel: pl.DataFrame) -> pl.DataFrame:
-    """The kept rows as one row per event: its first row's fields, `line_count` and `raw`,
-    the rows' payloads joined (a "\n" before each row but the first and CRI partial
-    continuations). The native path does the same in C (`_scan.join_events`)."""
-    payload = pl.col("payload")
-    piece = (
-        pl.when(pl.col("evt") == pl.col("_row"))
-        .then(payload)
-        .when(pl.col("cont_partial"))
-        .then(payload)
-        .otherwise(pl.lit("\n") + payload)
-    )
-    return (
-        sel.with_columns(piece.alias("_piece"))
-        .group_by("evt", maintain_order=True)
-        .agg(
-            pl.col("line_no").first(),
-            pl.col("byte_offset").first(),
-            pl.len().cast(pl.Int32).alias("line_count"),
-            pl.col("ts").first(),
-            pl.col("ts_text").first(),
-            pl.col("stream").first(),
-            pl.col("ev_level").first().alias("level"),
-            pl.col("is_json").first(),
-            pl.col("_piece").str.join("").alias("raw"),
-            *[pl.col(f"_{f}").first().alias(f"_{f}") for f in ENTITY_FIELDS],
-            *[pl.col(f"env_{f}").first().alias(f"env_{f}") for f in ENTITY_FIELDS],
-        )
-    )
-
-
-def _build_events(df: pl.DataFrame, ctx: SourceContext, *, selected: bool = False, grouped: bool = False) -> tuple[pl.DataFrame, int]:
-    """Events from the rows of a chunk: those holding a prefilter literal, or error/fatal ones.
-
-    `selected`: the caller (the native scanner) already kept exactly those events' rows;
-    `grouped`: and made them one row per event (`group_events`).
-    """
-    lits = ctx.catalogue.literals
-    payload = pl.col("payload")
-    if selected:
-        sel = df
-    else:
-        if lits is None:
-            hit = pl.lit(True)
-        else:
-            hit = payload.str.contains_any(lits + BUILDER_LITERALS, ascii_case_insensitive=True)
-        hit_evts = df.filter(hit).get_column("evt").unique()
-        sel = df.filter(pl.col("evt").is_in(hit_evts.implode()) | pl.col("ev_level").is_in(["error", "fatal"]))
-    if sel.height == 0:
-        return pl.DataFrame(schema=EVENT_COLUMNS), 0
-    ev = sel if grouped else group_events(sel)
-    if ev.get_column("ts").null_count():
-        ev = ev.with_columns(pl.coalesce("ts", _parse_env_ts(pl.col("ts_text"))).alias("ts"))
-    # JSON payloads: decode the selected ones (one pass); only they become Python strings,
-    # and their fields are spread back to the frame's rows (text rows keep their raw text)
-    n = ev.height
-    jidx = ev.get_column("is_json").arg_true()
-    jraws = ev.get_column("raw").gather(jidx).to_list()
-    m = len(jraws)
-    jmsg: list[str | None] = [None] * m
-    jcols: dict[str, list] = {k: [None] * m for k in _JSON_OUT}
-    attrs: list[str | None] = [None] * m
-    for j, raw in enumerate(jraws):
-        jr = json_fields(raw)
-        if not jr:
-            continue
-        jmsg[j] = jr.get("message", raw)
-        for k in _JSON_OUT:
-            v = jr.get(k)
-            if v is not None:
-                jcols[k][j] = v
-        extra = jr.get("extra", {})
-        if "method" in jr:
-            extra = {**extra, "method": jr["method"]}
-        attrs[j] = orjson.dumps(extra, default=str).decode()
-
-    def spread(name: str, vals: list, dt: pl.DataType) -> pl.Series:
-        return pl.repeat(None, n, dtype=dt, eager=True).alias(name).scatter(jidx, pl.Series(vals, dtype=dt))
-
-    ev = ev.with_columns(
-        pl.coalesce(spread("_jmsg", jmsg, pl.String), pl.col("raw")).alias("message"),
-        *[spread(name, jcols[k], dt) for k, (name, dt) in _JSON_OUT.items()],
-        spread("j_attrs", attrs, pl.String),
-    ).with_row_index("_i")
-    # process headers some text formats carry: syslog (host, program, pid), nginx error log (pid)
-    head = pl.col("raw").str.slice(0, 200)
-    sg = head.str.extract_groups(SYSLOG_HEAD_RE)
-    ev = ev.with_columns(
-        sg.struct.field("1").alias("hdr_host"),
-        sg.struct.field("2").alias("hdr_service"),
-        pl.coalesce(sg.struct.field("3"), head.str.extract(NGINX_ERROR_PID_RE, 1)).cast(pl.Int64, strict=False).alias("hdr_pid"),
-    )
-    ev = classify_frame(ev, ctx.catalogue, "message")
-    for f in ("cpu_count", "pid", "exit_code", "signal", "status", "duration_ms", "route", "peer", "trace_id", "span_id", "error_class", "level"):
-        if f"_f_{f}" not in ev.columns:
-            ev = ev.with_columns(pl.lit(None).alias(f"_f_{f}"))
-    if "rule_attrs" not in ev.columns:
-        ev = ev.with_columns(pl.lit(None, pl.String).alias("rule_attrs"))
-    kind = (
-        pl.when(pl.col("kind").is_not_null())
-        .then(pl.col("kind"))
-        .when(pl.col("j_status").is_not_null())
-        .then(pl.lit("http_request"))
-        .otherwise(pl.lit("log"))
-    )
-    # entity resolution, in order of trust: envelope, payload, path/flags/config, pod name
-    lab = ctx.labels
-
-    def origin(f: str, *payload_cols: str | None) -> pl.Expr:
-        e = pl.when(pl.col(f"env_{f}").is_not_null()).then(pl.lit("envelope"))
-        for c in payload_cols:
-            if c:
-                e = e.when(pl.col(c).is_not_null()).then(pl.lit("payload"))
-        if f in lab:
-            e = e.when(pl.lit(True)).then(pl.lit(lab[f][1]))
-        if f == "service":
-            e = e.when(pl.col("_service").is_not_null()).then(pl.lit("pod_name"))
-        return e.otherwise(None)
-
-    pod = pl.coalesce("env_pod", "payload_pod", "_pod")
-    # the pod-name rule once per distinct pod, not once per event
-    pods = ev.select(pod.alias("p")).get_column("p").drop_nulls().unique()
-    svc_map = pl.DataFrame({"p": pods}).with_columns(_service_from_pod(pl.col("p")).alias("s"))
-    from_pod = pod.replace_strict(svc_map.get_column("p"), svc_map.get_column("s"), default=None, return_dtype=pl.String)
-    service = pl.coalesce("env_service", "payload_service", "hdr_service", pl.lit(lab["service"][0]) if "service" in lab else pl.lit(None, pl.String), from_pod, "_service")
-    out = ev.select(
-        "ts",
-        "ts_text",
-        "line_no",
-        "byte_offset",
-        "line_count",
-        service.alias("service"),
-        pl.col("_namespace").alias("namespace"),
-        pod.alias("pod"),
-        pl.col("_container").alias("container"),
-        pl.coalesce("env_host", "hdr_host", "_host").alias("host"),
-        pl.coalesce(pl.col("_f_pid").cast(pl.Int64, strict=False), "payload_pid", "hdr_pid").alias("pid"),
-        "stream",
-        pl.coalesce("level", pl.col("_f_level").cast(pl.String)).alias("level"),  # the line's own level first
-        kind.alias("kind"),
-        "message",
-        _merge_json(pl.col("j_attrs"), pl.col("rule_attrs"), pl.col("rule"), pl.col("payload_pid")).alias("attrs"),
-        pl.coalesce(pl.col("_f_trace_id").cast(pl.String), "j_trace_id").alias("trace_id"),
-        pl.coalesce(pl.col("_f_span_id").cast(pl.String), "j_span_id").alias("span_id"),
-        pl.col("_f_cpu_count").cast(pl.Int32, strict=False).alias("cpu_count"),
-        pl.col("_f_exit_code").cast(pl.Int32, strict=False).alias("exit_code"),
-        pl.col("_f_signal").cast(pl.String).alias("signal"),
-        pl.col("_f_error_class").cast(pl.String).alias("error_class"),
-        pl.coalesce(pl.col("_f_status").cast(pl.Int32, strict=False), "j_status").alias("status"),
-        pl.coalesce(pl.col("_f_duration_ms").cast(pl.Float64, strict=False), "j_duration_ms").alias("duration_ms"),
-        pl.coalesce(pl.col("_f_route").cast(pl.String), "j_route").alias("route"),
-        pl.coalesce(pl.col("_f_peer").cast(pl.String), "j_peer").alias("peer"),
-        _json_object(
-            service=origin("service", "payload_service", "hdr_service"),
-            namespace=origin("namespace", None),
-            pod=origin("pod", "payload_pod"),
-            container=origin("container", None),
-            host=origin("host", "hdr_host"),
-        ).alias("entity_source"),
-    )
-    return conform(out), out.height
-
-
-def _json_object(**fields: pl.Expr) -> pl.Expr:
-    """{"k":"v",...} of string expressions (null -> null), as struct.json_encode writes it.
-
-    The values here are fixed words (envelope, payload, path, ...), never text needing escapes."""
-    parts: list[pl.Expr] = []
-    for i, (k, e) in enumerate(fields.items()):
-        sep = "{" if i == 0 else ","
-        parts.append(pl.lit(f'{sep}"{k}":'))
-        parts.append(pl.when(e.is_null()).then(pl.lit("null")).otherwise(pl.lit('"') + e + pl.lit('"')))
-    parts.append(pl.lit("}"))
-    return pl.concat_str(parts)
-
-
-def _merge_json(a: pl.Expr, b: pl.Expr, rule: pl.Expr, logger_pid: pl.Expr) -> pl.Expr:
-    """Concatenate two JSON objects' members (both may be null) and add the rule name."""
-    inner_a = a.str.strip_prefix("{").str.strip_suffix("}")
-    inner_b = b.str.strip_prefix("{").str.strip_suffix("}")
-    rule_m = pl.when(rule.is_not_null()).then(pl.lit('"rule":"') + rule + pl.lit('"'))
-    pid_m = pl.when(logger_pid.is_not_null()).then(pl.lit('"logger_pid":') + logger_pid.cast(pl.String))
-    # the non-null members joined by "," (one string op instead of a list per row)
-    members = pl.concat_str(
-        [
-            pl.when(inner_a.str.len_bytes() > 0).then(inner_a),
-            pl.when(inner_b.str.len_bytes() > 0).then(inner_b),
-            rule_m,
-            pid_m,
-        ],
-        separator=",",
-        ignore_nulls=True,
-    )
-    return pl.lit("{") + members.fill_null("") + pl.lit("}")
 
 
 def _parse_span_chunk(lines: pl.DataFrame, ctx: SourceContext) -> ChunkResult:
@@ -860,18 +386,18 @@ def payload_lines(chunk: Chunk, envelope: str, *, tz: str = "UTC") -> pl.DataFra
     lines = split_lines(chunk).filter(pl.col("reject").is_null())
     if lines.height == 0:
         return pl.DataFrame(schema={"line_no": pl.Int64, "ts": UTC_US, "pod": pl.String, "container": pl.String, "level": pl.String, "payload": pl.String})
-    df = _split_python_envelope(lines, envelope) if envelope in PY_ENVELOPES else split_envelope(lines, envelope)
+    df = split_python_envelope(lines, envelope) if envelope in PY_ENVELOPES else split_envelope(lines, envelope)
     payload = pl.col("payload")
     df = df.with_columns(
         level_expr(payload, payload.str.starts_with("{")).alias("level"),
-        _parse_env_ts(pl.col("env_ts_text")).alias("ts"),
+        parse_env_ts(pl.col("env_ts_text")).alias("ts"),
         pl.col("env_ts_text").alias("ts_text"),
         pl.lit(None, pl.String).alias("ts_text_payload"),
     )
     need = df.get_column("env_ts_text").is_null()
     if need.any():
         ctx = SourceContext(source_id=0, envelope=envelope, catalogue=Catalogue([]), tz=tz)
-        df = _payload_timestamps(df, need, ctx)
+        df = payload_timestamps(df, need, ctx)
     if df.get_column("partial").any():
         # runtime-split lines: glue each P piece to the pieces that follow it in its stream
         prev = pl.col("partial").shift(1).over("stream").fill_null(False)

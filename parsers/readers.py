@@ -256,9 +256,60 @@ def _plain_utf8(encoding: str | None) -> bool:
     return encoding is None or encoding.lower().replace("_", "-") in ("utf-8", "utf8")
 
 
+STDIN_HEAD_BYTES = 64 * 1024  # what is buffered of stdin to detect its format, then replayed
+
+
+class _StdinReplay:
+    """stdin with its first STDIN_HEAD_BYTES read ahead (format detection) and handed over
+    again, ahead of the rest, to whoever reads it. One per stdin object."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        buf = bytearray()
+        self.eof = False
+        while len(buf) < STDIN_HEAD_BYTES:
+            got = inner.read(STDIN_HEAD_BYTES - len(buf))
+            if not got:
+                self.eof = True
+                break
+            buf += got
+        self.head = bytes(buf)
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        if self._pos >= len(self.head):
+            return b"" if self.eof else self.inner.read(n)
+        if n < 0:
+            out = self.head[self._pos :] + (b"" if self.eof else self.inner.read())
+            self._pos = len(self.head)
+            return out
+        out = self.head[self._pos : self._pos + n]
+        self._pos += len(out)
+        if len(out) < n and not self.eof:
+            out += self.inner.read(n - len(out))
+        return out
+
+
+_stdin: _StdinReplay | None = None
+
+
+def _stdin_replay() -> _StdinReplay:
+    global _stdin
+    inner = sys.stdin.buffer
+    if _stdin is None or _stdin.inner is not inner:
+        _stdin = _StdinReplay(inner)
+    return _stdin
+
+
+def stdin_complete() -> bool:
+    """Whether the buffered head of stdin is all of it."""
+    return _stdin_replay().eof
+
+
 def _raw_stream(path: str, comp: str | None, encoding: str | None = None):
     if path == "-":
-        return sys.stdin.buffer if _plain_utf8(encoding) else _Transcode(sys.stdin.buffer, encoding)
+        stdin = _stdin_replay()
+        return stdin if _plain_utf8(encoding) else _Transcode(stdin, encoding)
     if not _plain_utf8(encoding):
         return _Transcode(_decompressed(path, comp), encoding)
     if is_utf16(path, comp):
@@ -470,9 +521,13 @@ def read_range(path: str, start: int, end: int, encoding: str | None = None) -> 
 
 
 def head_bytes(path: str, n: int = 65536, encoding: str | None = None) -> bytes:
-    """First n decompressed bytes (format detection), tolerant of damaged streams."""
+    """First n decompressed bytes (format detection), tolerant of damaged streams.
+    For stdin ("-"), of what is buffered of it (STDIN_HEAD_BYTES), which its reader gets again."""
     if path == "-":
-        return b""
+        head = _stdin_replay().head
+        if not _plain_utf8(encoding):
+            head = _Transcode(io.BytesIO(head), encoding).read()
+        return head[:n]
     comp = compression_of(path)
     fh = _raw_stream(path, comp, encoding)
     try:

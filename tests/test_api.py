@@ -74,7 +74,7 @@ def test_ingest_module_is_still_the_module():
     # pmortem.ingest is the callable API and still the module other code imports and patches
     from pmortem import ingest
 
-    assert callable(ingest) and hasattr(ingest, "IngestOptions") and hasattr(ingest, "_commit_chunk")
+    assert callable(ingest) and hasattr(ingest, "IngestOptions") and hasattr(ingest, "commit_chunk")
     import pmortem.ingest as mod
 
     assert mod is ingest is sys.modules["pmortem.ingest"]

@@ -255,7 +255,7 @@ def test_a_frame_far_after_its_partition_starts_its_own_event(cli, monkeypatch):
 def test_an_event_dense_file_is_read_in_smaller_chunks_and_stores_the_same(cli, monkeypatch):
     """A crash loop logs an event per line: the reader shrinks its chunks to about TARGET_ROWS
     kept rows each (memory stays bounded), and stores what big chunks store."""
-    from pmortem import ingest
+    from pmortem import chunks, ingest
 
     rnd = random.Random(3)
     lines = []
@@ -266,11 +266,11 @@ def test_an_event_dense_file_is_read_in_smaller_chunks_and_stores_the_same(cli, 
     plain.write_text("\n".join(lines) + "\n")
     big = _ingest(cli, plain, monkeypatch, 64 * 1024 * 1024, "1")
     commits: list[int] = []
-    real = ingest._commit_chunk
-    monkeypatch.setattr(ingest, "_commit_chunk", lambda con, sid, res, *a, **k: (commits.append(res.events.height), real(con, sid, res, *a, **k))[1])
-    monkeypatch.setattr(ingest, "TARGET_ROWS", 1000)
-    monkeypatch.setattr(ingest, "FIRST_CHUNK", 256 * 1024)
-    monkeypatch.setattr(ingest, "MIN_CHUNK", 16 * 1024)
+    real = ingest.commit_chunk
+    monkeypatch.setattr(ingest, "commit_chunk", lambda con, sid, res, *a, **k: (commits.append(res.events.height), real(con, sid, res, *a, **k))[1])
+    monkeypatch.setattr(chunks, "TARGET_ROWS", 1000)
+    monkeypatch.setattr(chunks, "FIRST_CHUNK", 256 * 1024)
+    monkeypatch.setattr(chunks, "MIN_CHUNK", 16 * 1024)
     small = _ingest(cli, plain, monkeypatch, 64 * 1024 * 1024, "1", "--wait", "5")  # (another database)
     assert small == big
     assert len(commits) > 10 and max(commits) < 4000, commits

@@ -20,11 +20,11 @@ import polars as pl
 import pytest
 from pmortem.parsers import native
 from pmortem.parsers.catalogue import load_catalogue
+from pmortem.parsers.detect import detect_format
+from pmortem.parsers.entities import path_labels
 from pmortem.parsers.pipeline import SourceContext, parse_chunk_reference
 from pmortem.parsers.readers import Chunk, iter_chunks
 from polars.testing import assert_frame_equal
-
-from pmortem.ingest import detect_format, path_labels
 
 REPO = Path(__file__).resolve().parents[2]
 LOGHUB = REPO.parent / "shared" / "corpora" / "loghub"

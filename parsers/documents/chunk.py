@@ -1,0 +1,108 @@
+"""A source of JSON documents as one chunk's result (events, line index, rejects, counts)."""
+
+from __future__ import annotations
+
+import orjson
+import polars as pl
+
+from ..catalogue import classify_frame
+from ..events import INDEX_SCHEMA, REJECT_SCHEMA, ChunkResult, SourceContext, json_fields
+from ..payloads import level_expr
+from ..schema import EVENT_COLUMNS, conform
+from .dispatch import detect_document, document_events
+
+MAX_DOCUMENT_BYTES = 1 << 30
+
+
+class DocumentTooLarge(ValueError):
+    """A single JSON document too large to decode whole."""
+
+
+def parse_documents(data: bytes, fmt: str, ctx: SourceContext, name: str = "input") -> ChunkResult:
+    """A whole source of JSON: one document (`fmt` "document", maybe pretty-printed) or one
+    document per line ("document_lines"), as one chunk's result. Log messages among the
+    documents' events (Elasticsearch hits) are read and classified like lines."""
+    cat = ctx.catalogue
+    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    rows: list[dict] = []
+    rejects: list[tuple] = []
+    if fmt == "document":
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise DocumentTooLarge(f"{name}: a single JSON document over {MAX_DOCUMENT_BYTES >> 20} MiB; export it as JSON lines")
+        try:
+            obj = orjson.loads(data)
+            kind = detect_document(obj)
+            if kind is None:
+                raise ValueError("not a known document (pod list, events, OTLP, Jaeger, _search)")
+            rows = document_events(obj, kind)
+            for r in rows:
+                r.setdefault("line_no", 1)
+                r.setdefault("byte_offset", 0)
+                r.setdefault("line_count", n_lines)
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            reason = "bad JSON document" if isinstance(exc, orjson.JSONDecodeError) else "unknown JSON document"
+            rejects = [(1, 0, f"{reason}: {str(exc)[:160]} (all {n_lines} lines)", data[:200].decode("utf-8", "replace"))]
+    else:
+        off = 0
+        for i, raw in enumerate(data.split(b"\n"), start=1):
+            if i > n_lines:
+                break
+            try:
+                obj = orjson.loads(raw) if raw.strip() else None
+                kind = detect_document(obj) if obj is not None else None
+                if kind is None:
+                    raise ValueError("not a known JSON document")
+                got = document_events(obj, kind)
+                for r in got:
+                    r["line_no"], r["byte_offset"], r["line_count"] = i, off, 1
+                rows.extend(got)
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                reason = "bad JSON" if isinstance(exc, orjson.JSONDecodeError) else str(exc)
+                rejects.append((i, off, reason, raw[:200].decode("utf-8", "replace")))
+            off += len(raw) + 1
+    for r in rows:
+        if isinstance(r.get("attrs"), dict):
+            r["attrs"] = orjson.dumps(r["attrs"], default=str).decode()
+    events = conform(pl.DataFrame(rows, infer_schema_length=None, strict=False)) if rows else pl.DataFrame(schema=EVENT_COLUMNS)
+    # Elasticsearch hits carry log messages: read JSON loggers' fields, then classify like any line
+    if events.height and (events.get_column("kind") == "log").any():
+        logs = events.filter(pl.col("kind") == "log").with_row_index("_i")
+        msg = pl.col("message").fill_null("")
+        logs = logs.with_columns(pl.coalesce("level", level_expr(msg, msg.str.starts_with("{"))).alias("level"))
+        fields = [json_fields(m) if m and m.startswith("{") else {} for m in logs.get_column("message").to_list()]
+        logs = logs.with_columns(
+            pl.Series("message", [f.get("message", m) for f, m in zip(fields, logs.get_column("message").to_list(), strict=True)], pl.String),
+            pl.coalesce("pod", pl.Series([f.get("payload_pod") for f in fields], dtype=pl.String)).alias("pod"),
+            pl.coalesce("pid", pl.Series([f.get("payload_pid") for f in fields], dtype=pl.Int64)).alias("pid"),
+        )
+        c = classify_frame(logs, cat, "message")
+        for f in ("cpu_count", "pid", "exit_code", "signal", "error_class", "status", "duration_ms", "route", "peer"):
+            if f"_f_{f}" in c.columns:
+                c = c.with_columns(pl.coalesce(pl.col(f), pl.col(f"_f_{f}").cast(EVENT_COLUMNS[f], strict=False)).alias(f))
+        c = c.with_columns(pl.coalesce(pl.col("kind"), pl.lit("log")).alias("kind"))
+        events = pl.concat([events.filter(pl.col("kind") != "log"), conform(c)])
+    lab = ctx.labels
+    for f in ("service", "namespace", "pod", "container", "host"):
+        if f in lab:
+            events = events.with_columns(pl.coalesce(f, pl.lit(lab[f][0])).alias(f))
+    lines_with_rows = 0 if rejects and fmt == "document" else n_lines - len(rejects)
+    n_rej = n_lines if rejects and fmt == "document" else len(rejects)
+    ts = events.get_column("ts").drop_nulls()
+    idx = (
+        events.group_by(pl.col("ts").dt.truncate("1m").alias("minute"), "service", "pod", "container", "level")
+        .agg(pl.len().cast(pl.Int64).alias("lines"), pl.col("line_no").min().alias("first_line"), pl.col("line_no").max().alias("last_line"), pl.col("byte_offset").min().alias("first_offset"), pl.col("byte_offset").max().alias("end_offset"))
+        .select(list(INDEX_SCHEMA))
+        if events.height
+        else pl.DataFrame(schema=INDEX_SCHEMA)
+    )
+    return ChunkResult(
+        events=events,
+        index=idx,
+        rejects=pl.DataFrame(rejects, schema=REJECT_SCHEMA, orient="row"),
+        lines=None,
+        n_lines=n_lines,
+        n_rejected=n_rej,
+        n_folded=lines_with_rows,  # every line of a document is parsed into its events
+        first_ts=ts.min() if len(ts) else None,
+        last_ts=ts.max() if len(ts) else None,
+    )

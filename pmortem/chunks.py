@@ -1,0 +1,315 @@
+"""Chunk sources: the ways a source is read and parsed, behind one interface.
+
+Each yields `Step`s in file order: a parsed chunk (or several, built together) with where
+it started and the resume point after it; `ingest` commits each step in one transaction,
+counts it and reports progress, whatever the source. The four ways:
+
+- `DocumentSource`: JSON documents, read whole and parsed as one chunk;
+- `PipelinedSource`: a plain file on the native scanner: a scan thread reads (pread) and
+  scans chunks ahead while the caller's thread builds and stores events;
+- `PreadSource`: a plain file read in place (pread into a reused buffer), chunk by chunk;
+- `StreamedSource`: anything else (compressed, transcoded, stdin): line-aligned chunks of
+  the decompressed stream (`readers.iter_chunks`), an unfinished last event carried over.
+
+A chunk's last event may go on in the next chunk: the parser leaves it as a tail
+(`ChunkResult.tail_offset`), read again with what follows. The file's last event is
+read as a chunk of its own, "the open tail": an append takes it back (store.reopen_tail).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .parsers import native
+from .parsers.documents.chunk import parse_documents
+from .parsers.events import ChunkResult, SourceContext
+from .parsers.pipeline import parse_chunk
+from .parsers.readers import Chunk, PlainReader, ReadState, iter_chunks
+
+# prepared chunks the scan thread may be ahead by; and the most the event builder takes at once
+PIPELINE_DEPTH = 3
+MAX_BATCH = 4
+MIN_BATCH = 2  # chunks per build once started, when light (under TARGET_ROWS * 3 // 4 rows)
+# kept rows (lines of events) per chunk the reader aims at: an event-dense file (a crash
+# loop logging an error per line) gets smaller chunks, so memory stays bounded
+TARGET_ROWS = 32_000
+FIRST_CHUNK = 16 << 20  # the first chunk, before the density is known
+MIN_CHUNK = 1 << 20
+
+
+@dataclass
+class Step:
+    """One commit's worth: a parsed chunk (or consecutive chunks built together)."""
+
+    res: ChunkResult
+    offset: int  # where it starts: decompressed byte offset, line number
+    line: int
+    bytes_done: int  # the resume point after it
+    lines_done: int
+    advance: int  # input bytes it moves the progress line by
+    tail_at: tuple[int, int] | None = None  # (offset, line) when it is the file's open tail
+
+
+class ChunkSource:
+    """A source read from a resume point (`start` bytes, line `first_line`), as Steps.
+
+    `pos`: how far the progress line has been moved (input bytes), so the caller can
+    account for the rest (`size - pos`) once the iteration ends. `state` carries what the reader met
+    (a damaged compressed stream)."""
+
+    def __init__(self, path: str, ctx: SourceContext, *, size: int = 0, start: int = 0, first_line: int = 1,
+                 chunk_bytes: int = 0, encoding: str | None = None, state: ReadState | None = None):
+        self.path = path
+        self.size = size  # on disk (0 for stdin): what the progress line counts
+        self.ctx = ctx
+        self.start = start
+        self.first_line = first_line
+        self.chunk_bytes = chunk_bytes
+        self.encoding = encoding
+        self.state = state if state is not None else ReadState()
+        self.pos = start
+
+    def __iter__(self) -> Iterator[Step]:
+        raise NotImplementedError
+
+
+class DocumentSource(ChunkSource):
+    """Whole JSON documents (pretty-printed) or one document per line: one step, from the start."""
+
+    def __init__(self, path: str, ctx: SourceContext, fmt: str, **kw):
+        super().__init__(path, ctx, **kw)
+        self.fmt = fmt
+
+    def __iter__(self) -> Iterator[Step]:
+        data = b"".join(c.data for c in iter_chunks(self.path, state=self.state, encoding=self.encoding))
+        res = parse_documents(data, self.fmt, self.ctx, self.path)
+        self.pos = self.size
+        yield Step(res, 0, 1, self.state.bytes_read, res.n_lines, self.size)
+
+
+class _ChunkSizer:
+    """Bytes to read next: FIRST_CHUNK, then as many as should hold about TARGET_ROWS kept
+    rows at the density seen so far (growing at most 4x per chunk), within [MIN_CHUNK, full]."""
+
+    def __init__(self, full: int, first: int | None = None):
+        self.full = full
+        self.limit = min(FIRST_CHUNK if first is None else first, full)
+
+    def seen(self, nbytes: int, rows: int) -> None:
+        if nbytes <= 0:
+            return
+        fit = nbytes * TARGET_ROWS // max(rows, 1)
+        self.limit = max(MIN_CHUNK, min(self.full, fit, self.limit * 4))
+
+
+class PreadSource(ChunkSource):
+    """A plain file read in place: a chunk's unfinished last event is read again with the next chunk."""
+
+    def __iter__(self) -> Iterator[Step]:
+        off, line = self.start, self.first_line
+        in_tail = False  # reading the file's open tail: its last event, stored on its own
+        sizer = _ChunkSizer(self.chunk_bytes)
+        with PlainReader(self.path, self.chunk_bytes) as reader:
+            while True:
+                view, end, eof = reader.read_at(off, 0, sizer.limit)
+                if view is None:
+                    break
+                res = parse_chunk(Chunk(view, line, off), self.ctx, final=eof and in_tail)
+                if res.tail_offset is not None:
+                    bytes_done, lines_done = res.tail_offset, res.tail_line - 1
+                else:
+                    bytes_done, lines_done = end, line - 1 + res.n_lines
+                # the open tail: read as a chunk of its own, or a last chunk that could not be cut
+                # (its one event starts at its first line): either way an append may continue it
+                open_tail = eof and (in_tail or res.tail_offset is None)
+                self.pos = max(bytes_done, off)
+                yield Step(res, off, line, bytes_done, lines_done, max(bytes_done - off, 0),
+                           (off, line) if open_tail else None)
+                in_tail = eof and res.tail_offset is not None
+                sizer.seen(bytes_done - off, res.n_events + res.n_folded)
+                off, line = bytes_done, lines_done + 1
+                self.pos = off
+                if eof and res.tail_offset is None:
+                    break
+        self.state.bytes_read = off
+
+
+class StreamedSource(ChunkSource):
+    """Line-aligned chunks of the decompressed (or transcoded, or piped) input; the last
+    event of each is carried over to the next. Progress follows the position on disk."""
+
+    def __iter__(self) -> Iterator[Step]:
+        ctx, state = self.ctx, self.state
+        pending = b""
+        pend_line, pend_off = self.first_line, self.start
+        self.pos = 0  # the raw (compressed) position
+
+        def flush() -> Step:
+            nonlocal pending
+            res = parse_chunk(Chunk(pending, pend_line, pend_off), ctx, final=True)
+            step = Step(res, pend_off, pend_line, pend_off + len(pending), pend_line - 1 + res.n_lines, 0)
+            pending = b""
+            return step
+
+        for ch in iter_chunks(self.path, skip_bytes=self.start, first_line=self.first_line, chunk_bytes=self.chunk_bytes,
+                              state=state, encoding=self.encoding):
+            if ch.span is not None:
+                # an over-long line handed over alone (its head only): what came before is done
+                if pending:
+                    yield flush()
+                res = parse_chunk(ch, ctx, final=True)
+                bytes_done, lines_done = ch.offset + ch.span, ch.first_line - 1 + res.n_lines
+                pend_line, pend_off = lines_done + 1, bytes_done
+                start = (ch.offset, ch.first_line)
+            else:
+                data = pending + ch.data if pending else ch.data
+                chunk = Chunk(data, pend_line if pending else ch.first_line, pend_off if pending else ch.offset)
+                res = parse_chunk(chunk, ctx, final=False)
+                if res.tail_offset is not None:
+                    cut = res.tail_offset - chunk.offset
+                    pending = data[cut:]
+                    pend_line, pend_off = res.tail_line, res.tail_offset
+                    bytes_done, lines_done = res.tail_offset, res.tail_line - 1
+                else:
+                    pending = b""
+                    bytes_done = chunk.offset + len(data)
+                    lines_done = chunk.first_line - 1 + res.n_lines
+                    pend_line, pend_off = lines_done + 1, bytes_done
+                start = (chunk.offset, chunk.first_line)
+            raw_pos = min(self.size, state.raw_pos)
+            advance = max(raw_pos - self.pos, 0)
+            self.pos = max(raw_pos, self.pos)
+            yield Step(res, *start, bytes_done, lines_done, advance)
+        if pending:
+            yield flush()
+
+
+class PipelinedSource(ChunkSource):
+    """Plain file, native scanner: a scan thread reads and scans chunks ahead (the C
+    literal search and scanner run without the GIL) while the consuming thread builds events
+    (`native.finish_chunks`) and stores them.
+
+    Two read buffers: a prepared chunk holds only its kept rows, so the scan thread can be
+    up to PIPELINE_DEPTH chunks ahead. When the builder has fallen behind, it takes every
+    chunk that is ready (up to MAX_BATCH) in one go: one event build and one step for
+    them, fewer fixed costs per chunk exactly when this thread is the slower one. Steps
+    stay in file order, each with its resume point."""
+
+    def __iter__(self) -> Iterator[Step]:
+        import queue
+        import threading
+
+        ctx, full = self.ctx, self.chunk_bytes
+        q: queue.Queue = queue.Queue(PIPELINE_DEPTH)
+        stop = threading.Event()
+        DONE = object()
+        # the C scan of a chunk on two threads (halves of its lines) when there are two cores: the
+        # builder's core waits for the first chunk, and for the scan whenever it has caught up
+        split = (os.cpu_count() or 1) > 1
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def scan_thread(reader: PlainReader, off: int, line: int) -> None:
+            slot, in_tail = 0, False
+            # full chunks from the start: a chunk that turns out far denser than TARGET_ROWS is
+            # cut shorter and scanned again (the scan is the cheap part; its events are not)
+            sizer = _ChunkSizer(full, first=full)
+            try:
+                while not stop.is_set():
+                    view, end, eof = reader.read_at(off, slot, sizer.limit)
+                    if view is None:
+                        break
+                    # the file's last event is left as a tail and read again as a chunk of its
+                    # own (the open tail: an append takes it back, see store.reopen_tail)
+                    prep = native.prepare_chunk(Chunk(view, line, off), ctx, final=eof and in_tail, split=split)
+                    rows = prep.kept_rows
+                    if rows > 2 * TARGET_ROWS and not (eof and in_tail) and len(view) > MIN_CHUNK and view.obj is reader.bufs[slot]:
+                        keep = max(MIN_CHUNK, len(view) * TARGET_ROWS // rows)
+                        nl = reader.bufs[slot].rfind(b"\n", 0, keep)
+                        if nl > 0:
+                            view, end, eof = view[: nl + 1], off + nl + 1, False
+                            prep = native.prepare_chunk(Chunk(view, line, off), ctx, final=False, split=split)
+                    prep.release()
+                    nxt = prep.tail if prep.tail is not None else (end, line + prep.a["cut"])
+                    sizer.seen(nxt[0] - off, prep.kept_rows)
+                    # the open tail: read as a chunk of its own, or a last chunk that could not be
+                    # cut (its one event starts at its first line): an append may continue either
+                    if not put(_Scanned(prep, off, line, nxt, eof and (in_tail or prep.tail is None))):
+                        return
+                    if eof and prep.tail is None:
+                        break
+                    in_tail = eof
+                    off, line = nxt
+                    slot ^= 1
+                put(DONE)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread, which raises it
+                put(exc)
+
+        with PlainReader(self.path, full, buffers=2) as reader:
+            worker = threading.Thread(target=scan_thread, args=(reader, self.start, self.first_line), name="pmortem-scan", daemon=True)
+            worker.start()
+            if reader.bufs[1] is None and reader.capacity >= 8 << 20:
+                # the second buffer's pages, made while the scan thread reads and scans the first
+                # chunk into buffer 0 (this thread only waits then): 40 ms off the second read
+                reader.buffer(1)
+            held = None  # an item taken from the queue but left for the next batch
+            built = False  # the first chunk goes alone: the builder starts as early as it can
+            batch_rows = TARGET_ROWS * 3 // 2  # kept rows per build at most: a dense chunk goes alone
+            try:
+                finished = False
+                while not finished:
+                    item = held if held is not None else q.get()
+                    held = None
+                    if item is DONE:
+                        break
+                    if isinstance(item, BaseException):
+                        raise item
+                    batch = [item]
+                    rows = item.prep.kept_rows
+                    # the open tail goes alone (its counts are recorded); others as many as are
+                    # ready, up to MAX_BATCH chunks and batch_rows kept rows
+                    while not batch[-1].is_tail and len(batch) < MAX_BATCH and rows < batch_rows:
+                        try:
+                            # two chunks per build at least, when they are light: each build has
+                            # about 12 ms of fixed polars cost (bench/README.md)
+                            wait = built and len(batch) < MIN_BATCH and rows < batch_rows // 2
+                            more = q.get() if wait else q.get_nowait()
+                        except queue.Empty:
+                            break
+                        if more is DONE:
+                            finished = True
+                            break
+                        if isinstance(more, BaseException) or more.is_tail or rows + more.prep.kept_rows > batch_rows:
+                            held = more
+                            break
+                        batch.append(more)
+                        rows += more.prep.kept_rows
+                    res = native.finish_chunks([b.prep for b in batch])
+                    built = True
+                    first, last = batch[0], batch[-1]
+                    bytes_done, lines_done = last.nxt[0], last.nxt[1] - 1
+                    self.pos = bytes_done
+                    yield Step(res, first.off, first.line, bytes_done, lines_done, max(bytes_done - first.off, 0),
+                               (last.off, last.line) if last.is_tail else None)
+            finally:
+                stop.set()
+                worker.join()
+        self.state.bytes_read = self.pos
+
+
+@dataclass
+class _Scanned:
+    prep: native.Prepared
+    off: int  # where the chunk starts (byte offset, line number)
+    line: int
+    nxt: tuple[int, int]  # where the next one starts
+    is_tail: bool  # the file's open tail, stored as a chunk of its own

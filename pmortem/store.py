@@ -1,0 +1,161 @@
+"""Writing a source's chunks to DuckDB: each in one transaction with its resume point.
+
+A run killed at any moment leaves a database whose counts match what it holds; the next
+run continues from the resume point (`sources.bytes_done`, `lines_done`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import polars as pl
+
+from .parsers.entities import RESOLVE_STATEMENTS
+from .parsers.events import ChunkResult
+
+TAIL_FIELDS = ("lines", "lines_parsed", "lines_rejected", "lines_folded", "lines_generic", "events", "lines_duplicate")
+
+
+@contextlib.contextmanager
+def transaction(con):
+    """BEGIN ... COMMIT, or ROLLBACK when the body raises."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+class _Stream:
+    """A frame for DuckDB through the Arrow PyCapsule interface. DuckDB reads a polars
+    frame itself through `to_arrow()`, which needs pyarrow; this reads the same Arrow data
+    without it (pyarrow and numpy's import is about 65 ms of every ingest's start)."""
+
+    __slots__ = ("_df",)
+
+    def __init__(self, df: pl.DataFrame):
+        self._df = df
+
+    def __arrow_c_stream__(self, requested_schema=None):
+        return self._df.__arrow_c_stream__(requested_schema)
+
+
+def insert(con, table: str, df: pl.DataFrame, source_id: int) -> None:
+    if df.height == 0:
+        return
+    df = df.with_columns(pl.lit(source_id, pl.Int32).alias("source_id"))
+    cols = ", ".join(df.columns)
+    con.register("_batch", _Stream(df))
+    try:
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _batch")
+    finally:
+        con.unregister("_batch")
+
+
+def insert_events(con, df: pl.DataFrame, source_id: int, dedup: bool = True) -> int:
+    """Insert events, skipping ones another source already stored; returns lines they spanned.
+
+    `dedup` False: no other source has events yet, so nothing can be a duplicate.
+    """
+    if df.height == 0:
+        return 0
+    df = df.with_columns(pl.lit(source_id, pl.Int32).alias("source_id"))
+    cols = ", ".join(df.columns)
+    con.register("_batch", _Stream(df))
+    if not dedup:
+        try:
+            con.execute(
+                f"INSERT INTO events ({cols}, dedup_key) SELECT {cols}, "
+                "hash(coalesce(pod, ''), coalesce(container, ''), ts, message) FROM _batch"
+            )
+        finally:
+            con.unregister("_batch")
+        return 0
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _keyed AS SELECT *, hash(coalesce(pod, ''), coalesce(container, ''), ts, message) AS dedup_key FROM _batch"
+        )
+        dup_lines = con.execute(
+            """SELECT coalesce(sum(k.line_count), 0) FROM _keyed k
+               WHERE EXISTS (SELECT 1 FROM events e WHERE e.dedup_key = k.dedup_key AND e.source_id <> k.source_id)"""
+        ).fetchone()[0]
+        con.execute(
+            f"""INSERT INTO events ({cols}, dedup_key) SELECT {cols}, dedup_key FROM _keyed k
+                WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.dedup_key = k.dedup_key AND e.source_id <> k.source_id)"""
+        )
+        con.execute("DROP TABLE _keyed")
+    finally:
+        con.unregister("_batch")
+    return int(dup_lines)
+
+
+def commit_chunk(con, source_id: int, res: ChunkResult, bytes_done: int, lines_done: int, dedup: bool = True,
+                 *, tail_at: tuple[int, int] | None = None) -> None:
+    """One chunk in one transaction, with the source's resume point.
+
+    `tail_at` (byte offset, line number): this chunk is the file's open tail, its last event
+    and whatever follows it; what it adds is recorded in sources.tail (see reopen_tail)."""
+    with transaction(con):
+        dup_lines = insert_events(con, res.events, source_id, dedup)
+        insert(con, "rejects", res.rejects, source_id)
+        insert(con, "line_index", res.index, source_id)
+        if res.lines is not None:
+            insert(con, "lines", res.lines, source_id)
+        con.execute(
+            """
+            UPDATE sources SET
+                bytes_done = ?, lines_done = ?,
+                lines = lines + ?, lines_parsed = lines_parsed + ?, lines_rejected = lines_rejected + ?,
+                lines_folded = lines_folded + ?, lines_generic = lines_generic + ?, events = events + ?,
+                lines_duplicate = lines_duplicate + ?,
+                first_ts = CASE WHEN first_ts IS NULL OR ?::TIMESTAMPTZ < first_ts THEN ?::TIMESTAMPTZ ELSE first_ts END,
+                last_ts  = CASE WHEN last_ts  IS NULL OR ?::TIMESTAMPTZ > last_ts  THEN ?::TIMESTAMPTZ ELSE last_ts  END
+            WHERE source_id = ?
+            """,
+            [
+                bytes_done, lines_done,
+                res.n_lines, res.n_lines - res.n_rejected, res.n_rejected,
+                res.n_folded, res.n_generic, res.events.height, dup_lines,
+                res.first_ts, res.first_ts, res.last_ts, res.last_ts,
+                source_id,
+            ],
+        )
+        if tail_at is not None:
+            added = (res.n_lines, res.n_lines - res.n_rejected, res.n_rejected, res.n_folded, res.n_generic,
+                     res.events.height, dup_lines)
+            tail = {"offset": tail_at[0], "line": tail_at[1], **dict(zip(TAIL_FIELDS, added, strict=True))}
+            con.execute("UPDATE sources SET tail = ? WHERE source_id = ?", [json.dumps(tail), source_id])
+
+
+def reopen_tail(con, source_id: int, tail: dict, store_lines: bool) -> None:
+    """Take back what the file's open tail added (its own chunk: lines from tail["line"] on),
+    so an append reads it again together with what follows it, as a clean ingest would."""
+    line = int(tail["line"])
+    with transaction(con):
+        for table, col in (("events", "line_no"), ("rejects", "line_no"), ("line_index", "first_line")):
+            con.execute(f"DELETE FROM {table} WHERE source_id = ? AND {col} >= ?", [source_id, line])
+        if store_lines:
+            con.execute("DELETE FROM lines WHERE source_id = ? AND line_no >= ?", [source_id, line])
+        sets = ", ".join(f"{f} = {f} - ?" for f in TAIL_FIELDS)
+        con.execute(
+            f"UPDATE sources SET {sets}, bytes_done = ?, lines_done = ?, tail = NULL WHERE source_id = ?",
+            [*(int(tail[f]) for f in TAIL_FIELDS), int(tail["offset"]), line - 1, source_id],
+        )
+
+
+def forget_rows(con, source_id: int) -> None:
+    """A source read again from its start (a JSON document cannot be resumed half-way)."""
+    with transaction(con):
+        for table in ("events", "rejects", "line_index"):
+            con.execute(f"DELETE FROM {table} WHERE source_id = ?", [source_id])
+    con.execute("UPDATE sources SET lines=0, lines_parsed=0, lines_rejected=0, lines_folded=0, lines_generic=0, events=0 WHERE source_id = ?", [source_id])
+
+
+def resolve_entities(con) -> None:
+    """The entity rules that apply across sources (parsers/entities.py), in one transaction."""
+    with transaction(con):
+        for sql in RESOLVE_STATEMENTS:
+            con.execute(sql)

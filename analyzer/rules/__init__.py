@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import (
     deploy_markers,
+    error_surge,
     event_loop_block,
     exit_precursor,
     feedback_loop,
@@ -34,6 +35,7 @@ REGISTRY: list[Rule] = [
     resource_exhaustion.RULE,
     deploy_markers.RULE,
     slow_dependency.RULE,
+    error_surge.RULE,  # last: a surge another rule's incident explains stays info
 ]
 
 

@@ -8,6 +8,7 @@ the recommendations is set by their own ranks, not by this order."""
 from __future__ import annotations
 
 from . import (
+    connection_pool,
     deploy_markers,
     error_surge,
     event_loop_block,
@@ -35,6 +36,7 @@ REGISTRY: list[Rule] = [
     resource_exhaustion.RULE,
     deploy_markers.RULE,
     slow_dependency.RULE,
+    connection_pool.RULE,
     error_surge.RULE,  # last: a surge another rule's incident explains stays info
 ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import (
     connection_pool,
+    crash_loop_cause,
     deploy_markers,
     error_surge,
     event_loop_block,
@@ -37,6 +38,7 @@ REGISTRY: list[Rule] = [
     deploy_markers.RULE,
     slow_dependency.RULE,
     connection_pool.RULE,
+    crash_loop_cause.RULE,
     error_surge.RULE,  # last: a surge another rule's incident explains stays info
 ]
 

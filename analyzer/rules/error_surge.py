@@ -76,7 +76,7 @@ def detect(ctx: Context) -> list[Finding]:
         onset: dt.datetime = r["onset"]
         changes = []
         if r["pod"]:
-            changes = ctx.run("change_markers", {"pods": r["pod"], "before": onset, "lookback_s": CHANGE_LOOKBACK_S},
+            changes = ctx.run("change_markers", {"pods": r["pod"], "service": None, "app": None, "before": onset, "lookback_s": CHANGE_LOOKBACK_S},
                               key=f"change_markers:{r['pod']}")
         change = next((c for c in changes if c["kind"] in ("config", "deploy")), None) or (changes[0] if changes else None)
         new_error = error_text(r["example_message"])

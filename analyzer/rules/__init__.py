@@ -13,6 +13,7 @@ from . import (
     deploy_markers,
     error_surge,
     event_loop_block,
+    exhaustion_chain,
     exit_precursor,
     feedback_loop,
     host_shape,
@@ -39,6 +40,7 @@ REGISTRY: list[Rule] = [
     slow_dependency.RULE,
     connection_pool.RULE,
     crash_loop_cause.RULE,
+    exhaustion_chain.RULE,
     error_surge.RULE,  # last: a surge another rule's incident explains stays info
 ]
 

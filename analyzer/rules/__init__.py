@@ -22,6 +22,7 @@ from . import (
     request_amplification,
     resource_exhaustion,
     slow_dependency,
+    uneven_worker_load,
     worker_death_spiral,
 )
 from .base import Advice, RootRole, Rule
@@ -41,6 +42,7 @@ REGISTRY: list[Rule] = [
     connection_pool.RULE,
     crash_loop_cause.RULE,
     exhaustion_chain.RULE,
+    uneven_worker_load.RULE,
     error_surge.RULE,  # last: a surge another rule's incident explains stays info
 ]
 

@@ -7,7 +7,10 @@ import json
 import pytest
 from conftest import LOGHUB, SAMPLES, loghub, require
 
-PLAYBOOK_RULES = {"error_surge", "connection_pool_multiplication", "crash_loop_cause", "backpressure_chain", "unbounded_cache"}
+PLAYBOOK_RULES = {
+    "error_surge", "connection_pool_multiplication", "crash_loop_cause", "backpressure_chain", "unbounded_cache",
+    "uneven_worker_load",
+}
 SYSTEMS = sorted(p.name for p in LOGHUB.iterdir() if (p / f"{p.name}_2k.log").exists()) if LOGHUB.exists() else ["Apache"]
 
 

@@ -21,6 +21,7 @@ from . import (
     paired_errors,
     request_amplification,
     resource_exhaustion,
+    session_loss,
     slow_dependency,
     uneven_worker_load,
     worker_death_spiral,
@@ -43,6 +44,7 @@ REGISTRY: list[Rule] = [
     crash_loop_cause.RULE,
     exhaustion_chain.RULE,
     uneven_worker_load.RULE,
+    session_loss.RULE,
     error_surge.RULE,  # last: a surge another rule's incident explains stays info
 ]
 

@@ -9,7 +9,7 @@ from conftest import LOGHUB, SAMPLES, loghub, require
 
 PLAYBOOK_RULES = {
     "error_surge", "connection_pool_multiplication", "crash_loop_cause", "backpressure_chain", "unbounded_cache",
-    "uneven_worker_load",
+    "uneven_worker_load", "session_loss_across_workers",
 }
 SYSTEMS = sorted(p.name for p in LOGHUB.iterdir() if (p / f"{p.name}_2k.log").exists()) if LOGHUB.exists() else ["Apache"]
 

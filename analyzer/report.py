@@ -54,7 +54,7 @@ def find_window(con: duckdb.DuckDBPyConnection, runner: Runner, o: Options) -> d
         start = w["first_bad"] - dt.timedelta(seconds=o.pad_before_s)
         end = w["last_bad"] + dt.timedelta(seconds=o.pad_after_s)
         start = start.replace(second=0, microsecond=0)
-        info = {"basis": "detected: densest island of worker exits and errors", **{k: w[k] for k in w}}
+        info = {"basis": "detected: densest island of impact (worker exits, errors, 5xx, timeouts)", **{k: w[k] for k in w}}
     else:
         lo, hi = con.execute("SELECT min(ts), max(ts) FROM events WHERE ts IS NOT NULL").fetchone()
         if lo is None:

@@ -1,20 +1,23 @@
 -- incident_window.sql: where the incident is, when no --since/--until is given.
 --
--- Measures: the densest island of "bad" events (worker exits, classified errors, error spans),
+-- Measures: the densest island of "bad" events, i.e. impact: worker exits (not clean ones, exit code 0),
+-- classified errors and error- or fatal-level lines, error spans, 5xx responses, event-loop blocks;
 -- minutes joined into one island while the gap between busy minutes is at most $gap_min minutes.
 -- The island holding the busiest minute wins.
 -- Parameters: $service (VARCHAR or NULL: only pods/services of that name), $gap_min (INTEGER, minutes).
 -- Columns: first_bad, last_bad (TIMESTAMPTZ, first and last bad event of the island),
---          bad_events (count), deaths (worker_exit count), errors (error events + error spans),
+--          bad_events (count), deaths (worker_exit count), errors (error events and lines, error spans, 5xx),
 --          pods (distinct pods with bad events), peak_minute (TIMESTAMPTZ), peak_minute_events (count).
 -- Duplicates (the same line seen through two exports) count once. Run with SET TimeZone = 'UTC'.
 WITH bad AS (
     SELECT DISTINCT kind, pod, ts, message, span_id
     FROM events
     WHERE ts IS NOT NULL
-      AND (kind = 'worker_exit'
+      AND ((kind = 'worker_exit' AND coalesce(exit_code, -1) <> 0)
            OR (kind = 'error' AND error_class IS NOT NULL)
+           OR (kind NOT IN ('span', 'http_request', 'worker_exit', 'pod_spec') AND level IN ('error', 'fatal'))
            OR (kind = 'span' AND status = 2)
+           OR (kind = 'http_request' AND status >= 500)
            OR (kind = 'event_loop_lag' AND duration_ms >= 500))
       AND ($service::VARCHAR IS NULL OR pod LIKE $service::VARCHAR || '-%'
            OR service IN ($service::VARCHAR, $service::VARCHAR || '-service'))

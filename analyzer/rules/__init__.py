@@ -8,8 +8,12 @@ the recommendations is set by their own ranks, not by this order."""
 from __future__ import annotations
 
 from . import (
+    connection_pool,
+    crash_loop_cause,
     deploy_markers,
+    error_surge,
     event_loop_block,
+    exhaustion_chain,
     exit_precursor,
     feedback_loop,
     host_shape,
@@ -17,7 +21,9 @@ from . import (
     paired_errors,
     request_amplification,
     resource_exhaustion,
+    session_loss,
     slow_dependency,
+    uneven_worker_load,
     worker_death_spiral,
 )
 from .base import Advice, RootRole, Rule
@@ -34,6 +40,12 @@ REGISTRY: list[Rule] = [
     resource_exhaustion.RULE,
     deploy_markers.RULE,
     slow_dependency.RULE,
+    connection_pool.RULE,
+    crash_loop_cause.RULE,
+    exhaustion_chain.RULE,
+    uneven_worker_load.RULE,
+    session_loss.RULE,
+    error_surge.RULE,  # last: a surge another rule's incident explains stays info
 ]
 
 

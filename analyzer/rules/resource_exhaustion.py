@@ -66,6 +66,6 @@ RULE = Rule(
     impact_rank=10,
     advice=(Advice("bound_work_in_flight", "Bound the work in flight: a concurrency limit and a maximum queue length on "
                    "downstream calls, shed load (429/503) when full, time out downstream calls, and alert on open file "
-                   "descriptors and heap use.", ("resource_exhaustion",), rank=50),),
+                   "descriptors and heap use.", ("backpressure_chain",), rank=50),),  # exhaustion_chain.py tells the mechanisms apart
     root=(RootRole("resource_exhaustion", 9, "not_info"),),
 )

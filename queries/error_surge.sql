@@ -1,0 +1,135 @@
+-- error_surge.sql: a change point in an entity's rate of errors and 5xx responses (an incident no rule knows).
+--
+-- Measures, per entity (pod; the service or the source when a line names no pod), the series of
+-- "bad" events: error- and fatal-level lines (and classified errors) the entity logged itself, and
+-- 5xx responses. A 5xx a proxy logged counts for the upstream pod when its `upstream_addr` maps to
+-- one (pod IP from the pod objects, or the address the pod said it listens on), else for the proxy.
+-- The onset is the first bad event inside the window after which at least $min_events bad events
+-- follow within $after_s seconds, at a rate at least $min_factor times the entity's own earlier
+-- rate ((bad events before + 1) / seconds the entity was seen before the onset, which must be at
+-- least $min_before_s). Sibling pods (same service) are measured over the same $after_s seconds.
+-- (rules/error_surge.py then keeps a change point only when it cost 10+ 5xx responses, or when the
+-- pod's siblings stayed quiet in that minute.)
+-- Parameters: $since, $until (TIMESTAMPTZ window: the onset lies inside), $after_s (DOUBLE),
+--   $min_events (INTEGER), $min_factor (DOUBLE), $min_before_s (DOUBLE).
+-- Columns: entity, pod, service, onset (TIMESTAMPTZ), last_bad (TIMESTAMPTZ, last bad event of the
+--   entity inside the window), seen_since (TIMESTAMPTZ, the entity's first line), before_s,
+--   bad_before, rate_before_per_min, bad_after (in $after_s), rate_after_per_min, factor,
+--   error_lines, http_5xx (onset .. window end), http_5xx_before, requests_after (responses from the
+--   entity from the onset to the window end), share_failed_after, siblings, sibling_bad_after, sibling_requests_after,
+--   top_message (first line of the most frequent error line, digits masked), top_message_count,
+--   top_message_before (the same masked line before the onset), example_source_id, example_line_no,
+--   example_message (the first bad line at the onset).
+-- Duplicates (the same line seen through two exports) count once. Run with SET TimeZone = 'UTC'.
+WITH ent_pods AS (
+    SELECT pod, any_value(service) AS service FROM events
+    WHERE pod IS NOT NULL AND kind <> 'http_request' GROUP BY pod
+),
+addr AS (
+    SELECT attrs->>'pod_ip' AS ip, pod FROM events WHERE kind = 'pod_spec' AND attrs->>'pod_ip' IS NOT NULL
+    UNION
+    SELECT regexp_extract(message, '(?i)\blisten(?:ing)?(?:\s+on)?[\s=:]+(?:https?://)?(\d{1,3}(?:\.\d{1,3}){3})', 1), pod
+    FROM events WHERE pod IS NOT NULL AND kind <> 'http_request' AND message ILIKE '%listen%'
+),
+addr1 AS (
+    SELECT ip, any_value(pod) AS pod FROM addr WHERE ip IS NOT NULL AND ip <> '' GROUP BY ip HAVING count(DISTINCT pod) = 1
+),
+tagged AS (
+    SELECT e.*, coalesce(a.pod, e.pod) AS e_pod,
+           coalesce(p.service, e.service) AS e_service,
+           CASE WHEN e.kind = 'http_request' THEN 'http' ELSE 'line' END AS sig
+    FROM events e
+    LEFT JOIN addr1 a ON e.kind = 'http_request'
+         AND a.ip = regexp_extract(e.attrs->>'upstream_addr', '^\[?([^\]]+?)\]?:\d+$', 1)
+    LEFT JOIN ent_pods p ON p.pod = a.pod
+    WHERE e.ts IS NOT NULL AND e.kind NOT IN ('pod_spec', 'span')
+),
+obs AS (  -- every line or response seen for an entity, deduplicated across exports
+    SELECT coalesce(e_pod, e_service, 'source ' || source_id) AS entity, e_pod AS pod, e_service AS service,
+           ts, message, sig, kind, status, level, error_class, source_id, line_no
+    FROM tagged
+    QUALIFY row_number() OVER (PARTITION BY entity, sig, ts, message ORDER BY source_id, line_no) = 1
+),
+bad AS (
+    SELECT *, CASE WHEN sig = 'http' THEN 1 ELSE 0 END AS is_http FROM obs
+    WHERE (sig = 'http' AND status >= 500)
+       OR (sig = 'line' AND kind <> 'worker_exit' AND (level IN ('error', 'fatal') OR (kind = 'error' AND error_class IS NOT NULL AND level <> 'warn')))
+),
+seen AS (
+    SELECT entity, min(ts) AS seen_since FROM obs GROUP BY entity
+),
+scored AS (
+    SELECT b.*, s.seen_since,
+           count(*) OVER (PARTITION BY b.entity ORDER BY b.ts
+                          RANGE BETWEEN CURRENT ROW AND to_microseconds(CAST($after_s * 1e6 AS BIGINT)) FOLLOWING) AS bad_after,
+           count(*) OVER (PARTITION BY b.entity ORDER BY b.ts
+                          RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 1 AS bad_before_incl_ties,
+           epoch(b.ts) - epoch(s.seen_since) AS before_s
+    FROM bad b JOIN seen s USING (entity)
+),
+onsets AS (
+    SELECT * FROM scored
+    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
+      AND bad_after >= $min_events::INTEGER
+      AND before_s >= $min_before_s::DOUBLE
+      AND bad_after / $after_s::DOUBLE >= $min_factor::DOUBLE * (bad_before_incl_ties + 1) / before_s
+    QUALIFY row_number() OVER (PARTITION BY entity ORDER BY ts, source_id, line_no) = 1
+),
+span AS (
+    SELECT o.entity, max(b.ts) AS last_bad,
+           count(*) FILTER (WHERE b.is_http = 0) AS error_lines,
+           count(*) FILTER (WHERE b.is_http = 1) AS http_5xx
+    FROM onsets o JOIN bad b ON b.entity = o.entity AND b.ts >= o.ts AND b.ts < $until::TIMESTAMPTZ
+    GROUP BY o.entity
+),
+before5 AS (
+    SELECT o.entity, count(b.ts) AS http_5xx_before
+    FROM onsets o LEFT JOIN bad b ON b.entity = o.entity AND b.ts < o.ts AND b.is_http = 1
+    GROUP BY o.entity
+),
+req AS (
+    SELECT o.entity, count(q.ts) AS requests_after
+    FROM onsets o JOIN span s USING (entity)
+    LEFT JOIN obs q ON q.entity = o.entity AND q.sig = 'http' AND q.ts >= o.ts AND q.ts < $until::TIMESTAMPTZ
+    GROUP BY o.entity
+),
+sib AS (
+    SELECT o.entity,
+           count(DISTINCT x.entity) AS siblings,
+           count(*) FILTER (WHERE x.ts IS NOT NULL AND (x.status >= 500 OR (x.sig = 'line' AND x.level IN ('error', 'fatal')))) AS sibling_bad_after,
+           count(*) FILTER (WHERE x.sig = 'http') AS sibling_requests_after
+    FROM onsets o
+    LEFT JOIN obs x ON x.service = o.service AND x.entity <> o.entity AND x.pod IS NOT NULL
+         AND x.ts >= o.ts AND x.ts < o.ts + to_microseconds(CAST($after_s * 1e6 AS BIGINT))
+    GROUP BY o.entity
+),
+msgs AS (
+    SELECT o.entity,
+           regexp_replace(split_part(b.message, chr(10), 1), '\d+', '<n>', 'g') AS m,
+           count(*) FILTER (WHERE b.ts >= o.ts) AS n_after,
+           count(*) FILTER (WHERE b.ts < o.ts) AS n_before
+    FROM onsets o JOIN bad b ON b.entity = o.entity AND b.is_http = 0 AND b.ts < $until::TIMESTAMPTZ
+    GROUP BY ALL
+),
+top_msg AS (
+    SELECT entity, arg_max(m, n_after) AS top_message, max(n_after) AS top_message_count,
+           arg_max(n_before, n_after) AS top_message_before
+    FROM msgs GROUP BY entity
+)
+SELECT o.entity, o.pod, o.service, o.ts AS onset, s.last_bad, o.seen_since,
+       round(o.before_s, 1) AS before_s, o.bad_before_incl_ties AS bad_before,
+       round(60.0 * o.bad_before_incl_ties / o.before_s, 3) AS rate_before_per_min,
+       o.bad_after, round(60.0 * o.bad_after / $after_s::DOUBLE, 3) AS rate_after_per_min,
+       round((o.bad_after / $after_s::DOUBLE) / ((o.bad_before_incl_ties + 1) / o.before_s), 1) AS factor,
+       s.error_lines, s.http_5xx, b5.http_5xx_before, r.requests_after,
+       CASE WHEN r.requests_after > 0 THEN round(s.http_5xx / r.requests_after, 3) END AS share_failed_after,
+       sb.siblings, sb.sibling_bad_after, sb.sibling_requests_after,
+       t.top_message, t.top_message_count, t.top_message_before,
+       o.source_id AS example_source_id, o.line_no AS example_line_no, o.message AS example_message
+FROM onsets o
+JOIN span s USING (entity)
+JOIN before5 b5 USING (entity)
+JOIN req r USING (entity)
+JOIN sib sb USING (entity)
+LEFT JOIN top_msg t USING (entity)
+ORDER BY o.bad_after DESC, o.ts, o.entity;

@@ -118,6 +118,7 @@ def analyse(
 ) -> tuple[dict, list[dict]]:
     """The window (--last ends at the newest event) and the findings that overlap it.
     Read-only; skips what only the written report needs (timeline, template surge)."""
+    from .analyzer.findings import finding_id
     from .analyzer.redact import load_redactor
     from .analyzer.report import Options
     from .api import check_data, peers_from_config
@@ -155,6 +156,12 @@ def analyse(
     window = data["window"]
     w0, w1 = (None, None) if t0 is None else (t0, t1)
     findings = [f for f in data["findings"] if _in_window(f, w0, w1)]
+    for f in findings:
+        if window.get("start") and f.get("start") == window["start"]:
+            # it began before the window (its start is the window's own): an id made from that
+            # start would change with every window; keyed without it, it is told once
+            e = f.get("entity") or {}
+            f["id"] = finding_id(f["rule"], e.get("service"), e.get("pod"), None)
     return window, findings
 
 

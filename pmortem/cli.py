@@ -851,7 +851,7 @@ def scan(
                     "window": {
                         "start": win.get("start"),
                         "end": win.get("end"),
-                        "last": str(last) if last else None,
+                        "last_s": last.total_seconds() if last else None,
                     },
                     "fail_on": fail_on,
                     "failed": bool(hits),

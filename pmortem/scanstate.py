@@ -32,17 +32,17 @@ STATUSES = ("open", "acknowledged", "resolved")
 
 # [rules.<rule>] keys that set an analysis option (pmortem.toml): rule -> key -> (Options field, type)
 RULE_OPTIONS: dict[str, dict[str, tuple[str, type]]] = {
-    "host_shape": {"rare_share": ("rare_share", float)},
+    "host_shape": {"outlier_share": ("rare_share", float)},
     "event_loop_block": {"lag_ms": ("block_lag_ms", float)},
-    "exit_precursor": {"window_s": ("precursor_s", float)},
 }
 
-# Defaults of the thresholds the risk rules read from [rules.<rule>] (docs/scheduled-scans.md)
+# The thresholds the rules read from [rules.<rule>] and their defaults (docs/scheduled-scans.md)
 RULE_DEFAULTS: dict[str, dict[str, float | int]] = {
-    "host_shape": {"rare_share": 0.01, "rare_starts": 2},
-    "worker_sizing": {"min_workers_over_limit": 1.0},
-    "respawn_backoff": {"max_gap_ms": 1000, "min_respawns": 3},
-    "fatal_line": {},
+    # rare: in at most rare_starts starts, or under rare_share of them, and above the usual range (p90)
+    "host_shape": {"rare_starts": 2, "rare_share": 0.01, "outlier_share": 0.05},
+    "worker_sizing": {"min_ratio": 1.0},  # workers / CPU limit above this is listed
+    "respawn_backoff": {"max_delay_ms": 1000, "min_respawns": 3},
+    "loop_lag": {"lag_ms": 2000, "min_lines": 3},
     "event_loop_block": {"lag_ms": 500},
 }
 

@@ -192,3 +192,22 @@ def test_a_near_miss_days_earlier_does_not_fail_a_one_hour_scan(cli):
     assert out["window"]["start"].startswith("2022-04-08T19:55")  # an hour of log time before the newest event
     assert "near_miss" not in {f["rule"] for f in out["findings"]}
     assert all(f["first_seen"] >= "2022-04-08T19:55" for f in out["findings"] if f["first_seen"])
+
+
+def test_prune_keeps_fingerprints_and_the_cpu_baseline(cli):
+    cli.ok("ingest", str(require(SAMPLES / "history")), "-q")
+    starts_before = cli.sql("SELECT count(*) FROM events WHERE kind = 'cpu_count'")[0][0]
+    res = cli.ok("prune", "--older-than", "3d")
+    assert "deleted" in res.stdout and "kept 1 sources" in res.stdout
+    assert cli.sql("SELECT min(ts) >= TIMESTAMPTZ '2022-04-05 20:00:00+00' FROM events")[0][0]
+    (rolled,) = cli.sql("SELECT sum(starts) FROM cpu_count_history")[0]
+    assert rolled > 100 and starts_before > rolled
+    # re-ingest is incremental: the source is unchanged, nothing is read again
+    res = cli.ok("ingest", str(SAMPLES / "history"))
+    assert "1 unchanged" in res.stderr
+    # the 48-core start of the incident night is judged against the whole baseline, pruned starts too
+    window = ("--since", "2022-04-08T20:00:00Z", "--until", "2022-04-08T21:00:00Z")
+    rep = json.loads(cli.run("report", "-f", "json", *window).stdout)
+    shape = [f for f in rep["findings"] if f["rule"] == "host_shape_outlier"]
+    assert shape and shape[0]["metrics"]["observations_total"] >= 130, shape
+    assert shape[0]["metrics"]["observations_in_history"] == 2

@@ -11,14 +11,18 @@ from . import (
     deploy_markers,
     event_loop_block,
     exit_precursor,
+    fatal_line,
     feedback_loop,
     host_shape,
+    loop_lag,
     near_miss,
     paired_errors,
     request_amplification,
     resource_exhaustion,
+    respawn_backoff,
     slow_dependency,
     worker_death_spiral,
+    worker_sizing,
 )
 from .base import Advice, RootRole, Rule
 
@@ -34,6 +38,11 @@ REGISTRY: list[Rule] = [
     resource_exhaustion.RULE,
     deploy_markers.RULE,
     slow_dependency.RULE,
+    # risks a scan reports before an incident (issue 15)
+    worker_sizing.RULE,
+    respawn_backoff.RULE,
+    fatal_line.RULE,
+    loop_lag.RULE,
 ]
 
 

@@ -823,7 +823,9 @@ def scan(
 
     if since and until and since >= until:
         raise UserError("--since must be before --until")
-    if paths:
+    from .scanstate import inputs_unchanged
+
+    if paths and not inputs_unchanged(list(paths), db, wait):
         from .api import ingest as run_ingest
 
         summary = run_ingest(
@@ -897,7 +899,8 @@ def scan(
     if not quiet:
         click.echo(
             f"window {span}: {len(new)} new, {len(res.findings) - len(new) - res.acknowledged} already reported, "
-            f"{res.acknowledged} acknowledged; {len(hits)} new at or above {fail_on} ({res.seconds:.2f}s)",
+            f"{res.acknowledged} acknowledged; {len(hits)} new at or above {fail_on} "
+            f"({res.seconds:.2f}s{', nothing changed: analysis reused' if res.cached else ''})",
             err=True,
         )
     if hits:

@@ -191,6 +191,12 @@ def _m6_scan_state(con: duckdb.DuckDBPyConnection) -> None:
             first_seen TIMESTAMPTZ,
             last_seen  TIMESTAMPTZ
         );
+        CREATE TABLE scan_cache (                -- the last scan's analysis, reused while nothing changed
+            key        TEXT,                     -- hash of the sources' fingerprints and offsets, events, window, config
+            "window"   JSON,
+            findings   JSON,
+            created_at TIMESTAMPTZ
+        );
         """
     )
 
@@ -201,7 +207,7 @@ MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("content fingerprint: sources.content_head, sources.content_size", _m3_content_fingerprint),
     ("input encoding: sources.encoding", _m4_encoding),
     ("open tail of a file: sources.tail", _m5_open_tail),
-    ("scan memory: scan_findings; rolled-up baseline: cpu_count_history", _m6_scan_state),
+    ("scan memory: scan_findings, scan_cache; rolled-up baseline: cpu_count_history", _m6_scan_state),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

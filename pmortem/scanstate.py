@@ -49,12 +49,18 @@ RULE_DEFAULTS: dict[str, dict[str, float | int]] = {
 
 def rules_config(config_path: str | None) -> dict[str, dict]:
     """[rules.<rule>] tables of pmortem.toml, checked: unknown rules and non-numbers are refused."""
-    from .parsers.catalogue import CatalogueError, load_config
+    import tomllib
 
+    path = config_path or "pmortem.toml"
+    if not os.path.exists(path):
+        if config_path:
+            raise UserError(f"config file {config_path} does not exist")
+        return {}
     try:
-        cfg, path = load_config(config_path)
-    except CatalogueError as exc:
-        raise UserError(str(exc)) from None
+        with open(path, "rb") as fh:
+            cfg = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML ({exc})") from None
     rules = cfg.get("rules", {})
     if not isinstance(rules, dict):
         raise UserError(f"{path}: [rules] must hold tables, e.g. [rules.host_shape]")
@@ -94,6 +100,7 @@ class ScanResult:
     acknowledged: int = 0  # findings of the window silenced by an acknowledgement
     resolved: int = 0
     seconds: float = 0.0
+    cached: bool = False  # the analysis was the last scan's (nothing changed since)
 
 
 def _in_window(f: dict, start: dt.datetime | None, end: dt.datetime | None) -> bool:
@@ -107,6 +114,40 @@ def _in_window(f: dict, start: dt.datetime | None, end: dt.datetime | None) -> b
     return not ((start is not None and e < start) or (end is not None and s > end))
 
 
+def _config_text(config: str | None) -> str:
+    path = config or "pmortem.toml"
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def cache_key(con, since, until, last, config: str | None) -> str:
+    """What the analysis depends on: every source's fingerprint and offsets, the events (count
+    and newest), the rolled-up baseline, the window asked for, the config file, pmortem's
+    version and rules. Equal keys give equal findings."""
+    import hashlib
+
+    from . import __version__
+    from .analyzer import rules
+    from .db import SCHEMA_VERSION
+
+    parts = [
+        __version__,
+        SCHEMA_VERSION,
+        [r.name for r in rules.REGISTRY],
+        con.execute(
+            "SELECT source_id, fingerprint, size, bytes_done, lines_done, status FROM sources ORDER BY source_id"
+        ).fetchall(),
+        con.execute("SELECT count(*), max(ts) FROM events").fetchone(),
+        con.execute("SELECT count(*), sum(starts) FROM cpu_count_history").fetchone(),
+        [since, until, last],
+        _config_text(config),
+    ]
+    return hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()
+
+
 def analyse(
     db: str,
     *,
@@ -115,26 +156,33 @@ def analyse(
     last: dt.timedelta | None,
     config: str | None,
     wait: float,
-) -> tuple[dict, list[dict]]:
-    """The window (--last ends at the newest event) and the findings that overlap it.
-    Read-only; skips what only the written report needs (timeline, template surge)."""
-    from .analyzer.findings import finding_id
-    from .analyzer.redact import load_redactor
-    from .analyzer.report import Options
-    from .api import check_data, peers_from_config
+) -> tuple[dict, list[dict], str, bool]:
+    """The window (--last ends at the newest event) and the findings that overlap it, the cache
+    key, and whether they came from the cache (the last scan's analysis, nothing having changed).
+    Read-only; runs the rules' detectors only (no hypotheses, timeline or template surge)."""
+    from .api import check_data
     from .db import open_existing
 
-    redact = load_redactor(config)
-    peers = peers_from_config(config)
-    rules = rules_config(config)
-    extra = {}
-    for rule, keys in RULE_OPTIONS.items():
-        for key, (attr, typ) in keys.items():
-            if key in rules.get(rule, {}):
-                extra[attr] = typ(rules[rule][key])
     con = open_existing(db, wait=wait, read_only=True)
     try:
         check_data(con, db, since, until, None)
+        key = cache_key(con, since, until, last, config)
+        hit = con.execute('SELECT "window", findings FROM scan_cache WHERE key = $k', {"k": key}).fetchone()
+        if hit:  # nothing changed since the last scan: its analysis stands (and polars stays unimported)
+            return json.loads(hit[0]), json.loads(hit[1]), key, True
+        from .analyzer.findings import finding_id
+        from .analyzer.redact import load_redactor
+        from .analyzer.report import Options
+        from .api import peers_from_config
+
+        redact = load_redactor(config)
+        peers = peers_from_config(config)
+        rules = rules_config(config)
+        extra = {}
+        for rule, keys in RULE_OPTIONS.items():
+            for k, (attr, typ) in keys.items():
+                if k in rules.get(rule, {}):
+                    extra[attr] = typ(rules[rule][k])
         t0, t1 = since, until
         if last is not None:
             (latest,) = con.execute(
@@ -162,21 +210,31 @@ def analyse(
             # start would change with every window; keyed without it, it is told once
             e = f.get("entity") or {}
             f["id"] = finding_id(f["rule"], e.get("service"), e.get("pod"), None)
-    return window, findings
+    return window, findings, key, False
 
 
 def _scan_analysis_class():
+    from .analyzer import rules
+    from .analyzer.findings import Finding, iso
     from .analyzer.report import Analysis
 
     class ScanAnalysis(Analysis):
-        """The report's analysis without what only the written postmortem shows: the timeline and
-        the template surge (which re-reads log files through line_index)."""
+        """The report's rules, their findings only: a scan tells findings, so it skips what only
+        the written postmortem shows (hypotheses, the causal chain, the timeline, the template
+        surge that re-reads log files, coverage)."""
 
-        def timeline(self, win) -> dict:
-            return {}
-
-        def surge(self, win) -> dict:
-            return {"rows": []}
+        def run(self) -> dict:
+            ctx = self.ctx
+            for rule in rules.REGISTRY:
+                ctx.findings += rule.detect(ctx)
+            for f in ctx.findings:
+                f.assign_id()
+            ctx.findings.sort(key=Finding.sort_key)
+            win = ctx.window
+            return {
+                "window": {"start": iso(win["start"]), "end": iso(win["end"]), "basis": win["basis"]},
+                "findings": [f.to_dict(self.redact) for f in ctx.findings],
+            }
 
     return ScanAnalysis
 
@@ -208,7 +266,14 @@ def _now() -> dt.datetime:
 
 
 def update_state(
-    db: str, window: dict, findings: list[dict], *, all_: bool, wait: float, dry_run: bool = False
+    db: str,
+    window: dict,
+    findings: list[dict],
+    *,
+    all_: bool,
+    wait: float,
+    dry_run: bool = False,
+    cache: tuple[str, bool] | None = None,
 ) -> ScanResult:
     """Decide what this scan tells, and remember it, in one short writable transaction
     (dry_run: decide only, through a read-only connection; nothing is written)."""
@@ -291,6 +356,12 @@ def update_state(
                     {"w0": w0, "ids": ids},
                 ).fetchall()
             )
+        if cache and not cache[1] and not dry_run:
+            con.execute("DELETE FROM scan_cache")
+            con.execute(
+                "INSERT INTO scan_cache VALUES ($k, $w, $f, $now)",
+                {"k": cache[0], "w": json.dumps(window), "f": json.dumps(findings, default=str), "now": now},
+            )
         con.execute("COMMIT")
     except BaseException:
         try:
@@ -315,10 +386,56 @@ def scan(
     dry_run: bool = False,
 ) -> ScanResult:
     t = time.perf_counter()
-    window, findings = analyse(db, since=since, until=until, last=last, config=config, wait=wait)
-    res = update_state(db, window, findings, all_=all_, wait=wait, dry_run=dry_run)
+    window, findings, key, cached = analyse(db, since=since, until=until, last=last, config=config, wait=wait)
+    res = update_state(db, window, findings, all_=all_, wait=wait, dry_run=dry_run, cache=(key, cached))
+    res.cached = cached
     res.seconds = time.perf_counter() - t
     return res
+
+
+def inputs_unchanged(paths: list[str], db: str, wait: float) -> bool:
+    """True when every file PATHS name is a source the database holds complete, with the same
+    size and not modified since it was ingested: the ingest would skip them all, so it (and the
+    parsers it imports) need not start. Anything else (stdin, a glob, a new, grown, touched or
+    damaged file, a path that does not exist) is False: the ingest runs and decides, or says
+    what is wrong."""
+    from pathlib import Path
+
+    from .parsers.readers import InputError, expand_paths
+
+    if not paths or "-" in paths or not os.path.exists(db):
+        return False
+    try:
+        files = expand_paths(list(paths))
+    except (InputError, OSError):
+        return False
+    from .db import open_existing
+    from .errors import PmortemError
+
+    try:
+        con = open_existing(db, wait=wait, read_only=True)
+    except PmortemError:
+        return False  # older schema and the like: the ingest upgrades it or says why not
+    try:
+        known = {
+            a: (size, status, at)
+            for a, size, status, at in con.execute(
+                "SELECT abspath, size, status, ingested_at FROM sources"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    for f in files:
+        try:
+            st = os.stat(f)
+        except OSError:
+            return False
+        k = known.get(str(Path(f).resolve()))
+        if k is None or k[1] != "complete" or k[0] != st.st_size or k[2] is None:
+            return False
+        if st.st_mtime > k[2].timestamp():
+            return False
+    return True
 
 
 def alert_object(f: dict) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -127,10 +128,15 @@ def test_day_by_day_warns_before_the_incident_and_remembers(replay, cli):
     assert not [f for f in out["findings"] if f["severity"] != "info"], out
     assert "near_miss" not in {f["rule"] for f in out["findings"]}
 
-    # the same scan again, nothing new: exit 0 and nothing on stdout
+    # the same scan again, nothing new: exit 0 and nothing on stdout; nothing was re-read
+    # (no file changed, so no ingest) and the analysis is the last scan's
     res = replay.scan()
     assert res.exit_code == 0 and res.stdout == "", res.output
-    assert "0 new" in res.stderr
+    assert "0 new" in res.stderr and "analysis reused" in res.stderr
+    # a file touched (rewritten, same bytes) is checked again by the ingest: still nothing new
+    os.utime(replay.file)
+    res = replay.scan()
+    assert res.exit_code == 0 and res.stdout == "", res.output
 
     # the incident night
     replay.append(days["2022-04-08"])

@@ -41,6 +41,7 @@ class Options:
     deploy_lookback_s: float = 1800.0  # how far before the first death a deploy marker is looked for
     evidence_lines: int = 5
     command: str = "pmortem report"
+    rules: dict | None = None  # [rules.<rule>] thresholds of pmortem.toml (pmortem.scanstate.rule_threshold)
 
 
 def find_window(con: duckdb.DuckDBPyConnection, runner: Runner, o: Options) -> dict:

@@ -769,40 +769,65 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "incident": 2}
     type=click.Choice(list(SEVERITY_RANK)),
     default="warning",
     show_default=True,
-    help="Exit 1 when a finding is at or above this severity.",
+    help="Exit 1 when a NEW finding is at or above this severity.",
 )
 @click.option(
     "--last",
     "last",
     type=DurationType(),
     default=None,
-    help="Only look at the most recent span of log time, e.g. 1h, 30m, 2d (default: everything).",
+    help="Only the most recent span of log time, ending at the newest event, e.g. 1h, 30m, 1d "
+    "(default: everything). Findings outside it are left out.",
 )
 @click.option("--since", type=TimeType(), help="Window start (ISO 8601, UTC if no zone).")
 @click.option("--until", type=TimeType(), help="Window end (ISO 8601, UTC if no zone).")
+@click.option(
+    "--all",
+    "all_",
+    is_flag=True,
+    help="Report every finding of the window, also those reported before (acknowledged ones stay quiet).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Tell what would be new without remembering it (the database is opened read-only).",
+)
 @click.option(
     "--input-format", default=None, help="Force the input format of PATHS (see `pmortem ingest --help`)."
 )
 @config_option
 @format_option(("text", "md", "csv", "json"), default="text")
 @out_option("the findings")
-def scan(paths, db, wait, fail_on, last, since, until, input_format, config_path, fmt, out):
-    """Unattended check for cron/CI: ingest PATHS (if any), analyse, list findings.
+@click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
+def scan(
+    paths, db, wait, fail_on, last, since, until, all_, dry_run, input_format, config_path, fmt, out, quiet
+):
+    """Unattended check for cron/CI: ingest PATHS (if any), analyse the window, tell what is NEW.
 
-    Exit code 0: nothing at or above --fail-on; 1: findings at or above it; 2: a problem to fix
-    (including an empty database or window). The analysis opens the database read-only.
+    A finding already reported (same stable id) is not reported again unless its severity
+    rose or --all is given; `pmortem ack ID` silences one on purpose; `pmortem findings`
+    lists what the scans remember. Thresholds: [rules.<rule>] in pmortem.toml.
+
+    Exit code 0: nothing new at or above --fail-on; 1: new findings at or above it; 2: a
+    problem to fix (an unreadable path, a database locked past --wait, an empty database or
+    window). The analysis opens the database read-only; the scan's memory (table scan_findings)
+    is written after it, unless --dry-run.
 
     \b
     Example:
       pmortem scan /var/log/pods --last 1h --fail-on warning
       pmortem scan --db nightly.duckdb -f json -o findings.json
     """
-    from .api import ingest as run_ingest
-    from .api import report as build
+    from .scanstate import alert_object
+    from .scanstate import scan as run_scan
 
     if since and until and since >= until:
         raise UserError("--since must be before --until")
-    if paths:
+    from .scanstate import inputs_unchanged
+
+    if paths and not inputs_unchanged(list(paths), db, wait):
+        from .api import ingest as run_ingest
+
         summary = run_ingest(
             list(paths), db, input_format=input_format, wait=wait, config=config_path, progress=False
         )
@@ -813,13 +838,29 @@ def scan(paths, db, wait, fail_on, last, since, until, input_format, config_path
                 + "; ".join(f"{x.path}: {x.error}" for x in damaged),
                 err=True,
             )
-    rep = build(db, since, until, None, last=last, config=config_path, wait=wait, command="pmortem scan")
-    findings = rep.findings
-    hits = [f for f in findings if SEVERITY_RANK.get(f["severity"], 0) >= SEVERITY_RANK[fail_on]]
+    res = run_scan(
+        db, since=since, until=until, last=last, config=config_path, wait=wait, all_=all_, dry_run=dry_run
+    )
+    new = res.report
+    hits = [f for f in new if SEVERITY_RANK.get(f["severity"], 0) >= SEVERITY_RANK[fail_on]]
+    win = res.window
+    span = f"{win.get('start')} .. {win.get('end')}"
+    alerts = [alert_object(f) for f in new]
     if fmt == "json":
         text = (
             json.dumps(
-                {"fail_on": fail_on, "window": rep.window, "findings": findings, "failed": bool(hits)},
+                {
+                    "window": {
+                        "start": win.get("start"),
+                        "end": win.get("end"),
+                        "last_s": last.total_seconds() if last else None,
+                    },
+                    "fail_on": fail_on,
+                    "failed": bool(hits),
+                    "findings": alerts,
+                    "seen": len(res.findings),
+                    "acknowledged": res.acknowledged,
+                },
                 indent=2,
                 default=str,
             )
@@ -828,31 +869,144 @@ def scan(paths, db, wait, fail_on, last, since, until, input_format, config_path
         _write(text, out)
     elif fmt == "text":
         lines = []
+        if alerts:
+            what = "finding(s) (--all)" if all_ else "new finding(s)"
+            lines.append(f"pmortem scan: window {span}: {len(alerts)} {what}")
         width = terminal_width()
-        for f in findings:
-            mark = "!" if f in hits else " "
-            line = f"{mark} {f['severity']:<8} {f['confidence']:.2f}  {f['rule']:<28} {f.get('title') or ''}".rstrip()
+        for a in alerts:
+            mark = "!" if SEVERITY_RANK[a["severity"]] >= SEVERITY_RANK[fail_on] else " "
+            line = (
+                f"{mark} {a['severity']:<8} {a['id']}  {a['rule']:<26} {a['entity']}  {a['summary']}".rstrip()
+            )
             lines.append(truncate(line, width) if width and not out else line)
         _write("".join(x + "\n" for x in lines), out)
     else:
-        cols = ["failed", "severity", "confidence", "rule", "title", "start", "end", "id"]
+        cols = ["failed", "id", "severity", "rule", "entity", "first_seen", "summary", "anchor"]
         rows = [
             (
-                f in hits,
-                f["severity"],
-                f["confidence"],
-                f["rule"],
-                f.get("title"),
-                f.get("start"),
-                f.get("end"),
-                f.get("id"),
+                SEVERITY_RANK[a["severity"]] >= SEVERITY_RANK[fail_on],
+                a["id"],
+                a["severity"],
+                a["rule"],
+                a["entity"],
+                a["first_seen"],
+                a["summary"],
+                a["anchor"],
             )
-            for f in findings
+            for a in alerts
         ]
         _write(render_rows(cols, rows, fmt), out)
-    click.echo(f"{len(findings)} findings, {len(hits)} at or above {fail_on}", err=True)
+    if not quiet:
+        click.echo(
+            f"window {span}: {len(new)} new, {len(res.findings) - len(new) - res.acknowledged} already reported, "
+            f"{res.acknowledged} acknowledged; {len(hits)} new at or above {fail_on} "
+            f"({res.seconds:.2f}s{', nothing changed: analysis reused' if res.cached else ''})",
+            err=True,
+        )
     if hits:
         sys.exit(1)
+
+
+@main.command()
+@click.argument("finding_id", metavar="ID")
+@db_option
+@click.option(
+    "--until",
+    "until",
+    type=TimeType(),
+    help="Stay quiet until this time (ISO 8601 date or time; default: for good).",
+)
+@click.option("--reason", help="Why (shown by `pmortem findings`).")
+def ack(finding_id, db, wait, until, reason):
+    """Acknowledge a finding: scans stay quiet about it until its severity rises (or --until passes).
+
+    ID is the finding's id as scan and `pmortem findings` print it (a unique prefix will do).
+
+    \b
+    Example:
+      pmortem ack 37909e0b6efb --reason "48-core nodes drained, ticket OPS-123"
+      pmortem ack 37909e0b6efb --until 2026-12-31
+    """
+    from .scanstate import ack as run_ack
+
+    r = run_ack(db, finding_id, until=until, reason=reason, wait=wait)
+    when = f" until {r['until'].isoformat()}" if r["until"] else ""
+    click.echo(f"acknowledged {r['id']} ({r['severity']} {r['rule']}){when}: {r['summary']}", err=True)
+
+
+@main.command()
+@db_option
+@click.option(
+    "--status", type=click.Choice(["open", "acknowledged", "resolved"]), help="Only findings in this state."
+)
+@format_option(("text", "md", "csv", "json"), default="text")
+@out_option("the list")
+def findings(db, wait, status, fmt, out):
+    """List what scans remember: open, acknowledged and resolved findings.
+
+    \b
+    Example:
+      pmortem findings
+      pmortem findings --status open -f json
+    """
+    from .scanstate import FINDINGS_COLUMNS, list_findings
+
+    rows = list_findings(db, wait=wait, status=status)
+    if fmt in ("text", "md"):
+        cols = [
+            "id",
+            "status",
+            "severity",
+            "rule",
+            "entity",
+            "first_seen",
+            "reported_at",
+            "ack_until",
+            "summary",
+        ]
+    else:
+        cols = FINDINGS_COLUMNS
+    _emit(cols, [tuple(r[c] for c in cols) for r in rows], fmt, out)
+
+
+@main.command()
+@db_option
+@click.option(
+    "--older-than",
+    "older_than",
+    type=DurationType(),
+    required=True,
+    help="Delete what is older than this span of log time before the newest event, e.g. 30d.",
+)
+def prune(db, wait, older_than):
+    """Bound the database: delete events, line_index, lines and rejects older than the cutoff.
+
+    The cutoff is log time: the newest event minus --older-than (as scan's --last). Kept:
+    every source's fingerprint and offsets (re-ingest stays incremental), the scans' memory,
+    and the CPU counts of the pruned pod starts, rolled up into cpu_count_history (the
+    host-shape rule's baseline).
+
+    \b
+    Example:
+      pmortem prune --older-than 30d
+    """
+    from .scanstate import prune as run_prune
+
+    r = run_prune(db, older_than, wait=wait)
+    if r.cutoff is None:
+        click.echo(f"{db}: no events; nothing to prune", err=True)
+        return
+    d, k = r.deleted, r.kept
+    click.echo(
+        f"cutoff {r.cutoff.isoformat()} (newest event - {older_than}); deleted {d['events']:,} events, "
+        f"{d['line_index']:,} line_index rows, {d['rejects']:,} rejects, {d['lines']:,} lines; "
+        f"rolled {d['rolled_up_starts']:,} pod starts into cpu_count_history"
+    )
+    click.echo(
+        f"kept {k['sources']:,} sources (fingerprints and offsets), {k['events']:,} events, "
+        f"{k['line_index']:,} line_index rows, {k['rejects']:,} rejects, {k['scan_findings']:,} scan findings, "
+        f"{k['cpu_count_history_starts']:,} rolled-up pod starts"
+    )
 
 
 @main.command()

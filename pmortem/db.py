@@ -163,12 +163,51 @@ def _m5_open_tail(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE sources ADD COLUMN tail JSON")
 
 
+def _m6_scan_state(con: duckdb.DuckDBPyConnection) -> None:
+    # `pmortem scan` remembers what it reported (a finding is told once, again only when its
+    # severity rises), what a user acknowledged (`pmortem ack`), and a rolled-up baseline of
+    # CPU counts seen at pod start that outlives `pmortem prune` (the host-shape rule reads it).
+    con.execute(
+        """
+        CREATE TABLE scan_findings (
+            id                TEXT PRIMARY KEY,  -- the finding's stable id (rule, service, pod, start)
+            rule              TEXT,
+            severity          TEXT,              -- as last seen: info | warning | incident
+            entity            JSON,
+            first_seen        TIMESTAMPTZ,       -- log time the finding starts
+            last_seen         TIMESTAMPTZ,       -- log time it was last seen (its end)
+            reported_at       TIMESTAMPTZ,       -- wall clock of the scan that last reported it
+            reported_severity TEXT,              -- the severity it was last reported (or acknowledged) at
+            status            TEXT,              -- open | acknowledged | resolved
+            ack_until         TIMESTAMPTZ,       -- an acknowledgement ends then (NULL: for good)
+            ack_reason        TEXT,
+            summary           TEXT,              -- one line
+            scanned_at        TIMESTAMPTZ        -- wall clock of the last scan that saw it
+        );
+        CREATE TABLE cpu_count_history (
+            service    TEXT,
+            cpu_count  INTEGER,
+            starts     BIGINT,                   -- pod starts that saw this CPU count (pruned events)
+            first_seen TIMESTAMPTZ,
+            last_seen  TIMESTAMPTZ
+        );
+        CREATE TABLE scan_cache (                -- the last scan's analysis, reused while nothing changed
+            key        TEXT,                     -- hash of the sources' fingerprints and offsets, events, window, config
+            "window"   JSON,
+            findings   JSON,
+            created_at TIMESTAMPTZ
+        );
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("initial schema: sources, events, rejects, line_index, lines", _m1_initial),
     ("cross-export deduplication: events.dedup_key, sources.lines_duplicate", _m2_cross_export_dedup),
     ("content fingerprint: sources.content_head, sources.content_size", _m3_content_fingerprint),
     ("input encoding: sources.encoding", _m4_encoding),
     ("open tail of a file: sources.tail", _m5_open_tail),
+    ("scan memory: scan_findings, scan_cache; rolled-up baseline: cpu_count_history", _m6_scan_state),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -6,7 +6,11 @@
 -- Node's os.cpus() reports the host's cores, not the container's quota: observed cores far
 -- above the limit is that leak.
 -- Parameters: $since, $until (TIMESTAMPTZ: the incident window, only to mark in_window),
---             $rare_share (DOUBLE, a value seen in at most this share of starts is rare).
+--             $rare_share (DOUBLE, a value seen in at most this share of starts is rare),
+--             $rare_starts (INTEGER) and $rare_share_strict (DOUBLE): a value seen in at most
+--             $rare_starts starts, or in under $rare_share_strict of them, above the usual
+--             range (the 90th percentile of all starts), with 10 starts or more, is rare too.
+-- The history counts the pod starts `pmortem prune` rolled up into cpu_count_history as well.
 -- Columns: ts (TIMESTAMPTZ of the observation), pod, service, host (node; from the log or the pod
 --   object), cpu_count (cores seen), observations_of_value (starts that saw this value),
 --   observations_total (all starts), share (observations_of_value / observations_total),
@@ -14,7 +18,8 @@
 --   limit_basis (pod_spec.limit | pod_spec.request | sibling_pod_spec.limit | sibling_pod_spec.request | NULL),
 --   cores_over_limit (cpu_count / cpu_limit), p90_cpu_count, is_outlier (seen in at most $rare_share of
 --   starts and more than twice the median; or in at most a quarter of starts and more than twice
---   every other value; or, with fewer than 10 starts, more than twice every other value), in_window (BOOLEAN),
+--   every other value; or, with fewer than 10 starts, more than twice every other value; or rare
+--   by $rare_starts / $rare_share_strict and above the p90), in_window (BOOLEAN),
 --   source_id, line_no, message (the quoted line).
 WITH raw AS (
     SELECT *, coalesce(attrs->>'basis', '') = 'worker_count' AS from_worker_count
@@ -41,9 +46,11 @@ spec AS (
 svc_spec AS (
     SELECT service, max(lim) AS lim, max(req) AS req FROM spec GROUP BY service
 ),
-dist AS (SELECT cpu_count, count(*) AS n FROM obs GROUP BY cpu_count),
-tot AS (SELECT sum(n) AS total, (SELECT median(cpu_count) FROM obs) AS med,
-                (SELECT quantile_disc(cpu_count, 0.9) FROM obs) AS p90 FROM dist),
+rolled AS (SELECT cpu_count, unnest(range(starts)) FROM cpu_count_history),  -- pruned starts, one row each
+every AS (SELECT cpu_count FROM obs UNION ALL SELECT cpu_count FROM rolled),
+dist AS (SELECT cpu_count, count(*) AS n FROM every GROUP BY cpu_count),
+tot AS (SELECT sum(n) AS total, (SELECT median(cpu_count) FROM every) AS med,
+                (SELECT quantile_disc(cpu_count, 0.9) FROM every) AS p90 FROM dist),
 other AS (
     SELECT d1.cpu_count, max(d2.cpu_count) AS max_other
     FROM dist d1 LEFT JOIN dist d2 ON d2.cpu_count <> d1.cpu_count GROUP BY d1.cpu_count
@@ -62,7 +69,9 @@ SELECT o.ts, o.pod, o.service, coalesce(o.host, s.host) AS host, o.cpu_count,
        t.p90 AS p90_cpu_count,
        ((d.n / t.total <= $rare_share::DOUBLE AND o.cpu_count > 2 * t.med)
         OR (d.n / t.total <= 0.25 AND o.cpu_count > 2 * coalesce(ot.max_other, o.cpu_count))
-        OR (t.total < 10 AND o.cpu_count > 2 * coalesce(ot.max_other, o.cpu_count))) AS is_outlier,
+        OR (t.total < 10 AND o.cpu_count > 2 * coalesce(ot.max_other, o.cpu_count))
+        OR (t.total >= 10 AND (d.n <= $rare_starts::INTEGER OR d.n / t.total < $rare_share_strict::DOUBLE)
+            AND o.cpu_count > t.p90)) AS is_outlier,
        (o.ts >= $since::TIMESTAMPTZ AND o.ts < $until::TIMESTAMPTZ) AS in_window,
        o.source_id, o.line_no, o.message
 FROM obs o

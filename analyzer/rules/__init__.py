@@ -15,16 +15,20 @@ from . import (
     event_loop_block,
     exhaustion_chain,
     exit_precursor,
+    fatal_line,
     feedback_loop,
     host_shape,
+    loop_lag,
     near_miss,
     paired_errors,
     request_amplification,
     resource_exhaustion,
+    respawn_backoff,
     session_loss,
     slow_dependency,
     uneven_worker_load,
     worker_death_spiral,
+    worker_sizing,
 )
 from .base import Advice, RootRole, Rule
 
@@ -45,6 +49,11 @@ REGISTRY: list[Rule] = [
     exhaustion_chain.RULE,
     uneven_worker_load.RULE,
     session_loss.RULE,
+    # risks a scan reports before an incident (issue 15)
+    worker_sizing.RULE,
+    respawn_backoff.RULE,
+    fatal_line.RULE,
+    loop_lag.RULE,
     error_surge.RULE,  # last: a surge another rule's incident explains stays info
 ]
 

@@ -3,6 +3,7 @@ the pod's CPU limit (Node's os.cpus() sees the host's cores, not the container's
 
 from __future__ import annotations
 
+from ...scanstate import rule_threshold
 from ..context import Context
 from ..findings import Finding, Link
 from .base import Advice, RootRole, Rule
@@ -12,7 +13,9 @@ QUERIES = ("host_shape_survey",)
 
 def _survey(ctx: Context) -> list[dict]:
     svc = ctx.opts.service
-    rows = ctx.run("host_shape_survey", {"rare_share": ctx.opts.rare_share})
+    rows = ctx.run("host_shape_survey", {"rare_share": ctx.opts.rare_share,
+                                         "rare_starts": int(rule_threshold(ctx.opts, "host_shape", "rare_starts")),
+                                         "rare_share_strict": float(rule_threshold(ctx.opts, "host_shape", "rare_share"))})
     if svc:
         rows = [s for s in rows if (s["pod"] or "").startswith(svc + "-") or s["service"] in (svc, svc + "-service")]
     return rows

@@ -84,7 +84,9 @@ def parse_documents(data: bytes, fmt: str, ctx: SourceContext, name: str = "inpu
     lab = ctx.labels
     for f in ("service", "namespace", "pod", "container", "host"):
         if f in lab:
-            events = events.with_columns(pl.coalesce(f, pl.lit(lab[f][0])).alias(f))
+            # a file's own name (entities.file_entity) names its log rows, not the pods and nodes its objects are about
+            fill = pl.lit(lab[f][0]) if lab[f][1] != "file" else pl.when(pl.col("kind") == "log").then(pl.lit(lab[f][0]))
+            events = events.with_columns(pl.coalesce(f, fill).alias(f))
     lines_with_rows = 0 if rejects and fmt == "document" else n_lines - len(rejects)
     n_rej = n_lines if rejects and fmt == "document" else len(rejects)
     ts = events.get_column("ts").drop_nulls()

@@ -147,7 +147,12 @@ def annotate(good: pl.DataFrame, ctx: SourceContext) -> pl.DataFrame:
         df = split_python_envelope(good, ctx.envelope)
     else:
         df = split_envelope(good, ctx.envelope)
+    return annotate_split(df, ctx)
 
+
+def annotate_split(df: pl.DataFrame, ctx: SourceContext) -> pl.DataFrame:
+    """`annotate` once the envelope's columns (ENV_COLUMNS) are there: also the entry for
+    log messages that arrive without one (documents.logs: one document per line)."""
     payload = pl.col("payload")
     is_json = payload.str.starts_with("{")
     # timestamps: the envelope's when there is one, else the payload's own. Envelope times are
@@ -210,6 +215,51 @@ def parse_env_ts(t: pl.Expr) -> pl.Expr:
     ).otherwise(parse_rfc3339(t))
 
 
+# ---------------------------------------------------------------- folding
+# The partition a continuation line folds into: the same pod's container's stream.
+FOLD_PARTITION = ["env_pod", "env_container", "stream"]
+
+
+def mark_continuations(df: pl.DataFrame) -> pl.DataFrame:
+    """`cont`: the row continues the event above it in its partition (a stack frame, or the
+    next piece of a runtime-split line); `cont_partial`: by the runtime's split."""
+    prev_partial = pl.col("partial").shift(1).over(FOLD_PARTITION).fill_null(False)
+    df = df.with_columns(prev_partial.alias("cont_partial"))
+    return df.with_columns((pl.col("cont_text") | pl.col("cont_partial")).alias("cont"))
+
+
+def assign_events(df: pl.DataFrame) -> pl.DataFrame:
+    """`_row` and `evt` (the `_row` of the event's first row): a start row and the continuation
+    rows that follow it in its partition, up to FOLD_WINDOW lines after that partition's
+    previous line (further on, a line that looks like a continuation starts an event of its own)."""
+    df = df.with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
+    prev_line = pl.col("line_no").shift(1).over(FOLD_PARTITION)
+    start = ~pl.col("cont") | (pl.col("line_no") - prev_line > FOLD_WINDOW).fill_null(False)
+    return df.with_columns(
+        pl.when(start).then(pl.col("_row")).otherwise(None).forward_fill().over(FOLD_PARTITION).fill_null(pl.col("_row")).alias("evt"),
+    )
+
+
+def entity_columns(df: pl.DataFrame, ctx: SourceContext) -> pl.DataFrame:
+    """`_service`, `_namespace`, `_pod`, `_container`, `_host` per row: the envelope's, then the
+    source's labels (path / flags / config; the payload's come with the events), the service
+    from a pod's name. `ev_level` and `row_minute`: the event's level and the row's minute."""
+    df = df.with_columns(
+        pl.col("level").first().over("evt").alias("ev_level"),
+        pl.coalesce("minute", pl.col("minute").first().over("evt")).alias("row_minute"),
+    )
+    for f in ENTITY_FIELDS:
+        lab = ctx.labels.get(f)
+        df = df.with_columns(pl.coalesce(pl.col(f"env_{f}"), pl.lit(lab[0] if lab else None, pl.String)).alias(f"_{f}"))
+    # the pod-name rule runs once per distinct pod, not once per line
+    pods = df.get_column("_pod").drop_nulls().unique()
+    if len(pods):
+        mapping = pl.DataFrame({"p": pods}).with_columns(service_from_pod(pl.col("p")).alias("s"))
+        svc = pl.col("_pod").replace_strict(mapping.get_column("p"), mapping.get_column("s"), default=None, return_dtype=pl.String)
+        df = df.with_columns(line_service(pl.col("env_service"), pl.col("env_pod"), svc, ctx.labels).alias("_service"))
+    return df
+
+
 # Kubernetes generates name suffixes from an alphabet without vowels (k8s.io/apimachinery
 # rand.String), which tells a pod (`checkout-7d9f8b6c4-qx2lp`) from a word (`pino-epoch`).
 K8S_SUFFIX = "[bcdfghjklmnpqrstvwxz2456789]"
@@ -223,6 +273,27 @@ def service_from_pod(pod: pl.Expr) -> pl.Expr:
         pod.str.extract(rf"^(.+?)-{sfx}{{5}}$", 1),
         pod.str.extract(r"^(.+?)-\d+$", 1),
     )
+
+
+# Labels a user gave (--service, the config's [labels]) outrank a service the lines imply;
+# one read off a file's name does not: the lines' pod names the service (its deployment).
+STRONG_ORIGINS = ("flag", "config")
+
+
+def label_services(lab: dict[str, tuple[str, str]]) -> tuple[pl.Expr, pl.Expr]:
+    """The labels' service as (strong, weak) literals: a flag's or the config's, or the path's."""
+    v = lab.get("service")
+    none = pl.lit(None, pl.String)
+    if v is None:
+        return none, none
+    return (pl.lit(v[0], pl.String), none) if v[1] in STRONG_ORIGINS else (none, pl.lit(v[0], pl.String))
+
+
+def line_service(env_service: pl.Expr, line_pod: pl.Expr, pod_service: pl.Expr, lab: dict[str, tuple[str, str]]) -> pl.Expr:
+    """A row's service: the envelope's, a user's label, the deployment of a pod the line names,
+    the path's, the deployment of the pod the path names (`pod_service`: that of the row's pod)."""
+    strong, weak = label_services(lab)
+    return pl.coalesce(env_service, strong, pl.when(line_pod.is_not_null()).then(pod_service), weak, pod_service)
 
 
 def payload_timestamps(df: pl.DataFrame, need: pl.Series, ctx: SourceContext) -> pl.DataFrame:
@@ -437,23 +508,33 @@ def build_events(df: pl.DataFrame, ctx: SourceContext, *, selected: bool = False
     # entity resolution, in order of trust: envelope, payload, path/flags/config, pod name
     lab = ctx.labels
 
+    line_pod = pl.coalesce("env_pod", "payload_pod")
+    pod = pl.coalesce(line_pod, "_pod")
+    # the pod-name rule once per distinct pod, not once per event
+    pods = ev.select(pod.alias("p")).get_column("p").drop_nulls().unique()
+    svc_map = pl.DataFrame({"p": pods}).with_columns(service_from_pod(pl.col("p")).alias("s"))
+    from_pod = pod.replace_strict(svc_map.get_column("p"), svc_map.get_column("s"), default=None, return_dtype=pl.String)
+
     def origin(f: str, *payload_cols: str | None) -> pl.Expr:
         e = pl.when(pl.col(f"env_{f}").is_not_null()).then(pl.lit("envelope"))
         for c in payload_cols:
             if c:
                 e = e.when(pl.col(c).is_not_null()).then(pl.lit("payload"))
+        if f == "service":
+            if lab.get(f, ("", ""))[1] in STRONG_ORIGINS:
+                e = e.when(pl.lit(True)).then(pl.lit(lab[f][1]))
+            e = e.when(line_pod.is_not_null() & from_pod.is_not_null()).then(pl.lit("pod_name"))
         if f in lab:
             e = e.when(pl.lit(True)).then(pl.lit(lab[f][1]))
         if f == "service":
             e = e.when(pl.col("_service").is_not_null()).then(pl.lit("pod_name"))
         return e.otherwise(None)
 
-    pod = pl.coalesce("env_pod", "payload_pod", "_pod")
-    # the pod-name rule once per distinct pod, not once per event
-    pods = ev.select(pod.alias("p")).get_column("p").drop_nulls().unique()
-    svc_map = pl.DataFrame({"p": pods}).with_columns(service_from_pod(pl.col("p")).alias("s"))
-    from_pod = pod.replace_strict(svc_map.get_column("p"), svc_map.get_column("s"), default=None, return_dtype=pl.String)
-    service = pl.coalesce("env_service", "payload_service", "hdr_service", pl.lit(lab["service"][0]) if "service" in lab else pl.lit(None, pl.String), from_pod, "_service")
+    service = pl.coalesce(
+        pl.coalesce("env_service", "payload_service", "hdr_service"),
+        line_service(pl.lit(None, pl.String), line_pod, from_pod, lab),
+        "_service",
+    )
     out = ev.select(
         "ts",
         "ts_text",

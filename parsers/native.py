@@ -45,6 +45,7 @@ from .events import (
     annotate,
     build_events,
     group_events,
+    line_service,
     long_line_sample,
     parse_env_ts,
     service_from_pod,
@@ -278,7 +279,7 @@ def _frames(p: Prepared):
         v = lab[f][0] if f in lab else None
         src = pl.col(f"env_{f}") if f in ("pod", "container") else pl.lit(None, pl.String)
         ent_df = ent_df.with_columns(src.alias(f"env_{f}"), pl.coalesce(src, pl.lit(v, pl.String)).alias(f"_{f}"))
-    ent_df = ent_df.with_columns(pl.coalesce("_service", service_from_pod(pl.col("_pod"))).alias("_service"))
+    ent_df = ent_df.with_columns(line_service(pl.col("env_service"), pl.col("env_pod"), service_from_pod(pl.col("_pod")), lab).alias("_service"))
 
     # the line index
     g = a["index"]

@@ -18,6 +18,7 @@ import polars as pl
 from .envelopes import split_envelope
 from .events import (
     ENTITY_FIELDS,
+    FOLD_PARTITION,
     FOLD_WINDOW,
     INDEX_SCHEMA,
     K8S_SUFFIX,
@@ -27,13 +28,15 @@ from .events import (
     ChunkResult,
     SourceContext,
     annotate,
+    assign_events,
     build_events,
+    entity_columns,
     group_events,
     json_fields,
     long_line_sample,
+    mark_continuations,
     parse_env_ts,
     payload_timestamps,
-    service_from_pod,
     split_python_envelope,
 )
 from .payloads import CONTINUATION_RE, level_expr
@@ -181,11 +184,8 @@ def parse_chunk_reference(chunk: Chunk, ctx: SourceContext, *, final: bool) -> C
     payload = pl.col("payload")
 
     # continuation: stack traces and friends, and pieces of runtime-split lines
-    part = ["env_pod", "env_container", "stream"]
-    cont_text = pl.col("cont_text")
-    prev_partial = pl.col("partial").shift(1).over(part).fill_null(False)
-    df = df.with_columns(prev_partial.alias("cont_partial"))
-    df = df.with_columns((cont_text | pl.col("cont_partial")).alias("cont"))
+    part = FOLD_PARTITION
+    df = mark_continuations(df)
     # a line that fits no envelope in a format that needs one, and has no timestamp of its own
     reason = (
         pl.when(pl.col("env_json") & ~pl.col("env_ok"))
@@ -201,15 +201,8 @@ def parse_chunk_reference(chunk: Chunk, ctx: SourceContext, *, final: bool) -> C
     late_rej = df.filter(pl.col("reject").is_not_null())
     df = df.filter(pl.col("reject").is_null())
 
-    # events: a start row and the continuation rows that follow it in its partition, up to
-    # FOLD_WINDOW lines after that partition's previous line (further on, a line that looks
-    # like a continuation starts an event of its own)
-    df = df.with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
-    prev_line = pl.col("line_no").shift(1).over(part)
-    start = ~pl.col("cont") | (pl.col("line_no") - prev_line > FOLD_WINDOW).fill_null(False)
-    df = df.with_columns(
-        pl.when(start).then(pl.col("_row")).otherwise(None).forward_fill().over(part).fill_null(pl.col("_row")).alias("evt"),
-    )
+    # events: a start row and the continuation rows that follow it in its partition
+    df = assign_events(df)
     # defer the last event: it may continue in the next chunk
     tail_offset = tail_line = None
     if not final and df.height:
@@ -241,22 +234,8 @@ def parse_chunk_reference(chunk: Chunk, ctx: SourceContext, *, final: bool) -> C
             n_total = lines.height
     early_rej = lines.filter(pl.col("reject").is_not_null())
 
-    df = df.with_columns(
-        pl.col("level").first().over("evt").alias("ev_level"),
-        pl.coalesce("minute", pl.col("minute").first().over("evt")).alias("row_minute"),
-    )
-
     # entities: envelope first, then the path / flags / config labels (payload ones come with events)
-    for f in ENTITY_FIELDS:
-        lab = ctx.labels.get(f)
-        col = f"env_{f}"
-        df = df.with_columns(pl.coalesce(pl.col(col), pl.lit(lab[0] if lab else None, pl.String)).alias(f"_{f}"))
-    # the pod-name rule runs once per distinct pod, not once per line
-    pods = df.get_column("_pod").drop_nulls().unique()
-    if len(pods):
-        mapping = pl.DataFrame({"p": pods}).with_columns(service_from_pod(pl.col("p")).alias("s"))
-        svc = pl.col("_pod").replace_strict(mapping.get_column("p"), mapping.get_column("s"), default=None, return_dtype=pl.String)
-        df = df.with_columns(pl.coalesce("_service", svc).alias("_service"))
+    df = entity_columns(df, ctx)
 
     index = _line_index(df)
     events, n_events = build_events(df, ctx)

@@ -300,6 +300,8 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         _store(con, source_id, src, dedup, out, prog)
     except DocumentTooLarge as exc:
         raise UserError(str(exc)) from None
+    if fmt == "docker":
+        out.events += _docker_state(con, source_id, path)
     if out.rejected:
         out.undecodable = con.execute(
             "SELECT count(*) FROM rejects WHERE source_id = ? AND reason LIKE 'undecodable%'", [source_id]
@@ -316,6 +318,29 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         out.events -= int(reopened["events"])
         out.rejected -= int(reopened["lines_rejected"])
     return out
+
+
+def _docker_state(con, source_id: int, path: str) -> int:
+    """A docker json-file's container end (OOMKilled, ExitCode, FinishedAt in its config.v2.json)
+    as its source's `container_terminated` event, replacing the one an earlier run stored."""
+    import polars as pl
+
+    from .parsers.docker import DOCKER_STATE_SOURCE, docker_state_rows
+    from .parsers.schema import conform
+    from .store import insert_events, transaction
+
+    rows = docker_state_rows(path)
+    with transaction(con):
+        old = con.execute(
+            "DELETE FROM events WHERE source_id = ? AND kind = 'container_terminated' AND attrs->>'source' = ? RETURNING 1",
+            [source_id, DOCKER_STATE_SOURCE],
+        ).fetchall()
+        if rows:
+            for r in rows:
+                r["attrs"] = json.dumps(r["attrs"])
+            insert_events(con, conform(pl.DataFrame(rows, infer_schema_length=None, strict=False)), source_id)
+        con.execute("UPDATE sources SET events = events + ? WHERE source_id = ?", [len(rows) - len(old), source_id])
+    return len(rows) - len(old)
 
 
 def _chunk_source(path, fmt, ctx, opts, size, skip_bytes, first_line, state) -> ChunkSource:

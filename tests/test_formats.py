@@ -211,7 +211,8 @@ def _cluster_kind(msg: str):
     return None, None
 
 
-def _check_node_logger(cli, path: Path, *, time_of, level_of, msg_key: str, pod: str | None, service: str | None):
+def _check_node_logger(cli, path: Path, *, time_of, level_of, msg_key: str, pod: str | None, service: str | None,
+                       pod_origin: str = "payload"):
     recs = _json_lines(path)
     src = ingest(cli, path, "--store-lines")
     assert (src["lines"], src["lines_rejected"], src["lines_folded"]) == (len(recs), 0, 0)
@@ -232,7 +233,7 @@ def _check_node_logger(cli, path: Path, *, time_of, level_of, msg_key: str, pod:
         assert (gpod, gservice) == (pod, service), (no, gpod, gservice)
         e = ents(es)
         if pod:
-            assert e.get("pod") == "payload", e
+            assert e.get("pod") == pod_origin, e
         if service:
             assert e.get("service") == "payload", e
         if kind:
@@ -267,10 +268,10 @@ def test_bunyan(cli):
 
 
 def test_winston_json(cli):
-    """winston json(): text levels, `timestamp`, `message`; no hostname, so no pod."""
+    """winston json(): text levels, `timestamp`, `message`; no hostname: the file is its own entity."""
     _check_node_logger(cli, F / "node" / "winston.log", time_of=lambda r: iso_utc(r["timestamp"]),
                        level_of=lambda r: {"warn": "warn", "info": "info", "error": "error"}[r["level"]],
-                       msg_key="message", pod=None, service="checkout")
+                       msg_key="message", pod="winston", service="checkout", pod_origin="file")
 
 
 def test_pino_levels_map_50_to_error(cli):

@@ -5,11 +5,10 @@ from __future__ import annotations
 import orjson
 import polars as pl
 
-from ..catalogue import classify_frame
-from ..events import INDEX_SCHEMA, REJECT_SCHEMA, ChunkResult, SourceContext, json_fields
-from ..payloads import level_expr
+from ..events import INDEX_SCHEMA, REJECT_SCHEMA, ChunkResult, SourceContext
 from ..schema import EVENT_COLUMNS, conform
 from .dispatch import detect_document, document_events
+from .logs import document_logs
 
 MAX_DOCUMENT_BYTES = 1 << 30
 
@@ -22,7 +21,6 @@ def parse_documents(data: bytes, fmt: str, ctx: SourceContext, name: str = "inpu
     """A whole source of JSON: one document (`fmt` "document", maybe pretty-printed) or one
     document per line ("document_lines"), as one chunk's result. Log messages among the
     documents' events (Elasticsearch hits) are read and classified like lines."""
-    cat = ctx.catalogue
     n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
     rows: list[dict] = []
     rejects: list[tuple] = []
@@ -64,27 +62,15 @@ def parse_documents(data: bytes, fmt: str, ctx: SourceContext, name: str = "inpu
         if isinstance(r.get("attrs"), dict):
             r["attrs"] = orjson.dumps(r["attrs"], default=str).decode()
     events = conform(pl.DataFrame(rows, infer_schema_length=None, strict=False)) if rows else pl.DataFrame(schema=EVENT_COLUMNS)
-    # Elasticsearch hits carry log messages: read JSON loggers' fields, then classify like any line
-    if events.height and (events.get_column("kind") == "log").any():
-        logs = events.filter(pl.col("kind") == "log").with_row_index("_i")
-        msg = pl.col("message").fill_null("")
-        logs = logs.with_columns(pl.coalesce("level", level_expr(msg, msg.str.starts_with("{"))).alias("level"))
-        fields = [json_fields(m) if m and m.startswith("{") else {} for m in logs.get_column("message").to_list()]
-        logs = logs.with_columns(
-            pl.Series("message", [f.get("message", m) for f, m in zip(fields, logs.get_column("message").to_list(), strict=True)], pl.String),
-            pl.coalesce("pod", pl.Series([f.get("payload_pod") for f in fields], dtype=pl.String)).alias("pod"),
-            pl.coalesce("pid", pl.Series([f.get("payload_pid") for f in fields], dtype=pl.Int64)).alias("pid"),
-        )
-        c = classify_frame(logs, cat, "message")
-        for f in ("cpu_count", "pid", "exit_code", "signal", "error_class", "status", "duration_ms", "route", "peer"):
-            if f"_f_{f}" in c.columns:
-                c = c.with_columns(pl.coalesce(pl.col(f), pl.col(f"_f_{f}").cast(EVENT_COLUMNS[f], strict=False)).alias(f))
-        c = c.with_columns(pl.coalesce(pl.col("kind"), pl.lit("log")).alias("kind"))
-        events = pl.concat([events.filter(pl.col("kind") != "log"), conform(c)])
+    # log messages among the documents (Elasticsearch hits, Cloud Logging, CloudWatch): folded and
+    # classified like the lines of a line export (documents/logs.py)
+    events = document_logs(events, ctx)
     lab = ctx.labels
     for f in ("service", "namespace", "pod", "container", "host"):
         if f in lab:
-            events = events.with_columns(pl.coalesce(f, pl.lit(lab[f][0])).alias(f))
+            # a file's own name (entities.file_entity) names its log rows, not the pods and nodes its objects are about
+            fill = pl.lit(lab[f][0]) if lab[f][1] != "file" else pl.when(pl.col("kind") == "log").then(pl.lit(lab[f][0]))
+            events = events.with_columns(pl.coalesce(f, fill).alias(f))
     lines_with_rows = 0 if rejects and fmt == "document" else n_lines - len(rejects)
     n_rej = n_lines if rejects and fmt == "document" else len(rejects)
     ts = events.get_column("ts").drop_nulls()

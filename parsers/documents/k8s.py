@@ -93,6 +93,12 @@ def _terminated_row(term: dict, cs: dict, which: str, init: bool, entity: dict) 
     )
 
 
+def container_terminated_row(term: dict, status: dict, entity: dict, *, which: str = "last", init: bool = False) -> dict[str, Any]:
+    """A `container_terminated` row from a terminated state (`exitCode`, `reason`, `finishedAt`,
+    ...) and its container's status (`name`, `restartCount`): also docker's config.v2.json State."""
+    return _terminated_row(term, status, which, init, entity)
+
+
 _FIELD_PATH_CONTAINER = re.compile(r"spec\.(?:initContainers|containers|ephemeralContainers)\{([^}]+)\}")
 
 

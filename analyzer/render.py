@@ -9,6 +9,7 @@ import jinja2
 
 from . import rules
 from .escape import code_block, code_span, md_escape, mermaid_label
+from .findings import IMPACT_NAMES
 from .redact import Redactor
 from .sqlrun import substituted
 
@@ -34,8 +35,15 @@ def _env(redact: Redactor) -> jinja2.Environment:
     env.filters["codeblock"] = lambda v, lang="": code_block(redact(v), lang)
     env.filters["mlabel"] = lambda v, n=80: mermaid_label(redact(v), n)
     env.filters["num"] = lambda v: "n/a" if v is None else (f"{v:,.3f}".rstrip("0").rstrip(".") if isinstance(v, float) else f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
+    env.filters["explained"] = explained
     env.filters["sqltext"] = lambda ref: substituted(ref["text"], ref["params"])
     return env
+
+
+def explained(explains: dict) -> str:
+    """'24 of 24 timeouts, 3 of 5 worker deaths' from a finding's `explains`."""
+    parts = [f"{v['n']:,} of {v['of']:,} {IMPACT_NAMES.get(k, k)}" for k, v in (explains or {}).items() if v.get("n")]
+    return ", ".join(parts) or "none of the observed impact"
 
 
 def chart(report: dict) -> dict | None:

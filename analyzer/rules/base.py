@@ -46,6 +46,9 @@ class Rule:
     summary_rank: int = 1000  # place of those sentences in the summary, lowest first
     advice: tuple[Advice, ...] = ()
     root: tuple[RootRole, ...] = ()
+    # the observed impact (queries/impact.sql kinds) a finding of it explains: {kind: n}. A rule that
+    # declares it has its warnings lowered to info when they explain no impact and link to none that does
+    explains: Callable[[Context, Finding], dict[str, int]] | None = None
     impact_rank: int | None = None  # its lines in the Impact section: templates/rules/<name>.impact.md.j2, per finding
 
     @property

@@ -8,6 +8,21 @@ from ..findings import Hypothesis, first_lines, isoed
 from .base import Rule, no_findings
 
 QUERIES = ("feedback_loop",)
+# errors that say the dependency never accepted the connection: no request reached it
+NEVER_REACHED = ("econnrefused", "enotfound", "eai_again", "connection refused", "getaddrinfo")
+
+
+def _never_reached(ctx: Context) -> str | None:
+    """The reason the loop cannot close when the exits follow a refused connection: the respawned
+    workers' calls never reached the dependency, so they cannot have caused its errors."""
+    for pod, pc in sorted(ctx.per_pod("exit_precursor").items()):
+        m = pc.metrics
+        if m["share"] >= 0.8 and any(k in str(m["precursor"]).lower() for k in NEVER_REACHED):
+            return (f"in {pod}, {m['exits_preceded']} of {m['exits']} exits came right after "
+                    f"'{first_lines(m['precursor'], 1, 80)}': the dependency never accepted a connection, so the "
+                    f"respawned workers' calls could not load it and cause more errors (no loop: a crash loop on a "
+                    f"dependency that was never reached)")
+    return None
 
 
 def _onset(ctx: Context, lead: float | None) -> tuple[str, int, int]:
@@ -78,6 +93,10 @@ def hypotheses(ctx: Context) -> list[Hypothesis]:
     verdict = ("rejected" if votes_against >= 3 and votes_for <= 1
                else "supported" if votes_for >= 3 and votes_against <= 1 else "inconclusive")
     reasons.append(f"{votes_against} test(s) against, {votes_for} for")
+    never = _never_reached(ctx)
+    if never:  # contradicts the loop's second half whatever the votes: the data rejects it
+        reasons.insert(0, never)
+        verdict = "rejected"
     return [Hypothesis(
         rule="feedback_loop",
         statement="Dependency errors kill workers, and the respawned workers' calls cause more dependency errors (a positive feedback loop).",
@@ -108,7 +127,12 @@ def summary(ctx: Context) -> list[str]:
                 extra += f"; {m['deaths_by_signal']} of {m['deaths']} were killed by a signal, not exited by an error handler"
             else:
                 extra += f"; {m.get('deaths_by_error_exit')} of {m['deaths']} exited by themselves with an error code"
-        out.append(f"The feedback-loop theory is {h.verdict}: {order}{extra}; control pods died {m.get('control_deaths')} times.")
+        if _never_reached(ctx):
+            out.append(f"The feedback-loop theory is {h.verdict}: {h.reasons[0]}.")
+            continue
+        if m.get("control_pods"):
+            extra += f"; {m['control_pods']} control pod(s) lost {m.get('control_deaths') or 0} worker(s)"
+        out.append(f"The feedback-loop theory is {h.verdict}: {order}{extra}.")
     return out
 
 

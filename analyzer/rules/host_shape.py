@@ -82,6 +82,12 @@ def links(ctx: Context) -> list[Link]:
     return out
 
 
+def explains(ctx: Context, f: Finding) -> dict[str, int]:
+    """The deaths of the spiral in the same pod: the workers it forked for cores the pod does not have."""
+    s = ctx.per_pod("worker_death_spiral").get(f.pod) if f.rule == "host_shape_outlier" else None
+    return {"deaths": s.metrics["deaths"]} if s else {}
+
+
 def summary(ctx: Context) -> list[str]:
     t = ctx.top("host_shape_outlier")
     if not t:
@@ -100,6 +106,7 @@ RULE = Rule(
     detect=detect,
     links=links,
     summary=summary,
+    explains=explains,
     summary_rank=10,
     advice=(Advice("size_workers_from_quota",
                    "Remove cluster mode (one process per pod, scale with replicas) or size the worker count from the "

@@ -51,9 +51,16 @@ def detect(ctx: Context) -> list[Finding]:
 
 def links(ctx: Context) -> list[Link]:
     spirals = ctx.per_pod("worker_death_spiral")
-    return [Link(spirals[a.pod], a, "same pod: each new worker fetches at startup "
-                                    f"(calls vs worker starts r = {a.metrics['corr_calls_worker_starts']})")
-            for a in ctx.of("request_amplification") if a.pod in spirals]
+    out = []
+    for a in ctx.of("request_amplification"):
+        if a.pod not in spirals:
+            continue
+        r = a.metrics["corr_calls_worker_starts"]
+        # a correlation is support only when strong and positive; a weak or negative one is not cited
+        why = (f"calls track worker starts second by second (r = {r})" if r is not None and r >= 0.5
+               else f"{a.metrics['factor']}x the calls per minute of healthy pods while its workers respawned")
+        out.append(Link(spirals[a.pod], a, f"same pod: each new worker fetches at startup; {why}"))
+    return out
 
 
 def summary(ctx: Context) -> list[str]:

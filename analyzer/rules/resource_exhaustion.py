@@ -37,6 +37,11 @@ def detect(ctx: Context) -> list[Finding]:
     return out
 
 
+def explains(ctx: Context, f: Finding) -> dict[str, int]:
+    m = f.metrics
+    return {"errors": (m["emfile"] or 0) + (m["heap_oom"] or 0) + (m["oom_killed"] or 0)}
+
+
 def summary(ctx: Context) -> list[str]:
     x = ctx.top("resource_exhaustion")
     if not x:
@@ -62,6 +67,7 @@ RULE = Rule(
     queries=QUERIES,
     detect=detect,
     summary=summary,
+    explains=explains,
     summary_rank=40,
     impact_rank=10,
     advice=(Advice("bound_work_in_flight", "Bound the work in flight: a concurrency limit and a maximum queue length on "

@@ -45,6 +45,10 @@ def detect(ctx: Context) -> list[Finding]:
     return out
 
 
+def explains(ctx: Context, f: Finding) -> dict[str, int]:
+    return {"deaths": f.metrics["deaths"]}
+
+
 def summary(ctx: Context) -> list[str]:
     s = ctx.top("worker_death_spiral")
     if not s:
@@ -66,6 +70,7 @@ RULE = Rule(
     queries=QUERIES,
     detect=detect,
     summary=summary,
+    explains=explains,
     summary_rank=20,
     impact_rank=30,
     advice=(

@@ -308,7 +308,8 @@ def test_healthy_bundle_has_no_incident(healthy):
     md = healthy["md"]
     summary = md[md.index("## Summary") : md.index("## Impact")]
     assert NO_INCIDENT_PHRASE in summary
-    pos = [md.index(s) for s in SECTIONS]
+    assert "## Root cause" not in md  # no incident, no root cause section
+    pos = [md.index(s) for s in SECTIONS if s != "## Root cause"]
     assert pos == sorted(pos)
     for path, line_no, text in _quotes(md):
         _assert_quote_at(path, line_no, text)

@@ -124,7 +124,7 @@ def root_cause(findings: list[Finding], chain: list[Link]) -> Finding | None:
 def recommendations(ctx: Context) -> list[Recommendation]:
     recs = []
     for advice in sorted((a for rule in rules.REGISTRY for a in rule.advice), key=lambda a: a.rank):
-        ids = [f.id for r in advice.rules for f in ctx.of(r)]
+        ids = [f.id for r in advice.rules for f in ctx.of(r) if advice.when is None or advice.when(f)]
         if ids:
             recs.append(Recommendation(advice.id, advice.text, ids))
     return recs

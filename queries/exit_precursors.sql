@@ -11,11 +11,17 @@
 --   0-1), median_gap_s (seconds from the closest such error to the exit), example_source_id,
 --   example_line_no, example_message (the first such error line).
 -- The same line seen through two exports counts once. Run with SET TimeZone = 'UTC'.
+-- Graceful stops are not deaths: worker exits with code 0, exits the log calls graceful, and
+-- SIGTERM/SIGINT/SIGQUIT/SIGHUP exits within 60 s after the pod logged a shutdown are left out.
 WITH ev AS (
     SELECT * FROM events
     WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
       AND list_contains(string_split($pods::VARCHAR, ','), pod)
       AND (kind IN ('worker_exit', 'error') OR level IN ('error', 'fatal'))
+      AND NOT (kind = 'worker_exit' AND coalesce(events.exit_code = 0 OR lower(events.attrs->>'exit_mode') = 'graceful'
+                 OR (events.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
+                     AND EXISTS (SELECT 1 FROM events sd WHERE sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM events.pod
+                                 AND sd.ts BETWEEN events.ts - INTERVAL 60 SECOND AND events.ts)), false))
     QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message ORDER BY source_id, line_no) = 1
 ),
 exits AS (

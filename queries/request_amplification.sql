@@ -10,10 +10,16 @@
 -- Columns: pod, service, peer (dependency host or peer.service), calls, window_min (minutes, DOUBLE),
 --   calls_per_min, worker_starts, deaths, corr_calls_starts (Pearson, per-second buckets, NULL if
 --   constant), basis (log_lines | client_spans).
+-- Graceful stops are not deaths: worker exits with code 0, exits the log calls graceful, and
+-- SIGTERM/SIGINT/SIGQUIT/SIGHUP exits within 60 s after the pod logged a shutdown are left out.
 WITH ev AS (
     SELECT * FROM events
     WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
       AND kind IN ('dependency_call', 'span', 'worker_start', 'worker_exit')
+      AND NOT (kind = 'worker_exit' AND coalesce(events.exit_code = 0 OR lower(events.attrs->>'exit_mode') = 'graceful'
+                 OR (events.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
+                     AND EXISTS (SELECT 1 FROM events sd WHERE sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM events.pod
+                                 AND sd.ts BETWEEN events.ts - INTERVAL 60 SECOND AND events.ts)), false))
       AND pod IS NOT NULL
       AND ($service::VARCHAR IS NULL OR pod LIKE $service::VARCHAR || '-%'
            OR service IN ($service::VARCHAR, $service::VARCHAR || '-service'))

@@ -9,10 +9,16 @@
 --   $client_classes), dependency_errors (server_errors + client_errors). Counts per bucket.
 -- Duplicates (same line through two exports, same span in two span files) count once; a failed call
 -- that is both an error span and a caller log line counts once (the span, for pods that export spans).
+-- Graceful stops are not deaths: worker exits with code 0, exits the log calls graceful, and
+-- SIGTERM/SIGINT/SIGQUIT/SIGHUP exits within 60 s after the pod logged a shutdown are left out.
 WITH ev AS (
     SELECT * FROM events
     WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
       AND kind IN ('worker_start', 'worker_exit', 'dependency_call', 'span', 'error')
+      AND NOT (kind = 'worker_exit' AND coalesce(events.exit_code = 0 OR lower(events.attrs->>'exit_mode') = 'graceful'
+                 OR (events.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
+                     AND EXISTS (SELECT 1 FROM events sd WHERE sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM events.pod
+                                 AND sd.ts BETWEEN events.ts - INTERVAL 60 SECOND AND events.ts)), false))
     QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message, span_id
                                ORDER BY host IS NULL, source_id, line_no) = 1
 ),

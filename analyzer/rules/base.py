@@ -20,6 +20,8 @@ class Advice:
     text: str
     rules: tuple[str, ...]  # findings of these rules call for it; their ids are listed rule by rule
     rank: int  # place in the recommendations list, lowest first
+    # which of those findings' evidence needs it (None: all of them); no such finding, no advice
+    when: Callable[[Finding], bool] | None = None
 
 
 @dataclass(frozen=True)

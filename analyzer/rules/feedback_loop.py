@@ -8,6 +8,9 @@ from ..findings import Hypothesis, first_lines, isoed
 from .base import Rule, no_findings
 
 QUERIES = ("feedback_loop",)
+# error classes (parsers/catalogue.toml) that a call to another service fails with
+DEPENDENCY_CLASSES = ("response_closed", "context_cancelled", "upstream_timeout", "read_timeout", "econnreset",
+                      "econnrefused", "too_many_connections")
 # errors that say the dependency never accepted the connection: no request reached it
 NEVER_REACHED = ("econnrefused", "enotfound", "eai_again", "connection refused", "getaddrinfo")
 
@@ -28,7 +31,8 @@ def _never_reached(ctx: Context) -> str | None:
 def _onset(ctx: Context, lead: float | None) -> tuple[str, int, int]:
     """(reason, votes against, votes for) from the onset order of deaths and dependency errors."""
     o, tol = ctx.opts, ctx.opts.tolerance_s
-    crash = [f for _, f in sorted(ctx.per_pod("exit_precursor").items())]
+    # an exit precursor is dependency evidence only when it is a dependency error (not, say, a TypeError)
+    crash = [f for _, f in sorted(ctx.per_pod("exit_precursor").items()) if f.metrics["precursor"] in DEPENDENCY_CLASSES]
     if lead is None and crash:
         pc = crash[0].metrics
         return (f"no '{o.server_class}' or '{o.client_classes}' errors, but {pc['exits_preceded']} of {pc['exits']} "
@@ -111,7 +115,7 @@ def summary(ctx: Context) -> list[str]:
         lead = m.get("deaths_lead_errors_s")
         tol = m.get("tolerance_s", ctx.opts.tolerance_s)
         if lead is None:
-            order = "no onset order could be measured"
+            order = h.reasons[0]
         elif abs(lead) <= tol:
             order = f"deaths and dependency errors began within {abs(lead):g} s of each other, inside the {tol:g} s tolerance"
         elif lead > 0:

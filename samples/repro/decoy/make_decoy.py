@@ -2,7 +2,7 @@
 
 Two real runs, one after the other, both under capture.py (each line stamped on arrival):
 
-1. the PREVIOUS pod of the reports service, `reports-7b6d5c4f8-h3j5w`: decoy/server.js with
+1. the PREVIOUS pod of the reports service, `reports-7b6d5c4f8-h6j5w`: decoy/server.js with
    VERSION=v3.1.9 and BOOT_WORK_MS=1300: it logs its deploy line, then warms a cache
    synchronously on boot (one event-loop lag spike) BEFORE any traffic; then light_client.js
    sends ordinary traffic (health checks, campaign reads; no quarterly report): nothing times out.
@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPRO))
 import wrap  # noqa: E402
 
 NS = "reports"
-PREV, REAL = "reports-7b6d5c4f8-h3j5w", "reports-5d8c7b9f6-k2m4q"
+PREV, REAL = "reports-7b6d5c4f8-h6j5w", "reports-5d8c7b9f6-k2m4q"
 LB = "ingress-nginx-controller-7c9f8d6b5-p4z8x"
 START_PREV, START_REAL = "2022-10-04T15:41:00Z", "2022-10-04T16:00:00Z"
 SEC, MS = 1_000_000_000, 1_000_000
@@ -54,13 +54,17 @@ def capture_cmd(tmp: Path, name: str, env: dict, script: Path) -> list[str]:
     return args + ["--", "node", str(script)]
 
 
-def run_pair(tmp: Path, name: str, server: Path, client: Path, env: dict, client_delay: float) -> tuple[list, list]:
+def run_pair(
+    tmp: Path, name: str, server: Path, client: Path, env: dict, client_delay: float
+) -> tuple[list, list]:
     """Run a server capture and, client_delay s later, its client capture; return both captures."""
     srv = subprocess.Popen(capture_cmd(tmp, f"{name}-server", env, server))
     time.sleep(client_delay)
     subprocess.run(capture_cmd(tmp, f"{name}-client", env, client), check=True)
     srv.wait()
-    return wrap.load_capture(str(tmp / f"{name}-server.jsonl")), wrap.load_capture(str(tmp / f"{name}-client.jsonl"))
+    return wrap.load_capture(str(tmp / f"{name}-server.jsonl")), wrap.load_capture(
+        str(tmp / f"{name}-client.jsonl")
+    )
 
 
 # ------------------------------------------------------------------ measuring (shared with renamed/)
@@ -80,9 +84,16 @@ def pino(recs: list[dict]) -> list[tuple[int, dict]]:
 
 def server_numbers(recs: list[dict]) -> dict:
     docs = pino(recs)
-    lags = [(ts, int(m.group(1))) for ts, d in docs if (m := re.fullmatch(r"Event loop lag: (\d+) ms", d.get("msg", "")))]
-    quarterly = [(ts, d) for ts, d in docs if d.get("msg") == "request completed"
-                 and d["req"]["url"].startswith("/reports/quarterly")]
+    lags = [
+        (ts, int(m.group(1)))
+        for ts, d in docs
+        if (m := re.fullmatch(r"Event loop lag: (\d+) ms", d.get("msg", "")))
+    ]
+    quarterly = [
+        (ts, d)
+        for ts, d in docs
+        if d.get("msg") == "request completed" and d["req"]["url"].startswith("/reports/quarterly")
+    ]
     blocks = [(ts - d["responseTime"] * MS, ts) for ts, d in quarterly]
     requests = [d for _, d in docs if d.get("msg") == "request completed"]
     deploy = next(((ts, d["msg"]) for ts, d in docs if d.get("msg", "").startswith("Deploying ")), None)
@@ -94,8 +105,11 @@ def server_numbers(recs: list[dict]) -> dict:
         "deploy_line": deploy[1] if deploy else None,
         "deploy_at": wrap.fmt_go_nano(deploy[0]) if deploy else None,
         "requests_completed": len(requests),
-        "first_request_completed_at": wrap.fmt_go_nano(next(ts for ts, d in docs if d.get("msg") == "request completed"))
-        if requests else None,
+        "first_request_completed_at": wrap.fmt_go_nano(
+            next(ts for ts, d in docs if d.get("msg") == "request completed")
+        )
+        if requests
+        else None,
         "lag_lines": len(lags),
         "lag_lines_ge_1000ms": sum(1 for _, v in lags if v >= 1000),
         "max_lag_ms": max((v for _, v in lags), default=0),
@@ -164,16 +178,17 @@ Namespace `reports`, service `reports` (container `reports`); the ingress pod is
 ## What a correct report concludes
 
 **Root cause: the event loop of `{REAL}` is blocked by `/reports/quarterly` requests**:
-{rc['blocks']} blocks from {rc['onset']} (start of the first block), up to {rc['max_lag_ms']} ms of lag,
-{rc['timeouts_behind_blocks']} requests timed out behind them at the load balancer
-({rc['health_check_timeouts']} of them health checks; {rc['timeouts_total']} timeouts in all). Its
-deploy line (`{rc['deploy_line']}`) at {rc['deploy_at']} precedes the blocks.
+{rc["blocks"]} blocks from {rc["onset"]} (start of the first block), up to {rc["max_lag_ms"]} ms of lag,
+{rc["timeouts_behind_blocks"]} requests timed out behind them at the load balancer
+({rc["health_check_timeouts"]} of them health checks; {rc["timeouts_total"]} timeouts in all). Its
+deploy line (`{rc["deploy_line"]}`) at {rc["deploy_at"]} precedes the blocks.
 
-**Decoy:** `{PREV}` logged a deploy (`{dc['deploy_line']}`) at {dc['deploy_at']} and one lag
-spike of {dc['boot_lag_ms']} ms at {dc['boot_lag_spike_at']}, before its first request: no request
-was waiting, and no request timed out while it served ({dc['timeouts_while_previous_pod_served']}
+**Decoy:** `{PREV}` logged a deploy (`{dc["deploy_line"]}`) at {dc["deploy_at"]} and one lag
+spike of {dc["boot_lag_ms"]} ms at {dc["boot_lag_spike_at"]}, before its first request: no request
+was waiting, and no request timed out while it served ({dc["timeouts_while_previous_pod_served"]}
 timeouts). It is neither the root cause nor the onset; the incident window starts with the first
-block in `{REAL}`, not at the earlier deploy.
+block in `{REAL}`, not at the earlier deploy. `pmortem scan samples/decoy` should exit 1 (an
+incident-level finding) and name `{REAL}` only.
 
 ## Key numbers (measured from the shifted captures by the builder; also in `expected.json`)
 
@@ -187,12 +202,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         prev_srv, prev_cli = run_pair(
-            tmp, "prev", HERE / "server.js", HERE / "light_client.js",
-            {"RUN_MS": "14000", "PORT": "18091", "HOSTNAME": PREV, "VERSION": "v3.1.9",
-             "CHANGE": "config change: template cache warm-up on boot", "BOOT_WORK_MS": "1300"}, 2.5)
+            tmp,
+            "prev",
+            HERE / "server.js",
+            HERE / "light_client.js",
+            {
+                "RUN_MS": "14000",
+                "PORT": "18091",
+                "HOSTNAME": PREV,
+                "VERSION": "v3.1.9",
+                "CHANGE": "config change: template cache warm-up on boot",
+                "BOOT_WORK_MS": "1300",
+            },
+            2.5,
+        )
         real_srv, real_cli = run_pair(
-            tmp, "real", REPRO / "eventloop" / "server.js", REPRO / "eventloop" / "client.js",
-            {"RUN_MS": "20000", "PORT": "18090", "HOSTNAME": REAL}, 0.7)
+            tmp,
+            "real",
+            REPRO / "eventloop" / "server.js",
+            REPRO / "eventloop" / "client.js",
+            {"RUN_MS": "20000", "PORT": "18090", "HOSTNAME": REAL},
+            0.7,
+        )
     off_prev = wrap.offset_ns(START_PREV, prev_srv[0]["ts_ns"])
     off_real = wrap.offset_ns(START_REAL, real_srv[0]["ts_ns"])
     prev_srv = wrap.shift_pino_time(wrap.shift(prev_srv, off_prev), off_prev)
@@ -219,16 +250,34 @@ def main() -> None:
     boot_spike = next((ts for ts, d in pino(prev_srv) if d.get("msg", "").startswith("Event loop lag")), None)
     prev_n["boot_lag_spike_at"] = wrap.fmt_go_nano(boot_spike) if boot_spike else None
     prev_n["boot_lag_spike_before_first_request"] = bool(
-        boot_spike and prev_n["first_request_completed_at"]
-        and boot_spike < wrap.parse_rfc3339(prev_n["first_request_completed_at"]))
+        boot_spike
+        and prev_n["first_request_completed_at"]
+        and boot_spike < wrap.parse_rfc3339(prev_n["first_request_completed_at"])
+    )
     expected = {
         "bundle": "decoy",
         "generated_by": "samples/repro/decoy/make_decoy.py",
         "incident": True,
-        "entities": {PREV: {"service": "reports", "file": files[PREV], "envelope": "containerd CRI", "role": "previous pod (decoy)"},
-                     REAL: {"service": "reports", "file": files[REAL], "envelope": "containerd CRI", "role": "root cause"},
-                     LB: {"service": "ingress-nginx", "file": files[LB], "envelope": "kubectl logs --timestamps",
-                          "role": "load balancer view of both pods"}},
+        "entities": {
+            PREV: {
+                "service": "reports",
+                "file": files[PREV],
+                "envelope": "containerd CRI",
+                "role": "previous pod (decoy)",
+            },
+            REAL: {
+                "service": "reports",
+                "file": files[REAL],
+                "envelope": "containerd CRI",
+                "role": "root cause",
+            },
+            LB: {
+                "service": "ingress-nginx",
+                "file": files[LB],
+                "envelope": "kubectl logs --timestamps",
+                "role": "load balancer view of both pods",
+            },
+        },
         "root_cause": {
             "rule": "event_loop_block",
             "entity": REAL,
@@ -252,6 +301,7 @@ def main() -> None:
             "timeouts_while_previous_pod_served": prev_c["timeouts_504"],
             "why_not_root": "one lag spike during boot, before any request; no request timed out while this pod served",
         },
+        "scan": {"exit_code": 1, "says": f"event-loop block in {REAL}; nothing in {PREV}"},
         "servers": {PREV: prev_n, REAL: real_n},
         "load_balancer": {"while_previous_pod_served": prev_c, "while_incident_pod_served": real_c},
         "time_offsets_ns": {PREV: off_prev, REAL: off_real},

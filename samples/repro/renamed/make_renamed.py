@@ -5,9 +5,9 @@ Three reports "pods" run at the same time, each under capture.py with its own lo
 * `reports-5d8c7b9f6-k2m4q`: samples/repro/eventloop/server.js (v3.2.0, the quarterly report
   compiles a template synchronously for 1.5 s) with samples/repro/eventloop/client.js: requests
   time out behind every block (the incident);
-* `reports-5d8c7b9f6-v7n3x`: a sibling of the same ReplicaSet, samples/repro/decoy/server.js with
+* `reports-5d8c7b9f6-v7n2x`: a sibling of the same ReplicaSet, samples/repro/decoy/server.js with
   VERSION=v3.2.0 and ordinary traffic only (decoy/light_client.js): healthy;
-* `reports-7b6d5c4f8-h3j5w`: a pod of the previous ReplicaSet still serving during the rollout,
+* `reports-7b6d5c4f8-h6j5w`: a pod of the previous ReplicaSet still serving during the rollout,
   decoy/server.js with VERSION=v3.1.9 and ordinary traffic: healthy.
 
 All captures share one clock and one offset (the incident pod's first line lands at
@@ -17,7 +17,7 @@ the load balancer's log. Files are then named as people name them:
 | file | envelope | entity |
 |---|---|---|
 | `01_ingress-nginx-controller-7c9f8d6b5-p4z8x.log` | kubectl --timestamps | numeric prefix + pod name |
-| `02_reports-5d8c7b9f6-v7n3x.log` | kubectl --timestamps | numeric prefix + pod name |
+| `02_reports-5d8c7b9f6-v7n2x.log` | kubectl --timestamps | numeric prefix + pod name |
 | `reports-old.log` | kubectl --timestamps | hand-renamed, no Kubernetes suffix; pino `hostname` in every line |
 | `export.log` | kubectl --timestamps --prefix | name hides the pod; `[pod/<pod>/reports]` prefix + pino `hostname` |
 
@@ -41,24 +41,39 @@ sys.path.insert(0, str(REPRO / "decoy"))
 import wrap  # noqa: E402
 from make_decoy import capture_cmd, client_numbers, server_numbers  # noqa: E402
 
-REAL, SIB, OLD = "reports-5d8c7b9f6-k2m4q", "reports-5d8c7b9f6-v7n3x", "reports-7b6d5c4f8-h3j5w"
+REAL, SIB, OLD = "reports-5d8c7b9f6-k2m4q", "reports-5d8c7b9f6-v7n2x", "reports-7b6d5c4f8-h6j5w"
 LB = "ingress-nginx-controller-7c9f8d6b5-p4z8x"
 START = "2022-11-15T08:20:00Z"
 FILES = {
-    LB: ("01_ingress-nginx-controller-7c9f8d6b5-p4z8x.log", "kubectl logs --timestamps",
-         "numeric prefix; the pod name follows it"),
-    SIB: ("02_reports-5d8c7b9f6-v7n3x.log", "kubectl logs --timestamps", "numeric prefix; the pod name follows it"),
-    OLD: ("reports-old.log", "kubectl logs --timestamps",
-          "hand-renamed, no Kubernetes suffix; every line's pino `hostname` names the pod"),
-    REAL: ("export.log", "kubectl logs --timestamps --prefix",
-           "the name hides the pod; every line's `[pod/<pod>/reports]` prefix and pino `hostname` name it"),
+    LB: (
+        "01_ingress-nginx-controller-7c9f8d6b5-p4z8x.log",
+        "kubectl logs --timestamps",
+        "numeric prefix; the pod name follows it",
+    ),
+    SIB: (
+        "02_reports-5d8c7b9f6-v7n2x.log",
+        "kubectl logs --timestamps",
+        "numeric prefix; the pod name follows it",
+    ),
+    OLD: (
+        "reports-old.log",
+        "kubectl logs --timestamps",
+        "hand-renamed, no Kubernetes suffix; every line's pino `hostname` names the pod",
+    ),
+    REAL: (
+        "export.log",
+        "kubectl logs --timestamps --prefix",
+        "the name hides the pod; every line's `[pod/<pod>/reports]` prefix and pino `hostname` name it",
+    ),
 }
 
 
 def readme(exp: dict) -> str:
     rc = exp["root_cause"]
-    rows = "\n".join(f"| `{f}` | {v['envelope']} | `{v['entity']}` ({v['service']}) | {v['how']} |"
-                     for f, v in exp["file_to_entity"].items())
+    rows = "\n".join(
+        f"| `{f}` | {v['envelope']} | `{v['entity']}` ({v['service']}) | {v['how']} |"
+        for f, v in exp["file_to_entity"].items()
+    )
     return f"""# samples/renamed
 
 The event-loop block of `samples/eventloop/`, re-run for real by
@@ -80,9 +95,10 @@ Four distinct entities in all; no file's numeric prefix (`01_`, `02_`) is part o
 ## What a correct report concludes
 
 **Root cause: event-loop block in `{REAL}`** (file `export.log`), by `/reports/quarterly`
-requests: {rc['blocks']} blocks from {rc['onset']}, up to {rc['max_lag_ms']} ms of lag,
-{rc['timeouts_behind_blocks']} requests timed out behind them ({rc['health_check_timeouts']} health
-checks). `{SIB}` and `{OLD}` are healthy (no lag lines, no timeouts).
+requests: {rc["blocks"]} blocks from {rc["onset"]}, up to {rc["max_lag_ms"]} ms of lag,
+{rc["timeouts_behind_blocks"]} requests timed out behind them ({rc["health_check_timeouts"]} health
+checks). `{SIB}` and `{OLD}` are healthy (no block, no timeouts; any short lag lines (max in `servers`)
+are noise of the shared box). `pmortem scan samples/renamed` should exit 1 and name `{REAL}` only.
 
 Decoy: both other pods also log a `Deploying reports-service ...` line at start-up (the sibling
 the same v3.2.0 deploy, the old pod v3.1.9); neither has a block.
@@ -98,19 +114,29 @@ the same v3.2.0 deploy, the old pod v3.1.9); neither has a block.
 def main() -> None:
     pods = {
         REAL: (REPRO / "eventloop" / "server.js", REPRO / "eventloop" / "client.js", {"PORT": "18090"}),
-        SIB: (REPRO / "decoy" / "server.js", REPRO / "decoy" / "light_client.js",
-              {"PORT": "18092", "VERSION": "v3.2.0", "CHANGE": "template change: quarterly report layout"}),
-        OLD: (REPRO / "decoy" / "server.js", REPRO / "decoy" / "light_client.js",
-              {"PORT": "18093", "VERSION": "v3.1.9", "CHANGE": "config change: template cache warm-up on boot"}),
+        SIB: (
+            REPRO / "decoy" / "server.js",
+            REPRO / "decoy" / "light_client.js",
+            {"PORT": "18092", "VERSION": "v3.2.0", "CHANGE": "template change: quarterly report layout"},
+        ),
+        OLD: (
+            REPRO / "decoy" / "server.js",
+            REPRO / "decoy" / "light_client.js",
+            {"PORT": "18093", "VERSION": "v3.1.9", "CHANGE": "config change: template cache warm-up on boot"},
+        ),
     }
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         srv = {}
         for pod, (server, _, env) in pods.items():
-            srv[pod] = subprocess.Popen(capture_cmd(tmp, f"{pod}-server", {**env, "RUN_MS": "20000", "HOSTNAME": pod}, server))
+            srv[pod] = subprocess.Popen(
+                capture_cmd(tmp, f"{pod}-server", {**env, "RUN_MS": "20000", "HOSTNAME": pod}, server)
+            )
         time.sleep(0.7)
-        cli = [subprocess.Popen(capture_cmd(tmp, f"{pod}-client", {**env, "RUN_MS": "20000"}, client))
-               for pod, (_, client, env) in pods.items()]
+        cli = [
+            subprocess.Popen(capture_cmd(tmp, f"{pod}-client", {**env, "RUN_MS": "20000"}, client))
+            for pod, (_, client, env) in pods.items()
+        ]
         for p in cli + list(srv.values()):
             if p.wait() != 0:
                 raise SystemExit("a capture failed")
@@ -137,10 +163,16 @@ def main() -> None:
         "bundle": "renamed",
         "generated_by": "samples/repro/renamed/make_renamed.py",
         "incident": True,
-        "file_to_entity": {FILES[p][0]: {"entity": p, "service": p.split("-")[0] if p != LB else "ingress-nginx",
-                                         "envelope": FILES[p][1], "how": FILES[p][2],
-                                         **({"acceptable_fallback_entity": "reports-old"} if p == OLD else {})}
-                           for p in FILES},
+        "file_to_entity": {
+            FILES[p][0]: {
+                "entity": p,
+                "service": p.split("-")[0] if p != LB else "ingress-nginx",
+                "envelope": FILES[p][1],
+                "how": FILES[p][2],
+                **({"acceptable_fallback_entity": "reports-old"} if p == OLD else {}),
+            }
+            for p in FILES
+        },
         "distinct_entities": 4,
         "root_cause": {
             "rule": "event_loop_block",
@@ -154,6 +186,7 @@ def main() -> None:
             "timeouts_total_at_load_balancer": lb_all["timeouts_504"],
             "health_check_timeouts": lb_all["health_check_timeouts"],
         },
+        "scan": {"exit_code": 1, "says": f"event-loop block in {REAL}"},
         "healthy_entities": [SIB, OLD],
         "servers": nums,
         "load_balancer": lb_all,
@@ -163,8 +196,10 @@ def main() -> None:
     (OUT / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
     (OUT / "README.md").write_text(readme(expected))
     print(json.dumps(expected["root_cause"], indent=1))
-    print({p: (n["lag_lines"], n["max_lag_ms"], n["requests_completed"]) for p, n in nums.items()},
-          {p: c["timeouts_504"] for p, c in per_client.items()})
+    print(
+        {p: (n["lag_lines"], n["max_lag_ms"], n["requests_completed"]) for p, n in nums.items()},
+        {p: c["timeouts_504"] for p, c in per_client.items()},
+    )
 
 
 if __name__ == "__main__":

@@ -19,9 +19,13 @@
 -- source and line, never merged by a DISTINCT over second-resolution times).
 -- Run with SET TimeZone = 'UTC'.
 WITH ev AS (
-    SELECT * FROM events
-    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
-    QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message ORDER BY source_id, line_no) = 1
+    SELECT * FROM (
+        SELECT *, row_number() OVER (PARTITION BY source_id, kind, pod, ts, message ORDER BY line_no) AS occ
+        FROM events
+        WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
+    )
+    -- the same line seen through two exports counts once; repeated lines of one source (occ) stay apart
+    QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message, occ ORDER BY source_id, line_no) = 1
 ),
 blocks AS (
     SELECT pod, any_value(service) OVER (PARTITION BY pod) AS service, ts AS block_end,

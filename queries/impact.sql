@@ -5,7 +5,7 @@
 -- log calls graceful, or SIGTERM/SIGINT/SIGQUIT/SIGHUP after the pod logged a shutdown within
 -- 60 s), timeouts (error events of class upstream_timeout or read_timeout), 5xx responses
 -- (http_request events with status >= 500, 504s included), and other errors (classified error
--- events that are not timeouts). Events, not lines: one event per (source, line); the same line
+-- events that are not timeouts; stack fragments not counted). Events, not lines: one event per (source, line); the same line
 -- seen through two exports (same kind, pod, time, text and occurrence) counts once.
 -- Parameters: $since, $until (TIMESTAMPTZ window).
 -- Columns: pod, deaths, timeouts, http_5xx, errors (counts), first_impact (TIMESTAMPTZ, first of them).
@@ -35,6 +35,8 @@ hurt AS (
     UNION ALL SELECT pod, ts, 'http_5xx' FROM ev WHERE kind = 'http_request' AND status >= 500
     UNION ALL SELECT pod, ts, 'errors' FROM ev
         WHERE kind = 'error' AND error_class IS NOT NULL AND error_class NOT IN ('upstream_timeout', 'read_timeout')
+          -- a stack or error-object fragment (`  code: 'EMFILE',`, `Caused by: ...`) is part of the error above it
+          AND NOT regexp_matches(coalesce(message, ''), '^(?:\s|\}|\]|\)|Caused by: |\.\.\. \d+ more)')
 )
 SELECT pod,
        count(*) FILTER (WHERE what = 'deaths') AS deaths,

@@ -11,7 +11,9 @@
 -- SIGTERM/SIGINT/SIGQUIT/SIGHUP exits within 60 s after the pod logged a shutdown are left out.
 -- Duplicates (the same line seen through two exports) count once. Run with SET TimeZone = 'UTC'.
 WITH bad AS (
-    SELECT DISTINCT kind, pod, ts, message, span_id
+    -- events by source and line: no DISTINCT, which would merge distinct same-second events
+    -- (ingest already stores a line seen through two exports once)
+    SELECT kind, pod, ts, message, span_id, source_id, line_no
     FROM events
     WHERE ts IS NOT NULL
       AND ((kind = 'worker_exit' AND NOT coalesce(events.exit_code = 0 OR lower(events.attrs->>'exit_mode') = 'graceful'

@@ -23,7 +23,7 @@ hits AS (
       AND NOT (ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ)
 ),
 life AS (
-    SELECT DISTINCT kind, pod, ts, message FROM events
+    SELECT kind, pod, ts, message, source_id, line_no FROM events  -- events, not DISTINCT texts
     WHERE kind IN ('worker_exit', 'worker_start') AND pod IN (SELECT pod FROM hits)
       AND NOT (kind = 'worker_exit' AND coalesce(events.exit_code = 0 OR lower(events.attrs->>'exit_mode') = 'graceful'
                  OR (events.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')

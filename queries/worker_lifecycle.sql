@@ -22,13 +22,17 @@
 --   first_circuit_open (TIMESTAMPTZ), circuit_source_id, circuit_line_no, circuit_message (the first).
 -- The same line seen through two exports counts once. Run with SET TimeZone = 'UTC'.
 WITH ev AS (
-    SELECT * FROM events
-    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
-      AND kind IN ('worker_start', 'worker_exit', 'cpu_count', 'primary_start', 'circuit_open')
-      AND pod IS NOT NULL
-      AND ($service::VARCHAR IS NULL OR pod LIKE $service::VARCHAR || '-%'
-           OR service IN ($service::VARCHAR, $service::VARCHAR || '-service'))
-    QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message ORDER BY host IS NULL, source_id, line_no) = 1
+    SELECT * FROM (
+        SELECT *, row_number() OVER (PARTITION BY source_id, kind, pod, ts, message ORDER BY line_no) AS occ
+        FROM events
+        WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
+          AND kind IN ('worker_start', 'worker_exit', 'cpu_count', 'primary_start', 'circuit_open')
+          AND pod IS NOT NULL
+          AND ($service::VARCHAR IS NULL OR pod LIKE $service::VARCHAR || '-%'
+               OR service IN ($service::VARCHAR, $service::VARCHAR || '-service'))
+    )
+    -- the same line seen through two exports counts once; repeated lines of one source (occ) stay apart
+    QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message, occ ORDER BY host IS NULL, source_id, line_no) = 1
 ),
 pods AS (
     SELECT pod, any_value(service) AS service, max(host) AS host FROM ev GROUP BY pod

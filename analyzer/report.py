@@ -57,10 +57,12 @@ def find_window(con: duckdb.DuckDBPyConnection, runner: Runner, o: Options) -> d
         info = {"basis": "detected: densest island of worker exits and errors", **{k: w[k] for k in w}}
     else:
         lo, hi = con.execute("SELECT min(ts), max(ts) FROM events WHERE ts IS NOT NULL").fetchone()
-        if lo is None:
-            lo = hi = dt.datetime.now(UTC)
+        if lo is None:  # nothing with a time: an empty window at the epoch, never the wall clock
+            lo = hi = dt.datetime(1970, 1, 1, tzinfo=UTC)
+            info = {**info, "basis": "no timestamped events in the data", "empty": True}
+        else:
+            info = {**info, "basis": "no worker exits or errors found: the whole time range of the data"}
         start, end = lo, hi + dt.timedelta(microseconds=1)
-        info = {**info, "basis": "no worker exits or errors found: the whole time range of the data"}
     return {**info, "start": o.since or start, "end": o.until or end}
 
 
@@ -176,7 +178,8 @@ class Analysis:
             "pmortem_version": __version__,
             "command": self.redact(o.command),
             "incident": incident,
-            "window": {"start": iso(win["start"]), "end": iso(win["end"]), "basis": win["basis"]},
+            "window": {"start": None if win.get("empty") else iso(win["start"]),
+                       "end": None if win.get("empty") else iso(win["end"]), "basis": win["basis"]},
             "service": o.service,
             "root_cause": root.id if root else None,
             "impact": {k: totals[k] for k in IMPACT_KINDS} | {"first": iso(totals["first_impact"])},

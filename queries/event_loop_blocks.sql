@@ -10,7 +10,8 @@
 -- Columns: pod, service, blocks, max_lag_ms, blocked_s (sum of lags, seconds), first_block_start
 --   (TIMESTAMPTZ, the onset: first block's line time minus its lag), first_block_end,
 --   last_block_end (TIMESTAMPTZ), top_route (route of the blocking request seen most), blocks_with_route,
---   route_median_ms, timeouts (victims), timeout_routes (distinct routes of the victims),
+--   route_median_ms, timeouts (victims), timeout_routes (distinct routes of the victims as templates:
+--   /api/users/:id), timeout_route_examples (up to 3 raw routes behind a template, or NULL),
 --   health_timeouts, timeouts_total (all timeouts in the window), lag_source_id, lag_line_no,
 --   lag_message, req_source_id, req_line_no, req_message (a quoted example of each),
 --   dependency_calls (calls the pod logged to other services in the window: dependency_call
@@ -53,7 +54,9 @@ timeouts AS (
 victims AS (
     -- the pod's own timeouts, and proxies' upstream timeouts (a proxy log rarely names the pod);
     -- one row per timeout event even when two blocks' windows overlap it
-    SELECT DISTINCT ON (b.pod, t.source_id, t.line_no) b.pod, t.ts, t.route
+    SELECT DISTINCT ON (b.pod, t.source_id, t.line_no) b.pod, t.ts, t.route,
+           -- the route as a template: ids (numbers, UUIDs, long hex) become :id
+           regexp_replace(regexp_replace(coalesce(t.route, ''), '/(?:[0-9]+|[0-9a-fA-F]{8}-[0-9a-fA-F-]{27,}|[0-9a-f]{16,})(/|$)', '/:id\1', 'g'), '/(?:[0-9]+|[0-9a-fA-F]{8}-[0-9a-fA-F-]{27,}|[0-9a-f]{16,})(/|$)', '/:id\1', 'g') AS route_t
     FROM blocks b JOIN timeouts t
       ON t.ts BETWEEN b.block_start AND b.block_end + INTERVAL 2 SECOND
      AND (t.pod = b.pod OR t.error_class = 'upstream_timeout')
@@ -64,7 +67,10 @@ SELECT b.pod, any_value(b.service) AS service, count(*) AS blocks, max(b.lag_ms)
        any_value(tr.route) AS top_route, coalesce(any_value(tr.blocks_with_route), 0) AS blocks_with_route,
        any_value(tr.route_median_ms) AS route_median_ms,
        (SELECT count(*) FROM victims v WHERE v.pod = b.pod) AS timeouts,
-       (SELECT string_agg(DISTINCT v.route, ', ' ORDER BY v.route) FROM victims v WHERE v.pod = b.pod) AS timeout_routes,
+       (SELECT string_agg(DISTINCT v.route_t, ', ' ORDER BY v.route_t) FROM victims v WHERE v.pod = b.pod) AS timeout_routes,
+       (SELECT string_agg(x.route, ', ' ORDER BY x.route) FROM (
+            SELECT DISTINCT v.route FROM victims v WHERE v.pod = b.pod AND v.route <> v.route_t ORDER BY v.route LIMIT 3) x
+       ) AS timeout_route_examples,
        (SELECT count(*) FROM victims v WHERE v.pod = b.pod AND v.route ILIKE '%health%') AS health_timeouts,
        (SELECT count(*) FROM timeouts) AS timeouts_total,
        arg_min(b.source_id, b.block_end) AS lag_source_id, arg_min(b.line_no, b.block_end) AS lag_line_no,

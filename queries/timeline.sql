@@ -6,7 +6,8 @@
 -- Columns: bucket (TIMESTAMPTZ, bucket start), deaths (worker exits), worker_starts,
 --   dependency_calls (outgoing calls logged by callers; client spans for pods that log none),
 --   server_errors (errors of $server_class), client_errors (error spans and client error lines of
---   $client_classes), dependency_errors (server_errors + client_errors). Counts per bucket.
+--   $client_classes), dependency_errors (server_errors + client_errors), timeouts (upstream_timeout and
+--   read_timeout errors, e.g. a proxy's 504s). Counts per bucket.
 -- Duplicates (same line through two exports, same span in two span files) count once; a failed call
 -- that is both an error span and a caller log line counts once (the span, for pods that export spans).
 -- Graceful stops are not deaths: worker exits with code 0, exits the log calls graceful, and
@@ -38,6 +39,7 @@ marks AS (
     UNION ALL SELECT ts, 'call' FROM spans
         WHERE coalesce(attrs->>'span_kind', 'client') = 'client' AND peer IS NOT NULL
           AND pod NOT IN (SELECT pod FROM logging_pods)
+    UNION ALL SELECT ts, 'timeout' FROM ev WHERE kind = 'error' AND error_class IN ('upstream_timeout', 'read_timeout')
     UNION ALL SELECT ts, 'server_error' FROM ev WHERE kind = 'error' AND error_class = $server_class::VARCHAR
     UNION ALL SELECT ts + to_microseconds(CAST(coalesce(duration_ms, 0) * 1000 AS BIGINT)), 'client_error' FROM spans
         WHERE status = 2 AND list_contains(string_split($client_classes::VARCHAR, ','), coalesce(error_class, ''))
@@ -55,7 +57,8 @@ SELECT b.bucket,
        count(*) FILTER (WHERE m.what = 'call') AS dependency_calls,
        count(*) FILTER (WHERE m.what = 'server_error') AS server_errors,
        count(*) FILTER (WHERE m.what = 'client_error') AS client_errors,
-       count(*) FILTER (WHERE m.what IN ('server_error', 'client_error')) AS dependency_errors
+       count(*) FILTER (WHERE m.what IN ('server_error', 'client_error')) AS dependency_errors,
+       count(*) FILTER (WHERE m.what = 'timeout') AS timeouts
 FROM buckets b
 LEFT JOIN marks m ON time_bucket(to_seconds($bucket_s::INTEGER), m.ts) = b.bucket
 WHERE b.bucket < $until::TIMESTAMPTZ

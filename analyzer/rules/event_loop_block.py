@@ -8,7 +8,7 @@ from .base import Advice, RootRole, Rule
 
 QUERIES = ("event_loop_blocks",)
 METRICS = ("blocks", "max_lag_ms", "blocked_s", "top_route", "blocks_with_route", "route_median_ms", "timeouts",
-           "timeout_routes", "health_timeouts", "timeouts_total", "dependency_calls")
+           "timeout_routes", "timeout_route_examples", "health_timeouts", "timeouts_total", "dependency_calls")
 
 
 def detect(ctx: Context) -> list[Finding]:
@@ -29,7 +29,8 @@ def detect(ctx: Context) -> list[Finding]:
             conf += 0.2 * r["blocks_with_route"] / r["blocks"]
         if r["timeouts"]:
             why.append(f"{r['timeouts']} of {r['timeouts_total']} timeouts in the window fell inside a block "
-                       f"(routes: {r['timeout_routes']})")
+                       f"(routes: {r['timeout_routes']}"
+                       + (f"; e.g. {r['timeout_route_examples']})" if r["timeout_route_examples"] else ")"))
             conf += 0.15
         out.append(Finding(
             rule="event_loop_block", severity=sev, confidence=round(min(conf, 0.95), 2), confidence_reasons=why,

@@ -104,7 +104,9 @@ RULE = Rule(
                when=lambda f: not f.metrics.get("contained")),
         Advice("event_loop_lag", "Instrument event-loop lag and worker deaths per second as metrics with alerts, so the "
                "spiral is seen in minutes, not from the dependency's errors.",
-               ("worker_death_spiral", "paired_client_server_errors"), rank=40),
+               ("worker_death_spiral", "paired_client_server_errors"), rank=40,
+               # the spiral was seen from the dependency's errors: only when those errors line up with deaths
+               when=lambda f: f.rule == "paired_client_server_errors" and bool(f.metrics.get("death_aligned"))),
     ),
     root=(RootRole("worker_death_spiral", 9, "not_info"),),
 )

@@ -92,6 +92,9 @@ def test_graceful_vs_crash_root_is_the_crash_loop(cli):
     # a TypeError is no dependency error: the feedback-loop theory is not supported
     (h,) = [h for h in rep["hypotheses"] if h["rule"] == "feedback_loop"]
     assert h["verdict"] == "rejected" and h["metrics"]["control_deaths"] == 0
+    # no event-loop advice where no lag was seen and no dependency error lines up with a death
+    recs = [r["id"] for r in rep["recommendations"]]
+    assert "event_loop_lag" not in recs and "unblock_event_loop" not in recs
     res = cli.run("scan")
     assert res.exit_code == exp["scan"]["exit_code"] == 1
     assert pod in res.stdout

@@ -87,3 +87,24 @@ def test_no_silent_at_start_from_the_window_padding(cli):
     (c,) = rep["coverage"]
     assert c["silent_before_min"] == 0 and c["silent_after_min"] == 0
     assert "silent" not in cli.ok("report").stdout.split("## Coverage")[1]
+
+
+def test_routes_are_templated_with_examples(cli, tmp_path):
+    """Each timed-out call to a campaign by id (the decoy's LB log, /campaigns -> /campaigns/<n>):
+    the report names the route template, with a few examples, not a list of every id."""
+    d = tmp_path / "decoy"
+    shutil.copytree(require(SAMPLES / "decoy"), d)
+    lb = next(d.glob("ingress-nginx-*.log"))
+    lines = lb.read_text().splitlines()
+    lb.write_text("\n".join(re.sub(r"GET /campaigns\S*", f"GET /campaigns/{1000 + i}", ln) for i, ln in enumerate(lines)) + "\n")
+    ids = {m for ln in lb.read_text().splitlines() if "upstream timed out" in ln
+           for m in re.findall(r"GET (/campaigns/\d+)", ln)}
+    assert len(ids) > 3
+    cli.ok("ingest", str(d), "-q")
+    rep = json.loads(cli.ok("report", "--format", "json").stdout)
+    blk = next(f for f in rep["findings"] if f["rule"] == "event_loop_block" and f["severity"] == "incident")
+    assert blk["metrics"]["timeout_routes"] == "/campaigns/:id, /health"
+    examples = blk["metrics"]["timeout_route_examples"].split(", ")
+    assert len(examples) == 3 and set(examples) <= ids
+    md = cli.ok("report").stdout
+    assert not [i for i in ids - set(examples) if i in md]

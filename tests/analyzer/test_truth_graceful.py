@@ -107,7 +107,7 @@ const cluster = require('node:cluster');
 const net = require('node:net');
 if (cluster.isPrimary) {
   console.log(`Primary ${process.pid} is running`);
-  let delay = 40, crashes = [];
+  let delay = 100, crashes = [];
   cluster.on('online', (w) => console.log(`Worker ${w.process.pid} online`));
   cluster.on('exit', (w, code, signal) => {
     console.log(`Worker ${w.process.pid} exited (code: ${code}, signal: ${signal})`);
@@ -165,7 +165,7 @@ def test_backoff_and_circuit_breaker_are_the_fix_working(cli, fixed_log):
     m = spiral["metrics"]
     assert m["deaths"] == len(exits)
     assert m["worker_starts"] == len(pids)  # `started` and `online` of one pid: one start
-    assert m["respawn_backs_off"] and m["circuit_opens"] == 1 and m["contained"]
+    assert m["respawn_backs_off"] and m["circuit_opens"] == 1 and m["contained"], m
     assert "contained" in spiral["title"] and "death spiral" not in spiral["title"]
     assert "[CIRCUIT OPEN]" in spiral["evidence"][0]["text"]
     line_no = spiral["evidence"][0]["line"]

@@ -97,3 +97,11 @@ def test_healthy_controls_raise_nothing(rendered):
     assert rep["incident"] is False and rep["root_cause"] is None
     assert not [f["title"] for f in rep["findings"] if f["severity"] != "info"]
     assert scan.exit_code == 0, scan.stdout
+
+
+def test_header_lines_stand_apart(rendered):
+    name, md, rep, _ = rendered
+    lines = md.splitlines()
+    assert lines[0].startswith("# Postmortem") and lines[1] == "" and lines[2] == "## Summary", (name, lines[:3])
+    window = next(ln for ln in lines if ln.startswith("Window:"))
+    assert "Root cause finding" not in window, (name, window)

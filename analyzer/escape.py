@@ -12,8 +12,10 @@ _BACKTICKS = re.compile(r"`+")
 def md_escape(text: object) -> str:
     """Escape text for Markdown prose or a table cell.
 
-    HTML-sensitive characters become entities (so `<script>` and `&lt;` stay text), Markdown
-    punctuation is backslash-escaped, `](javascript:` style links cannot form, and line breaks
+    HTML-sensitive characters and Markdown punctuation are backslash-escaped (CommonMark: an
+    escaped `<` opens no tag and an escaped `&` starts no entity, so `<script>` and `&lt;` stay
+    text, and `->` reads as `->`, not `-&gt;`, in the Markdown source). Only for Markdown prose: inside
+    raw HTML (a `<summary>`) use `html_text`. `](javascript:` style links cannot form, and line breaks
     become spaces so a line cannot start a heading, list or table row of its own.
     """
     if text is None:
@@ -21,15 +23,7 @@ def md_escape(text: object) -> str:
     s = str(text).replace("\r\n", "\n").replace("\r", "\n").replace("\n", " ⏎ ").replace("\t", " ")
     out = []
     for ch in s:
-        if ch == "<":
-            out.append("&lt;")
-        elif ch == ">":
-            out.append("&gt;")
-        elif ch == "&":
-            out.append("&amp;")
-        elif ch == '"':
-            out.append("&quot;")
-        elif ch in "\\`*_{}[]()#+-!|~":
+        if ch in "\\`*_{}[]()#+-!|~<>&\"":
             out.append("\\" + ch)
         else:
             out.append(ch)

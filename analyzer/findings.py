@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 SEVERITY_ORDER = {"incident": 0, "warning": 1, "info": 2}
 ENTITY_KEYS = ("service", "namespace", "pod", "container", "host", "pid")
+IMPACT_NAMES = {"deaths": "worker deaths", "timeouts": "timeouts", "http_5xx": "5xx responses", "errors": "errors",
+                "requests_on_one_worker": "requests on one worker", "denied_sessions": "requests denied"}
 
 
 def iso(t: dt.datetime | None) -> str | None:
@@ -61,6 +63,10 @@ class Finding:
     evidence: list[dict]
     sql: dict
     id: str = ""
+    # impact it explains: {kind: n} (kinds of queries/impact.sql: deaths, timeouts, http_5xx, errors),
+    # set by report.py from the rule's `explains`; `explained` adds the totals: {kind: {"n", "of"}}
+    explains: dict = field(default_factory=dict)
+    explained: dict = field(default_factory=dict)
 
     @property
     def pod(self) -> str | None:
@@ -78,7 +84,15 @@ class Finding:
         return {"id": self.id, "rule": self.rule, "severity": self.severity, "confidence": self.confidence,
                 "title": redact(self.title), "entity": self.entity, "start": iso(self.start), "end": iso(self.end),
                 "metrics": self.metrics, "confidence_reasons": self.confidence_reasons, "evidence": self.evidence,
-                "sql": self.sql}
+                "explains": self.explained, "sql": self.sql}
+
+    def explained_share(self) -> float:
+        """The largest share of one kind of observed impact this finding explains (0 when none)."""
+        return max((v["n"] / v["of"] for v in self.explained.values() if v["of"]), default=0.0)
+
+    def explains_text(self) -> str:
+        """'explains 24 of 24 timeouts', kinds joined; '' when it explains nothing."""
+        return ", ".join(f"{v['n']:,} of {v['of']:,} {IMPACT_NAMES.get(k, k)}" for k, v in self.explained.items() if v["n"])
 
 
 @dataclass
@@ -100,9 +114,10 @@ class Link:
     cause: Finding
     effect: Finding
     basis: str
+    kind: str = "mechanism"  # "mechanism": entity and a measured relation | "time": only came before it
 
     def to_dict(self) -> dict:
-        return {"cause": self.cause.id, "effect": self.effect.id, "basis": self.basis}
+        return {"cause": self.cause.id, "effect": self.effect.id, "basis": self.basis, "kind": self.kind}
 
 
 @dataclass

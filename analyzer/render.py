@@ -8,11 +8,13 @@ from importlib.resources import files
 import jinja2
 
 from . import rules
-from .escape import code_block, code_span, md_escape, mermaid_label
+from .escape import code_block, code_span, html_text, md_escape, mermaid_label
+from .findings import IMPACT_NAMES
 from .redact import Redactor
 from .sqlrun import substituted
 
-SERIES = [("deaths", "worker deaths/s"), ("dependency_calls", "dependency calls/s"), ("dependency_errors", "dependency errors/s")]
+SERIES = [("deaths", "worker deaths/s"), ("dependency_calls", "dependency calls/s"), ("dependency_errors", "dependency errors/s"),
+          ("timeouts", "timeouts/s")]
 
 
 def _load_template(name: str) -> str:
@@ -29,13 +31,21 @@ def _env(redact: Redactor) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["md"] = lambda v: md_escape(redact(v))
+    env.filters["html"] = lambda v: html_text(redact(v))
     env.filters["code"] = lambda v: code_span(redact(v))
     env.filters["tcode"] = lambda v: code_span(redact(v), table=True)
     env.filters["codeblock"] = lambda v, lang="": code_block(redact(v), lang)
     env.filters["mlabel"] = lambda v, n=80: mermaid_label(redact(v), n)
     env.filters["num"] = lambda v: "n/a" if v is None else (f"{v:,.3f}".rstrip("0").rstrip(".") if isinstance(v, float) else f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
+    env.filters["explained"] = explained
     env.filters["sqltext"] = lambda ref: substituted(ref["text"], ref["params"])
     return env
+
+
+def explained(explains: dict) -> str:
+    """'24 of 24 timeouts, 3 of 5 worker deaths' from a finding's `explains`."""
+    parts = [f"{v['n']:,} of {v['of']:,} {IMPACT_NAMES.get(k, k)}" for k, v in (explains or {}).items() if v.get("n")]
+    return ", ".join(parts) or "none of the observed impact"
 
 
 def chart(report: dict) -> dict | None:
@@ -45,7 +55,11 @@ def chart(report: dict) -> dict | None:
         return None
     b = tl["bucket_s"]
     labels = [r["bucket"][11:19] for r in rows]
-    series = [(name, [round(r[k] / b, 2) for r in rows]) for k, name in SERIES]
+    # only series that carry something: an all-zero line says nothing and hides the others
+    series = [(name, [round(r.get(k, 0) / b, 2) for r in rows]) for k, name in SERIES]
+    series = [(name, v) for name, v in series if any(v)]
+    if not series:
+        return None
     top = max([max(v) for _, v in series] + [1])
     return {"labels": labels, "series": series, "y_max": int(top * 1.1) + 1, "bucket_s": b}
 

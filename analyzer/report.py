@@ -58,33 +58,78 @@ def find_window(con: duckdb.DuckDBPyConnection, runner: Runner, o: Options) -> d
         info = {"basis": "detected: densest island of impact (worker exits, errors, 5xx, timeouts)", **{k: w[k] for k in w}}
     else:
         lo, hi = con.execute("SELECT min(ts), max(ts) FROM events WHERE ts IS NOT NULL").fetchone()
-        if lo is None:
-            lo = hi = dt.datetime.now(UTC)
+        if lo is None:  # nothing with a time: an empty window at the epoch, never the wall clock
+            lo = hi = dt.datetime(1970, 1, 1, tzinfo=UTC)
+            info = {**info, "basis": "no timestamped events in the data", "empty": True}
+        else:
+            info = {**info, "basis": "no worker exits or errors found: the whole time range of the data"}
         start, end = lo, hi + dt.timedelta(microseconds=1)
-        info = {**info, "basis": "no worker exits or errors found: the whole time range of the data"}
     return {**info, "start": o.since or start, "end": o.until or end}
 
 
+IMPACT_KINDS = ("deaths", "timeouts", "http_5xx", "errors")
+
+
+def impact_totals(ctx: Context) -> dict:
+    """The observed impact in the window (queries/impact.sql): totals per kind and the first of it."""
+    rows = ctx.run("impact")
+    tot = {k: sum(r[k] for r in rows) for k in IMPACT_KINDS}
+    tot["first_impact"] = min((r["first_impact"] for r in rows if r["first_impact"]), default=None)
+    return tot
+
+
+def explain(ctx: Context, totals: dict) -> None:
+    """Each finding's explained impact: the rule's count per kind, next to the total observed."""
+    by_rule = {r: rule for rule in rules.REGISTRY for r in rule.produces}
+    for f in ctx.findings:
+        rule = by_rule.get(f.rule)
+        if rule and rule.explains:
+            # n, or (n, of) for an impact the window totals do not measure (requests on one worker, say)
+            got = {k: (v if isinstance(v, tuple) else (v, totals.get(k) or v)) for k, v in rule.explains(ctx, f).items()}
+            f.explains = {k: int(n) for k, (n, _) in got.items() if n}
+            f.explained = {k: {"n": min(int(n), int(of)), "of": int(of)} for k, (n, of) in got.items() if n}
+
+
+def lower_unexplaining(ctx: Context, chain: list[Link]) -> None:
+    """A warning of a rule that measures impact, which explains none and is linked to no finding that
+    does, is worth knowing but no alarm: info (a deploy before a boot-time lag spike, say)."""
+    declares = {r for rule in rules.REGISTRY if rule.explains for r in rule.produces}
+    linked: dict[str, set[str]] = {}
+    for c in chain:
+        linked.setdefault(c.cause.id, set()).add(c.effect.id)
+        linked.setdefault(c.effect.id, set()).add(c.cause.id)
+    by_id = {f.id: f for f in ctx.findings}
+    for f in ctx.findings:
+        if f.rule in declares and f.severity != "info" and not f.explains \
+                and not any(by_id[o].explains for o in linked.get(f.id, ())):
+            f.severity = "info"
+            f.confidence_reasons.append("it explains none of the observed impact (deaths, timeouts, 5xx, errors): info")
+
+
 def root_cause(findings: list[Finding], chain: list[Link]) -> Finding | None:
-    """The first candidate of the lowest-ranked root role any rule declares (rules.base.RootRole)."""
-    causes = {c.cause.id for c in chain}
-    effects = {c.effect.id for c in chain}
+    """The root cause: among the candidates the rules declare (rules.base.RootRole), only findings
+    that explain some of the observed impact and came before it; the lowest rank wins, and within a
+    rank the one that explains the largest share of one kind of impact. Links by time only (a deploy
+    logged before) make no cause: a finding is a cause when a measured relation ties it to its effect."""
+    mech = [c for c in chain if c.kind != "time"]
+    causes = {c.cause.id for c in mech}
+    effects = {c.effect.id for c in mech}
     test = {"cause": lambda f: f.id in causes,
             "starts_chain": lambda f: f.id in causes and f.id not in effects,
             "not_info": lambda f: f.severity != "info"}
     roles = [role for rule in rules.REGISTRY for role in rule.root]
     for rank in sorted({role.rank for role in roles}):
         tier = [role for role in roles if role.rank == rank]
-        for f in findings:
-            if any(role.rule == f.rule and test[role.when](f) for role in tier):
-                return f
+        cands = [f for f in findings if f.explains and any(role.rule == f.rule and test[role.when](f) for role in tier)]
+        if cands:
+            return max(cands, key=lambda f: f.explained_share())  # max keeps the first (most severe) of equals
     return None
 
 
 def recommendations(ctx: Context) -> list[Recommendation]:
     recs = []
     for advice in sorted((a for rule in rules.REGISTRY for a in rule.advice), key=lambda a: a.rank):
-        ids = [f.id for r in advice.rules for f in ctx.of(r)]
+        ids = [f.id for r in advice.rules for f in ctx.of(r) if advice.when is None or advice.when(f)]
         if ids:
             recs.append(Recommendation(advice.id, advice.text, ids))
     return recs
@@ -112,18 +157,29 @@ class Analysis:
         self.con, self.opts, self.redact, self.runner = con, opts, redact, runner
         self.ctx = Context(con, opts, redact, runner, find_window(con, runner, opts))
 
-    def run(self) -> dict:
-        ctx, o, win = self.ctx, self.opts, self.ctx.window
+    def findings(self, *, hypotheses: bool = True) -> tuple[dict, list[Link]]:
+        """Every rule's findings with ids, explained impact, the chain, and severities settled
+        (a warning that explains nothing is info): what both the report and `scan` tell.
+        Returns the impact totals and the chain; the findings are in ctx.findings, sorted."""
+        ctx = self.ctx
         for rule in rules.REGISTRY:
             ctx.findings += rule.detect(ctx)
-            if rule.hypotheses:
+            if hypotheses and rule.hypotheses:
                 ctx.hypotheses += rule.hypotheses(ctx)
         for f in ctx.findings:
             f.assign_id()
+        totals = impact_totals(ctx)
+        explain(ctx, totals)
         chain = [link for rule in rules.REGISTRY if rule.links for link in rule.links(ctx)]
+        lower_unexplaining(ctx, chain)
         ctx.findings.sort(key=Finding.sort_key)
-        root = root_cause(ctx.findings, chain)
+        return totals, chain
+
+    def run(self) -> dict:
+        ctx, o, win = self.ctx, self.opts, self.ctx.window
+        totals, chain = self.findings()
         incident = any(f.severity == "incident" for f in ctx.findings)
+        root = root_cause(ctx.findings, chain) if incident else None
         recs = recommendations(ctx)
         timeline = self.timeline(win)
         surge = self.surge(win)
@@ -133,9 +189,11 @@ class Analysis:
             "pmortem_version": __version__,
             "command": self.redact(o.command),
             "incident": incident,
-            "window": {"start": iso(win["start"]), "end": iso(win["end"]), "basis": win["basis"]},
+            "window": {"start": None if win.get("empty") else iso(win["start"]),
+                       "end": None if win.get("empty") else iso(win["end"]), "basis": win["basis"]},
             "service": o.service,
             "root_cause": root.id if root else None,
+            "impact": {k: totals[k] for k in IMPACT_KINDS} | {"first": iso(totals["first_impact"])},
             "summary": summary(ctx, incident, surge),
             "findings": [f.to_dict(self.redact) for f in ctx.findings],
             "chain": [c.to_dict() for c in chain],

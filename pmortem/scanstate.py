@@ -214,22 +214,17 @@ def analyse(
 
 
 def _scan_analysis_class():
-    from .analyzer import rules
-    from .analyzer.findings import Finding, iso
+    from .analyzer.findings import iso
     from .analyzer.report import Analysis
 
     class ScanAnalysis(Analysis):
         """The report's rules, their findings only: a scan tells findings, so it skips what only
         the written postmortem shows (hypotheses, the causal chain, the timeline, the template
-        surge that re-reads log files, coverage)."""
+        surge that re-reads log files, coverage), but settles severities as the report does."""
 
         def run(self) -> dict:
             ctx = self.ctx
-            for rule in rules.REGISTRY:
-                ctx.findings += rule.detect(ctx)
-            for f in ctx.findings:
-                f.assign_id()
-            ctx.findings.sort(key=Finding.sort_key)
+            self.findings(hypotheses=False)
             win = ctx.window
             return {
                 "window": {"start": iso(win["start"]), "end": iso(win["end"]), "basis": win["basis"]},

@@ -6,8 +6,9 @@
 -- Parameters: $since, $until (TIMESTAMPTZ).
 -- Columns: source_id, path, service (from the index, else the file name), pod, first_minute,
 --   last_minute (TIMESTAMPTZ), minutes_with_lines, window_minutes, lines, gap_minutes (minutes inside
---   first..last with no lines), gaps (text: 'HH:MM-HH:MM, ...', UTC), silent_before_min (minutes of the
---   window before the first line), silent_after_min (after the last line).
+--   first..last with no lines), gaps (text: 'HH:MM-HH:MM, ...', UTC), silent_before_min (minutes
+--   before the source's first line while other sources had lines: the padding of the window before
+--   any source has data is no silence), silent_after_min (likewise after its last line).
 WITH li AS (
     SELECT l.source_id, s.path,
            coalesce(l.service, regexp_extract(s.path, '([^/]+?)(?:\.log)?(?:\.(?:gz|zst|json|jsonl|ndjson))?$', 1)) AS service,
@@ -15,6 +16,12 @@ WITH li AS (
     FROM line_index l JOIN sources s USING (source_id)
     WHERE l.minute >= date_trunc('minute', $since::TIMESTAMPTZ) AND l.minute < $until::TIMESTAMPTZ
     GROUP BY ALL
+),
+span AS (
+    -- the part of the window any source has lines for
+    SELECT greatest(date_trunc('minute', $since::TIMESTAMPTZ), min(minute)) AS lo,
+           least(date_trunc('minute', $until::TIMESTAMPTZ - INTERVAL 1 MICROSECOND), max(minute)) AS hi
+    FROM li
 ),
 wmin AS (
     SELECT unnest(generate_series(date_trunc('minute', $since::TIMESTAMPTZ),
@@ -41,7 +48,7 @@ SELECT p.source_id, p.path, p.service, nullif(p.pod, '') AS pod, p.first_minute,
        (SELECT count(*) FROM missing m WHERE m.source_id = p.source_id AND m.pod = p.pod) AS gap_minutes,
        (SELECT string_agg(strftime(a, '%H:%M') || '-' || strftime(b + INTERVAL 1 MINUTE, '%H:%M'), ', ' ORDER BY a)
           FROM runs r WHERE r.source_id = p.source_id AND r.pod = p.pod) AS gaps,
-       CAST(epoch(p.first_minute - date_trunc('minute', $since::TIMESTAMPTZ)) / 60 AS INTEGER) AS silent_before_min,
-       CAST(epoch(date_trunc('minute', $until::TIMESTAMPTZ - INTERVAL 1 MICROSECOND) - p.last_minute) / 60 AS INTEGER) AS silent_after_min
-FROM per p
+       greatest(CAST(epoch(p.first_minute - sp.lo) / 60 AS INTEGER), 0) AS silent_before_min,
+       greatest(CAST(epoch(sp.hi - p.last_minute) / 60 AS INTEGER), 0) AS silent_after_min
+FROM per p CROSS JOIN span sp
 ORDER BY p.service, p.pod, p.source_id;

@@ -10,6 +10,8 @@ WHERE e.ts >= $since::TIMESTAMPTZ AND e.ts < $until::TIMESTAMPTZ
   AND e.kind = $kind::VARCHAR
   AND ($pod::VARCHAR IS NULL OR e.pod = $pod::VARCHAR)
   AND ($error_class::VARCHAR IS NULL OR e.error_class = $error_class::VARCHAR)
+  -- quote the line that heads an event, never a fragment of a stack or error object (`  code: 'E...',`)
+  AND NOT regexp_matches(coalesce(e.message, ''), '^(?:\s|\}|\]|\)|Caused by: |\.\.\. \d+ more)')
 QUALIFY row_number() OVER (PARTITION BY e.pod, e.ts, e.message, e.span_id ORDER BY s.pod IS NULL, e.source_id, e.line_no) = 1
 ORDER BY e.ts, e.source_id, e.line_no
 LIMIT $limit::INTEGER;

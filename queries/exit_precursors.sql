@@ -11,12 +11,22 @@
 --   0-1), median_gap_s (seconds from the closest such error to the exit), example_source_id,
 --   example_line_no, example_message (the first such error line).
 -- The same line seen through two exports counts once. Run with SET TimeZone = 'UTC'.
+-- Graceful stops are not deaths: worker exits with code 0, exits the log calls graceful, and
+-- SIGTERM/SIGINT/SIGQUIT/SIGHUP exits within 60 s after the pod logged a shutdown are left out.
 WITH ev AS (
-    SELECT * FROM events
-    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
-      AND list_contains(string_split($pods::VARCHAR, ','), pod)
-      AND (kind IN ('worker_exit', 'error') OR level IN ('error', 'fatal'))
-    QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message ORDER BY source_id, line_no) = 1
+    SELECT * FROM (
+        SELECT *, row_number() OVER (PARTITION BY source_id, kind, pod, ts, message ORDER BY line_no) AS occ
+        FROM events
+        WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
+          AND list_contains(string_split($pods::VARCHAR, ','), pod)
+          AND (kind IN ('worker_exit', 'error') OR level IN ('error', 'fatal'))
+          AND NOT (kind = 'worker_exit' AND coalesce(events.exit_code = 0 OR lower(events.attrs->>'exit_mode') = 'graceful'
+                     OR (events.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
+                         AND EXISTS (SELECT 1 FROM events sd WHERE sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM events.pod
+                                     AND sd.ts BETWEEN events.ts - INTERVAL 60 SECOND AND events.ts)), false))
+    )
+    -- the same line seen through two exports counts once; repeated lines of one source (occ) stay apart
+    QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message, occ ORDER BY source_id, line_no) = 1
 ),
 exits AS (
     SELECT pod, ts, row_number() OVER (PARTITION BY pod ORDER BY ts, line_no) AS exit_no,
@@ -27,6 +37,8 @@ errs AS (
     SELECT pod, ts, source_id, line_no, message,
            coalesce(error_class, regexp_replace(left(split_part(message, chr(10), 1), 160), '[0-9]+', '<n>', 'g')) AS precursor
     FROM ev WHERE kind <> 'worker_exit'
+      -- the line that heads an error, not a fragment of its stack or error object (`  code: 'E...',`)
+      AND NOT regexp_matches(coalesce(message, ''), '^(?:\s|\}|\]|\)|Caused by: |\.\.\. \d+ more)')
 ),
 pairs AS (
     -- each exit with the closest preceding error of each precursor

@@ -18,11 +18,21 @@
 --   seconds_without_errors_in_spiral, deaths_per_s_without_errors (during the death span),
 --   deaths_by_signal (deaths with a signal, e.g. SIGKILL), deaths_by_error_exit (no signal, exit code
 --   other than 0), control_pods (count of other pods with worker lines), control_deaths.
+-- Graceful stops are not deaths: worker exits with code 0, exits the log calls graceful, and
+-- SIGTERM/SIGINT/SIGQUIT/SIGHUP exits within 60 s after the pod logged a shutdown are left out.
 WITH ev AS (
-    SELECT * FROM events
-    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
-      AND kind IN ('worker_exit', 'worker_start', 'error', 'span')
-    QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message, span_id ORDER BY host IS NULL, source_id, line_no) = 1
+    SELECT * FROM (
+        SELECT *, row_number() OVER (PARTITION BY source_id, kind, pod, ts, message ORDER BY line_no) AS occ
+        FROM events
+        WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
+          AND kind IN ('worker_exit', 'worker_start', 'error', 'span')
+          AND NOT (kind = 'worker_exit' AND coalesce(events.exit_code = 0 OR lower(events.attrs->>'exit_mode') = 'graceful'
+                     OR (events.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
+                         AND EXISTS (SELECT 1 FROM events sd WHERE sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM events.pod
+                                     AND sd.ts BETWEEN events.ts - INTERVAL 60 SECOND AND events.ts)), false))
+    )
+    -- the same line seen through two exports counts once; repeated lines of one source (occ) stay apart
+    QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message, span_id, occ ORDER BY host IS NULL, source_id, line_no) = 1
 ),
 trig AS (SELECT unnest(string_split($trigger_pods::VARCHAR, ',')) AS pod),
 deaths AS (SELECT ts, pod, signal, exit_code FROM ev WHERE kind = 'worker_exit' AND pod IN (SELECT pod FROM trig)),

@@ -4,7 +4,8 @@
 -- separate starts; an explicit "Number of CPUs" line is preferred over a "forking N workers"
 -- line), how often each value occurs, and the container CPU limit it should have been.
 -- Node's os.cpus() reports the host's cores, not the container's quota: observed cores far
--- above the limit is that leak.
+-- above the limit is that leak. The limit is that of the container that logged the CPU count
+-- (by name; else the container named after the service; else the pod's biggest), never a sidecar's.
 -- Parameters: $since, $until (TIMESTAMPTZ: the incident window, only to mark in_window),
 --             $rare_share (DOUBLE, a value seen in at most this share of starts is rare),
 --             $rare_starts (INTEGER) and $rare_share_strict (DOUBLE): a value seen in at most
@@ -36,15 +37,26 @@ obs AS (
     SELECT * FROM numbered
     QUALIFY row_number() OVER (PARTITION BY pod, start_no ORDER BY from_worker_count, ts, line_no) = 1
 ),
-spec AS (
-    SELECT pod, service, host,
+spec_c AS (
+    -- one row per pod and container (a pod spec lists each container with its own resources)
+    SELECT pod, container, service, host,
            TRY_CAST(attrs->>'cpu_limit' AS DOUBLE) AS lim,
            TRY_CAST(attrs->>'cpu_request' AS DOUBLE) AS req
     FROM events WHERE kind = 'pod_spec' AND pod IS NOT NULL
-    QUALIFY row_number() OVER (PARTITION BY pod ORDER BY ts DESC NULLS LAST) = 1
+    QUALIFY row_number() OVER (PARTITION BY pod, container ORDER BY ts DESC NULLS LAST) = 1
+),
+spec AS (
+    -- the container that logged the CPU count: its own name, else the one named after the
+    -- service, else the biggest (a sidecar's 0.2 CPU is not the app's limit)
+    SELECT o.source_id, o.line_no, s.pod, s.service, s.host, s.lim, s.req
+    FROM obs o JOIN spec_c s ON s.pod = o.pod
+    QUALIFY row_number() OVER (PARTITION BY o.source_id, o.line_no
+                               ORDER BY (s.container IS NOT DISTINCT FROM o.container) DESC,
+                                        (s.container IS NOT DISTINCT FROM o.service) DESC,
+                                        coalesce(s.lim, s.req) DESC NULLS LAST, s.container) = 1
 ),
 svc_spec AS (
-    SELECT service, max(lim) AS lim, max(req) AS req FROM spec GROUP BY service
+    SELECT service, max(lim) AS lim, max(req) AS req FROM spec_c GROUP BY service
 ),
 rolled AS (SELECT cpu_count, unnest(range(starts)) FROM cpu_count_history),  -- pruned starts, one row each
 every AS (SELECT cpu_count FROM obs UNION ALL SELECT cpu_count FROM rolled),
@@ -78,6 +90,6 @@ FROM obs o
 JOIN dist d USING (cpu_count)
 JOIN other ot USING (cpu_count)
 CROSS JOIN tot t
-LEFT JOIN spec s ON s.pod = o.pod
+LEFT JOIN spec s ON s.source_id = o.source_id AND s.line_no = o.line_no
 LEFT JOIN svc_spec ss ON ss.service = o.service
 ORDER BY o.ts, o.pod;

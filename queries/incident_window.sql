@@ -8,12 +8,19 @@
 -- Columns: first_bad, last_bad (TIMESTAMPTZ, first and last bad event of the island),
 --          bad_events (count), deaths (worker_exit count), errors (error events and lines, error spans, 5xx),
 --          pods (distinct pods with bad events), peak_minute (TIMESTAMPTZ), peak_minute_events (count).
+-- Graceful stops are not deaths: worker exits with code 0, exits the log calls graceful, and
+-- SIGTERM/SIGINT/SIGQUIT/SIGHUP exits within 60 s after the pod logged a shutdown are left out.
 -- Duplicates (the same line seen through two exports) count once. Run with SET TimeZone = 'UTC'.
 WITH bad AS (
-    SELECT DISTINCT kind, pod, ts, message, span_id
+    -- events by source and line: no DISTINCT, which would merge distinct same-second events
+    -- (ingest already stores a line seen through two exports once)
+    SELECT kind, pod, ts, message, span_id, source_id, line_no
     FROM events
     WHERE ts IS NOT NULL
-      AND ((kind = 'worker_exit' AND coalesce(exit_code, -1) <> 0)
+      AND ((kind = 'worker_exit' AND NOT coalesce(events.exit_code = 0 OR lower(events.attrs->>'exit_mode') = 'graceful'
+                 OR (events.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
+                     AND EXISTS (SELECT 1 FROM events sd WHERE sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM events.pod
+                                 AND sd.ts BETWEEN events.ts - INTERVAL 60 SECOND AND events.ts)), false))
            OR (kind = 'error' AND error_class IS NOT NULL)
            OR (kind NOT IN ('span', 'http_request', 'worker_exit', 'pod_spec') AND level IN ('error', 'fatal'))
            OR (kind = 'span' AND status = 2)

@@ -23,8 +23,12 @@ hits AS (
       AND NOT (ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ)
 ),
 life AS (
-    SELECT DISTINCT kind, pod, ts, message FROM events
+    SELECT kind, pod, ts, message, source_id, line_no FROM events  -- events, not DISTINCT texts
     WHERE kind IN ('worker_exit', 'worker_start') AND pod IN (SELECT pod FROM hits)
+      AND NOT (kind = 'worker_exit' AND coalesce(events.exit_code = 0 OR lower(events.attrs->>'exit_mode') = 'graceful'
+                 OR (events.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
+                     AND EXISTS (SELECT 1 FROM events sd WHERE sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM events.pod
+                                 AND sd.ts BETWEEN events.ts - INTERVAL 60 SECOND AND events.ts)), false))  -- a graceful stop is no death
 )
 SELECT *, round(epoch(last_death - ts), 1) AS spiral_s FROM (
 SELECT h.ts, h.pod, h.host, h.cpu_count, h.source_id, h.line_no, h.message,

@@ -26,6 +26,10 @@ WITH ev AS (
     FROM events e JOIN sources s USING (source_id)
     WHERE e.ts >= $since::TIMESTAMPTZ AND e.ts < $until::TIMESTAMPTZ
       AND e.kind IN ('error', 'span', 'worker_exit')
+      AND NOT (e.kind = 'worker_exit' AND coalesce(e.exit_code = 0 OR lower(e.attrs->>'exit_mode') = 'graceful'
+                 OR (e.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
+                     AND EXISTS (SELECT 1 FROM events sd WHERE sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM e.pod
+                                 AND sd.ts BETWEEN e.ts - INTERVAL 60 SECOND AND e.ts)), false))  -- a graceful stop is no death
     QUALIFY row_number() OVER (PARTITION BY e.kind, e.pod, e.ts, e.message, e.span_id
                                ORDER BY e.host IS NULL, e.source_id, e.line_no) = 1
 ),

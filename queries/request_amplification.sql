@@ -2,22 +2,34 @@
 --
 -- Measures, per calling pod and dependency in the window: outgoing calls (caller log lines such as
 -- "Fetching ... from http://host/..."; client spans for pods that log none), calls per minute of the
--- window, worker starts and deaths in the same pod, and the correlation between calls and worker
+-- pod's own active span (its first to last event in the window: a pod that lived 42 s of a
+-- 10-minute window is not diluted by the other 9 minutes), worker starts and deaths in the same pod, and the correlation between calls and worker
 -- starts per second (near 1: every new worker calls the dependency at startup).
 -- Pods with deaths are the incident side; pods of the same service without deaths are the normal
 -- side (controls in the same window). The analyzer divides the two.
 -- Parameters: $since, $until (TIMESTAMPTZ), $service (VARCHAR or NULL: calling service).
 -- Columns: pod, service, peer (dependency host or peer.service), calls, window_min (minutes, DOUBLE),
---   calls_per_min, worker_starts, deaths, corr_calls_starts (Pearson, per-second buckets, NULL if
+--   active_min (minutes from the pod's first to last event in the window, at least 1 s),
+--   calls_per_min (calls / active_min), worker_starts, deaths, corr_calls_starts (Pearson, per-second buckets, NULL if
 --   constant), basis (log_lines | client_spans).
+-- Graceful stops are not deaths: worker exits with code 0, exits the log calls graceful, and
+-- SIGTERM/SIGINT/SIGQUIT/SIGHUP exits within 60 s after the pod logged a shutdown are left out.
 WITH ev AS (
-    SELECT * FROM events
-    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
-      AND kind IN ('dependency_call', 'span', 'worker_start', 'worker_exit')
-      AND pod IS NOT NULL
-      AND ($service::VARCHAR IS NULL OR pod LIKE $service::VARCHAR || '-%'
-           OR service IN ($service::VARCHAR, $service::VARCHAR || '-service'))
-    QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message, span_id ORDER BY host IS NULL, source_id, line_no) = 1
+    SELECT * FROM (
+        SELECT *, row_number() OVER (PARTITION BY source_id, kind, pod, ts, message ORDER BY line_no) AS occ
+        FROM events
+        WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
+          AND kind IN ('dependency_call', 'span', 'worker_start', 'worker_exit')
+          AND NOT (kind = 'worker_exit' AND coalesce(events.exit_code = 0 OR lower(events.attrs->>'exit_mode') = 'graceful'
+                     OR (events.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
+                         AND EXISTS (SELECT 1 FROM events sd WHERE sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM events.pod
+                                     AND sd.ts BETWEEN events.ts - INTERVAL 60 SECOND AND events.ts)), false))
+          AND pod IS NOT NULL
+          AND ($service::VARCHAR IS NULL OR pod LIKE $service::VARCHAR || '-%'
+               OR service IN ($service::VARCHAR, $service::VARCHAR || '-service'))
+    )
+    -- the same line seen through two exports counts once; repeated lines of one source (occ) stay apart
+    QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message, span_id, occ ORDER BY host IS NULL, source_id, line_no) = 1
 ),
 spans AS (
     SELECT * FROM ev WHERE kind = 'span' AND coalesce(attrs->>'span_kind', 'client') = 'client' AND peer IS NOT NULL
@@ -40,12 +52,19 @@ per_sec AS (
 agg AS (
     SELECT pod, any_value(service) AS service, coalesce(peer, '?') AS peer, count(*) AS calls, any_value(basis) AS basis
     FROM calls GROUP BY pod, coalesce(peer, '?')
+),
+active AS (
+    SELECT pod, greatest(epoch(max(ts) - min(ts)), 1.0) / 60.0 AS active_min
+    FROM events
+    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ AND pod IN (SELECT pod FROM agg)
+    GROUP BY pod
 )
 SELECT a.pod, a.service, a.peer, a.calls, round(w.window_min, 3) AS window_min,
-       round(a.calls / w.window_min, 2) AS calls_per_min,
+       round(act.active_min, 3) AS active_min,
+       round(a.calls / act.active_min, 2) AS calls_per_min,
        (SELECT count(*) FROM ev WHERE kind = 'worker_start' AND ev.pod = a.pod) AS worker_starts,
        (SELECT count(*) FROM ev WHERE kind = 'worker_exit' AND ev.pod = a.pod) AS deaths,
        (SELECT round(corr(c, s), 3) FROM per_sec p WHERE p.pod = a.pod) AS corr_calls_starts,
        a.basis
-FROM agg a CROSS JOIN w
+FROM agg a CROSS JOIN w JOIN active act USING (pod)
 ORDER BY deaths DESC, calls DESC, a.pod;

@@ -20,6 +20,8 @@ class Advice:
     text: str
     rules: tuple[str, ...]  # findings of these rules call for it; their ids are listed rule by rule
     rank: int  # place in the recommendations list, lowest first
+    # which of those findings' evidence needs it (None: all of them); no such finding, no advice
+    when: Callable[[Finding], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class Rule:
     summary_rank: int = 1000  # place of those sentences in the summary, lowest first
     advice: tuple[Advice, ...] = ()
     root: tuple[RootRole, ...] = ()
+    # the observed impact (queries/impact.sql kinds) a finding of it explains: {kind: n}. A rule that
+    # declares it has its warnings lowered to info when they explain no impact and link to none that does
+    explains: Callable[[Context, Finding], dict[str, int]] | None = None
     impact_rank: int | None = None  # its lines in the Impact section: templates/rules/<name>.impact.md.j2, per finding
 
     @property

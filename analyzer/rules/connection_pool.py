@@ -68,6 +68,11 @@ def summary(ctx: Context) -> list[str]:
     return [s + "."]
 
 
+def explains(ctx: Context, f: Finding) -> dict[str, int]:
+    m = f.metrics
+    return {"errors": (m["client_errors"] or 0) + (m["server_errors"] or 0), "http_5xx": m["http_5xx"] or 0}
+
+
 RULE = Rule(
     name="connection_pool",
     produces=("connection_pool_multiplication",),
@@ -80,5 +85,6 @@ RULE = Rule(
                    "must stay below max_connections minus the reserved and admin connections (e.g. a pool of "
                    "max_connections / workers / replicas), or put a pooler (PgBouncer) in front of the database; "
                    "alert on the database's connection count.", ("connection_pool_multiplication",), rank=30),),
+    explains=explains,
     root=(RootRole("connection_pool_multiplication", 5, "not_info"),),
 )

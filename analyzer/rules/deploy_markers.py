@@ -47,8 +47,14 @@ def links(ctx: Context) -> list[Link]:
     """A deploy before a spiral that no trigger or precursor explains: linked by time only."""
     spirals = ctx.per_pod("worker_death_spiral")
     explained = set(ctx.per_pod("exit_precursor")) | set(ctx.per_pod("host_shape_outlier"))
-    return [Link(d, spirals[pod], f"deploy {d.metrics['seconds_before_first_death']:g} s before the first death (time only)")
+    return [Link(d, spirals[pod], f"deploy {d.metrics['seconds_before_first_death']:g} s before the first death (time only)", "time")
             for pod, d in ctx.per_pod("deploy_before_deaths").items() if pod in spirals and pod not in explained]
+
+
+def explains(ctx: Context, f: Finding) -> dict[str, int]:
+    """Nothing by itself: a deploy is linked to what followed it by time only; it keeps its warning
+    when the finding it came before explains impact (report.lower_unexplaining)."""
+    return {}
 
 
 def summary(ctx: Context) -> list[str]:
@@ -69,6 +75,7 @@ RULE = Rule(
     detect=detect,
     links=links,
     summary=summary,
+    explains=explains,
     summary_rank=60,
     advice=(Advice("validate_config_before_fork", "Check configuration and dependencies once in the primary before "
                    "forking (fail the deploy's readiness, not every worker), and roll back the change logged before the deaths.",

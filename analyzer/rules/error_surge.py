@@ -143,6 +143,10 @@ def summary(ctx: Context) -> list[str]:
     return [s]
 
 
+def explains(ctx: Context, f: Finding) -> dict[str, int]:
+    return {"errors": f.metrics["error_lines"] or 0, "http_5xx": f.metrics["http_5xx"] or 0}
+
+
 RULE = Rule(
     name="error_surge",
     produces=("error_surge",),
@@ -154,5 +158,6 @@ RULE = Rule(
     advice=(Advice("review_change_before_surge", "Review (and roll back) the change logged shortly before the error "
                    "surge on the failing pod, compare it with the sibling pods that kept working, and alert on the "
                    "per-pod error and 5xx rate, not only on the service's.", ("error_surge",), rank=90),),
+    explains=explains,
     root=(RootRole("error_surge", 20, "not_info"),),
 )

@@ -8,7 +8,7 @@ from .base import Advice, RootRole, Rule
 
 QUERIES = ("event_loop_blocks",)
 METRICS = ("blocks", "max_lag_ms", "blocked_s", "top_route", "blocks_with_route", "route_median_ms", "timeouts",
-           "timeout_routes", "health_timeouts", "timeouts_total")
+           "timeout_routes", "timeout_route_examples", "health_timeouts", "timeouts_total", "dependency_calls")
 
 
 def detect(ctx: Context) -> list[Finding]:
@@ -29,14 +29,15 @@ def detect(ctx: Context) -> list[Finding]:
             conf += 0.2 * r["blocks_with_route"] / r["blocks"]
         if r["timeouts"]:
             why.append(f"{r['timeouts']} of {r['timeouts_total']} timeouts in the window fell inside a block "
-                       f"(routes: {r['timeout_routes']})")
+                       f"(routes: {r['timeout_routes']}"
+                       + (f"; e.g. {r['timeout_route_examples']})" if r["timeout_route_examples"] else ")"))
             conf += 0.15
         out.append(Finding(
             rule="event_loop_block", severity=sev, confidence=round(min(conf, 0.95), 2), confidence_reasons=why,
             title=f"Event loop of {r['pod']} blocked up to {r['max_lag_ms']:g} ms"
                   + (f" by {r['top_route']} requests" if r["top_route"] else ""),
             entity={"service": r["service"], "pod": r["pod"]},
-            start=r["first_block_end"], end=r["last_block_end"],
+            start=r["first_block_start"], end=r["last_block_end"],  # onset: the block starts lag ms before its line
             metrics={k: r[k] for k in METRICS},
             evidence=[ctx.ev(r["lag_source_id"], r["lag_line_no"], r["lag_message"])]
             + ([ctx.ev(r["req_source_id"], r["req_line_no"], r["req_message"])] if r["req_source_id"] else []),
@@ -58,9 +59,13 @@ def links(ctx: Context) -> list[Link]:
                             f"so each event loop waits for CPU (max lag {m['max_lag_ms']:g} ms)"))
         d = deploys.get(pod)
         if d and d.start <= b.start:
-            out.append(Link(d, b, f"deploy {d.metrics['seconds_before_first_death']:g} s before the first block; "
-                                  f"the blocking route is {m['top_route'] or 'unknown'}"))
+            out.append(Link(d, b, f"deploy {d.metrics['seconds_before_first_death']:g} s before the first block"
+                                  + (f"; the blocking route is {m['top_route']}" if m["top_route"] else ""), "time"))
     return out
+
+
+def explains(ctx: Context, f: Finding) -> dict[str, int]:
+    return {"timeouts": f.metrics["timeouts"]}
 
 
 def told(ctx: Context) -> Finding | None:
@@ -92,6 +97,7 @@ RULE = Rule(
     detect=detect,
     links=links,
     summary=summary,
+    explains=explains,
     summary_rank=30,
     impact_rank=20,
     advice=(Advice("unblock_event_loop", "Take the CPU-bound work off the event loop (precompile templates at build or "

@@ -46,10 +46,14 @@ def links(ctx: Context) -> list[Link]:
         d = deploys.get(pod)
         if d:
             out.append(Link(d, pf, f"the deploy came {d.metrics['seconds_before_first_death']:g} s before the first death; "
-                                   f"the error that precedes the deaths started after it"))
+                                   f"the error that precedes the deaths started after it", "time"))
         out.append(Link(pf, spirals[pod], f"{pf.metrics['exits_preceded']} of {pf.metrics['exits']} exits within "
                                           f"{ctx.opts.precursor_s:g} s after this error (median {pf.metrics['median_gap_s']} s)"))
     return out
+
+
+def explains(ctx: Context, f: Finding) -> dict[str, int]:
+    return {"deaths": f.metrics["exits_preceded"]}
 
 
 def summary(ctx: Context) -> list[str]:
@@ -69,6 +73,7 @@ RULE = Rule(
     detect=detect,
     links=links,
     summary=summary,
+    explains=explains,
     summary_rank=50,
     root=(RootRole("exit_precursor", 3, "starts_chain"),),
 )

@@ -8,12 +8,31 @@ from ..findings import Hypothesis, first_lines, isoed
 from .base import Rule, no_findings
 
 QUERIES = ("feedback_loop",)
+# error classes (parsers/catalogue.toml) that a call to another service fails with
+DEPENDENCY_CLASSES = ("response_closed", "context_cancelled", "upstream_timeout", "read_timeout", "econnreset",
+                      "econnrefused", "too_many_connections")
+# errors that say the dependency never accepted the connection: no request reached it
+NEVER_REACHED = ("econnrefused", "enotfound", "eai_again", "connection refused", "getaddrinfo")
+
+
+def _never_reached(ctx: Context) -> str | None:
+    """The reason the loop cannot close when the exits follow a refused connection: the respawned
+    workers' calls never reached the dependency, so they cannot have caused its errors."""
+    for pod, pc in sorted(ctx.per_pod("exit_precursor").items()):
+        m = pc.metrics
+        if m["share"] >= 0.8 and any(k in str(m["precursor"]).lower() for k in NEVER_REACHED):
+            return (f"in {pod}, {m['exits_preceded']} of {m['exits']} exits came right after "
+                    f"'{first_lines(m['precursor'], 1, 80)}': the dependency never accepted a connection, so the "
+                    f"respawned workers' calls could not load it and cause more errors (no loop: a crash loop on a "
+                    f"dependency that was never reached)")
+    return None
 
 
 def _onset(ctx: Context, lead: float | None) -> tuple[str, int, int]:
     """(reason, votes against, votes for) from the onset order of deaths and dependency errors."""
     o, tol = ctx.opts, ctx.opts.tolerance_s
-    crash = [f for _, f in sorted(ctx.per_pod("exit_precursor").items())]
+    # an exit precursor is dependency evidence only when it is a dependency error (not, say, a TypeError)
+    crash = [f for _, f in sorted(ctx.per_pod("exit_precursor").items()) if f.metrics["precursor"] in DEPENDENCY_CLASSES]
     if lead is None and crash:
         pc = crash[0].metrics
         return (f"no '{o.server_class}' or '{o.client_classes}' errors, but {pc['exits_preceded']} of {pc['exits']} "
@@ -78,6 +97,10 @@ def hypotheses(ctx: Context) -> list[Hypothesis]:
     verdict = ("rejected" if votes_against >= 3 and votes_for <= 1
                else "supported" if votes_for >= 3 and votes_against <= 1 else "inconclusive")
     reasons.append(f"{votes_against} test(s) against, {votes_for} for")
+    never = _never_reached(ctx)
+    if never:  # contradicts the loop's second half whatever the votes: the data rejects it
+        reasons.insert(0, never)
+        verdict = "rejected"
     return [Hypothesis(
         rule="feedback_loop",
         statement="Dependency errors kill workers, and the respawned workers' calls cause more dependency errors (a positive feedback loop).",
@@ -92,7 +115,7 @@ def summary(ctx: Context) -> list[str]:
         lead = m.get("deaths_lead_errors_s")
         tol = m.get("tolerance_s", ctx.opts.tolerance_s)
         if lead is None:
-            order = "no onset order could be measured"
+            order = h.reasons[0]
         elif abs(lead) <= tol:
             order = f"deaths and dependency errors began within {abs(lead):g} s of each other, inside the {tol:g} s tolerance"
         elif lead > 0:
@@ -108,7 +131,12 @@ def summary(ctx: Context) -> list[str]:
                 extra += f"; {m['deaths_by_signal']} of {m['deaths']} were killed by a signal, not exited by an error handler"
             else:
                 extra += f"; {m.get('deaths_by_error_exit')} of {m['deaths']} exited by themselves with an error code"
-        out.append(f"The feedback-loop theory is {h.verdict}: {order}{extra}; control pods died {m.get('control_deaths')} times.")
+        if _never_reached(ctx):
+            out.append(f"The feedback-loop theory is {h.verdict}: {h.reasons[0]}.")
+            continue
+        if m.get("control_pods"):
+            extra += f"; {m['control_pods']} control pod(s) lost {m.get('control_deaths') or 0} worker(s)"
+        out.append(f"The feedback-loop theory is {h.verdict}: {order}{extra}.")
     return out
 
 

@@ -43,7 +43,7 @@ def detect(ctx: Context) -> list[Finding]:
         out.append(Finding(
             rule="host_shape_outlier", severity="incident" if s["pod"] in spirals else "warning",
             confidence=round(min(conf, 0.99), 2), confidence_reasons=why,
-            title=f"{s['pod']} started on a {s['cpu_count']}-core host ({s['host']})",
+            title=f"{s['pod']} started on a {s['cpu_count']}-core host" + (f" ({s['host']})" if s["host"] else ""),
             entity={"service": s["service"], "pod": s["pod"], "host": s["host"]},
             start=s["ts"], end=s["ts"],
             metrics={"cpu_count": s["cpu_count"], "cpu_limit": s["cpu_limit"], "limit_basis": s["limit_basis"],
@@ -85,14 +85,21 @@ def links(ctx: Context) -> list[Link]:
     return out
 
 
+def explains(ctx: Context, f: Finding) -> dict[str, int]:
+    """The deaths of the spiral in the same pod: the workers it forked for cores the pod does not have."""
+    s = ctx.per_pod("worker_death_spiral").get(f.pod) if f.rule == "host_shape_outlier" else None
+    return {"deaths": s.metrics["deaths"]} if s else {}
+
+
 def summary(ctx: Context) -> list[str]:
     t = ctx.top("host_shape_outlier")
     if not t:
         return []
     m = t.metrics
-    return [f"Pod {t.pod} started on host {t.entity['host']} and saw {m['cpu_count']} CPU cores "
-            f"(its limit is {m['cpu_limit']} CPU; {m['observations_in_history']} of "
-            f"{m['observations_total']} starts in the history saw that many)."]
+    where = f" on host {t.entity['host']}" if t.entity.get("host") else ""
+    limit = f"its limit is {m['cpu_limit']:g} CPU" if m.get("cpu_limit") is not None else "no pod spec gives its CPU limit"
+    return [f"Pod {t.pod} started{where} and saw {m['cpu_count']} CPU cores "
+            f"({limit}; {m['observations_in_history']} of {m['observations_total']} starts in the history saw that many)."]
 
 
 RULE = Rule(
@@ -103,6 +110,7 @@ RULE = Rule(
     detect=detect,
     links=links,
     summary=summary,
+    explains=explains,
     summary_rank=10,
     advice=(Advice("size_workers_from_quota",
                    "Remove cluster mode (one process per pod, scale with replicas) or size the worker count from the "

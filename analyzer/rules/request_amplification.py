@@ -19,14 +19,15 @@ def detect(ctx: Context) -> list[Finding]:
     ctl_rows = [a for a in rows if a["pod"] not in spirals and a["deaths"] == 0]
     if not inc_rows:
         return []
-    inc_per_min = sum(a["calls"] / a["window_min"] for a in inc_rows) / len(inc_rows)
-    normal = statistics.median(a["calls"] / a["window_min"] for a in ctl_rows) if ctl_rows else None
+    inc_per_min = sum(a["calls_per_min"] for a in inc_rows) / len(inc_rows)
+    normal = statistics.median(a["calls_per_min"] for a in ctl_rows) if ctl_rows else None
     factor = round(inc_per_min / normal, 2) if normal else None
     if factor is not None and factor < 1.5:
         return []
     corr = [a["corr_calls_starts"] for a in inc_rows if a["corr_calls_starts"] is not None]
     top = max(inc_rows, key=lambda a: a["calls"])
-    why = [f"calls per minute of the dying pod(s) vs the median of {len(ctl_rows)} control pod(s) of the same service in the same window"]
+    why = [f"calls per minute of the dying pod(s) vs the median of {len(ctl_rows)} control pod(s) of the same service "
+           "in the same window, each over its own active span (first to last line)"]
     conf = 0.6
     if corr and max(corr) >= 0.5:
         conf += 0.25
@@ -43,7 +44,7 @@ def detect(ctx: Context) -> list[Finding]:
                  "peer": top["peer"], "peer_service": ctx.peer_services().get(top["peer"]),
                  "incident_calls": sum(a["calls"] for a in inc_rows),
                  "control_pods": len(ctl_rows), "corr_calls_worker_starts": max(corr) if corr else None,
-                 "window_min": top["window_min"], "basis": top["basis"]},
+                 "window_min": top["window_min"], "active_min": top["active_min"], "basis": top["basis"]},
         evidence=ctx.evidence("dependency_call", pod=top["pod"], key=f"evidence:calls:{top['pod']}"),
         sql=ctx.sql_ref("request_amplification"),
     )]
@@ -51,9 +52,16 @@ def detect(ctx: Context) -> list[Finding]:
 
 def links(ctx: Context) -> list[Link]:
     spirals = ctx.per_pod("worker_death_spiral")
-    return [Link(spirals[a.pod], a, "same pod: each new worker fetches at startup "
-                                    f"(calls vs worker starts r = {a.metrics['corr_calls_worker_starts']})")
-            for a in ctx.of("request_amplification") if a.pod in spirals]
+    out = []
+    for a in ctx.of("request_amplification"):
+        if a.pod not in spirals:
+            continue
+        r = a.metrics["corr_calls_worker_starts"]
+        # a correlation is support only when strong and positive; a weak or negative one is not cited
+        why = (f"calls track worker starts second by second (r = {r})" if r is not None and r >= 0.5
+               else f"{a.metrics['factor']}x the calls per minute of healthy pods while its workers respawned")
+        out.append(Link(spirals[a.pod], a, f"same pod: each new worker fetches at startup; {why}"))
+    return out
 
 
 def summary(ctx: Context) -> list[str]:

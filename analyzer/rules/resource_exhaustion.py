@@ -23,7 +23,8 @@ def detect(ctx: Context) -> list[Finding]:
             why.append(f"{r['oom_killed']} OOM kill(s)")
             parts.append("OOM kills")
         if r["mem_growth_mb_per_min"] is not None and r["mem_growth_mb_per_min"] > 0:
-            why.append(f"reported memory grew {r['mem_first_mb']:g} -> {r['mem_last_mb']:g} MB ({r['mem_growth_mb_per_min']:g} MB/min)")
+            why.append(f"reported memory grew from {r['mem_first_mb']:g} to {r['mem_last_mb']:g} MB "
+                       f"({r['mem_growth_mb_per_min']:g} MB/min over the run-up to {iso(r['mem_runup_end'])})")
         out.append(Finding(
             rule="resource_exhaustion", severity="incident" if (r["emfile"] >= 100 or r["heap_oom"] or r["oom_killed"]) else "warning",
             confidence=round(min(0.6 + 0.1 * len(why), 0.95), 2), confidence_reasons=why,
@@ -35,6 +36,11 @@ def detect(ctx: Context) -> list[Finding]:
             sql=ctx.sql_ref("resource_exhaustion"),
         ))
     return out
+
+
+def explains(ctx: Context, f: Finding) -> dict[str, int]:
+    m = f.metrics
+    return {"errors": (m["emfile"] or 0) + (m["heap_oom"] or 0) + (m["oom_killed"] or 0)}
 
 
 def summary(ctx: Context) -> list[str]:
@@ -52,7 +58,8 @@ def summary(ctx: Context) -> list[str]:
     if m["oom_killed"]:
         bits.append(f"{m['oom_killed']} OOM kill(s)")
     if m.get("mem_growth_mb_per_min"):
-        bits.append(f"memory {m['mem_first_mb']:g} -> {m['mem_last_mb']:g} MB ({m['mem_growth_mb_per_min']:g} MB/min)")
+        bits.append(f"memory from {m['mem_first_mb']:g} to {m['mem_last_mb']:g} MB ({m['mem_growth_mb_per_min']:g} MB/min "
+                    "over the run-up to the failure)")
     return [txt + ": " + "; ".join(bits) + "."]
 
 
@@ -62,6 +69,7 @@ RULE = Rule(
     queries=QUERIES,
     detect=detect,
     summary=summary,
+    explains=explains,
     summary_rank=40,
     impact_rank=10,
     advice=(Advice("bound_work_in_flight", "Bound the work in flight: a concurrency limit and a maximum queue length on "

@@ -52,6 +52,11 @@ def summary(ctx: Context) -> list[str]:
             f"of page views, from {m['first_denied']}): sessions are kept per worker."]
 
 
+def explains(ctx: Context, f: Finding) -> dict:
+    m = f.metrics
+    return {"denied_sessions": (m["denied_cross_pid"], m["denied"])}
+
+
 RULE = Rule(
     name="session_loss",
     produces=("session_loss_across_workers",),
@@ -63,5 +68,6 @@ RULE = Rule(
     advice=(Advice("share_session_store", "Keep sessions where every worker sees them: a shared store (Redis, the "
                    "database) instead of each worker's memory, or sticky routing of a session to one worker; a "
                    "signed stateless token also works.", ("session_loss_across_workers",), rank=36),),
+    explains=explains,
     root=(RootRole("session_loss_across_workers", 6, "not_info"),),
 )

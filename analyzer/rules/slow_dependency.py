@@ -15,16 +15,28 @@ def hypotheses(ctx: Context) -> list[Hypothesis]:
         m = b.metrics
         if not (m["timeouts"] and "," in (m["timeout_routes"] or "")):
             continue  # timeouts on one route only: nothing says every route was hit
+        # the test: the timeouts fall inside the pod's own blocks (>= 80 %), and either routes that touch
+        # no dependency (health checks) time out too, or the pod called no dependency at all
+        inside = m["timeouts"] >= 0.8 * m["timeouts_total"]
         why = [f"{m['timeouts']} of {m['timeouts_total']} timeouts came while the event loop of {b.pod} was blocked"]
         if m["health_timeouts"]:
             why.append(f"{m['health_timeouts']} of them were health checks, which touch no database or other dependency")
-        why.append(f"the request that held the loop ({m['top_route'] or 'unknown'}) is CPU work in the process itself")
+        calls = m.get("dependency_calls")
+        if calls == 0:
+            why.append(f"{b.pod} logged 0 calls to any dependency in the window: no dependency was involved")
+        elif calls:
+            why.append(f"{b.pod} logged {calls} dependency call(s) in the window")
+        if m["top_route"]:
+            why.append(f"the request that held the loop ({m['top_route']}) is CPU work in the process itself")
+        contradicted = inside and (m["health_timeouts"] or calls == 0)
+        why.append("test: rejected when at least 80 % of the timeouts fall inside the blocks and health checks time out "
+                   "too or no dependency call was made; " + ("both hold" if contradicted else "it does not hold"))
         out.append(Hypothesis(
             rule="slow_dependency",
             statement="A slow shared dependency (the database, say) made every route time out.",
-            verdict="rejected" if (m["health_timeouts"] and m["timeouts"] >= 0.8 * m["timeouts_total"]) else "inconclusive",
+            verdict="rejected" if contradicted else "inconclusive",
             reasons=why,
-            metrics={k: m[k] for k in ("timeouts", "timeouts_total", "health_timeouts", "timeout_routes")},
+            metrics={k: m.get(k) for k in ("timeouts", "timeouts_total", "health_timeouts", "timeout_routes", "dependency_calls")},
             sql=b.sql,
         ))
     return out

@@ -71,6 +71,12 @@ def summary(ctx: Context) -> list[str]:
             f"capacity while the others idle; the per-pod rate hides it."]
 
 
+def explains(ctx: Context, f: Finding) -> dict:
+    """The skew itself is the impact: the busy PID's share of the pod's requests (and its 5xx)."""
+    m = f.metrics
+    return {"requests_on_one_worker": (m["busiest_requests"], m["pod_requests"]), "http_5xx": m["busiest_5xx"] or 0}
+
+
 RULE = Rule(
     name="uneven_worker_load",
     produces=("uneven_worker_load",),
@@ -83,5 +89,6 @@ RULE = Rule(
                    "connections (server.maxRequestsPerSocket, a shorter keep-alive at the caller), let the heavy caller "
                    "use more connections, keep the primary's round-robin scheduling (NODE_CLUSTER_SCHED_POLICY=rr), and "
                    "watch requests per worker PID, not only per pod.", ("uneven_worker_load",), rank=35),),
+    explains=explains,
     root=(RootRole("uneven_worker_load", 6, "not_info"),),
 )

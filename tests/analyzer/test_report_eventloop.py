@@ -29,8 +29,11 @@ def test_event_loop_block_report(cli):
     assert blk["metrics"]["timeouts"] >= 0.8 * len(timeouts)
     assert "Event loop lag" in blk["evidence"][0]["text"]
     deploy = by["deploy_before_deaths"]
-    assert rep["root_cause"] == deploy["id"]
-    assert {"cause": deploy["id"], "effect": blk["id"]} in [{k: c[k] for k in ("cause", "effect")} for c in rep["chain"]]
+    # the root is the block, which explains the timeouts; the deploy before it is linked by time only
+    assert rep["root_cause"] == blk["id"]
+    assert blk["explains"]["timeouts"] == {"n": blk["metrics"]["timeouts"], "of": len(timeouts)}
+    assert {"cause": deploy["id"], "effect": blk["id"], "kind": "time"} in [
+        {k: c[k] for k in ("cause", "effect", "kind")} for c in rep["chain"]]
     (h,) = [h for h in rep["hypotheses"] if h["rule"] == "slow_dependency"]
     assert h["verdict"] == "rejected"
     assert "worker_death_spiral" not in by and "host_shape_outlier" not in by

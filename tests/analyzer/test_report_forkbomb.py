@@ -31,10 +31,13 @@ def test_crash_loop_report(cli):
     assert "ECONNREFUSED" in line
     deploy = by["deploy_before_deaths"]
     assert "Deploy v2.4.1 rolled out" in deploy["evidence"][0]["text"]
-    assert rep["root_cause"] == deploy["id"]
-    edges = {(c["cause"], c["effect"]) for c in rep["chain"]}
-    assert (deploy["id"], pre["id"]) in edges and (pre["id"], spiral["id"]) in edges
+    # the root is the error every exit follows (it explains the deaths); the deploy came before it (time only)
+    assert rep["root_cause"] == pre["id"]
+    assert pre["explains"]["deaths"] == {"n": min(len(exits), refused), "of": len(exits)}
+    edges = {(c["cause"], c["effect"], c["kind"]) for c in rep["chain"]}
+    assert (deploy["id"], pre["id"], "time") in edges and (pre["id"], spiral["id"], "mechanism") in edges
+    # the dependency refused every connection: it was never reached, so no feedback loop can close
     (h,) = [h for h in rep["hypotheses"] if h["rule"] == "feedback_loop"]
-    assert h["verdict"] == "supported"
+    assert h["verdict"] == "rejected" and "never" in h["reasons"][0]
     assert "memory" not in rep["summary"] and "crash loop" in rep["summary"]
     assert any(r["id"] == "validate_config_before_fork" for r in rep["recommendations"])

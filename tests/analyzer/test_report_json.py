@@ -72,7 +72,16 @@ def test_paired_errors_and_amplification(golden):
     a = by_rule(rep, "request_amplification")[0]["metrics"]
     calls = Counter(r["pod"] for r in golden["rows"] if r["kind"] == "dependency_call")
     assert a["incident_calls"] == calls[POD]
-    assert abs(a["factor"] - calls[POD] / calls[CTRL]) < 0.01
+    # rates over each pod's own active span (first to last event of the pod in the window), not
+    # the padded window: the factor was the plain call ratio before issue 12 (now corrected)
+    w0, w1 = (dt.datetime.fromisoformat(rep["window"][k].replace("Z", "+00:00")) for k in ("start", "end"))
+
+    def per_min(pod):
+        ts = [r["ts"] for r in golden["rows"] if r["pod"] == pod and r["ts"] and w0 <= r["ts"] < w1]
+        return calls[pod] / (max((max(ts) - min(ts)).total_seconds(), 1.0) / 60)
+
+    assert abs(a["incident_per_min"] - per_min(POD)) < 0.01 and abs(a["normal_per_min"] - per_min(CTRL)) < 0.01
+    assert abs(a["factor"] - per_min(POD) / per_min(CTRL)) < 0.01
 
 
 def test_feedback_loop_rejected_with_numbers(golden):

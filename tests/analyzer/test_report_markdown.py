@@ -22,7 +22,7 @@ def test_hostile_text_is_inert(golden):
     # outside code spans (where CommonMark shows text literally) no raw HTML or link can form
     outside = re.sub(r"(`+).*?\1", "", md)
     assert "<script>" not in outside and "](javascript:" not in outside
-    assert "&lt;script&gt;" in md or "<script>" in md
+    assert "\\<script\\>" in md or "<script>" in md
     # the hostile line is quoted inside a code span whose fence is longer than its backtick runs
     q = [ln for ln in md.splitlines() if "alert(1)" in ln]
     assert q, "hostile line should be quoted as evidence"
@@ -41,7 +41,8 @@ def test_secrets_redacted(golden):
 
 
 def test_md_escape_units():
-    assert md_escape("<b>x</b>") == "&lt;b&gt;x&lt;/b&gt;"
+    # backslash escapes (CommonMark): no tag, no entity, and no '-&gt;' in the Markdown source (issue 12)
+    assert md_escape("<b>x</b> -> &lt;") == "\\<b\\>x\\</b\\> \\-\\> \\&lt;"
     assert md_escape("[a](javascript:alert(1))") == "\\[a\\]\\(javascript&#58;alert\\(1\\)\\)"
     assert md_escape("# not a heading\n- nor a list") == "\\# not a heading ⏎ \\- nor a list"
     assert md_escape("a|b*c_d`e") == "a\\|b\\*c\\_d\\`e"

@@ -16,7 +16,7 @@ from pmortem.analyzer.findings import Finding, finding_id
 from pmortem.analyzer.rules import REGISTRY, Advice, Rule, rule_ids
 
 FINDING_KEYS = ["id", "rule", "severity", "confidence", "title", "entity", "start", "end", "metrics",
-                "confidence_reasons", "evidence", "sql"]
+                "confidence_reasons", "evidence", "explains", "sql"]
 
 
 def test_needs_come_earlier_in_the_registry():

@@ -93,7 +93,7 @@ def explain(ctx: Context, totals: dict) -> None:
 def lower_unexplaining(ctx: Context, chain: list[Link]) -> None:
     """A warning of a rule that measures impact, which explains none and is linked to no finding that
     does, is worth knowing but no alarm: info (a deploy before a boot-time lag spike, say)."""
-    declares = {r for rule in rules.REGISTRY if rule.explains for r in rule.produces}
+    declares = {r for rule in rules.REGISTRY if rule.explains for r in rule.produces if r not in rule.risks}
     linked: dict[str, set[str]] = {}
     for c in chain:
         linked.setdefault(c.cause.id, set()).add(c.effect.id)

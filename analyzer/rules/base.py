@@ -51,6 +51,9 @@ class Rule:
     # the observed impact (queries/impact.sql kinds) a finding of it explains: {kind: n}. A rule that
     # declares it has its warnings lowered to info when they explain no impact and link to none that does
     explains: Callable[[Context, Finding], dict[str, int]] | None = None
+    # finding ids that are risks: a warning before any impact (a rare host shape), so the rule's
+    # explains() makes them root candidates but never lowers them to info for explaining nothing yet
+    risks: tuple[str, ...] = ()
     impact_rank: int | None = None  # its lines in the Impact section: templates/rules/<name>.impact.md.j2, per finding
 
     @property

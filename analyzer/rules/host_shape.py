@@ -111,6 +111,7 @@ RULE = Rule(
     links=links,
     summary=summary,
     explains=explains,
+    risks=("host_shape_outlier",),  # a rare host shape is a warning before any worker dies (scan)
     summary_rank=10,
     advice=(Advice("size_workers_from_quota",
                    "Remove cluster mode (one process per pod, scale with replicas) or size the worker count from the "

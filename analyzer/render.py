@@ -70,10 +70,47 @@ def impact_partials() -> list[dict]:
     return [{"template": r.impact_template, "rules": list(r.produces)} for r in told]
 
 
-def render_markdown(report: dict, redact: Redactor) -> str:
+SQL_MODES = ("inline", "appendix", "none")
+
+
+def sql_anchor(q: dict) -> str:
+    """The appendix anchor of a query: `sql-` and its file's stem (`queries/x.sql` -> `sql-x`)."""
+    stem = q["file"].rsplit("/", 1)[-1].removesuffix(".sql")
+    return "sql-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in stem)
+
+
+def cited_queries(report: dict) -> list[dict]:
+    """Each query a finding or hypothesis cites, once (by file), in order of first citation."""
+    seen: dict[str, dict] = {}
+    for item in [*report["findings"], *report["hypotheses"]]:
+        q = item.get("sql")
+        if q and q["file"] not in seen:
+            seen[q["file"]] = {"file": q["file"], "text": query_body(q["text"])}
+    return list(seen.values())
+
+
+def query_body(text: str) -> str:
+    """A query file without its header comment past the first line: the header documents the
+    query in the repository (the appendix names the file); the first line says what it measures."""
+    lines = text.splitlines()
+    i = 1 if lines and lines[0].lstrip().startswith("--") else 0
+    while i < len(lines) and (lines[i].lstrip().startswith("--") or not lines[i].strip()):
+        i += 1
+    return "\n".join(lines[:1] + lines[i:] if i else lines)
+
+
+def render_markdown(report: dict, redact: Redactor, sql: str = "appendix") -> str:
+    """The report as Markdown. `sql`: each finding's query `inline` (a <details> block with the
+    parameters written in), in an `appendix` (each query's text once, the finding names its file
+    and parameters in one line), or `none`."""
+    if sql not in SQL_MODES:
+        raise ValueError(f"sql must be one of {SQL_MODES}, not {sql!r}")
     env = _env(redact)
     by_id = {f["id"]: f for f in report["findings"]}
-    return env.get_template("report.md.j2").render(r=report, by_id=by_id, chart=chart(report), impact=impact_partials())
+    return env.get_template("report.md.j2").render(
+        r=report, by_id=by_id, chart=chart(report), impact=impact_partials(),
+        sql_mode=sql, sql_queries=cited_queries(report), sql_anchor=sql_anchor,
+    )
 
 
 def render_json(report: dict) -> str:

@@ -218,10 +218,11 @@ class Report:
     def window(self) -> dict:
         return self.data.get("window", {})
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, sql: str = "appendix") -> str:
+        """`sql`: inline, appendix (each query once, at the end) or none."""
         from .analyzer.render import render_markdown
 
-        return render_markdown(self.data, self._redactor)
+        return render_markdown(self.data, self._redactor, sql=sql)
 
     def to_json(self) -> str:
         from .analyzer.render import render_json

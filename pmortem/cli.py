@@ -721,8 +721,17 @@ def _command_line(name: str) -> str:
     show_default=True,
     help="Seconds within which two events count as one (paired errors, deaths).",
 )
+@click.option(
+    "--sql",
+    "sql_mode",
+    type=click.Choice(["inline", "appendix", "none"]),
+    default="appendix",
+    show_default=True,
+    help="Where the Markdown shows each finding's SQL: inline under the finding, in an appendix "
+    "(each query once; the finding names its file and parameters), or none. The JSON always has it.",
+)
 @config_option
-def report(db, wait, since, until, service, out, fmt, tolerance_s, config_path):
+def report(db, wait, since, until, service, out, fmt, tolerance_s, sql_mode, config_path):
     """Write the postmortem: trigger, mechanism, symptoms, evidence and the SQL behind every number.
 
     Exit code 0 whether or not an incident is found; read `incident` in the JSON.
@@ -749,7 +758,7 @@ def report(db, wait, since, until, service, out, fmt, tolerance_s, config_path):
         wait=wait,
         command=_command_line("report"),
     )
-    text = rep.to_json() if fmt == "json" else rep.to_markdown()
+    text = rep.to_json() if fmt == "json" else rep.to_markdown(sql=sql_mode)
     _write(text, out)
     if out:
         click.echo(

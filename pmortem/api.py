@@ -224,6 +224,12 @@ class Report:
 
         return render_markdown(self.data, self._redactor, sql=sql)
 
+    def to_html(self, sql: str = "appendix") -> str:
+        """One self-contained HTML page (no network), rendered from the Markdown report."""
+        from .analyzer.render import render_html
+
+        return render_html(self.data, self._redactor, sql=sql)
+
     def to_json(self) -> str:
         from .analyzer.render import render_json
 

@@ -70,11 +70,121 @@ def impact_partials() -> list[dict]:
     return [{"template": r.impact_template, "rules": list(r.produces)} for r in told]
 
 
-def render_markdown(report: dict, redact: Redactor) -> str:
+SQL_MODES = ("inline", "appendix", "none")
+
+
+def sql_anchor(q: dict) -> str:
+    """The appendix anchor of a query: `sql-` and its file's stem (`queries/x.sql` -> `sql-x`)."""
+    stem = q["file"].rsplit("/", 1)[-1].removesuffix(".sql")
+    return "sql-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in stem)
+
+
+def cited_queries(report: dict) -> list[dict]:
+    """Each query a finding or hypothesis cites, once (by file), in order of first citation."""
+    seen: dict[str, dict] = {}
+    for item in [*report["findings"], *report["hypotheses"]]:
+        q = item.get("sql")
+        if q and q["file"] not in seen:
+            seen[q["file"]] = {"file": q["file"], "text": query_body(q["text"])}
+    return list(seen.values())
+
+
+def query_body(text: str) -> str:
+    """A query file without its header comment past the first line: the header documents the
+    query in the repository (the appendix names the file); the first line says what it measures."""
+    lines = text.splitlines()
+    i = 1 if lines and lines[0].lstrip().startswith("--") else 0
+    while i < len(lines) and (lines[i].lstrip().startswith("--") or not lines[i].strip()):
+        i += 1
+    return "\n".join(lines[:1] + lines[i:] if i else lines)
+
+
+def render_markdown(report: dict, redact: Redactor, sql: str = "appendix") -> str:
+    """The report as Markdown. `sql`: each finding's query `inline` (a <details> block with the
+    parameters written in), in an `appendix` (each query's text once, the finding names its file
+    and parameters in one line), or `none`."""
+    if sql not in SQL_MODES:
+        raise ValueError(f"sql must be one of {SQL_MODES}, not {sql!r}")
     env = _env(redact)
     by_id = {f["id"]: f for f in report["findings"]}
-    return env.get_template("report.md.j2").render(r=report, by_id=by_id, chart=chart(report), impact=impact_partials())
+    return env.get_template("report.md.j2").render(
+        r=report, by_id=by_id, chart=chart(report), impact=impact_partials(),
+        sql_mode=sql, sql_queries=cited_queries(report), sql_anchor=sql_anchor,
+    )
 
 
 def render_json(report: dict) -> str:
     return json.dumps(report, indent=2, sort_keys=False, default=str) + "\n"
+
+
+HTML_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font: 15px/1.5 system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #1f2328; }}
+code, pre {{ font: 13px/1.4 ui-monospace, monospace; background: #f6f8fa; }}
+pre {{ padding: .75rem; overflow-x: auto; }}
+table {{ border-collapse: collapse; margin: .5rem 0; }}
+th, td {{ border: 1px solid #d0d7de; padding: .2rem .5rem; text-align: left; vertical-align: top; }}
+h1, h2 {{ border-bottom: 1px solid #d0d7de; }}
+svg.timeline text {{ font: 11px sans-serif; }}
+</style>
+</head><body>
+{body}
+</body></html>
+"""
+CHART_COLOURS = ["#cf222e", "#0969da", "#9a6700", "#8250df"]
+
+
+def svg_chart(c: dict) -> str:
+    """The timeline as an inline SVG line chart (no script): one polyline per series."""
+    w, h, left, bottom, top = 900, 260, 48, 40, 24
+    n = len(c["labels"])
+
+    def x(i: int) -> float:
+        return left + (w - left - 10) * (i / (n - 1) if n > 1 else 0.5)
+
+    def y(v: float) -> float:
+        return top + (h - top - bottom) * (1 - v / c["y_max"])
+
+    parts = [f'<svg class="timeline" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
+             f'role="img" aria-label="timeline">']
+    parts.append(f'<line x1="{left}" y1="{y(0):.1f}" x2="{w - 10}" y2="{y(0):.1f}" stroke="#888"/>')
+    parts.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{y(0):.1f}" stroke="#888"/>')
+    parts.append(f'<text x="4" y="{top + 4}">{c["y_max"]}/s</text><text x="4" y="{y(0):.1f}">0</text>')
+    step = max(1, n // 8)
+    for i in range(0, n, step):
+        parts.append(f'<text x="{x(i):.1f}" y="{h - bottom + 16}" text-anchor="middle">{html_text(c["labels"][i])}</text>')
+    for k, (name, vals) in enumerate(c["series"]):
+        colour = CHART_COLOURS[k % len(CHART_COLOURS)]
+        pts = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(vals))
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{pts}"/>')
+        parts.append(f'<text x="{left + 10 + 170 * k}" y="{h - 6}" fill="{colour}">— {html_text(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_html(report: dict, redact: Redactor, sql: str = "appendix") -> str:
+    """One self-contained HTML page (no scripts, styles or fonts from the network): the Markdown
+    report rendered by markdown-it-py (CommonMark + tables). Every value from the logs is already
+    escaped for Markdown (an escaped `<` opens no tag), so raw HTML in the page is only the
+    templates' own (<details>, anchors). The Mermaid blocks become HTML: the chain is the list
+    under it, the timeline an inline SVG drawn here."""
+    from markdown_it import MarkdownIt
+
+    md = render_markdown(report, redact, sql=sql)
+    c = chart(report)
+    mdit = MarkdownIt("commonmark", {"html": True}).enable("table")
+    fence = mdit.renderer.rules["fence"]
+
+    def no_mermaid(_renderer, tokens, idx, options, env):
+        tok = tokens[idx]
+        if tok.info.strip() == "mermaid":
+            return svg_chart(c) + "\n" if c and tok.content.startswith("xychart") else ""
+        return fence(tokens, idx, options, env)
+
+    mdit.add_render_rule("fence", no_mermaid)
+    w = report.get("window") or {}
+    title = f"Postmortem: {report.get('service') or 'all services'}" + (f", {w['start']} to {w['end']}" if w.get("start") else "")
+    return HTML_PAGE.format(title=html_text(redact(title)), body=mdit.render(md))

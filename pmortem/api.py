@@ -218,10 +218,17 @@ class Report:
     def window(self) -> dict:
         return self.data.get("window", {})
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, sql: str = "appendix") -> str:
+        """`sql`: inline, appendix (each query once, at the end) or none."""
         from .analyzer.render import render_markdown
 
-        return render_markdown(self.data, self._redactor)
+        return render_markdown(self.data, self._redactor, sql=sql)
+
+    def to_html(self, sql: str = "appendix") -> str:
+        """One self-contained HTML page (no network), rendered from the Markdown report."""
+        from .analyzer.render import render_html
+
+        return render_html(self.data, self._redactor, sql=sql)
 
     def to_json(self) -> str:
         from .analyzer.render import render_json

@@ -712,7 +712,12 @@ def _command_line(name: str) -> str:
 @click.option("--until", type=TimeType(), help="Window end (ISO 8601). Default: found from the data.")
 @click.option("--service", help="Only this service (pod name prefix or service name).")
 @out_option("the report")
-@format_option(("md", "text", "json"), default="md", what="Markdown or JSON", text="text = md = markdown")
+@format_option(
+    ("md", "text", "json", "html"),
+    default="md",
+    what="Markdown, JSON or one self-contained HTML page",
+    text="text = md = markdown",
+)
 @click.option(
     "--tolerance",
     "tolerance_s",
@@ -721,8 +726,17 @@ def _command_line(name: str) -> str:
     show_default=True,
     help="Seconds within which two events count as one (paired errors, deaths).",
 )
+@click.option(
+    "--sql",
+    "sql_mode",
+    type=click.Choice(["inline", "appendix", "none"]),
+    default="appendix",
+    show_default=True,
+    help="Where the Markdown shows each finding's SQL: inline under the finding, in an appendix "
+    "(each query once; the finding names its file and parameters), or none. The JSON always has it.",
+)
 @config_option
-def report(db, wait, since, until, service, out, fmt, tolerance_s, config_path):
+def report(db, wait, since, until, service, out, fmt, tolerance_s, sql_mode, config_path):
     """Write the postmortem: trigger, mechanism, symptoms, evidence and the SQL behind every number.
 
     Exit code 0 whether or not an incident is found; read `incident` in the JSON.
@@ -733,6 +747,7 @@ def report(db, wait, since, until, service, out, fmt, tolerance_s, config_path):
     Example:
       pmortem report -o postmortem.md
       pmortem report -f json -o report.json
+      pmortem report -f html -o postmortem.html
       pmortem report --since 2022-04-08T20:50:00Z --until 2022-04-08T21:10:00Z --service campaign
     """
     from .api import report as build
@@ -749,7 +764,12 @@ def report(db, wait, since, until, service, out, fmt, tolerance_s, config_path):
         wait=wait,
         command=_command_line("report"),
     )
-    text = rep.to_json() if fmt == "json" else rep.to_markdown()
+    if fmt == "json":
+        text = rep.to_json()
+    elif fmt == "html":
+        text = rep.to_html(sql=sql_mode)
+    else:
+        text = rep.to_markdown(sql=sql_mode)
     _write(text, out)
     if out:
         click.echo(

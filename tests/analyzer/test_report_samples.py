@@ -59,7 +59,7 @@ def _bundle(tmp: Path, *paths: Path) -> dict:
     _invoke("ingest", *(str(require(p)) for p in paths), "--db", db, "-q")
     out_json, out_md = tmp / "r.json", tmp / "r.md"
     _invoke("report", "--db", db, "--format", "json", "--out", str(out_json))
-    _invoke("report", "--db", db, "--format", "md", "--out", str(out_md))
+    _invoke("report", "--db", db, "--format", "md", "--sql", "inline", "--out", str(out_md))
     return {"db": db, "report": json.loads(out_json.read_text()), "md": out_md.read_text(encoding="utf-8")}
 
 

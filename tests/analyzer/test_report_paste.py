@@ -160,6 +160,12 @@ def _render_in_chromium(path: Path) -> str:
             "--no-sandbox",
             "--disable-gpu",
             "--virtual-time-budget=5000",
+            # no network: the page must not need it, and the machine refuses it
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={path.parent / 'chromium-profile'}",
             "--dump-dom",
             path.as_uri(),
         ],

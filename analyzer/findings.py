@@ -13,6 +13,11 @@ IMPACT_NAMES = {"deaths": "worker deaths", "timeouts": "timeouts", "http_5xx": "
                 "requests_on_one_worker": "requests on one worker", "denied_sessions": "requests denied"}
 
 
+def explained_text(explained: dict | None) -> str:
+    """'24 of 24 timeouts, 3 of 5 worker deaths' from a finding's explained impact ({kind: {n, of}})."""
+    return ", ".join(f"{v['n']:,} of {v['of']:,} {IMPACT_NAMES.get(k, k)}" for k, v in (explained or {}).items() if v.get("n"))
+
+
 def iso(t: dt.datetime | None) -> str | None:
     return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if t else None
 
@@ -91,8 +96,8 @@ class Finding:
         return max((v["n"] / v["of"] for v in self.explained.values() if v["of"]), default=0.0)
 
     def explains_text(self) -> str:
-        """'explains 24 of 24 timeouts', kinds joined; '' when it explains nothing."""
-        return ", ".join(f"{v['n']:,} of {v['of']:,} {IMPACT_NAMES.get(k, k)}" for k, v in self.explained.items() if v["n"])
+        """'24 of 24 timeouts', kinds joined; '' when it explains nothing."""
+        return explained_text(self.explained)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import jinja2
 
 from . import rules
 from .escape import code_block, code_span, html_text, md_escape, mermaid_label
-from .findings import IMPACT_NAMES
+from .findings import explained_text
 from .redact import Redactor
 from .sqlrun import substituted
 
@@ -44,8 +44,7 @@ def _env(redact: Redactor) -> jinja2.Environment:
 
 def explained(explains: dict) -> str:
     """'24 of 24 timeouts, 3 of 5 worker deaths' from a finding's `explains`."""
-    parts = [f"{v['n']:,} of {v['of']:,} {IMPACT_NAMES.get(k, k)}" for k, v in (explains or {}).items() if v.get("n")]
-    return ", ".join(parts) or "none of the observed impact"
+    return explained_text(explains) or "none of the observed impact"
 
 
 def chart(report: dict) -> dict | None:

@@ -7,12 +7,14 @@ where it starts, so any event can point back at its exact bytes.
 
 from __future__ import annotations
 
+import errno
 import glob
 import gzip
 import io
 import mmap
 import os
 import re
+import stat
 import sys
 import threading
 import zlib
@@ -50,7 +52,7 @@ class ReadState:
 def compression_of(path: str) -> str | None:
     if path == "-":
         return None
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         magic = fh.read(4)
     if magic[:2] == b"\x1f\x8b":
         return "gzip"
@@ -67,12 +69,99 @@ NOT_LOGS = re.compile(
 )
 
 
-def expand_paths(paths: list[str], skipped: list[str] | None = None) -> list[str]:
+def display_path(path: str) -> str:
+    """A path as text that can be printed and stored: an undecodable (non-UTF-8) name keeps
+    its raw bytes visible as \\xNN escapes."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe); pipe it to `pmortem ingest -` instead"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+)
+
+
+def why_unreadable(path: str) -> str | None:
+    """Why `path` cannot be read as a log (None: it is a readable regular file).
+
+    Only regular files are read: a FIFO would block in open(), a device (/dev/zero) never
+    ends. The file is stat'ed first, then opened with O_NONBLOCK (a FIFO swapped in between
+    the two cannot block the open) to learn whether it can be read at all."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8; rename it (e.g. with convmv) to ingest it"
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        if exc.errno == errno.ENOENT and os.path.islink(path):
+            try:
+                target = display_path(os.readlink(path))
+            except OSError:
+                target = "?"
+            return f"dangling symlink (to {target})"
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return "permission denied"
+        return exc.strerror or str(exc)
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "not a regular file")
+        return f"not a regular file: {kind}"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        return "permission denied" if exc.errno in (errno.EACCES, errno.EPERM) else (exc.strerror or str(exc))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "not a regular file"
+    finally:
+        os.close(fd)
+    return None
+
+
+def open_regular(path: str, buffering: int = -1):
+    """Open a regular file for reading in binary mode, never blocking in open() (O_NONBLOCK:
+    a FIFO or device put in place of a checked file is refused, not read)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"cannot read {display_path(path)}: not a regular file")
+        return open(fd, "rb", buffering=buffering)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def expand_paths(
+    paths: list[str], skipped: list[str] | None = None, refused: list[tuple[str, str]] | None = None
+) -> list[str]:
     """Files, directories (recursively), globs and '-' (stdin), in a stable order.
 
     Documentation and runtime metadata met inside directories are listed in `skipped`.
+    What cannot be read as a log (FIFOs, devices, sockets, symlink loops, dangling links,
+    undecodable names, unreadable files and directories) is listed in `refused` as
+    (printable path, reason) and left out; the rest goes on. Without `refused`, the first
+    such entry raises InputError.
     """
     out: list[str] = []
+
+    def refuse(path: str, reason: str) -> None:
+        if refused is None:
+            raise InputError(f"cannot read {display_path(path)}: {reason}")
+        refused.append((display_path(path), reason))
+
+    def walk_error(exc: OSError) -> None:
+        reason = "permission denied" if exc.errno in (errno.EACCES, errno.EPERM) else (exc.strerror or str(exc))
+        refuse(exc.filename or "?", f"cannot list directory: {reason}")
+
     for p in paths:
         if p == "-":
             out.append("-")
@@ -82,22 +171,29 @@ def expand_paths(paths: list[str], skipped: list[str] | None = None) -> list[str
             raise InputError(f"no file matches {p!r}; check the path or quote the glob")
         for m in matches:
             if os.path.isdir(m):
-                for root, dirs, files in os.walk(m):
+                for root, dirs, files in os.walk(m, onerror=walk_error):
                     dirs.sort()
                     for f in sorted(files):
                         if f.startswith("."):
                             continue
+                        full = os.path.join(root, f)
                         if NOT_LOGS.search(f):
                             if skipped is not None:
-                                skipped.append(os.path.join(root, f))
+                                skipped.append(display_path(full))
                             continue
-                        out.append(os.path.join(root, f))
-            elif os.path.exists(m):
-                if not os.access(m, os.R_OK):
-                    raise InputError(f"cannot read {m}: permission denied")
-                out.append(m)
+                        why = why_unreadable(full)
+                        if why:
+                            refuse(full, why)
+                        else:
+                            out.append(full)
+            elif os.path.lexists(m):
+                why = why_unreadable(m)
+                if why:
+                    refuse(m, why)
+                else:
+                    out.append(m)
             else:
-                raise InputError(f"no such file or directory: {m}")
+                raise InputError(f"no such file or directory: {display_path(m)}")
     seen: set[str] = set()
     uniq = []
     for p in out:
@@ -149,7 +245,7 @@ class _GzipStream(_BufferedStream):
 
     def __init__(self, path: str):
         super().__init__()
-        self._fh = open(path, "rb")
+        self._fh = open_regular(path)
         self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
 
     def _fill(self, n: int) -> None:
@@ -225,8 +321,8 @@ def _decompressed(path: str, comp: str | None):
         return _GzipStream(path)
     if comp == "zstd":
 
-        return _ZstdStream(open(path, "rb"))
-    return open(path, "rb", buffering=0)
+        return _ZstdStream(open_regular(path))
+    return open_regular(path, buffering=0)
 
 
 def _raw_position(fh) -> int:
@@ -429,7 +525,10 @@ class PlainReader:
     """
 
     def __init__(self, path: str, chunk_bytes: int = CHUNK_BYTES, buffers: int = 1):
-        self.fd = os.open(path, os.O_RDONLY)
+        self.fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+            os.close(self.fd)
+            raise InputError(f"cannot read {display_path(path)}: not a regular file")
         # several buffers when chunks are read ahead while earlier ones are still in use; no
         # bigger than the file (+1: a read that fills less than the buffer is the end)
         size = os.fstat(self.fd).st_size
@@ -502,7 +601,7 @@ def read_range(path: str, start: int, end: int, encoding: str | None = None) -> 
     """Decompressed (and transcoded) bytes [start, end) of a source, for re-reading a window."""
     comp = compression_of(path)
     if comp is None and _plain_utf8(encoding) and not is_utf16(path, None):
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             fh.seek(start)
             return fh.read(end - start)
     fh = _raw_stream(path, comp, encoding)

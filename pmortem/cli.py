@@ -533,11 +533,21 @@ def ingest(
     damaged = [s for s in summary.sources if s.error]
     if not quiet:
         _print_summary(summary, db)
+    problems = []
     if damaged:
-        raise UserError(
+        problems.append(
             f"{len(damaged)} source(s) were damaged; kept what was readable: "
             + "; ".join(f"{s.path}: {s.error}" for s in damaged)
         )
+    if summary.refused:
+        # the rest was ingested; exit 2 says an input was left out (listed above, and here)
+        problems.append(
+            f"{len(summary.refused)} input(s) skipped: "
+            + "; ".join(f"{p}: {why}" for p, why in summary.refused[:10])
+            + (" ..." if len(summary.refused) > 10 else "")
+        )
+    if problems:
+        raise UserError("; ".join(problems))
 
 
 def _print_summary(summary, db: str) -> None:
@@ -570,6 +580,8 @@ def _print_summary(summary, db: str) -> None:
             + (" ..." if len(summary.skipped) > 5 else ""),
             err=True,
         )
+    for p, why in summary.refused:
+        click.echo(f"skipped    {p}: {why}", err=True)
     rate = summary.bytes / summary.seconds / 1e6 if summary.seconds else 0
     click.echo(
         f"{t['sources']} sources ({t['unchanged']} unchanged), {t['lines']:,} lines, {t['events']:,} events, "
@@ -813,6 +825,8 @@ def scan(paths, db, wait, fail_on, last, since, until, input_format, config_path
                 + "; ".join(f"{x.path}: {x.error}" for x in damaged),
                 err=True,
             )
+        for p, why in summary.refused:
+            click.echo(f"warning: skipped {p}: {why}", err=True)
     rep = build(db, since, until, None, last=last, config=config_path, wait=wait, command="pmortem scan")
     findings = rep.findings
     hits = [f for f in findings if SEVERITY_RANK.get(f["severity"], 0) >= SEVERITY_RANK[fail_on]]

@@ -39,6 +39,7 @@ from .parsers.readers import (
     ReadState,
     can_pread,
     compression_of,
+    display_path,
     expand_paths,
 )
 from .progress import Progress
@@ -88,6 +89,9 @@ class SourceSummary:
 class IngestSummary:
     sources: list[SourceSummary] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # non-log files met in directories
+    # (path, reason): inputs that could not be read as logs (FIFOs, devices, symlink loops,
+    # dangling links, undecodable names, unreadable files or directories); the run went on
+    refused: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     bytes: int = 0
 
@@ -135,12 +139,15 @@ def _ingest(paths: list[str], db_path: str, opts: IngestOptions | None, progress
     except CatalogueError as exc:
         raise UserError(str(exc)) from None
     skipped: list[str] = []
+    refused: list[tuple[str, str]] = []
     try:
-        files = expand_paths(paths, skipped)
+        files = expand_paths(paths, skipped, refused)
     except InputError as exc:
         raise UserError(str(exc)) from None
+    if not files and refused:
+        raise UserError("nothing readable to ingest: " + "; ".join(f"{p}: {why}" for p, why in refused))
     if not files:
-        raise UserError("no input files found in " + " ".join(paths))
+        raise UserError("no input files found in " + " ".join(display_path(p) for p in paths))
     try:
         from zoneinfo import ZoneInfo
 
@@ -171,15 +178,18 @@ def _ingest(paths: list[str], db_path: str, opts: IngestOptions | None, progress
     flags = flag_labels(opts.labels)
     sizes = {f: (os.path.getsize(f) if f != "-" else 0) for f in files}
     prog = Progress(sum(sizes.values()), progress)
-    summary = IngestSummary(skipped=skipped)
+    summary = IngestSummary(skipped=skipped, refused=refused)
     try:
         formats = {}
-        for f in files:
+        for f in list(files):
             try:
                 # stdin too: its head is buffered for this and handed to its reader again
                 formats[f] = opts.input_format or detect_format(f, opts.encoding)
-            except OSError as exc:
-                raise UserError(f"cannot read {f}: {exc.strerror or exc}") from None
+            except (OSError, InputError) as exc:
+                # gone or changed since it was listed: skipped with its reason, the rest goes on
+                refused.append((display_path(f), getattr(exc, "strerror", None) or str(exc)))
+                files.remove(f)
+                prog.advance(sizes[f], 0, f)
         # line-per-record exports first: when the same event also arrives in a whole JSON
         # document (spans in OTLP and in JSON lines), the copy kept quotes a real line
         for f in sorted(files, key=lambda f: formats[f] in DOCUMENT_FORMATS):

@@ -530,10 +530,13 @@ def ingest(
     )
     global _ended_cleanly
     _ended_cleanly = True  # the database is closed: the console entry may skip the teardown
-    damaged = [s for s in summary.sources if s.error]
+    damaged = [s for s in summary.sources if s.error and s.action != "refused"]
+    refused = [s for s in summary.sources if s.action == "refused"]
     if not quiet:
         _print_summary(summary, db)
     problems = []
+    if refused:
+        problems.append(f"{len(refused)} source(s) refused: " + "; ".join(s.error or s.path for s in refused))
     if damaged:
         problems.append(
             f"{len(damaged)} source(s) were damaged; kept what was readable: "
@@ -821,7 +824,7 @@ def scan(paths, db, wait, fail_on, last, since, until, input_format, config_path
         damaged = [x for x in summary.sources if x.error]
         if damaged:
             click.echo(
-                f"warning: {len(damaged)} damaged source(s): "
+                f"warning: {len(damaged)} damaged or refused source(s): "
                 + "; ".join(f"{x.path}: {x.error}" for x in damaged),
                 err=True,
             )

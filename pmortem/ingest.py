@@ -29,18 +29,20 @@ from .fingerprint import HEAD_LEN, content_fingerprint, fingerprint, hash_range
 from .parsers import native
 from .parsers.catalogue import CatalogueError, load_catalogue, load_config
 from .parsers.detect import DOCUMENT_FORMATS, INPUT_FORMATS, detect_format
-from .parsers.documents.chunk import DocumentTooLarge
 from .parsers.entities import config_labels, flag_labels, path_labels, source_labels
 from .parsers.events import SourceContext
 from .parsers.readers import (
     CHUNK_BYTES,
     NATIVE_CHUNK_BYTES,
     InputError,
+    LimitExceeded,
+    Limits,
     ReadState,
     can_pread,
     compression_of,
     display_path,
     expand_paths,
+    limits_scope,
 )
 from .progress import Progress
 from .store import commit_chunk, forget_rows, reopen_tail, resolve_entities
@@ -138,6 +140,7 @@ def _ingest(paths: list[str], db_path: str, opts: IngestOptions | None, progress
         cat = load_catalogue(config, config_path=cfg_path or "pmortem.toml")
     except CatalogueError as exc:
         raise UserError(str(exc)) from None
+    limits = config_limits(config, cfg_path or "pmortem.toml")
     skipped: list[str] = []
     refused: list[tuple[str, str]] = []
     try:
@@ -192,8 +195,9 @@ def _ingest(paths: list[str], db_path: str, opts: IngestOptions | None, progress
                 prog.advance(sizes[f], 0, f)
         # line-per-record exports first: when the same event also arrives in a whole JSON
         # document (spans in OTLP and in JSON lines), the copy kept quotes a real line
-        for f in sorted(files, key=lambda f: formats[f] in DOCUMENT_FORMATS):
-            summary.sources.append(_ingest_one(con, f, sizes[f], formats, opts, cat, cfg_labels, flags, prog))
+        with limits_scope(limits):
+            for f in sorted(files, key=lambda f: formats[f] in DOCUMENT_FORMATS):
+                summary.sources.append(_ingest_one(con, f, sizes[f], formats, opts, cat, cfg_labels, flags, prog))
         if not opts.threads:
             con.execute("RESET threads")  # the updates across all of a database's events
         resolve_entities(con)
@@ -235,6 +239,10 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         ).fetchall()
         for sid, sp, ssize, shl, shh, sth, bdone, ldone, status, scomp in cands:
             same_path = sp == abspath
+            if status == "refused" and same_path:
+                # refused over a limit last time (its rows were dropped): read it again from the start
+                source_id, action = sid, "ingested"
+                break
             # a head shorter than HEAD_LEN is a weak fingerprint (an empty file is a prefix of
             # everything): content matching alone only counts for full heads
             if not same_path and (shl < HEAD_LEN or head_len < HEAD_LEN):
@@ -308,8 +316,18 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         forget_rows(con, source_id)
     try:
         _store(con, source_id, src, dedup, out, prog)
-    except DocumentTooLarge as exc:
-        raise UserError(str(exc)) from None
+    except LimitExceeded as exc:
+        # over a [limits] cap: what it stored is dropped, the source is marked refused with
+        # the reason (never left `ingesting`), and the run goes on
+        forget_rows(con, source_id)
+        con.execute(
+            "UPDATE sources SET status = 'refused', error = ?, bytes_done = 0, lines_done = 0, ingested_at = now() "
+            "WHERE source_id = ?",
+            [str(exc), source_id],
+        )
+        prog.advance(max(src.size - src.pos, 0), 0, src.path)
+        out.action, out.error, out.lines, out.events, out.rejected = "refused", str(exc), 0, 0, 0
+        return out
     if out.rejected:
         out.undecodable = con.execute(
             "SELECT count(*) FROM rejects WHERE source_id = ? AND reason LIKE 'undecodable%'", [source_id]
@@ -326,6 +344,39 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         out.events -= int(reopened["events"])
         out.rejected -= int(reopened["lines_rejected"])
     return out
+
+
+LIMIT_KEYS = {"max_document_bytes": "size", "max_line_bytes": "size", "max_ratio": "ratio"}
+
+
+def config_limits(config: dict, where: str) -> Limits:
+    """[limits] of the config file (README "Limits and hostile input"); sizes as bytes or
+    '512MiB' / '2GB', max_ratio a number (0: no ratio check)."""
+    from .api import _SIZE_RE, _SIZE_UNITS
+
+    raw = config.get("limits", {})
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: [limits] must be a table (max_document_bytes, max_line_bytes, max_ratio)")
+    vals: dict = {}
+    for key, value in raw.items():
+        if key not in LIMIT_KEYS:
+            raise UserError(f"{where}: unknown key {key!r} in [limits]; use one of {', '.join(LIMIT_KEYS)}")
+        if LIMIT_KEYS[key] == "ratio":
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise UserError(f"{where}: [limits] {key} = {value!r} must be a number, 0 or more (0 turns the check off)")
+            vals[key] = float(value)
+            continue
+        if isinstance(value, int) and not isinstance(value, bool):
+            n = value
+        else:
+            m = _SIZE_RE.fullmatch(str(value))
+            if not m:
+                raise UserError(f"{where}: [limits] {key} = {value!r} is not a size; use bytes or e.g. '64MiB', '2GB'")
+            n = int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+        if n < 1024:
+            raise UserError(f"{where}: [limits] {key} = {value!r} is under 1 KiB")
+        vals[key] = n
+    return Limits(**vals)
 
 
 def _chunk_source(path, fmt, ctx, opts, size, skip_bytes, first_line, state) -> ChunkSource:

@@ -45,6 +45,7 @@ from .parsers.readers import (
     limits_scope,
 )
 from .progress import Progress
+from .safe_text import visible
 from .store import commit_chunk, forget_rows, reopen_tail, resolve_entities
 
 # (re-exported: callers and tests import these from here)
@@ -192,7 +193,7 @@ def _ingest(paths: list[str], db_path: str, opts: IngestOptions | None, progress
                 # gone or changed since it was listed: skipped with its reason, the rest goes on
                 refused.append((display_path(f), getattr(exc, "strerror", None) or str(exc)))
                 files.remove(f)
-                prog.advance(sizes[f], 0, f)
+                prog.advance(sizes[f], 0, _label(f))
         # line-per-record exports first: when the same event also arrives in a whole JSON
         # document (spans in OTLP and in JSON lines), the copy kept quotes a real line
         with limits_scope(limits):
@@ -230,7 +231,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
                 [c_head, c_size, c_size % 4294967296, comp],
             ).fetchone()
             if other:
-                prog.advance(size, 0, path)
+                prog.advance(size, 0, _label(path))
                 return SourceSummary(path, other[0], "same-as", error=None, format=f"= {other[1]}")
         # same content seen before? compare on the stored head length (a small file may have grown)
         cands = con.execute(
@@ -252,9 +253,9 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
             if size == ssize and sth == tail_hash and status in ("complete", "damaged"):
                 if sp != abspath:
                     con.execute("UPDATE sources SET path = ?, abspath = ? WHERE source_id = ?", [path, abspath, sid])
-                    prog.advance(size, 0, path)
+                    prog.advance(size, 0, _label(path))
                     return SourceSummary(path, sid, "renamed")
-                prog.advance(size, 0, path)
+                prog.advance(size, 0, _label(path))
                 return SourceSummary(path, sid, "unchanged")
             if status == "ingesting" and size >= ssize:
                 source_id, skip_bytes, first_line, action = sid, bdone, ldone + 1, "resumed"
@@ -325,7 +326,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
             "WHERE source_id = ?",
             [str(exc), source_id],
         )
-        prog.advance(max(src.size - src.pos, 0), 0, src.path)
+        prog.advance(max(src.size - src.pos, 0), 0, _label(src.path))
         out.action, out.error, out.lines, out.events, out.rejected = "refused", str(exc), 0, 0, 0
         return out
     if out.rejected:
@@ -344,6 +345,11 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         out.events -= int(reopened["events"])
         out.rejected -= int(reopened["lines_rejected"])
     return out
+
+
+def _label(path: str) -> str:
+    """A path as the progress line shows it: printable, control characters visible."""
+    return visible(display_path(path))
 
 
 LIMIT_KEYS = {"max_document_bytes": "size", "max_line_bytes": "size", "max_ratio": "ratio"}
@@ -400,5 +406,5 @@ def _store(con, source_id: int, src: ChunkSource, dedup: bool, out: SourceSummar
             out.lines += st.res.n_lines
             out.events += st.res.events.height
             out.rejected += st.res.n_rejected
-            prog.advance(st.advance, st.res.n_lines, src.path)
-    prog.advance(max(src.size - src.pos, 0), 0, src.path)
+            prog.advance(st.advance, st.res.n_lines, _label(src.path))
+    prog.advance(max(src.size - src.pos, 0), 0, _label(src.path))

@@ -250,7 +250,7 @@ def peers_from_config(config_path: str | None) -> dict:
     return peers
 
 
-_SERVICE_MATCH = "(pod LIKE $service || '-%' OR service IN ($service, $service || '-service'))"
+_SERVICE_MATCH = "(starts_with(pod, $service || '-') OR service IN ($service, $service || '-service'))"
 
 
 def _fmt_ts(t) -> str:

@@ -16,7 +16,7 @@ WITH bad AS (
            OR (kind = 'error' AND error_class IS NOT NULL)
            OR (kind = 'span' AND status = 2)
            OR (kind = 'event_loop_lag' AND duration_ms >= 500))
-      AND ($service::VARCHAR IS NULL OR pod LIKE $service::VARCHAR || '-%'
+      AND ($service::VARCHAR IS NULL OR starts_with(pod, $service::VARCHAR || '-')
            OR service IN ($service::VARCHAR, $service::VARCHAR || '-service'))
 ),
 per_min AS (

@@ -18,7 +18,7 @@ WITH ev AS (
     WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
       AND kind IN ('worker_start', 'worker_exit', 'cpu_count', 'primary_start')
       AND pod IS NOT NULL
-      AND ($service::VARCHAR IS NULL OR pod LIKE $service::VARCHAR || '-%'
+      AND ($service::VARCHAR IS NULL OR starts_with(pod, $service::VARCHAR || '-')
            OR service IN ($service::VARCHAR, $service::VARCHAR || '-service'))
     QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message ORDER BY host IS NULL, source_id, line_no) = 1
 ),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import re
 
+from ..safe_text import visible
+
 _MD_SPECIAL = set("\\`*_{}[]()#+-!|<>~.:=\"'&")
 _BACKTICKS = re.compile(r"`+")
 
@@ -83,4 +85,4 @@ def mermaid_label(text: object, limit: int = 80) -> str:
 
 
 def html_text(text: object) -> str:
-    return html.escape("" if text is None else str(text), quote=True)
+    return html.escape(visible("" if text is None else str(text)), quote=True)

@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import dataclass
 
 from ..errors import UserError
+from ..safe_text import visible
 
 # (name, regex, replacement); Python `re` syntax, case-insensitive where it says (?i).
 DEFAULT_RULES: list[tuple[str, str, str]] = [
@@ -31,7 +32,7 @@ class Redactor:
         s = str(text)
         for _, rx, repl in self.rules:
             s = rx.sub(repl, s)
-        return s
+        return visible(s)  # control characters, ESC, BiDi overrides shown, not interpreted
 
     def describe(self) -> list[dict[str, str]]:
         return [{"name": n, "regex": rx.pattern, "replacement": r} for n, rx, r in self.rules]

@@ -7,12 +7,16 @@ where it starts, so any event can point back at its exact bytes.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import errno
 import glob
 import gzip
 import io
 import mmap
 import os
 import re
+import stat
 import sys
 import threading
 import zlib
@@ -27,6 +31,56 @@ MAX_LINE_BYTES = 1024 * 1024  # a longer line is rejected as over-long (its byte
 
 class InputError(Exception):
     """A problem with the input the user must fix (missing path, unreadable file)."""
+
+
+class LimitExceeded(Exception):
+    """A source over one of the [limits] (document size, decompression ratio): refused."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what one source may cost (`[limits]` in pmortem.toml; README "Limits and hostile input").
+
+    max_document_bytes: decompressed size of one whole JSON document (format `document`);
+    max_line_bytes: the longest JSON-document-per-line record (format `document_lines`) read
+      whole; log lines are parsed up to MAX_LINE_BYTES (the scanner's limit) either way;
+    max_ratio: decompressed / compressed bytes of a .gz/.zst once past RATIO_FLOOR decompressed
+      bytes (0: no check); gzip cannot pass ~1032:1, real logs stay far below 200:1.
+    """
+
+    max_document_bytes: int = 1 << 30
+    max_line_bytes: int = MAX_LINE_BYTES
+    max_ratio: float = 1000.0
+
+
+RATIO_FLOOR = 64 << 20  # the ratio is checked once this many bytes came out of a stream
+DECODE_BUDGET = 4 << 20  # the most one decompress call may return
+DEFAULT_LIMITS = Limits()
+_limits: contextvars.ContextVar[Limits | None] = contextvars.ContextVar("pmortem_limits", default=None)
+
+
+def current_limits() -> Limits:
+    return _limits.get() or DEFAULT_LIMITS
+
+
+@contextlib.contextmanager
+def limits_scope(limits: Limits):
+    """Apply `limits` to every stream opened inside the block (the ingest's config)."""
+    token = _limits.set(limits)
+    try:
+        yield limits
+    finally:
+        _limits.reset(token)
+
+
+def _check_ratio(path: str, out_total: int, consumed: int) -> None:
+    lim = current_limits()
+    if lim.max_ratio and out_total > RATIO_FLOOR and out_total > lim.max_ratio * max(consumed, 1):
+        raise LimitExceeded(
+            f"{display_path(path)}: decompresses at over {lim.max_ratio:g}:1 ({out_total >> 20} MiB from "
+            f"{max(consumed, 1) >> 10} KiB), a decompression bomb or not a log; raise [limits] max_ratio "
+            "in pmortem.toml (0 turns the check off) to read it"
+        )
 
 
 @dataclass
@@ -50,7 +104,7 @@ class ReadState:
 def compression_of(path: str) -> str | None:
     if path == "-":
         return None
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         magic = fh.read(4)
     if magic[:2] == b"\x1f\x8b":
         return "gzip"
@@ -67,12 +121,99 @@ NOT_LOGS = re.compile(
 )
 
 
-def expand_paths(paths: list[str], skipped: list[str] | None = None) -> list[str]:
+def display_path(path: str) -> str:
+    """A path as text that can be printed and stored: an undecodable (non-UTF-8) name keeps
+    its raw bytes visible as \\xNN escapes."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe); pipe it to `pmortem ingest -` instead"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+)
+
+
+def why_unreadable(path: str) -> str | None:
+    """Why `path` cannot be read as a log (None: it is a readable regular file).
+
+    Only regular files are read: a FIFO would block in open(), a device (/dev/zero) never
+    ends. The file is stat'ed first, then opened with O_NONBLOCK (a FIFO swapped in between
+    the two cannot block the open) to learn whether it can be read at all."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8; rename it (e.g. with convmv) to ingest it"
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        if exc.errno == errno.ENOENT and os.path.islink(path):
+            try:
+                target = display_path(os.readlink(path))
+            except OSError:
+                target = "?"
+            return f"dangling symlink (to {target})"
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return "permission denied"
+        return exc.strerror or str(exc)
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "not a regular file")
+        return f"not a regular file: {kind}"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        return "permission denied" if exc.errno in (errno.EACCES, errno.EPERM) else (exc.strerror or str(exc))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "not a regular file"
+    finally:
+        os.close(fd)
+    return None
+
+
+def open_regular(path: str, buffering: int = -1):
+    """Open a regular file for reading in binary mode, never blocking in open() (O_NONBLOCK:
+    a FIFO or device put in place of a checked file is refused, not read)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"cannot read {display_path(path)}: not a regular file")
+        return open(fd, "rb", buffering=buffering)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def expand_paths(
+    paths: list[str], skipped: list[str] | None = None, refused: list[tuple[str, str]] | None = None
+) -> list[str]:
     """Files, directories (recursively), globs and '-' (stdin), in a stable order.
 
     Documentation and runtime metadata met inside directories are listed in `skipped`.
+    What cannot be read as a log (FIFOs, devices, sockets, symlink loops, dangling links,
+    undecodable names, unreadable files and directories) is listed in `refused` as
+    (printable path, reason) and left out; the rest goes on. Without `refused`, the first
+    such entry raises InputError.
     """
     out: list[str] = []
+
+    def refuse(path: str, reason: str) -> None:
+        if refused is None:
+            raise InputError(f"cannot read {display_path(path)}: {reason}")
+        refused.append((display_path(path), reason))
+
+    def walk_error(exc: OSError) -> None:
+        reason = "permission denied" if exc.errno in (errno.EACCES, errno.EPERM) else (exc.strerror or str(exc))
+        refuse(exc.filename or "?", f"cannot list directory: {reason}")
+
     for p in paths:
         if p == "-":
             out.append("-")
@@ -82,22 +223,29 @@ def expand_paths(paths: list[str], skipped: list[str] | None = None) -> list[str
             raise InputError(f"no file matches {p!r}; check the path or quote the glob")
         for m in matches:
             if os.path.isdir(m):
-                for root, dirs, files in os.walk(m):
+                for root, dirs, files in os.walk(m, onerror=walk_error):
                     dirs.sort()
                     for f in sorted(files):
                         if f.startswith("."):
                             continue
+                        full = os.path.join(root, f)
                         if NOT_LOGS.search(f):
                             if skipped is not None:
-                                skipped.append(os.path.join(root, f))
+                                skipped.append(display_path(full))
                             continue
-                        out.append(os.path.join(root, f))
-            elif os.path.exists(m):
-                if not os.access(m, os.R_OK):
-                    raise InputError(f"cannot read {m}: permission denied")
-                out.append(m)
+                        why = why_unreadable(full)
+                        if why:
+                            refuse(full, why)
+                        else:
+                            out.append(full)
+            elif os.path.lexists(m):
+                why = why_unreadable(m)
+                if why:
+                    refuse(m, why)
+                else:
+                    out.append(m)
             else:
-                raise InputError(f"no such file or directory: {m}")
+                raise InputError(f"no such file or directory: {display_path(m)}")
     seen: set[str] = set()
     uniq = []
     for p in out:
@@ -134,7 +282,11 @@ class _BufferedStream:
         if not self._buf and self._pending_error is not None:
             err, self._pending_error = self._pending_error, None
             raise err
-        out = bytes(self._buf[:n])
+        if len(self._buf) <= n:  # all of it: one copy, not two
+            out = bytes(self._buf)
+            self._buf.clear()
+            return out
+        out = bytes(memoryview(self._buf)[:n])
         del self._buf[:n]
         return out
 
@@ -149,26 +301,35 @@ class _GzipStream(_BufferedStream):
 
     def __init__(self, path: str):
         super().__init__()
-        self._fh = open(path, "rb")
+        self._path = path
+        self._fh = open_regular(path)
         self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._in = b""  # compressed input not yet given to the decompressor
+        self._out_total = 0
 
     def _fill(self, n: int) -> None:
+        # each decompress call returns at most DECODE_BUDGET bytes (the rest of its input waits
+        # in unconsumed_tail): a 1 MB read of a max-ratio stream is 1 GB of output otherwise
         while len(self._buf) < n and not self._eof:
-            comp = self._fh.read(1 << 20)
-            if not comp:
-                self._eof = True
-                if not self._d.eof:
-                    self._pending_error = EOFError("compressed file ended before the end-of-stream marker")
-                break
+            if not self._in:
+                self._in = self._fh.read(1 << 16)
+                if not self._in:
+                    self._eof = True
+                    if not self._d.eof:
+                        self._pending_error = EOFError("compressed file ended before the end-of-stream marker")
+                    break
             try:
-                self._buf += self._d.decompress(comp)
-                while self._d.eof and self._d.unused_data:
-                    rest = self._d.unused_data
+                if self._d.eof:  # the next member of a concatenated file
                     self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                    self._buf += self._d.decompress(rest)
+                out = self._d.decompress(self._in, min(DECODE_BUDGET, max(n - len(self._buf), 1 << 16)))
+                self._in = self._d.unused_data if self._d.eof else self._d.unconsumed_tail
             except zlib.error as exc:
                 self._eof = True
                 self._pending_error = exc
+                break
+            self._buf += out
+            self._out_total += len(out)
+            _check_ratio(self._path, self._out_total, self._fh.tell() - len(self._in))
 
     def close(self) -> None:
         self._fh.close()
@@ -206,14 +367,20 @@ class _Transcode(_BufferedStream):
 class _ZstdStream:
     """zstd reader that remembers its file, so progress can use the compressed position."""
 
-    def __init__(self, fh):
+    def __init__(self, fh, path: str = "?"):
         import zstandard
 
         self._fh = fh
+        self._path = path
+        self._out_total = 0
         self._reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
 
     def read(self, n: int = -1) -> bytes:
-        return self._reader.read(n)
+        # never all at once (read(-1) of a bomb is its whole output); a read of n returns at most n
+        out = self._reader.read(DECODE_BUDGET if n < 0 else n)
+        self._out_total += len(out)
+        _check_ratio(self._path, self._out_total, self._fh.tell())
+        return out
 
     def close(self) -> None:
         self._reader.close()
@@ -225,11 +392,16 @@ def _decompressed(path: str, comp: str | None):
         return _GzipStream(path)
     if comp == "zstd":
 
-        return _ZstdStream(open(path, "rb"))
-    return open(path, "rb", buffering=0)
+        return _ZstdStream(open_regular(path), path)
+    return open_regular(path, buffering=0)
 
 
-def _raw_position(fh) -> int:
+def raw_stream(path: str, encoding: str | None = None):
+    """The decompressed (and transcoded) byte stream of a source, to read with `read(n)`."""
+    return _raw_stream(path, compression_of(path) if path != "-" else None, encoding)
+
+
+def raw_position(fh) -> int:
     """Where in the file on disk a (possibly decompressing) stream is."""
     inner = getattr(fh, "_inner", fh)  # a UTF-16 transcoder wraps the stream
     raw = getattr(inner, "_fh", None) or inner
@@ -325,6 +497,7 @@ def iter_chunks(
     chunk_bytes: int = CHUNK_BYTES,
     state: ReadState | None = None,
     encoding: str | None = None,
+    max_line: int = MAX_LINE_BYTES,
 ) -> Iterator[Chunk]:
     """Yield line-aligned chunks of the decompressed input, starting at `skip_bytes`.
 
@@ -369,10 +542,10 @@ def iter_chunks(
             cut = buf.rfind(b"\n")
             if cut < 0:
                 carry = buf
-                if len(carry) > MAX_LINE_BYTES + 1:
+                if len(carry) > max_line + 1:
                     # an over-long line (rejected either way): hand over its head alone and
                     # read past the rest of it, keeping memory bounded
-                    span, carry = len(carry), carry[: MAX_LINE_BYTES + 2]
+                    span, carry = len(carry), carry[: max_line + 2]
                     while True:
                         try:
                             block = fh.read(chunk_bytes)
@@ -398,7 +571,7 @@ def iter_chunks(
                 continue
             data = buf[: cut + 1]
             carry = buf[cut + 1 :]
-            state.raw_pos = _raw_position(fh)
+            state.raw_pos = raw_position(fh)
             yield Chunk(data, line_no, offset)
             line_no += data.count(b"\n")
             offset += len(data)
@@ -429,7 +602,10 @@ class PlainReader:
     """
 
     def __init__(self, path: str, chunk_bytes: int = CHUNK_BYTES, buffers: int = 1):
-        self.fd = os.open(path, os.O_RDONLY)
+        self.fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+            os.close(self.fd)
+            raise InputError(f"cannot read {display_path(path)}: not a regular file")
         # several buffers when chunks are read ahead while earlier ones are still in use; no
         # bigger than the file (+1: a read that fills less than the buffer is the end)
         size = os.fstat(self.fd).st_size
@@ -502,7 +678,7 @@ def read_range(path: str, start: int, end: int, encoding: str | None = None) -> 
     """Decompressed (and transcoded) bytes [start, end) of a source, for re-reading a window."""
     comp = compression_of(path)
     if comp is None and _plain_utf8(encoding) and not is_utf16(path, None):
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             fh.seek(start)
             return fh.read(end - start)
     fh = _raw_stream(path, comp, encoding)

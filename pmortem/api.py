@@ -232,8 +232,9 @@ class Report:
 
     def to_json(self) -> str:
         from .analyzer.render import render_json
+        from .safe_text import visible_obj
 
-        return render_json(self.data)
+        return render_json(visible_obj(self.data))  # decoded values carry no raw control characters
 
     def __repr__(self) -> str:
         w = self.window or {}
@@ -257,7 +258,7 @@ def peers_from_config(config_path: str | None) -> dict:
     return peers
 
 
-_SERVICE_MATCH = "(pod LIKE $service || '-%' OR service IN ($service, $service || '-service'))"
+_SERVICE_MATCH = "(starts_with(pod, $service || '-') OR service IN ($service, $service || '-service'))"
 
 
 def _fmt_ts(t) -> str:

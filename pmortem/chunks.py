@@ -4,7 +4,7 @@ Each yields `Step`s in file order: a parsed chunk (or several, built together) w
 it started and the resume point after it; `ingest` commits each step in one transaction,
 counts it and reports progress, whatever the source. The four ways:
 
-- `DocumentSource`: JSON documents, read whole and parsed as one chunk;
+- `DocumentSource`: JSON documents, parsed incrementally (a batch of records per step);
 - `PipelinedSource`: a plain file on the native scanner: a scan thread reads (pread) and
   scans chunks ahead while the caller's thread builds and stores events;
 - `PreadSource`: a plain file read in place (pread into a reused buffer), chunk by chunk;
@@ -23,10 +23,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .parsers import native
-from .parsers.documents.chunk import parse_documents
+from .parsers.documents.chunk import document_lines_result, stream_document
 from .parsers.events import ChunkResult, SourceContext
 from .parsers.pipeline import parse_chunk
-from .parsers.readers import Chunk, PlainReader, ReadState, iter_chunks
+from .parsers.readers import (
+    CHUNK_BYTES,
+    Chunk,
+    LimitExceeded,
+    PlainReader,
+    ReadState,
+    _decode_errors,
+    current_limits,
+    display_path,
+    iter_chunks,
+    raw_position,
+    raw_stream,
+)
 
 # prepared chunks the scan thread may be ahead by; and the most the event builder takes at once
 PIPELINE_DEPTH = 3
@@ -76,17 +88,65 @@ class ChunkSource:
 
 
 class DocumentSource(ChunkSource):
-    """Whole JSON documents (pretty-printed) or one document per line: one step, from the start."""
+    """JSON documents, always from the start (a document cannot be resumed half-way).
+
+    A whole document (maybe pretty-printed, maybe one huge line) is parsed incrementally
+    (`stream_document`): a step per batch of records, memory bounded by a batch, whatever
+    the file's size; the line count comes with the last step. One document per line: chunks
+    of whole lines (each line up to [limits] max_line_bytes)."""
 
     def __init__(self, path: str, ctx: SourceContext, fmt: str, **kw):
         super().__init__(path, ctx, **kw)
         self.fmt = fmt
 
     def __iter__(self) -> Iterator[Step]:
-        data = b"".join(c.data for c in iter_chunks(self.path, state=self.state, encoding=self.encoding))
-        res = parse_documents(data, self.fmt, self.ctx, self.path)
-        self.pos = self.size
-        yield Step(res, 0, 1, self.state.bytes_read, res.n_lines, self.size)
+        limits = current_limits()
+        if self.fmt == "document_lines":
+            for ch in iter_chunks(self.path, state=self.state, encoding=self.encoding,
+                                  chunk_bytes=self.chunk_bytes or CHUNK_BYTES, max_line=limits.max_line_bytes):
+                res = document_lines_result(ch.data, self.ctx, ch.first_line, ch.offset, limits.max_line_bytes)
+                if ch.span is not None:  # an over-long record: rejected, only its head was held
+                    res = _over_long(res, ch, limits.max_line_bytes)
+                raw = min(self.size, self.state.raw_pos) if self.size else 0
+                advance, self.pos = max(raw - self.pos, 0), max(raw, self.pos)
+                yield Step(res, ch.offset, ch.first_line, self.state.bytes_read, ch.first_line - 1 + res.n_lines, advance)
+            return
+        fh = raw_stream(self.path, self.encoding)
+        try:
+            for res, done in stream_document(fh, self.ctx, display_path(self.path), limits.max_document_bytes):
+                raw = min(self.size, raw_position(fh)) if self.size else 0
+                advance, self.pos = max(raw - self.pos, 0), max(raw, self.pos)
+                if done is False:
+                    # a batch of records: no resume point yet (bytes_done 0: started again if cut)
+                    yield Step(res, 0, 1, 0, 0, advance)
+                else:
+                    if isinstance(done, str):
+                        self.state.error = done
+                    self.state.bytes_read = _consumed(fh)
+                    yield Step(res, 0, 1, self.state.bytes_read, res.n_lines, advance)
+        except _decode_errors() as exc:
+            raise LimitExceeded(f"{display_path(self.path)}: compressed stream damaged inside a JSON document ({type(exc).__name__}: {exc})") from None
+        finally:
+            fh.close()
+
+
+def _consumed(fh) -> int:
+    return getattr(fh, "_out_total", 0) or raw_position(fh)
+
+
+def _over_long(res, ch: Chunk, limit: int):
+    """The one line of `ch` (its head only) rejected as over the record limit."""
+    import polars as pl
+
+    from .parsers.events import REJECT_SCHEMA
+
+    reason = f"line too long (over {limit} bytes, [limits] max_line_bytes)"
+    rej = pl.DataFrame([(ch.first_line, ch.offset, reason, ch.data[:200].decode("utf-8", "replace"))],
+                       schema=REJECT_SCHEMA, orient="row")
+    res.events = res.events.clear()
+    res.index = res.index.clear()
+    res.rejects, res.n_lines, res.n_rejected, res.n_folded = rej, 1, 1, 0
+    return res
 
 
 class _ChunkSizer:

@@ -25,6 +25,7 @@ import click
 from . import __version__
 from .api import DEFAULT_DB, parse_duration, parse_size, parse_time
 from .errors import PmortemError, SQLError, UserError
+from .safe_text import visible, visible_obj
 
 # ---------------------------------------------------------------- errors, Ctrl-C, one line each
 
@@ -37,7 +38,7 @@ class _Fail(click.ClickException):
         self.exit_code = exit_code
 
     def show(self, file=None) -> None:
-        click.echo(self.message, err=True, file=file)
+        click.echo(visible(self.message), err=True, file=file)
 
 
 def _interrupt_like(exc: BaseException | None) -> bool:
@@ -267,7 +268,9 @@ config_option = click.option(
 
 
 def _write(text: str, out: str | None) -> None:
-    """To stdout, or to FILE through a temporary next to it (an interrupted run leaves no half file)."""
+    """To stdout, or to FILE through a temporary next to it (an interrupted run leaves no half file).
+    Control characters from the logs are made visible either way (pmortem/safe_text.py)."""
+    text = visible(text)
     if not out:
         click.echo(text, nl=False)
         return
@@ -306,7 +309,7 @@ def _cell(v) -> str:
     if isinstance(v, dt.datetime | dt.date | dt.time):
         return str(v)
     s = str(v)
-    return s.replace("\r\n", " ⏎ ").replace("\n", " ⏎ ").replace("\t", " ")
+    return visible(s.replace("\r\n", " ⏎ ").replace("\n", " ⏎ ").replace("\t", " "))
 
 
 def _is_number(v) -> bool:
@@ -402,12 +405,15 @@ def _md_table(cols: list[str], rows: list[tuple]) -> str:
 
 def render_rows(cols: list[str], rows: list[tuple], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps([dict(zip(cols, r, strict=True)) for r in rows], default=str, indent=2) + "\n"
+        return (
+            json.dumps([visible_obj(dict(zip(cols, r, strict=True))) for r in rows], default=str, indent=2)
+            + "\n"
+        )
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(cols)
-        w.writerows(rows)
+        w.writerows([[visible(v) for v in r] for r in rows])
         return buf.getvalue()
     if fmt == "md":
         return _md_table(cols, rows)
@@ -530,14 +536,27 @@ def ingest(
     )
     global _ended_cleanly
     _ended_cleanly = True  # the database is closed: the console entry may skip the teardown
-    damaged = [s for s in summary.sources if s.error]
+    damaged = [s for s in summary.sources if s.error and s.action != "refused"]
+    refused = [s for s in summary.sources if s.action == "refused"]
     if not quiet:
         _print_summary(summary, db)
+    problems = []
+    if refused:
+        problems.append(f"{len(refused)} source(s) refused: " + "; ".join(s.error or s.path for s in refused))
     if damaged:
-        raise UserError(
+        problems.append(
             f"{len(damaged)} source(s) were damaged; kept what was readable: "
             + "; ".join(f"{s.path}: {s.error}" for s in damaged)
         )
+    if summary.refused:
+        # the rest was ingested; exit 2 says an input was left out (listed above, and here)
+        problems.append(
+            f"{len(summary.refused)} input(s) skipped: "
+            + "; ".join(f"{p}: {why}" for p, why in summary.refused[:10])
+            + (" ..." if len(summary.refused) > 10 else "")
+        )
+    if problems:
+        raise UserError("; ".join(problems))
 
 
 def _print_summary(summary, db: str) -> None:
@@ -546,7 +565,7 @@ def _print_summary(summary, db: str) -> None:
         extra = f"  ({s.error})" if s.error else ""
         if s.undecodable:
             extra += f"  ({s.undecodable:,} lines are not UTF-8; if the file is latin-1 or cp1252, re-run with --encoding)"
-        click.echo(
+        _say(
             f"{s.action:<10} {s.format or '-':<16} {s.lines:>10,} lines {s.events:>8,} events {s.rejected:>6,} rejected  {s.path}{extra}",
             err=True,
         )
@@ -558,24 +577,31 @@ def _print_summary(summary, db: str) -> None:
         if s.format in native.ENVELOPE_CODES and s.action not in ("unchanged", "renamed", "same-as")
     ]
     if slow and native.missing_reason():
-        click.echo(
+        _say(
             f"note: {native.missing_reason()}; line-envelope files went through the slower polars path "
             "(reinstall with a C compiler present: pip install --force-reinstall --no-deps .)",
             err=True,
         )
     if summary.skipped:
-        click.echo(
+        _say(
             f"skipped {len(summary.skipped)} non-log file(s) in directories (docs, runtime metadata): "
             + ", ".join(summary.skipped[:5])
             + (" ..." if len(summary.skipped) > 5 else ""),
             err=True,
         )
+    for p, why in summary.refused:
+        _say(f"skipped    {p}: {why}", err=True)
     rate = summary.bytes / summary.seconds / 1e6 if summary.seconds else 0
-    click.echo(
+    _say(
         f"{t['sources']} sources ({t['unchanged']} unchanged), {t['lines']:,} lines, {t['events']:,} events, "
         f"{t['rejected']:,} rejected in {summary.seconds:.1f}s ({rate:,.0f} MB/s) -> {db}",
         err=True,
     )
+
+
+def _say(text: str, err: bool = True) -> None:
+    """One line to the terminal (stderr by default), control characters made visible."""
+    click.echo(visible(text), err=err)
 
 
 @main.command()
@@ -853,11 +879,13 @@ def scan(
         )
         damaged = [x for x in summary.sources if x.error]
         if damaged:
-            click.echo(
-                f"warning: {len(damaged)} damaged source(s): "
+            _say(
+                f"warning: {len(damaged)} damaged or refused source(s): "
                 + "; ".join(f"{x.path}: {x.error}" for x in damaged),
                 err=True,
             )
+        for p, why in summary.refused:
+            _say(f"warning: skipped {p}: {why}")
     res = run_scan(
         db, since=since, until=until, last=last, config=config_path, wait=wait, all_=all_, dry_run=dry_run
     )
@@ -869,18 +897,20 @@ def scan(
     if fmt == "json":
         text = (
             json.dumps(
-                {
-                    "window": {
-                        "start": win.get("start"),
-                        "end": win.get("end"),
-                        "last_s": last.total_seconds() if last else None,
-                    },
-                    "fail_on": fail_on,
-                    "failed": bool(hits),
-                    "findings": alerts,
-                    "seen": len(res.findings),
-                    "acknowledged": res.acknowledged,
-                },
+                visible_obj(
+                    {
+                        "window": {
+                            "start": win.get("start"),
+                            "end": win.get("end"),
+                            "last_s": last.total_seconds() if last else None,
+                        },
+                        "fail_on": fail_on,
+                        "failed": bool(hits),
+                        "findings": alerts,
+                        "seen": len(res.findings),
+                        "acknowledged": res.acknowledged,
+                    }
+                ),
                 indent=2,
                 default=str,
             )

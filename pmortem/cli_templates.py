@@ -10,6 +10,7 @@ import sys
 import click
 
 from .errors import UserError
+from .safe_text import visible
 
 
 @click.command("templates")
@@ -65,7 +66,7 @@ def templates_command(paths, fmt, per_line, top):
         else:
             w = csv.writer(sys.stdout, lineterminator="\n")
             w.writerow(cols)
-            w.writerows(out.iter_rows())
+            w.writerows([[visible(v) for v in r] for r in out.iter_rows()])
         return
     s = summarize(df)
     if top:
@@ -96,14 +97,15 @@ def templates_command(paths, fmt, per_line, top):
             ["template_id", "count", "continuation_lines", "template", "example_source", "example_line"]
         )
         w.writerows(
-            s.select(
+            [visible(v) for v in r]
+            for r in s.select(
                 "template_id", "count", "continuation_lines", "template", "example_path", "example_line"
             ).iter_rows()
         )
     else:
         click.echo(f"{'id':>5} {'count':>9}  template")
         for r in s.iter_rows(named=True):
-            click.echo(f"{r['template_id']:>5} {r['count']:>9,}  {r['template'][:160]}")
+            click.echo(visible(f"{r['template_id']:>5} {r['count']:>9,}  {r['template'][:160]}"))
         click.echo(
             f"{s.height:,} templates, {int((~df.get_column('continuation')).sum()):,} event lines "
             f"({int(df.get_column('continuation').sum()):,} continuation lines counted with their event), "

@@ -29,19 +29,23 @@ from .fingerprint import HEAD_LEN, content_fingerprint, fingerprint, hash_range
 from .parsers import native
 from .parsers.catalogue import CatalogueError, load_catalogue, load_config
 from .parsers.detect import DOCUMENT_FORMATS, INPUT_FORMATS, detect_format
-from .parsers.documents.chunk import DocumentTooLarge
 from .parsers.entities import config_labels, flag_labels, path_labels, source_labels
 from .parsers.events import SourceContext
 from .parsers.readers import (
     CHUNK_BYTES,
     NATIVE_CHUNK_BYTES,
     InputError,
+    LimitExceeded,
+    Limits,
     ReadState,
     can_pread,
     compression_of,
+    display_path,
     expand_paths,
+    limits_scope,
 )
 from .progress import Progress
+from .safe_text import visible
 from .store import commit_chunk, forget_rows, reopen_tail, resolve_entities
 
 # (re-exported: callers and tests import these from here)
@@ -88,6 +92,9 @@ class SourceSummary:
 class IngestSummary:
     sources: list[SourceSummary] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # non-log files met in directories
+    # (path, reason): inputs that could not be read as logs (FIFOs, devices, symlink loops,
+    # dangling links, undecodable names, unreadable files or directories); the run went on
+    refused: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     bytes: int = 0
 
@@ -134,13 +141,17 @@ def _ingest(paths: list[str], db_path: str, opts: IngestOptions | None, progress
         cat = load_catalogue(config, config_path=cfg_path or "pmortem.toml")
     except CatalogueError as exc:
         raise UserError(str(exc)) from None
+    limits = config_limits(config, cfg_path or "pmortem.toml")
     skipped: list[str] = []
+    refused: list[tuple[str, str]] = []
     try:
-        files = expand_paths(paths, skipped)
+        files = expand_paths(paths, skipped, refused)
     except InputError as exc:
         raise UserError(str(exc)) from None
+    if not files and refused:
+        raise UserError("nothing readable to ingest: " + "; ".join(f"{p}: {why}" for p, why in refused))
     if not files:
-        raise UserError("no input files found in " + " ".join(paths))
+        raise UserError("no input files found in " + " ".join(display_path(p) for p in paths))
     try:
         from zoneinfo import ZoneInfo
 
@@ -171,19 +182,23 @@ def _ingest(paths: list[str], db_path: str, opts: IngestOptions | None, progress
     flags = flag_labels(opts.labels)
     sizes = {f: (os.path.getsize(f) if f != "-" else 0) for f in files}
     prog = Progress(sum(sizes.values()), progress)
-    summary = IngestSummary(skipped=skipped)
+    summary = IngestSummary(skipped=skipped, refused=refused)
     try:
         formats = {}
-        for f in files:
+        for f in list(files):
             try:
                 # stdin too: its head is buffered for this and handed to its reader again
                 formats[f] = opts.input_format or detect_format(f, opts.encoding)
-            except OSError as exc:
-                raise UserError(f"cannot read {f}: {exc.strerror or exc}") from None
+            except (OSError, InputError) as exc:
+                # gone or changed since it was listed: skipped with its reason, the rest goes on
+                refused.append((display_path(f), getattr(exc, "strerror", None) or str(exc)))
+                files.remove(f)
+                prog.advance(sizes[f], 0, _label(f))
         # line-per-record exports first: when the same event also arrives in a whole JSON
         # document (spans in OTLP and in JSON lines), the copy kept quotes a real line
-        for f in sorted(files, key=lambda f: formats[f] in DOCUMENT_FORMATS):
-            summary.sources.append(_ingest_one(con, f, sizes[f], formats, opts, cat, cfg_labels, flags, prog))
+        with limits_scope(limits):
+            for f in sorted(files, key=lambda f: formats[f] in DOCUMENT_FORMATS):
+                summary.sources.append(_ingest_one(con, f, sizes[f], formats, opts, cat, cfg_labels, flags, prog))
         if not opts.threads:
             con.execute("RESET threads")  # the updates across all of a database's events
         resolve_entities(con)
@@ -216,7 +231,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
                 [c_head, c_size, c_size % 4294967296, comp],
             ).fetchone()
             if other:
-                prog.advance(size, 0, path)
+                prog.advance(size, 0, _label(path))
                 return SourceSummary(path, other[0], "same-as", error=None, format=f"= {other[1]}")
         # same content seen before? compare on the stored head length (a small file may have grown)
         cands = con.execute(
@@ -225,6 +240,10 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         ).fetchall()
         for sid, sp, ssize, shl, shh, sth, bdone, ldone, status, scomp in cands:
             same_path = sp == abspath
+            if status == "refused" and same_path:
+                # refused over a limit last time (its rows were dropped): read it again from the start
+                source_id, action = sid, "ingested"
+                break
             # a head shorter than HEAD_LEN is a weak fingerprint (an empty file is a prefix of
             # everything): content matching alone only counts for full heads
             if not same_path and (shl < HEAD_LEN or head_len < HEAD_LEN):
@@ -234,9 +253,9 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
             if size == ssize and sth == tail_hash and status in ("complete", "damaged"):
                 if sp != abspath:
                     con.execute("UPDATE sources SET path = ?, abspath = ? WHERE source_id = ?", [path, abspath, sid])
-                    prog.advance(size, 0, path)
+                    prog.advance(size, 0, _label(path))
                     return SourceSummary(path, sid, "renamed")
-                prog.advance(size, 0, path)
+                prog.advance(size, 0, _label(path))
                 return SourceSummary(path, sid, "unchanged")
             if status == "ingesting" and size >= ssize:
                 source_id, skip_bytes, first_line, action = sid, bdone, ldone + 1, "resumed"
@@ -298,8 +317,18 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         forget_rows(con, source_id)
     try:
         _store(con, source_id, src, dedup, out, prog)
-    except DocumentTooLarge as exc:
-        raise UserError(str(exc)) from None
+    except LimitExceeded as exc:
+        # over a [limits] cap: what it stored is dropped, the source is marked refused with
+        # the reason (never left `ingesting`), and the run goes on
+        forget_rows(con, source_id)
+        con.execute(
+            "UPDATE sources SET status = 'refused', error = ?, bytes_done = 0, lines_done = 0, ingested_at = now() "
+            "WHERE source_id = ?",
+            [str(exc), source_id],
+        )
+        prog.advance(max(src.size - src.pos, 0), 0, _label(src.path))
+        out.action, out.error, out.lines, out.events, out.rejected = "refused", str(exc), 0, 0, 0
+        return out
     if fmt == "docker":
         out.events += _docker_state(con, source_id, path)
     if out.rejected:
@@ -343,6 +372,44 @@ def _docker_state(con, source_id: int, path: str) -> int:
     return len(rows) - len(old)
 
 
+def _label(path: str) -> str:
+    """A path as the progress line shows it: printable, control characters visible."""
+    return visible(display_path(path))
+
+
+LIMIT_KEYS = {"max_document_bytes": "size", "max_line_bytes": "size", "max_ratio": "ratio"}
+
+
+def config_limits(config: dict, where: str) -> Limits:
+    """[limits] of the config file (README "Limits and hostile input"); sizes as bytes or
+    '512MiB' / '2GB', max_ratio a number (0: no ratio check)."""
+    from .api import _SIZE_RE, _SIZE_UNITS
+
+    raw = config.get("limits", {})
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: [limits] must be a table (max_document_bytes, max_line_bytes, max_ratio)")
+    vals: dict = {}
+    for key, value in raw.items():
+        if key not in LIMIT_KEYS:
+            raise UserError(f"{where}: unknown key {key!r} in [limits]; use one of {', '.join(LIMIT_KEYS)}")
+        if LIMIT_KEYS[key] == "ratio":
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise UserError(f"{where}: [limits] {key} = {value!r} must be a number, 0 or more (0 turns the check off)")
+            vals[key] = float(value)
+            continue
+        if isinstance(value, int) and not isinstance(value, bool):
+            n = value
+        else:
+            m = _SIZE_RE.fullmatch(str(value))
+            if not m:
+                raise UserError(f"{where}: [limits] {key} = {value!r} is not a size; use bytes or e.g. '64MiB', '2GB'")
+            n = int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+        if n < 1024:
+            raise UserError(f"{where}: [limits] {key} = {value!r} is under 1 KiB")
+        vals[key] = n
+    return Limits(**vals)
+
+
 def _chunk_source(path, fmt, ctx, opts, size, skip_bytes, first_line, state) -> ChunkSource:
     """How this source is read: whole documents, the pipelined native path, pread, or a stream."""
     kw = {"size": size, "start": skip_bytes, "first_line": first_line, "encoding": opts.encoding, "state": state}
@@ -364,5 +431,5 @@ def _store(con, source_id: int, src: ChunkSource, dedup: bool, out: SourceSummar
             out.lines += st.res.n_lines
             out.events += st.res.events.height
             out.rejected += st.res.n_rejected
-            prog.advance(st.advance, st.res.n_lines, src.path)
-    prog.advance(max(src.size - src.pos, 0), 0, src.path)
+            prog.advance(st.advance, st.res.n_lines, _label(src.path))
+    prog.advance(max(src.size - src.pos, 0), 0, _label(src.path))

@@ -26,7 +26,7 @@ WITH bad AS (
            OR (kind = 'span' AND status = 2)
            OR (kind = 'http_request' AND status >= 500)
            OR (kind = 'event_loop_lag' AND duration_ms >= 500))
-      AND ($service::VARCHAR IS NULL OR pod LIKE $service::VARCHAR || '-%'
+      AND ($service::VARCHAR IS NULL OR starts_with(pod, $service::VARCHAR || '-')
            OR service IN ($service::VARCHAR, $service::VARCHAR || '-service'))
 ),
 per_min AS (

@@ -13,7 +13,7 @@ WITH cpu AS (
     SELECT * FROM events
     WHERE kind = 'cpu_count' AND ts IS NOT NULL AND pod IS NOT NULL
       AND coalesce(attrs->>'basis', '') <> 'worker_count'
-      AND ($service::VARCHAR IS NULL OR pod LIKE $service::VARCHAR || '-%'
+      AND ($service::VARCHAR IS NULL OR starts_with(pod, $service::VARCHAR || '-')
            OR service IN ($service::VARCHAR, $service::VARCHAR || '-service'))
     QUALIFY row_number() OVER (PARTITION BY pod, ts, message ORDER BY host IS NULL, source_id, line_no) = 1
 ),

@@ -25,7 +25,7 @@ WITH ev AS (
                          AND EXISTS (SELECT 1 FROM events sd WHERE sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM events.pod
                                      AND sd.ts BETWEEN events.ts - INTERVAL 60 SECOND AND events.ts)), false))
           AND pod IS NOT NULL
-          AND ($service::VARCHAR IS NULL OR pod LIKE $service::VARCHAR || '-%'
+          AND ($service::VARCHAR IS NULL OR starts_with(pod, $service::VARCHAR || '-')
                OR service IN ($service::VARCHAR, $service::VARCHAR || '-service'))
     )
     -- the same line seen through two exports counts once; repeated lines of one source (occ) stay apart

@@ -28,7 +28,7 @@ WITH ev AS (
         WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
           AND kind IN ('worker_start', 'worker_exit', 'cpu_count', 'primary_start', 'circuit_open')
           AND pod IS NOT NULL
-          AND ($service::VARCHAR IS NULL OR pod LIKE $service::VARCHAR || '-%'
+          AND ($service::VARCHAR IS NULL OR starts_with(pod, $service::VARCHAR || '-')
                OR service IN ($service::VARCHAR, $service::VARCHAR || '-service'))
     )
     -- the same line seen through two exports counts once; repeated lines of one source (occ) stay apart

@@ -25,12 +25,21 @@ from ..events import (
 )
 from ..schema import EVENT_COLUMNS, UTC_US, conform
 
+
+def _line_index(df: pl.DataFrame) -> pl.DataFrame:
+    from ..pipeline import _line_index as line_index
+
+    return line_index(df)
+
 # what a document says about its row that the message does not: kept from the row that heads the event
 _DOC_KEEP = ("ts", "ts_text", "line_no", "byte_offset", "level", "pid", "trace_id", "span_id", "attrs", "entity_source")
 
 
-def document_logs(events: pl.DataFrame, ctx: SourceContext) -> pl.DataFrame:
-    """`events` (EVENT_COLUMNS rows of any document kind) with its `log` rows folded and classified."""
+def document_logs(events: pl.DataFrame, ctx: SourceContext, index: list | None = None) -> pl.DataFrame:
+    """`events` (EVENT_COLUMNS rows of any document kind) with its `log` rows folded and classified.
+
+    Every message is an event (a document is already a record someone chose to ship) and is
+    counted in the per-minute line index, which is appended to `index` when given."""
     logs = events.filter(pl.col("kind") == "log")
     if logs.height == 0:
         return events
@@ -67,6 +76,10 @@ def document_logs(events: pl.DataFrame, ctx: SourceContext) -> pl.DataFrame:
     df = df.with_columns(pl.coalesce(pl.Series("_dl", doc_level, pl.String), pl.col("level")).alias("level"))
     df = assign_events(mark_continuations(df))
     df = entity_columns(df, ctx)
+    if index is not None:
+        # every message in the line index, at its document's own line (as the line path counts lines)
+        pos = logs.select(pl.int_range(1, n + 1, dtype=pl.Int64).alias("line_no"), pl.col("line_no").alias("_doc_line"))
+        index.append(_line_index(df.join(pos, on="line_no", how="left").with_columns(pl.col("_doc_line").alias("line_no"))))
     folded, _ = build_events(df, ctx, selected=True)
     # the document's own fields of each event's first row: its time (not re-parsed from text),
     # position, ids, and which field named the entity

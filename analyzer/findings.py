@@ -18,6 +18,28 @@ def explained_text(explained: dict | None) -> str:
     return ", ".join(f"{v['n']:,} of {v['of']:,} {IMPACT_NAMES.get(k, k)}" for k, v in (explained or {}).items() if v.get("n"))
 
 
+MEASURED_IMPACT = ("deaths", "timeouts", "http_5xx", "errors")  # the kinds queries/impact.sql times
+
+
+def impact_onset(pod: str | None, explained: dict, rows: list[dict]) -> dt.datetime | None:
+    """When the impact a finding explains began: per kind it explains, the first of that kind in its
+    own pod when it explains all of its pod's (the deaths of a spiral), else the first in the whole
+    window when it explains all of that kind (the 5xx a proxy logged, say); the earliest of those.
+    A share of some other impact has no known start and is skipped: None when nothing it explains
+    is timed (kinds queries/impact.sql does not measure, too). `rows`: impact.sql's, one per pod,
+    with the count and first_<kind> of each kind."""
+    firsts = []
+    for kind, v in (explained or {}).items():
+        if kind not in MEASURED_IMPACT or not v.get("n"):
+            continue
+        own = [r for r in rows if pod is not None and r["pod"] == pod and r[kind]]
+        if own and sum(r[kind] for r in own) <= v["n"]:
+            firsts += [r[f"first_{kind}"] for r in own]
+        elif v["n"] >= v["of"]:
+            firsts += [r[f"first_{kind}"] for r in rows if r[kind]]
+    return min(firsts, default=None)
+
+
 def iso(t: dt.datetime | None) -> str | None:
     return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if t else None
 
@@ -72,6 +94,8 @@ class Finding:
     # set by report.py from the rule's `explains`; `explained` adds the totals: {kind: {"n", "of"}}
     explains: dict = field(default_factory=dict)
     explained: dict = field(default_factory=dict)
+    # when the impact it explains began (impact_onset), set by report.py with `explained`
+    impact_onset: dt.datetime | None = None
 
     @property
     def pod(self) -> str | None:
@@ -94,6 +118,15 @@ class Finding:
     def explained_share(self) -> float:
         """The largest share of one kind of observed impact this finding explains (0 when none)."""
         return max((v["n"] / v["of"] for v in self.explained.values() if v["of"]), default=0.0)
+
+    def lag_after_impact(self, tolerance_s: float = 0.0) -> float | None:
+        """Seconds this finding began after the first of the impact it explains, beyond `tolerance_s`
+        (clocks of different sources, a proxy's whole-second stamps); None when it precedes its
+        impact or either time is unknown. A finding that began after its impact cannot have caused it."""
+        if self.start is None or self.impact_onset is None:
+            return None
+        late = (self.start - self.impact_onset).total_seconds()
+        return late if late > tolerance_s else None
 
     def explains_text(self) -> str:
         """'24 of 24 timeouts', kinds joined; '' when it explains nothing."""

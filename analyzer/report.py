@@ -12,7 +12,7 @@ import duckdb
 from .. import __version__
 from . import rules
 from .context import Context
-from .findings import Finding, Link, Recommendation, first_lines, iso, isoed
+from .findings import Finding, Link, Recommendation, first_lines, impact_onset, iso, isoed
 from .redact import Redactor
 from .sqlrun import Runner
 from .surge import template_surge
@@ -75,6 +75,7 @@ def impact_totals(ctx: Context) -> dict:
     rows = ctx.run("impact")
     tot = {k: sum(r[k] for r in rows) for k in IMPACT_KINDS}
     tot["first_impact"] = min((r["first_impact"] for r in rows if r["first_impact"]), default=None)
+    tot["rows"] = rows  # per pod, with the first of each kind: when what a finding explains began
     return tot
 
 
@@ -88,6 +89,7 @@ def explain(ctx: Context, totals: dict) -> None:
             got = {k: (v if isinstance(v, tuple) else (v, totals.get(k) or v)) for k, v in rule.explains(ctx, f).items()}
             f.explains = {k: int(n) for k, (n, _) in got.items() if n}
             f.explained = {k: {"n": min(int(n), int(of)), "of": int(of)} for k, (n, of) in got.items() if n}
+            f.impact_onset = impact_onset(f.pod, f.explained, totals["rows"])
 
 
 def lower_unexplaining(ctx: Context, chain: list[Link]) -> None:
@@ -106,11 +108,15 @@ def lower_unexplaining(ctx: Context, chain: list[Link]) -> None:
             f.confidence_reasons.append("it explains none of the observed impact (deaths, timeouts, 5xx, errors): info")
 
 
-def root_cause(findings: list[Finding], chain: list[Link]) -> Finding | None:
+def root_cause(findings: list[Finding], chain: list[Link], tolerance_s: float = 2.0) -> Finding | None:
     """The root cause: among the candidates the rules declare (rules.base.RootRole), only findings
     that explain some of the observed impact and came before it; the lowest rank wins, and within a
     rank the one that explains the largest share of one kind of impact. Links by time only (a deploy
-    logged before) make no cause: a finding is a cause when a measured relation ties it to its effect."""
+    logged before) make no cause: a finding is a cause when a measured relation ties it to its effect.
+
+    The root precedes its impact: a candidate that began more than `tolerance_s` after the first of
+    the impact it explains (Finding.lag_after_impact) cannot have caused it. It is passed over, says
+    so, and is chained after the root when both explain the same kind of impact."""
     mech = [c for c in chain if c.kind != "time"]
     causes = {c.cause.id for c in mech}
     effects = {c.effect.id for c in mech}
@@ -118,12 +124,26 @@ def root_cause(findings: list[Finding], chain: list[Link]) -> Finding | None:
             "starts_chain": lambda f: f.id in causes and f.id not in effects,
             "not_info": lambda f: f.severity != "info"}
     roles = [role for rule in rules.REGISTRY for role in rule.root]
+    late: list[Finding] = []
+    root = None
     for rank in sorted({role.rank for role in roles}):
         tier = [role for role in roles if role.rank == rank]
         cands = [f for f in findings if f.explains and any(role.rule == f.rule and test[role.when](f) for role in tier)]
+        late += [f for f in cands if f.lag_after_impact(tolerance_s) is not None and f not in late]
+        cands = [f for f in cands if f not in late]
         if cands:
-            return max(cands, key=lambda f: f.explained_share())  # max keeps the first (most severe) of equals
-    return None
+            root = max(cands, key=lambda f: f.explained_share())  # max keeps the first (most severe) of equals
+            break
+    linked = {(c.cause.id, c.effect.id) for c in chain} | {(c.effect.id, c.cause.id) for c in chain}
+    for f in late:
+        f.confidence_reasons.append(
+            f"not the root cause: it began {f.lag_after_impact(tolerance_s):.3g} s after the first of the impact it "
+            f"explains ({iso(f.impact_onset)}), so it came after what it would have caused")
+        if root and root.start and (root.id, f.id) not in linked and set(root.explains) & set(f.explains):
+            chain.append(Link(root, f, f"{root.rule} began first ({iso(root.start)}); {f.rule} began "
+                                       f"{(f.start - root.start).total_seconds():.3g} s later, after the first of the "
+                                       "impact both explain", "time"))
+    return root
 
 
 def recommendations(ctx: Context) -> list[Recommendation]:
@@ -179,7 +199,7 @@ class Analysis:
         ctx, o, win = self.ctx, self.opts, self.ctx.window
         totals, chain = self.findings()
         incident = any(f.severity == "incident" for f in ctx.findings)
-        root = root_cause(ctx.findings, chain) if incident else None
+        root = root_cause(ctx.findings, chain, o.tolerance_s) if incident else None
         recs = recommendations(ctx)
         timeline = self.timeline(win)
         surge = self.surge(win)

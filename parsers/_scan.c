@@ -630,14 +630,22 @@ static int continuation(const unsigned char *p, Py_ssize_t n, int *taint) {
     while (w < n && is_ws(p[w])) w++;
     if (w == n) return 1;                       /* \s*$ */
     if (p[w] >= 0x80) {
-        if (w >= 4) return 1;                   /* \s{4,}\S or \s*$ either way */
+        if (w >= 2) return 1;                   /* \s{2,}\S or \s*$ either way */
         uint32_t c = cp_at(p, n, w);
         /* only Unicode whitespace (the \s runs) or a digit (\s*\d+: 0x..) could match here */
         if (is_uws(c) || maybe_nd(c)) { *taint = 1; return 0; }
         if (w > 0) return 0;                    /* every other alternative needs ASCII at w */
         return 0;                               /* at 0: all anchored alternatives start with ASCII */
     }
-    if (w >= 4) return 1;                       /* \s{4,}\S */
+    if (w >= 2) return 1;                       /* \s{2,}\S: util.inspect's `  errno: -24,` too */
+    if (p[w] == '}' || p[w] == ']') {           /* \s*[}\]][)}\],;]*\s*$: a printed object's lone tail */
+        Py_ssize_t i = w + 1;
+        while (i < n && (p[i] == '}' || p[i] == ']' || p[i] == ')' || p[i] == ',' || p[i] == ';')) i++;
+        while (i < n && is_ws(p[i])) i++;
+        if (i == n) return 1;
+        TAINT_IF_WS(p, n, i, *taint);           /* Unicode whitespace to the end would match too */
+        return 0;                               /* no other alternative starts with a bracket */
+    }
     if (w >= 1 && (starts(p, n, w, "at ") || starts(p, n, w, "... "))) return 1;
     if (starts(p, n, w, "... ")) {              /* \s*\.\.\. \d+ (?:more|common frames omitted) */
         Py_ssize_t i = w + 4, j = skip_digits(p, n, w + 4, taint);

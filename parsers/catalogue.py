@@ -147,7 +147,16 @@ def load_config(path: str | None) -> tuple[dict, str | None]:
         raise CatalogueError(f"{p}: not valid TOML ({exc})") from None
 
 
+# Linux signal numbers (x86, arm, most others): `exited on signal 9` is a SIGKILL. A number not
+# listed stays unnamed (no signal) rather than a guess.
+SIGNAL_NAMES = {"1": "SIGHUP", "2": "SIGINT", "3": "SIGQUIT", "4": "SIGILL", "5": "SIGTRAP", "6": "SIGABRT",
+                "7": "SIGBUS", "8": "SIGFPE", "9": "SIGKILL", "10": "SIGUSR1", "11": "SIGSEGV", "12": "SIGUSR2",
+                "13": "SIGPIPE", "14": "SIGALRM", "15": "SIGTERM", "24": "SIGXCPU", "25": "SIGXFSZ", "31": "SIGSYS"}
+
+
 def _convert(name: str, col: pl.Expr) -> tuple[str, pl.Expr]:
+    if name == "signal_no":
+        return "signal", col.replace_strict(SIGNAL_NAMES, default=None, return_dtype=pl.String)
     if name == "duration_s":
         return "duration_ms", (col.cast(pl.Float64, strict=False) * 1000.0).round(6)
     if name == "duration_us":
@@ -156,6 +165,8 @@ def _convert(name: str, col: pl.Expr) -> tuple[str, pl.Expr]:
         return "pid", col.cast(pl.Int64, strict=False)
     if name in ("exit_code", "signal"):
         col = pl.when(col.str.to_lowercase() == "null").then(None).otherwise(col)
+    if name == "signal":
+        col = col.str.to_uppercase()
     if name in TYPED_FIELDS:
         return name, col.cast(TYPED_FIELDS[name], strict=False)
     return name, col

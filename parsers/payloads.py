@@ -39,11 +39,15 @@ NGINX_ERROR_LEVEL_RE = r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\]"
 
 # Lines that continue the event above them rather than start one. Node's fatal-OOM block
 # starts at "<--- Last few GCs --->" (an event of its own) and folds everything below it.
+# A line indented by two or more spaces (stack frames, Python's `  File ...`, util.inspect's
+# `  errno: -24,`, pretty-printed JSON's `  "code": ...`) and a lone closing bracket (`}`, `]`,
+# `},`: the tail of a printed object) continue the line that heads them. parsers/_scan.c's
+# continuation() is the same rule in C (tests/parsers/test_native.py holds them equal).
 CONTINUATION_RE = (
     r"^(?:\s+at |\tat |\s*\.\.\. \d+ (?:more|common frames omitted)|Caused by: |Suppressed: |\s+\.\.\. |"
     r"(?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable)(?::|$)|"
     r"<--- JS stacktrace --->|----- Native stack trace -----|\s*\d+: 0x[0-9a-f]+ |"
-    r"\[\d+:0x[0-9a-f]+\]\s+\d+ ms: |\s{4,}\S|FATAL ERROR: .*JavaScript heap out of memory|\s*$)"
+    r"\[\d+:0x[0-9a-f]+\]\s+\d+ ms: |\s{2,}\S|\s*[}\]][)}\],;]*\s*$|FATAL ERROR: .*JavaScript heap out of memory|\s*$)"
 )
 
 JSON_TIME_RE = r'"(?:time|timestamp|@timestamp|ts|date)"\s*:\s*"?([0-9][0-9T:.\-+Z ]*)'

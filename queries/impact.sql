@@ -8,7 +8,9 @@
 -- events that are not timeouts; stack fragments not counted). Events, not lines: one event per (source, line); the same line
 -- seen through two exports (same kind, pod, time, text and occurrence) counts once.
 -- Parameters: $since, $until (TIMESTAMPTZ window).
--- Columns: pod, deaths, timeouts, http_5xx, errors (counts), first_impact (TIMESTAMPTZ, first of them).
+-- Columns: pod, deaths, timeouts, http_5xx, errors (counts), first_impact (TIMESTAMPTZ, first of them),
+--   first_deaths, first_timeouts, first_http_5xx, first_errors (TIMESTAMPTZ, the first of each kind:
+--   a root cause must precede the impact it explains).
 -- Run with SET TimeZone = 'UTC'.
 WITH raw AS (
     SELECT *, row_number() OVER (PARTITION BY source_id, kind, pod, ts, message ORDER BY line_no) AS occ
@@ -43,7 +45,11 @@ SELECT pod,
        count(*) FILTER (WHERE what = 'timeouts') AS timeouts,
        count(*) FILTER (WHERE what = 'http_5xx') AS http_5xx,
        count(*) FILTER (WHERE what = 'errors') AS errors,
-       min(ts) AS first_impact
+       min(ts) AS first_impact,
+       min(ts) FILTER (WHERE what = 'deaths') AS first_deaths,
+       min(ts) FILTER (WHERE what = 'timeouts') AS first_timeouts,
+       min(ts) FILTER (WHERE what = 'http_5xx') AS first_http_5xx,
+       min(ts) FILTER (WHERE what = 'errors') AS first_errors
 FROM hurt
 GROUP BY pod
 ORDER BY pod NULLS FIRST;

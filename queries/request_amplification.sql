@@ -10,7 +10,8 @@
 -- Parameters: $since, $until (TIMESTAMPTZ), $service (VARCHAR or NULL: calling service).
 -- Columns: pod, service, peer (dependency host or peer.service), calls, window_min (minutes, DOUBLE),
 --   active_min (minutes from the pod's first to last event in the window, at least 1 s),
---   calls_per_min (calls / active_min), worker_starts, deaths, corr_calls_starts (Pearson, per-second buckets, NULL if
+--   calls_per_min (calls / active_min), first_call, last_call (TIMESTAMPTZ: when the measured calls
+--   began and ended, the amplification's own span, not the window's), worker_starts, deaths, corr_calls_starts (Pearson, per-second buckets, NULL if
 --   constant), basis (log_lines | client_spans).
 -- Graceful stops are not deaths: worker exits with code 0, exits the log calls graceful, and
 -- SIGTERM/SIGINT/SIGQUIT/SIGHUP exits within 60 s after the pod logged a shutdown are left out.
@@ -50,7 +51,8 @@ per_sec AS (
     ) GROUP BY pod, sec
 ),
 agg AS (
-    SELECT pod, any_value(service) AS service, coalesce(peer, '?') AS peer, count(*) AS calls, any_value(basis) AS basis
+    SELECT pod, any_value(service) AS service, coalesce(peer, '?') AS peer, count(*) AS calls, any_value(basis) AS basis,
+           min(ts) AS first_call, max(ts) AS last_call
     FROM calls GROUP BY pod, coalesce(peer, '?')
 ),
 active AS (
@@ -62,6 +64,7 @@ active AS (
 SELECT a.pod, a.service, a.peer, a.calls, round(w.window_min, 3) AS window_min,
        round(act.active_min, 3) AS active_min,
        round(a.calls / act.active_min, 2) AS calls_per_min,
+       a.first_call, a.last_call,
        (SELECT count(*) FROM ev WHERE kind = 'worker_start' AND ev.pod = a.pod) AS worker_starts,
        (SELECT count(*) FROM ev WHERE kind = 'worker_exit' AND ev.pod = a.pod) AS deaths,
        (SELECT round(corr(c, s), 3) FROM per_sec p WHERE p.pod = a.pod) AS corr_calls_starts,

@@ -7,8 +7,11 @@
 -- circuit breaker opened.
 -- Lifecycle: a worker exit is a graceful stop (not a death) when its exit code is 0, the log calls
 -- it graceful, or it is a SIGTERM/SIGINT/SIGQUIT/SIGHUP exit within 60 s after the pod logged a
--- shutdown (`received SIGTERM`, `shutting down gracefully`); else a crash (non-zero exit code), a
--- kill (a signal) or a death of unknown mode. One start per pid: `Worker N online` and `Worker N
+-- shutdown or reload (`received SIGTERM`, `shutting down gracefully`, nginx's `signal 1 (SIGHUP)
+-- received, reconfiguring`); else a crash (non-zero exit code, or a fault signal: SIGSEGV, SIGABRT,
+-- SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGTRAP), a kill (any other signal: SIGKILL, an unannounced
+-- SIGTERM) or a death of unknown mode. Signals logged by number (`exited on signal 9`) are named
+-- at ingest (parsers/catalogue.py). One start per pid: `Worker N online` and `Worker N
 -- started` for the same pid are one start, unless the pid exited in between.
 -- Parameters: $since, $until (TIMESTAMPTZ window), $service (VARCHAR or NULL).
 -- Columns: pod, service, host, starts, exits (= deaths: not graceful), graceful_exits, crash_exits,
@@ -91,8 +94,9 @@ codes AS (
 s_agg AS (SELECT pod, count(*) AS starts FROM starts GROUP BY pod),
 x_agg AS (
     SELECT pod, count(*) AS exits, count(*) FILTER (WHERE signal = 'SIGKILL') AS sigkill_exits,
-           count(*) FILTER (WHERE exit_code IS NOT NULL AND exit_code <> 0) AS crash_exits,
-           count(*) FILTER (WHERE signal IS NOT NULL AND coalesce(exit_code, 0) = 0) AS killed_exits,
+           count(*) FILTER (WHERE (exit_code IS NOT NULL AND exit_code <> 0) OR signal IN ('SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGSYS', 'SIGTRAP')) AS crash_exits,
+           count(*) FILTER (WHERE signal IS NOT NULL AND signal NOT IN ('SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGSYS', 'SIGTRAP')
+                            AND coalesce(exit_code, 0) = 0) AS killed_exits,
            min(ts) AS first_exit, max(ts) AS last_exit,
            CASE WHEN count(*) > 1 AND epoch(max(ts) - min(ts)) > 0
                 THEN round(count(*) / epoch(max(ts) - min(ts)), 3) END AS mean_deaths_per_s

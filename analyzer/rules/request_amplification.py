@@ -1,5 +1,7 @@
 """Request amplification (a symptom): the dying pod calls a dependency far more often than its
-healthy siblings, because every new worker fetches at startup."""
+healthy siblings, because every new worker fetches at startup. Its onset is the first of the
+amplified calls and its end the last (not the analysis window's bounds); rates are over each pod's
+own active span."""
 
 from __future__ import annotations
 
@@ -39,7 +41,8 @@ def detect(ctx: Context) -> list[Finding]:
         rule="request_amplification", severity="warning", confidence=round(conf, 2), confidence_reasons=why,
         title=f"{top['pod']} called {ctx.peer_name(top['peer'])} {factor if factor else '?'}x as often as healthy pods",
         entity={"service": top["service"], "pod": top["pod"], "host": spirals[top["pod"]].entity["host"]},
-        start=ctx.window["start"], end=ctx.window["end"],
+        # the amplification's own span: the first to the last call of the dying pod(s)
+        start=min(a["first_call"] for a in inc_rows), end=max(a["last_call"] for a in inc_rows),
         metrics={"normal_per_min": rounded(normal, 2), "incident_per_min": rounded(inc_per_min, 2), "factor": factor,
                  "peer": top["peer"], "peer_service": ctx.peer_services().get(top["peer"]),
                  "incident_calls": sum(a["calls"] for a in inc_rows),

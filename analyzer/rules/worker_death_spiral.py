@@ -1,5 +1,7 @@
 """Worker death spiral (the mechanism): a primary respawns workers that keep dying, with no backoff.
-Graceful stops (exit code 0, SIGTERM after a logged shutdown) are not deaths (worker_lifecycle.sql);
+Graceful stops (exit code 0, SIGTERM/SIGQUIT after a logged shutdown or reload, as nginx's old
+workers at a reload) are not deaths (worker_lifecycle.sql); a death is a crash (non-zero code, a
+fault signal) or a kill (any other signal);
 a respawn delay that grows, or a circuit breaker that opens, is the fix working: the finding is
 then titled as a contained crash loop, with the circuit-open line as evidence."""
 
@@ -33,7 +35,8 @@ def detect(ctx: Context) -> list[Finding]:
             why.append(f"a circuit breaker opened {r['circuit_opens']} time(s), first at {iso(r['first_circuit_open'])}: "
                        "forking stopped")
         if r["graceful_exits"]:
-            why.append(f"{r['graceful_exits']} graceful stop(s) (exit code 0, or SIGTERM after a logged shutdown) not counted as deaths")
+            why.append(f"{r['graceful_exits']} graceful stop(s) (exit code 0, or SIGTERM/SIGQUIT after a logged shutdown or "
+                       "reload) not counted as deaths")
         if r["sigkill_exits"] >= r["exits"] / 2:
             conf += 0.1
             why.append(f"{r['sigkill_exits']} of {r['exits']} exits by SIGKILL (cgroup OOM killer)")

@@ -2,8 +2,10 @@
 per worker behind a real nginx; a 1-worker control). Expected values from expected.json and,
 independently, from the raw app log read here in plain Python.
 
-Ingest notes (parser gaps, not this rule's): nginx's error.log has zone-less Europe/Berlin times
-(--tz), and the incident pod's file name is not recognised as a pod name (--pod)."""
+Ingest notes: nginx's error.log has zone-less Europe/Berlin wall-clock times (`2026/12/04 01:09:07`,
+one hour ahead of UTC), which only --tz can place; access.log carries its own +0100. The pods come
+from the file names, with no --pod: `account-web-5c9f7b6d8-q7w2e` fails the strict Kubernetes suffix
+check (a vowel in `q7w2e`) and is still taken as the pod."""
 
 from __future__ import annotations
 
@@ -49,8 +51,13 @@ def test_session_loss_across_workers(cli):
     raw = raw_truth(pod)
     assert (raw["denied"], raw["cross"], raw["users_affected"]) == (k["unauthorized_401"], k["401_on_a_different_pid_than_login"], k["users_affected"])
     cli.ok("ingest", str(BUNDLE / "access.log"), str(BUNDLE / "error.log"), "--tz", "Europe/Berlin", "-q")
-    cli.ok("ingest", str(BUNDLE / f"{pod}.log"), "--pod", pod, "-q")
-    cli.ok("ingest", str(BUNDLE / f"{ctrl}.log"), "-q")
+    cli.ok("ingest", str(BUNDLE / f"{pod}.log"), str(BUNDLE / f"{ctrl}.log"), "-q")
+    pods = {s["path"].rsplit("/", 1)[-1]: s["pod"] for s in cli.sources()}
+    assert pods[f"{pod}.log"] == pod and pods[f"{ctrl}.log"] == ctrl
+    # --tz placed error.log's zone-less Berlin times: nginx's first notice is 1 s before its first request
+    (err_first,), (acc_first,) = (cli.sql(f"SELECT min(e.ts) FROM events e JOIN sources s USING (source_id) "
+                                         f"WHERE s.path LIKE '%/{f}'")[0] for f in ("error.log", "access.log"))
+    assert dt.timedelta(0) <= acc_first - err_first <= dt.timedelta(seconds=5), (err_first, acc_first)
     rep = json.loads(cli.ok("report", "--format", "json").stdout)
     by_id = {f["id"]: f for f in rep["findings"]}
     root = by_id[rep["root_cause"]]

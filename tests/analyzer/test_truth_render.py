@@ -22,6 +22,8 @@ BUNDLES = {
     "decoy": ["decoy"],
     "es-search": ["es-search"],
     "es-search-lines": ["es-search-lines"],
+    "lifecycle": ["lifecycle"],
+    "inspect": ["inspect"],
 }
 HEALTHY = ("healthy", "graceful")
 

@@ -173,7 +173,7 @@ time into one ingress log.
 | `{files[REAL]}` | containerd CRI | `{REAL}` | the root cause |
 | `{files[LB]}` | kubectl logs --timestamps | `{LB}` | load balancer, both periods |
 
-Namespace `reports`, service `reports` (container `reports`); the ingress pod is service `ingress-nginx`.
+Namespace `reports`, service `reports` (container `reports`); the ingress pod is service `ingress-nginx-controller` (its Deployment, as the ingress-nginx chart names it; the pod name minus its ReplicaSet hash and suffix).
 
 ## What a correct report concludes
 
@@ -272,7 +272,7 @@ def main() -> None:
                 "role": "root cause",
             },
             LB: {
-                "service": "ingress-nginx",
+                "service": "ingress-nginx-controller",
                 "file": files[LB],
                 "envelope": "kubectl logs --timestamps",
                 "role": "load balancer view of both pods",

@@ -166,7 +166,7 @@ def main() -> None:
         "file_to_entity": {
             FILES[p][0]: {
                 "entity": p,
-                "service": p.split("-")[0] if p != LB else "ingress-nginx",
+                "service": p.split("-")[0] if p != LB else "ingress-nginx-controller",
                 "envelope": FILES[p][1],
                 "how": FILES[p][2],
                 **({"acceptable_fallback_entity": "reports-old"} if p == OLD else {}),

@@ -314,7 +314,8 @@ def check_data(
         )
 
 
-REPORT_MEMORY_LIMIT = "1GB"  # the report's DuckDB memory limit unless told (bench/README.md, report vs events)
+# the report's DuckDB memory limit unless told (bench/README.md, report vs events)
+REPORT_MEMORY_LIMIT = "1GB"
 
 
 def report(

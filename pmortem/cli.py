@@ -747,7 +747,21 @@ def _command_line(name: str) -> str:
 )
 @click.option("--quiet", "-q", is_flag=True, help="No stage line on stderr.")
 @config_option
-def report(db, wait, since, until, service, out, fmt, tolerance_s, sql_mode, threads, memory_limit, quiet, config_path):
+def report(
+    db,
+    wait,
+    since,
+    until,
+    service,
+    out,
+    fmt,
+    tolerance_s,
+    sql_mode,
+    threads,
+    memory_limit,
+    quiet,
+    config_path,
+):
     """Write the postmortem: trigger, mechanism, symptoms, evidence and the SQL behind every number.
 
     Exit code 0 whether or not an incident is found; read `incident` in the JSON.

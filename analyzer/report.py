@@ -170,12 +170,25 @@ def summary(ctx: Context, incident: bool, surge: dict) -> str:
     return " ".join(s for rule in told for s in rule.summary(ctx))
 
 
+def _quiet(stage: str) -> None:
+    pass
+
+
 class Analysis:
-    def __init__(self, con: duckdb.DuckDBPyConnection, opts: Options, redact: Redactor):
+    # stages told to `progress`: the window, each rule, the timeline, the template surge, coverage
+    STAGES_AFTER_RULES = 3
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, opts: Options, redact: Redactor, progress=None):
         con.execute("SET TimeZone = 'UTC'")
         runner = Runner(con)
         self.con, self.opts, self.redact, self.runner = con, opts, redact, runner
+        self.progress = progress or _quiet
+        self.progress("finding the incident window")
         self.ctx = Context(con, opts, redact, runner, find_window(con, runner, opts))
+
+    @classmethod
+    def stages(cls) -> int:
+        return 1 + len(rules.REGISTRY) + cls.STAGES_AFTER_RULES
 
     def findings(self, *, hypotheses: bool = True) -> tuple[dict, list[Link]]:
         """Every rule's findings with ids, explained impact, the chain, and severities settled
@@ -183,6 +196,7 @@ class Analysis:
         Returns the impact totals and the chain; the findings are in ctx.findings, sorted."""
         ctx = self.ctx
         for rule in rules.REGISTRY:
+            self.progress(f"rule {rule.name}")
             ctx.findings += rule.detect(ctx)
             if hypotheses and rule.hypotheses:
                 ctx.hypotheses += rule.hypotheses(ctx)
@@ -201,8 +215,11 @@ class Analysis:
         incident = any(f.severity == "incident" for f in ctx.findings)
         root = root_cause(ctx.findings, chain, o.tolerance_s) if incident else None
         recs = recommendations(ctx)
+        self.progress("timeline")
         timeline = self.timeline(win)
+        self.progress("log templates that surged")
         surge = self.surge(win)
+        self.progress("coverage")
         coverage = ctx.run("coverage")
         return {
             "schema_version": SCHEMA_VERSION,
@@ -258,5 +275,6 @@ class Analysis:
         return s
 
 
-def build_report(con: duckdb.DuckDBPyConnection, opts: Options, redact: Redactor) -> dict:
-    return Analysis(con, opts, redact).run()
+def build_report(con: duckdb.DuckDBPyConnection, opts: Options, redact: Redactor, progress=None) -> dict:
+    """The report dict; `progress(stage)` (optional) is called as each stage starts."""
+    return Analysis(con, opts, redact, progress).run()

@@ -315,6 +315,10 @@ def check_data(
         )
 
 
+# the report's DuckDB memory limit unless told (bench/README.md, report vs events)
+REPORT_MEMORY_LIMIT = "1GB"
+
+
 def report(
     db: str | os.PathLike = DEFAULT_DB,
     since: str | dt.datetime | None = None,
@@ -326,6 +330,9 @@ def report(
     config: str | os.PathLike | None = None,
     wait: float = 10.0,
     command: str | None = None,
+    memory_limit: str | int | None = None,
+    threads: int | None = None,
+    progress: bool | None = False,
 ) -> Report:
     """The postmortem of the database `db`, opened read-only (the file is never written).
 
@@ -333,11 +340,14 @@ def report(
     from the data. `last` ("1h", "30m" or a timedelta): only the most recent span of log time.
     service: one service (pod name prefix or service name). tolerance: seconds within which
     two events count as one. config: pmortem.toml with [[redact]] and [peers].
+    memory_limit ("1GB", bytes): DuckDB's memory limit (default REPORT_MEMORY_LIMIT), threads: its
+    threads (default all cores); progress: the stage line on stderr (None: when it is a terminal).
     Raises NoData for an empty database or window, UnknownService for a service with no
     events, DatabaseMissing / NotAPmortemDatabase / SchemaTooOld for a file it cannot read."""
     from .analyzer.redact import load_redactor
-    from .analyzer.report import Options, build_report
+    from .analyzer.report import Analysis, Options, build_report
     from .db import open_existing
+    from .progress import Stages
 
     db = os.fspath(db)
     t0, t1 = parse_time(since, "since"), parse_time(until, "until")
@@ -356,8 +366,15 @@ def report(
             if v is not None
         ]
         command = f"pmortem.report({', '.join(args)})"
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise UserError(f"threads {threads!r} must be a whole number of at least 1")
+    mem = parse_size(memory_limit, "memory limit") if memory_limit is not None else REPORT_MEMORY_LIMIT
     con = open_existing(db, wait=wait, read_only=True)
+    stages = Stages(Analysis.stages(), enabled=progress)
     try:
+        con.execute("SET memory_limit = ?", [mem])
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
         check_data(con, db, t0, t1, service)
         if span is not None:
             (latest,) = con.execute(
@@ -369,7 +386,8 @@ def report(
         opts = Options(
             since=t0, until=t1, service=service, tolerance_s=float(tolerance), peers=peers, command=command
         )
-        data = build_report(con, opts, redact)
+        data = build_report(con, opts, redact, stages)
     finally:
+        stages.close()
         con.close()
     return Report(data, redact)

@@ -761,8 +761,33 @@ def _command_line(name: str) -> str:
     help="Where the Markdown shows each finding's SQL: inline under the finding, in an appendix "
     "(each query once; the finding names its file and parameters), or none. The JSON always has it.",
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="Threads for DuckDB (default: all cores).",
+)
+@click.option(
+    "--memory-limit",
+    type=SizeType(),
+    help="DuckDB memory limit of the report (default 1GB), e.g. 512MB or 2GB; larger work spills to disk.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No stage line on stderr.")
 @config_option
-def report(db, wait, since, until, service, out, fmt, tolerance_s, sql_mode, config_path):
+def report(
+    db,
+    wait,
+    since,
+    until,
+    service,
+    out,
+    fmt,
+    tolerance_s,
+    sql_mode,
+    threads,
+    memory_limit,
+    quiet,
+    config_path,
+):
     """Write the postmortem: trigger, mechanism, symptoms, evidence and the SQL behind every number.
 
     Exit code 0 whether or not an incident is found; read `incident` in the JSON.
@@ -789,6 +814,9 @@ def report(db, wait, since, until, service, out, fmt, tolerance_s, sql_mode, con
         config=config_path,
         wait=wait,
         command=_command_line("report"),
+        memory_limit=memory_limit,
+        threads=threads,
+        progress=False if quiet else None,
     )
     if fmt == "json":
         text = rep.to_json()

@@ -111,3 +111,33 @@ def _isatty(stream) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+class Stages:
+    """The report's stage line on a terminal: `report: 4/27 rule worker_lifecycle  3.1s`, redrawn in
+    place for each stage (no rate or ETA: a stage's length is unknown); silent when not a terminal."""
+
+    def __init__(self, total: int, enabled: bool | None = None, *, stream=None, width: int | None = None, what: str = "report"):
+        self.total = total
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = _isatty(self.stream) if enabled is None else enabled
+        self.width = width
+        self.what = what
+        self.start = time.monotonic()
+        self.n = 0
+        self._drawn = False
+
+    def __call__(self, stage: str) -> None:
+        self.n += 1
+        if not self.enabled:
+            return
+        width = self.width or terminal_columns(self.stream)
+        text = f"{self.what}: {min(self.n, self.total)}/{self.total} {stage}  {time.monotonic() - self.start:.1f}s"
+        self.stream.write("\r" + text[: max(width - 1, 1)] + CLEAR_EOL)
+        self.stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self.enabled and self._drawn:
+            self.stream.write("\r" + CLEAR_EOL)
+            self.stream.flush()

@@ -21,7 +21,9 @@
 --   top_message_before (the same masked line before the onset), example_source_id, example_line_no,
 --   example_message (the first bad line at the onset).
 -- Duplicates (the same line seen through two exports) count once. Run with SET TimeZone = 'UTC'.
-WITH ent_pods AS (
+-- The CTEs over the whole archive are MATERIALIZED: their results are small, and each is read by
+-- several others, which would otherwise scan every event again.
+WITH ent_pods AS MATERIALIZED (
     SELECT pod, any_value(service) AS service FROM events
     WHERE pod IS NOT NULL AND kind <> 'http_request' GROUP BY pod
 ),
@@ -31,7 +33,7 @@ addr AS (
     SELECT regexp_extract(message, '(?i)\blisten(?:ing)?(?:\s+on)?[\s=:]+(?:https?://)?(\d{1,3}(?:\.\d{1,3}){3})', 1), pod
     FROM events WHERE pod IS NOT NULL AND kind <> 'http_request' AND message ILIKE '%listen%'
 ),
-addr1 AS (
+addr1 AS MATERIALIZED (  -- read once: the listen lines are looked for in every message
     SELECT ip, any_value(pod) AS pod FROM addr WHERE ip IS NOT NULL AND ip <> '' GROUP BY ip HAVING count(DISTINCT pod) = 1
 ),
 tagged AS (
@@ -44,19 +46,28 @@ tagged AS (
     LEFT JOIN ent_pods p ON p.pod = a.pod
     WHERE e.ts IS NOT NULL AND e.kind NOT IN ('pod_spec', 'span')
 ),
-obs AS (  -- every line or response seen for an entity, deduplicated across exports
+ent AS (  -- every line or response with its entity (not yet deduplicated)
     SELECT coalesce(e_pod, e_service, 'source ' || source_id) AS entity, e_pod AS pod, e_service AS service,
-           ts, message, sig, kind, status, level, error_class, source_id, line_no
+           ts, message, sig, kind, status, level, error_class, source_id, line_no,
+           (sig = 'http' AND status >= 500)
+           OR (sig = 'line' AND kind <> 'worker_exit' AND (level IN ('error', 'fatal') OR (kind = 'error' AND error_class IS NOT NULL AND level <> 'warn')))
+               AS is_bad
     FROM tagged
+),
+bad AS MATERIALIZED (
+    -- a line or response counts once however many exports hold it (the first copy by source and line
+    -- stands for it): deduplicated among the bad ones only, so the archive's every line is never sorted
+    SELECT *, CASE WHEN sig = 'http' THEN 1 ELSE 0 END AS is_http FROM ent
+    WHERE is_bad
     QUALIFY row_number() OVER (PARTITION BY entity, sig, ts, message ORDER BY source_id, line_no) = 1
 ),
-bad AS (
-    SELECT *, CASE WHEN sig = 'http' THEN 1 ELSE 0 END AS is_http FROM obs
-    WHERE (sig = 'http' AND status >= 500)
-       OR (sig = 'line' AND kind <> 'worker_exit' AND (level IN ('error', 'fatal') OR (kind = 'error' AND error_class IS NOT NULL AND level <> 'warn')))
+obs AS MATERIALIZED (  -- every line or response seen for an entity in the window (and $after_s after it), deduplicated across exports
+    SELECT * FROM ent
+    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ + to_microseconds(CAST($after_s * 1e6 AS BIGINT))
+    QUALIFY row_number() OVER (PARTITION BY entity, sig, ts, message ORDER BY source_id, line_no) = 1
 ),
-seen AS (
-    SELECT entity, min(ts) AS seen_since FROM obs GROUP BY entity
+seen AS MATERIALIZED (  -- an entity's first line (a duplicate has the same time: no deduplication needed)
+    SELECT entity, min(ts) AS seen_since FROM ent GROUP BY entity
 ),
 scored AS (
     SELECT b.*, s.seen_since,

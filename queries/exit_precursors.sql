@@ -22,8 +22,10 @@ WITH ev AS (
           AND (kind IN ('worker_exit', 'error') OR level IN ('error', 'fatal'))
           AND NOT (kind = 'worker_exit' AND coalesce(events.exit_code = 0 OR lower(events.attrs->>'exit_mode') = 'graceful'
                      OR (events.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
-                         AND EXISTS (SELECT 1 FROM events sd WHERE sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM events.pod
-                                     AND sd.ts BETWEEN events.ts - INTERVAL 60 SECOND AND events.ts)), false))
+                         AND {'p': events.pod, 't': events.ts} IN (  -- exits within 60 s after their pod's shutdown: one join, not a subquery per row
+                         SELECT DISTINCT {'p': x.pod, 't': x.ts} FROM events x JOIN events sd
+                           ON sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM x.pod AND sd.ts BETWEEN x.ts - INTERVAL 60 SECOND AND x.ts
+                         WHERE x.kind = 'worker_exit' AND x.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP'))), false))
     )
     -- the same line seen through two exports counts once; repeated lines of one source (occ) stay apart
     QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message, occ ORDER BY source_id, line_no) = 1

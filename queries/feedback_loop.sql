@@ -20,16 +20,24 @@
 --   other than 0), control_pods (count of other pods with worker lines), control_deaths.
 -- Graceful stops are not deaths: worker exits with code 0, exits the log calls graceful, and
 -- SIGTERM/SIGINT/SIGQUIT/SIGHUP exits within 60 s after the pod logged a shutdown are left out.
-WITH ev AS (
+WITH stopped AS (
+    -- exits with a stop signal within 60 s after their pod logged a shutdown (a join, not a
+    -- subquery per row: the exits with such a signal are few, the shutdown lines fewer)
+    SELECT DISTINCT x.pod, x.ts
+    FROM events x JOIN events sd
+      ON sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM x.pod
+     AND sd.ts BETWEEN x.ts - INTERVAL 60 SECOND AND x.ts
+    WHERE x.kind = 'worker_exit' AND x.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
+      AND x.ts >= $since::TIMESTAMPTZ AND x.ts < $until::TIMESTAMPTZ
+),
+ev AS (
     SELECT * FROM (
-        SELECT *, row_number() OVER (PARTITION BY source_id, kind, pod, ts, message ORDER BY line_no) AS occ
-        FROM events
-        WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
-          AND kind IN ('worker_exit', 'worker_start', 'error', 'span')
-          AND NOT (kind = 'worker_exit' AND coalesce(events.exit_code = 0 OR lower(events.attrs->>'exit_mode') = 'graceful'
-                     OR (events.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
-                         AND EXISTS (SELECT 1 FROM events sd WHERE sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM events.pod
-                                     AND sd.ts BETWEEN events.ts - INTERVAL 60 SECOND AND events.ts)), false))
+        SELECT e.*, row_number() OVER (PARTITION BY e.source_id, e.kind, e.pod, e.ts, e.message ORDER BY e.line_no) AS occ
+        FROM events e LEFT JOIN stopped g ON e.kind = 'worker_exit' AND g.pod IS NOT DISTINCT FROM e.pod AND g.ts = e.ts
+        WHERE e.ts >= $since::TIMESTAMPTZ AND e.ts < $until::TIMESTAMPTZ
+          AND e.kind IN ('worker_exit', 'worker_start', 'error', 'span')
+          AND NOT (e.kind = 'worker_exit' AND coalesce(e.exit_code = 0 OR lower(e.attrs->>'exit_mode') = 'graceful'
+                     OR (e.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP') AND g.ts IS NOT NULL), false))
     )
     -- the same line seen through two exports counts once; repeated lines of one source (occ) stay apart
     QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message, span_id, occ ORDER BY host IS NULL, source_id, line_no) = 1
@@ -53,22 +61,29 @@ span_s AS (
 secs AS (
     SELECT unnest(generate_series((SELECT t0 FROM span_s), (SELECT t1 FROM span_s), INTERVAL 1 SECOND)) AS sec
 ),
-series AS (
-    SELECT s.sec,
-           (SELECT count(*) FROM deaths d WHERE date_trunc('second', d.ts) = s.sec) AS d,
-           (SELECT count(*) FROM errs e WHERE date_trunc('second', e.ts) = s.sec) AS e
-    FROM secs s
+d_s AS (SELECT date_trunc('second', ts) AS sec, count(*) AS n FROM deaths GROUP BY 1),
+e_s AS (SELECT date_trunc('second', ts) AS sec, count(*) AS n FROM errs GROUP BY 1),
+series AS (  -- deaths and errors per second of the death span, seconds with none included
+    SELECT s.sec, coalesce(d_s.n, 0) AS d, coalesce(e_s.n, 0) AS e
+    FROM secs s LEFT JOIN d_s USING (sec) LEFT JOIN e_s USING (sec)
+),
+lag_range AS (SELECT l FROM range(-$max_lag_s::INTEGER, $max_lag_s::INTEGER + 1) t(l)),
+lag_pairs AS (  -- deaths of each second next to errors $l seconds later, for every lag
+    SELECT t.l, a.d, b.e
+    FROM lag_range t CROSS JOIN series a JOIN series b ON b.sec = a.sec + to_seconds(t.l)
 ),
 lags AS (
-    SELECT l AS lag_s,
-           (SELECT CASE WHEN count(*) >= 5 THEN corr(a.d, b.e) END
-              FROM series a JOIN series b ON b.sec = a.sec + to_seconds(l)) AS c
-    FROM range(-$max_lag_s::INTEGER, $max_lag_s::INTEGER + 1) t(l)
+    SELECT t.l AS lag_s, CASE WHEN count(p.l) >= 5 THEN corr(p.d, p.e) END AS c
+    FROM lag_range t LEFT JOIN lag_pairs p ON p.l = t.l
+    GROUP BY t.l
 ),
 best AS (SELECT lag_s, c FROM lags WHERE c IS NOT NULL AND NOT isnan(c) ORDER BY c DESC, abs(lag_s) LIMIT 1),
-lonely AS (
+lonely AS (  -- deaths with no dependency error within the tolerance: the nearest error on either side
     SELECT d.ts FROM deaths d
-    WHERE NOT EXISTS (SELECT 1 FROM errs e WHERE abs(epoch(e.ts - d.ts)) <= $tolerance_s::DOUBLE)
+    ASOF LEFT JOIN errs eb ON d.ts >= eb.ts
+    ASOF LEFT JOIN errs ea ON d.ts <= ea.ts
+    WHERE NOT coalesce(abs(epoch(eb.ts - d.ts)) <= $tolerance_s::DOUBLE, false)
+      AND NOT coalesce(abs(epoch(ea.ts - d.ts)) <= $tolerance_s::DOUBLE, false)
 ),
 ctrl AS (
     SELECT DISTINCT pod FROM ev WHERE kind IN ('worker_start', 'worker_exit') AND pod IS NOT NULL

@@ -4,51 +4,104 @@
 -- classified errors and error- or fatal-level lines, error spans, 5xx responses, event-loop blocks;
 -- minutes joined into one island while the gap between busy minutes is at most $gap_min minutes.
 -- The island holding the busiest minute wins.
+-- A busy minute is one with more bad events than the background explains, so that more healthy data
+-- around an incident (with its usual trickle of errors and 5xx) does not change the window:
+--   background: bad events per minute (mean, each minute capped at the 99th percentile so that an
+--   earlier near miss does not count) over the minutes at least 30 min away from the busiest minute,
+--   measured only when there are at least 60 such minutes between the first and last bad event;
+--   else 0, and then every minute with a bad event is busy;
+--   busy: more than background + 4 x sqrt(background) bad events (Poisson noise: 0 when there is none).
+-- The incident's first and last bad event (within the island and a minute either side of it): where the
+-- running count of bad events less a busy minute's rate (busy_above / 60 per second) is lowest before
+-- the peak minute, and highest after it (a CUSUM: the count outruns that rate only in the incident).
+-- With no background that is the island's first and last bad event.
 -- Parameters: $service (VARCHAR or NULL: only pods/services of that name), $gap_min (INTEGER, minutes).
 -- Columns: first_bad, last_bad (TIMESTAMPTZ, first and last bad event of the island),
 --          bad_events (count), deaths (worker_exit count), errors (error events and lines, error spans, 5xx),
---          pods (distinct pods with bad events), peak_minute (TIMESTAMPTZ), peak_minute_events (count).
+--          pods (distinct pods with bad events), peak_minute (TIMESTAMPTZ), peak_minute_events (count),
+--          background_per_min (DOUBLE, bad events per minute away from the peak), busy_above (DOUBLE).
+--          bad_events, deaths, errors and pods count the bad events from first_bad to last_bad.
 -- Graceful stops are not deaths: worker exits with code 0, exits the log calls graceful, and
 -- SIGTERM/SIGINT/SIGQUIT/SIGHUP exits within 60 s after the pod logged a shutdown are left out.
 -- Duplicates (the same line seen through two exports) count once. Run with SET TimeZone = 'UTC'.
-WITH bad AS (
+WITH stopped AS (
+    -- exits with a stop signal within 60 s after their pod logged a shutdown (a join, not a subquery per row)
+    SELECT DISTINCT x.pod, x.ts
+    FROM events x JOIN events sd
+      ON sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM x.pod
+     AND sd.ts BETWEEN x.ts - INTERVAL 60 SECOND AND x.ts
+    WHERE x.kind = 'worker_exit' AND x.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
+),
+bad AS (
     -- events by source and line: no DISTINCT, which would merge distinct same-second events
     -- (ingest already stores a line seen through two exports once)
-    SELECT kind, pod, ts, message, span_id, source_id, line_no
-    FROM events
-    WHERE ts IS NOT NULL
-      AND ((kind = 'worker_exit' AND NOT coalesce(events.exit_code = 0 OR lower(events.attrs->>'exit_mode') = 'graceful'
-                 OR (events.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
-                     AND EXISTS (SELECT 1 FROM events sd WHERE sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM events.pod
-                                 AND sd.ts BETWEEN events.ts - INTERVAL 60 SECOND AND events.ts)), false))
-           OR (kind = 'error' AND error_class IS NOT NULL)
-           OR (kind NOT IN ('span', 'http_request', 'worker_exit', 'pod_spec') AND level IN ('error', 'fatal'))
-           OR (kind = 'span' AND status = 2)
-           OR (kind = 'http_request' AND status >= 500)
-           OR (kind = 'event_loop_lag' AND duration_ms >= 500))
-      AND ($service::VARCHAR IS NULL OR starts_with(pod, $service::VARCHAR || '-')
-           OR service IN ($service::VARCHAR, $service::VARCHAR || '-service'))
+    SELECT e.kind, e.pod, e.ts
+    FROM events e LEFT JOIN stopped g ON e.kind = 'worker_exit' AND g.pod IS NOT DISTINCT FROM e.pod AND g.ts = e.ts
+    WHERE e.ts IS NOT NULL
+      AND ((e.kind = 'worker_exit' AND NOT coalesce(e.exit_code = 0 OR lower(e.attrs->>'exit_mode') = 'graceful'
+                 OR (e.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP') AND g.ts IS NOT NULL), false))
+           OR (e.kind = 'error' AND e.error_class IS NOT NULL)
+           OR (e.kind NOT IN ('span', 'http_request', 'worker_exit', 'pod_spec') AND e.level IN ('error', 'fatal'))
+           OR (e.kind = 'span' AND e.status = 2)
+           OR (e.kind = 'http_request' AND e.status >= 500)
+           OR (e.kind = 'event_loop_lag' AND e.duration_ms >= 500))
+      AND ($service::VARCHAR IS NULL OR starts_with(e.pod, $service::VARCHAR || '-')
+           OR e.service IN ($service::VARCHAR, $service::VARCHAR || '-service'))
 ),
 per_min AS (
     SELECT date_trunc('minute', ts) AS m, count(*) AS n FROM bad GROUP BY 1
 ),
+top AS (SELECT m FROM per_min ORDER BY n DESC, m DESC LIMIT 1),
+calm AS (  -- every minute of the data at least 30 min from the busiest one, empty minutes included
+    SELECT coalesce(p.n, 0) AS n
+    FROM (SELECT unnest(generate_series(min(m), max(m), INTERVAL 1 MINUTE)) AS m FROM per_min) a
+    LEFT JOIN per_min p USING (m)
+    WHERE abs(epoch(a.m - (SELECT m FROM top))) >= 1800
+),
+bg AS (
+    SELECT CASE WHEN count(*) >= 60 THEN avg(least(n, cap)) ELSE 0 END AS per_min
+    FROM calm, (SELECT quantile_disc(n, 0.99) AS cap FROM calm)
+),
+lvl AS (
+    SELECT per_min, per_min + 4 * sqrt(per_min) AS busy_above,
+           per_min / 6 + 4 * sqrt(per_min / 6) AS busy10_above
+    FROM bg
+),
+busy AS (SELECT m, n FROM per_min WHERE n > (SELECT busy_above FROM lvl)),
 islands AS (
     SELECT m, n,
            sum(CASE WHEN prev_m IS NOT NULL AND m - prev_m > to_minutes($gap_min::INTEGER) THEN 1 ELSE 0 END)
                OVER (ORDER BY m) AS island
-    FROM (SELECT m, n, lag(m) OVER (ORDER BY m) AS prev_m FROM per_min)
+    FROM (SELECT m, n, lag(m) OVER (ORDER BY m) AS prev_m FROM busy)
 ),
 peak AS (
     SELECT m, n, island FROM islands ORDER BY n DESC, m DESC LIMIT 1
+),
+near AS (  -- the winning island's minutes, with one minute either side (where an incident may begin or end)
+    SELECT min(i.m) - INTERVAL 1 MINUTE AS m0, max(i.m) + INTERVAL 2 MINUTE AS m1
+    FROM islands i JOIN peak USING (island)
+),
+cand AS (
+    SELECT b.kind, b.pod, b.ts, row_number() OVER (ORDER BY b.ts) AS k
+    FROM bad b, near WHERE b.ts >= near.m0 AND b.ts < near.m1
+),
+cusum AS (  -- bad events so far minus what a busy minute's rate would bring: falls outside the incident, climbs in it
+    SELECT kind, pod, ts, k - (SELECT busy_above FROM lvl) / 60.0 * epoch(ts - (SELECT min(ts) FROM cand)) AS s
+    FROM cand
+),
+edges AS (
+    SELECT (SELECT ts FROM cusum, peak WHERE ts < peak.m + INTERVAL 1 MINUTE ORDER BY s, ts LIMIT 1) AS first_bad,
+           (SELECT ts FROM cusum, peak WHERE ts >= peak.m ORDER BY s DESC, ts DESC LIMIT 1) AS last_bad
 )
-SELECT min(b.ts) AS first_bad,
-       max(b.ts) AS last_bad,
+SELECT any_value(edges.first_bad) AS first_bad,
+       any_value(edges.last_bad) AS last_bad,
        count(*) AS bad_events,
-       count(*) FILTER (WHERE b.kind = 'worker_exit') AS deaths,
-       count(*) FILTER (WHERE b.kind <> 'worker_exit') AS errors,
-       count(DISTINCT b.pod) AS pods,
+       count(*) FILTER (WHERE c.kind = 'worker_exit') AS deaths,
+       count(*) FILTER (WHERE c.kind <> 'worker_exit') AS errors,
+       count(DISTINCT c.pod) AS pods,
        any_value(peak.m) AS peak_minute,
-       any_value(peak.n) AS peak_minute_events
-FROM bad b
-JOIN islands i ON date_trunc('minute', b.ts) = i.m
-JOIN peak ON i.island = peak.island;
+       any_value(peak.n) AS peak_minute_events,
+       any_value(lvl.per_min) AS background_per_min,
+       any_value(lvl.busy_above) AS busy_above
+FROM cusum c, peak, lvl, edges
+WHERE c.ts BETWEEN edges.first_bad AND edges.last_bad;

@@ -27,8 +27,10 @@ life AS (
     WHERE kind IN ('worker_exit', 'worker_start') AND pod IN (SELECT pod FROM hits)
       AND NOT (kind = 'worker_exit' AND coalesce(events.exit_code = 0 OR lower(events.attrs->>'exit_mode') = 'graceful'
                  OR (events.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
-                     AND EXISTS (SELECT 1 FROM events sd WHERE sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM events.pod
-                                 AND sd.ts BETWEEN events.ts - INTERVAL 60 SECOND AND events.ts)), false))  -- a graceful stop is no death
+                     AND {'p': events.pod, 't': events.ts} IN (  -- exits within 60 s after their pod's shutdown: one join, not a subquery per row
+                         SELECT DISTINCT {'p': x.pod, 't': x.ts} FROM events x JOIN events sd
+                           ON sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM x.pod AND sd.ts BETWEEN x.ts - INTERVAL 60 SECOND AND x.ts
+                         WHERE x.kind = 'worker_exit' AND x.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP'))), false))  -- a graceful stop is no death
 )
 SELECT *, round(epoch(last_death - ts), 1) AS spiral_s FROM (
 SELECT h.ts, h.pod, h.host, h.cpu_count, h.source_id, h.line_no, h.message,

@@ -28,8 +28,10 @@ WITH ev AS (
       AND e.kind IN ('error', 'span', 'worker_exit')
       AND NOT (e.kind = 'worker_exit' AND coalesce(e.exit_code = 0 OR lower(e.attrs->>'exit_mode') = 'graceful'
                  OR (e.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
-                     AND EXISTS (SELECT 1 FROM events sd WHERE sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM e.pod
-                                 AND sd.ts BETWEEN e.ts - INTERVAL 60 SECOND AND e.ts)), false))  -- a graceful stop is no death
+                     AND {'p': e.pod, 't': e.ts} IN (  -- exits within 60 s after their pod's shutdown: one join, not a subquery per row
+                         SELECT DISTINCT {'p': x.pod, 't': x.ts} FROM events x JOIN events sd
+                           ON sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM x.pod AND sd.ts BETWEEN x.ts - INTERVAL 60 SECOND AND x.ts
+                         WHERE x.kind = 'worker_exit' AND x.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP'))), false))  -- a graceful stop is no death
     QUALIFY row_number() OVER (PARTITION BY e.kind, e.pod, e.ts, e.message, e.span_id
                                ORDER BY e.host IS NULL, e.source_id, e.line_no) = 1
 ),

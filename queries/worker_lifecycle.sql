@@ -44,8 +44,10 @@ all_exits AS (
     SELECT x.pod, x.pid, x.ts, x.line_no, x.exit_code, x.signal,
            coalesce(x.exit_code = 0 OR lower(x.attrs->>'exit_mode') = 'graceful'
                     OR (x.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
-                        AND EXISTS (SELECT 1 FROM events sd WHERE sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM x.pod
-                                    AND sd.ts BETWEEN x.ts - INTERVAL 60 SECOND AND x.ts)), false) AS graceful
+                        AND {'p': x.pod, 't': x.ts} IN (  -- exits within 60 s after their pod's shutdown: one join, not a subquery per row
+                         SELECT DISTINCT {'p': x.pod, 't': x.ts} FROM events x JOIN events sd
+                           ON sd.kind = 'shutdown' AND sd.pod IS NOT DISTINCT FROM x.pod AND sd.ts BETWEEN x.ts - INTERVAL 60 SECOND AND x.ts
+                         WHERE x.kind = 'worker_exit' AND x.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP'))), false) AS graceful
     FROM ev x WHERE x.kind = 'worker_exit'
 ),
 announced AS (

@@ -13,8 +13,10 @@ Steps (all in one run, page cache warmed first so both read from memory):
   5. re-ingest of the unchanged file into the same database
   6. `pmortem ingest --store-lines` into another fresh database (the cost of copying every line)
 Every step runs in its own child process; wall time is measured around it, peak RSS by
-polling the child's process tree with psutil every 50 ms (sum of RSS) and by the kernel's
-ru_maxrss of the child (os.wait4). A Markdown table goes to stdout (and --md FILE).
+polling the child's process tree with psutil every 50 ms (sum of RSS) and its own high-water
+mark (/proc/<pid>/status VmHWM, polled); CPU seconds are the child's user + sys (os.wait4).
+`--matrix`: the production-shaped corpora (0/10/40/75 % request lines, raw nginx, raw pino),
+one summary row each, compared by CPU seconds. A Markdown table goes to stdout (and --md FILE).
 """
 
 from __future__ import annotations
@@ -42,16 +44,24 @@ OUT = HERE / "out"
 # ------------------------------------------------------------------ the DuckDB-only baseline
 # The same six event kinds pmortem's catalogue makes of this corpus, written as one would by
 # hand: read every line, keep those a cheap regex flags, split the kubectl prefix, extract fields.
+# Request lines (pino-http JSON, nginx access, `GET /path 200 45ms`) among the kept lines are
+# counted per (pod, second, method, route template, status) with latency sum and max.
+ENVELOPE_SPLIT = {
+    "kubectl_prefix": r"regexp_extract(line, '^\[pod/([^/\]]+)/([^\]]+)\] (\S+) ?(.*)$', ['pod', 'container', 'ts', 'payload'])",
+    None: "{'pod': NULL::VARCHAR, 'container': NULL::VARCHAR, 'ts': NULL::VARCHAR, 'payload': line}",
+}
 BASELINE_SQL = r"""
-CREATE TABLE baseline_events AS
+CREATE TEMP TABLE hit AS
 WITH raw AS (
     SELECT line FROM read_csv($path, columns = {'line': 'VARCHAR'}, delim = $delim, quote = '', escape = '',
                               header = false, auto_detect = false)
-), hit AS (
-    SELECT regexp_extract(line, '^\[pod/([^/\]]+)/([^\]]+)\] (\S+) ?(.*)$', ['pod', 'container', 'ts', 'payload']) AS e
-    FROM raw
-    WHERE regexp_matches(line, '(?i)number of cpus|worker|response is closed|context cancel|event loop lag')
-), classified AS (
+)
+SELECT $split AS e
+FROM raw
+WHERE regexp_matches(line, '(?i)number of cpus|worker|response is closed|context cancel|event loop lag|"statusCode"|\b(?:GET|POST|PUT|DELETE|PATCH|HEAD) /');
+
+CREATE TABLE baseline_events AS
+WITH classified AS (
     SELECT e.pod, e.container, e.ts AS ts_text, e.payload,
         CASE
             WHEN regexp_matches(e.payload, '(?i)number of cpus\s*[:=]?\s*\d+') THEN 'cpu_count'
@@ -71,20 +81,51 @@ SELECT pod, container, ts_text::TIMESTAMPTZ AS ts, kind,
     TRY_CAST(regexp_extract(payload, '(\d+(?:\.\d+)?)\s*ms', 1) AS DOUBLE) AS duration_ms,
     payload AS message
 FROM classified
-WHERE kind IS NOT NULL
+WHERE kind IS NOT NULL;
+
+CREATE TABLE baseline_requests AS
+WITH r AS (
+    SELECT e.pod, e.ts AS ts_text, e.payload,
+        regexp_extract(e.payload, '\b(GET|POST|PUT|DELETE|PATCH|HEAD)\b', 1) AS method,
+        regexp_extract(e.payload, '(?:"url":"|\b(?:GET|POST|PUT|DELETE|PATCH|HEAD) )(/[^ "?]*)', 1) AS route,
+        TRY_CAST(coalesce(NULLIF(regexp_extract(e.payload, '"statusCode":(\d{3})', 1), ''),
+                          NULLIF(regexp_extract(e.payload, '(?:HTTP/\d\.\d" | /\S* )(\d{3}) ', 1), '')) AS INTEGER) AS status
+    FROM hit
+    WHERE regexp_matches(e.payload, '"statusCode"|\b(?:GET|POST|PUT|DELETE|PATCH|HEAD) /')
+), typed AS (
+    SELECT pod, method, status,
+        regexp_replace(route, '/[0-9a-f]*[0-9][0-9a-f]*(/|$)', '/:id\1', 'g') AS route,
+        date_trunc('second', coalesce(
+            TRY_CAST(ts_text AS TIMESTAMPTZ),
+            try_strptime(regexp_extract(payload, '\[([^\]]+)\]', 1), '%d/%b/%Y:%H:%M:%S %z'),
+            to_timestamp(TRY_CAST(NULLIF(regexp_extract(payload, '"time":(\d+)', 1), '') AS BIGINT) / 1000))) AS second,
+        coalesce(TRY_CAST(NULLIF(regexp_extract(payload, '"responseTime":(\d+(?:\.\d+)?)', 1), '') AS DOUBLE),
+                 TRY_CAST(NULLIF(regexp_extract(payload, ' (\d+(?:\.\d+)?)ms$', 1), '') AS DOUBLE),
+                 1000 * TRY_CAST(NULLIF(regexp_extract(payload, '" (\d+\.\d+) \S+$', 1), '') AS DOUBLE)) AS ms
+    FROM r WHERE status IS NOT NULL
+)
+SELECT pod, second, method, route, status, count(*) AS n, sum(ms) AS ms_sum, max(ms) AS ms_max
+FROM typed GROUP BY ALL;
 """
 
 
-def run_baseline(path: str, db: str) -> None:
-    """Child-process entry: build the baseline table, print its counts as JSON."""
+def baseline_sql(envelope: str | None) -> str:
+    return BASELINE_SQL.replace("$split", ENVELOPE_SPLIT[envelope])
+
+
+def run_baseline(path: str, db: str, envelope: str | None = "kubectl_prefix") -> None:
+    """Child-process entry: build the baseline tables, print their counts as JSON."""
     import duckdb
 
     t0 = time.monotonic()
     con = duckdb.connect(db)
-    con.execute(BASELINE_SQL.replace("$path", "?").replace("$delim", "?"), [path, "\x01"])
+    for stmt in baseline_sql(envelope).split(";\n"):
+        if stmt.strip():
+            con.execute(stmt.replace("$path", "?").replace("$delim", "?"), [path, "\x01"] if "$path" in stmt else [])
     counts = dict(con.execute("SELECT kind, count(*) FROM baseline_events GROUP BY ALL").fetchall())
+    requests = con.execute("SELECT coalesce(sum(n), 0)::BIGINT FROM baseline_requests").fetchone()[0]
     con.close()
-    print(json.dumps({"counts": counts, "seconds_inside": time.monotonic() - t0}))
+    print(json.dumps({"counts": counts, "requests": requests, "seconds_inside": time.monotonic() - t0}))
 
 
 # ------------------------------------------------------------------ measuring a child
@@ -100,6 +141,7 @@ class Measured:
         self.stderr = ""
         self.cpu = 0.0
         self.load = ""
+        self.hwm = 0
 
     def run(self) -> Measured:
         stop = threading.Event()
@@ -116,6 +158,7 @@ class Measured:
                 return
             while not stop.is_set():
                 try:
+                    self.hwm = max(self.hwm, _vm_hwm(p.pid))
                     rss = proc.memory_info().rss
                     for c in proc.children(recursive=True):
                         try:
@@ -153,7 +196,21 @@ class Measured:
 
     @property
     def peak(self) -> int:
-        return max(self.peak_tree, self.maxrss)
+        """The larger of the tree poll and the child's own high-water mark (VmHWM, polled).
+        Not ru_maxrss: after fork + exec the kernel carries the parent's peak over into the
+        child's, and this process holds a few hundred MB after generating a corpus."""
+        return max(self.peak_tree, self.hwm)
+
+
+def _vm_hwm(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def pmortem_argv() -> list[str]:
@@ -194,6 +251,24 @@ def pmortem_counts(db: str) -> dict[str, int]:
     return {name: by.get(EXPECTED_KIND[name], 0) for name in INTERESTING} | {"_all": rows}
 
 
+def pmortem_totals(db: str) -> tuple[int, int]:
+    """(events stored, requests seen): the `requests` rollup's count when the table exists,
+    else the http_request events (before the rollup)."""
+    import duckdb
+
+    con = duckdb.connect(db, read_only=True)
+    try:
+        events = con.execute("SELECT count(*) FROM events").fetchone()[0]
+        has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'requests'").fetchone()[0]
+        if has:
+            reqs = con.execute("SELECT coalesce(sum(requests), 0)::BIGINT FROM requests").fetchone()[0]
+        else:
+            reqs = con.execute("SELECT count(*) FROM events WHERE kind = 'http_request'").fetchone()[0]
+    finally:
+        con.close()
+    return int(events), int(reqs)
+
+
 def git_rev() -> str:
     try:
         rev = subprocess.run(
@@ -230,31 +305,93 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-dbs", action="store_true", help="keep the databases under bench/out/")
     ap.add_argument("--md", help="also write the Markdown table to this file")
     ap.add_argument("--json", help="also write the raw numbers to this file")
-    ap.add_argument("--baseline-run", nargs=2, metavar=("FILE", "DB"), help=argparse.SUPPRESS)
+    ap.add_argument("--requests", type=float, help="share of request records in the generated corpus (0..1)")
+    ap.add_argument("--raw", choices=["nginx", "pino"], help="a raw file (no kubectl envelope) of nginx access or pino lines")
+    ap.add_argument("--envelope", default="kubectl_prefix", help="with --corpus: kubectl_prefix or none (the baseline's split)")
+    ap.add_argument("--matrix", action="store_true",
+                    help="every production-shaped corpus: 0/10/40/75 %% request lines, a raw nginx and a raw pino file")
+    ap.add_argument("--baseline-run", nargs=3, metavar=("FILE", "DB", "ENVELOPE"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.baseline_run:
-        run_baseline(*a.baseline_run)
+        f, d, env = a.baseline_run
+        run_baseline(f, d, None if env == "none" else env)
         return 0
 
     OUT.mkdir(exist_ok=True)
-    size = parse_size(a.size)
-    truth = None
     if a.corpus:
-        corpus = Path(a.corpus)
+        return run_one(a, Path(a.corpus), None, a.envelope)[2]
+    if not a.matrix:
+        corpus, truth = ensure_corpus(a.size, a.seed, a.requests, a.raw)
+        return run_one(a, corpus, truth, truth["envelope"])[2]
+    summary = []
+    ok_all = True
+    for req, raw in MATRIX:
+        corpus, truth = ensure_corpus(a.size, a.seed, req, raw)
+        res, _, ok = run_one(a, corpus, truth, truth["envelope"])
+        ok_all &= ok == 0
+        summary.append(res)
+    md = matrix_table(summary)
+    print(md)
+    if a.md:
+        Path(a.md).write_text(md)
+    if a.json:
+        Path(a.json).write_text(json.dumps(summary, indent=2, default=str))
+    return 0 if ok_all else 1
+
+
+# the production-shaped corpora: (share of request records, raw file kind)
+MATRIX = [(0.0, None), (0.10, None), (0.40, None), (0.75, None), (None, "nginx"), (None, "pino")]
+
+
+def ensure_corpus(size_s: str, seed: int, requests: float | None, raw: str | None) -> tuple[Path, dict]:
+    size = parse_size(size_s)
+    if raw:
+        name = f"raw-{raw}-{size_s}-s{seed}.log"
+    elif requests is not None:
+        name = f"corpus-req{round(requests * 100)}-{size_s}-s{seed}.log"
     else:
-        corpus = OUT / ("corpus.log" if size == 10**9 and a.seed == 1 else f"corpus-{a.size}-s{a.seed}.log")
-        tpath = Path(str(corpus) + ".truth.json")
-        ok = corpus.exists() and tpath.exists()
-        if ok:
-            truth = json.loads(tpath.read_text())
-            ok = (
-                truth.get("size_requested") == size
-                and truth.get("seed") == a.seed
-                and truth.get("bytes") == corpus.stat().st_size
-            )
-        if not ok:
-            print(f"generating {corpus} ({a.size}, seed {a.seed}) ...", file=sys.stderr)
-            truth = generate(size, str(corpus), a.seed)
+        name = "corpus.log" if size == 10**9 and seed == 1 else f"corpus-{size_s}-s{seed}.log"
+    corpus = OUT / name
+    tpath = Path(str(corpus) + ".truth.json")
+    truth = json.loads(tpath.read_text()) if corpus.exists() and tpath.exists() else None
+    ok = truth is not None and (
+        truth.get("size_requested") == size and truth.get("seed") == seed
+        and truth.get("bytes") == corpus.stat().st_size and truth.get("raw") == raw
+        and truth.get("requests_arg") == requests
+    )
+    if not ok:
+        print(f"generating {corpus} ({size_s}, seed {seed}) ...", file=sys.stderr)
+        truth = generate(size, str(corpus), seed, requests=requests, raw=raw)
+    truth.setdefault("envelope", "kubectl_prefix")
+    return corpus, truth
+
+
+def matrix_table(results: list[dict]) -> str:
+    """One row per corpus. The ratio is by CPU seconds of each side in the same run (user +
+    sys of the child): on a loaded 2-core host wall time measures the neighbours."""
+    rows = [
+        "| corpus | MB | request lines | baseline CPU s | pmortem CPU s | baseline MB/CPU-s | pmortem MB/CPU-s "
+        "| ratio (CPU) | ratio (wall) | peak RSS baseline | peak RSS pmortem | events | requests pmortem / baseline / truth | checks |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for r in results:
+        b, p = r.get("baseline", {}), r.get("pmortem", {})
+        mbytes = r["bytes"] / 1e6
+        cpu_ratio = b["cpu"] / p["cpu"] if b and p.get("rc") == 0 else float("nan")
+        wall_ratio = b["seconds"] / p["seconds"] if b and p.get("rc") == 0 else float("nan")
+        tr = r.get("truth") or {}
+        rows.append(
+            f"| {Path(r['corpus']).name} | {mbytes:,.0f} | {tr.get('request_share_of_lines', 0) * 100:.0f} % "
+            f"| {b.get('cpu', 0):.1f} | {p.get('cpu', 0):.1f} | {mbytes / max(b.get('cpu', 0), 1e-9):,.0f} "
+            f"| {mbytes / max(p.get('cpu', 0), 1e-9):,.0f} | **{cpu_ratio:.2f}x** | {wall_ratio:.2f}x "
+            f"| {mb(b.get('peak_rss', 0))} | {mb(p.get('peak_rss_all_runs', p.get('peak_rss', 0)))} "
+            f"| {p.get('events', '-'):,} | {p.get('requests', '-'):,} / {b.get('requests', '-'):,} / {tr.get('requests', '-'):,} "
+            f"| {'OK' if all(r.get('checks', {}).values()) else 'MISMATCH'} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def run_one(a, corpus: Path, truth: dict | None, envelope: str | None) -> tuple[dict, str, int]:
     nbytes = corpus.stat().st_size
     gb = nbytes / 1e9
 
@@ -269,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     res: dict = {
+        "truth": truth,
         "corpus": str(corpus),
         "bytes": nbytes,
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -289,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
             bdb = fresh_db("bench_baseline.duckdb")
             print(f"[{i + 1}/{a.repeat}] baseline (DuckDB SQL) ...", file=sys.stderr)
             b = Measured(
-                [sys.executable, str(Path(__file__).resolve()), "--baseline-run", str(corpus), bdb]
+                [sys.executable, str(Path(__file__).resolve()), "--baseline-run", str(corpus), bdb, envelope or "none"]
             ).run()
             if b.rc != 0:
                 print(b.stderr, file=sys.stderr)
@@ -307,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
                     "peak_rss_tree": b.peak_tree,
                     "maxrss": b.maxrss,
                     "counts": bj["counts"],
+                    "requests": bj["requests"],
                     "db_bytes": os.path.getsize(bdb),
                     "load": b.load,
                 }
@@ -351,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         pc = pmortem_counts(pdb)
         res["pmortem"]["all_kinds"] = [list(r) for r in pc.pop("_all")]
         res["pmortem"]["counts"] = pc
+        res["pmortem"]["events"], res["pmortem"]["requests"] = pmortem_totals(pdb)
         res["pmortem"]["db_bytes"] = os.path.getsize(pdb)
 
     if pm.rc == 0 and not a.skip_reingest:
@@ -404,6 +544,11 @@ def main(argv: list[str] | None = None) -> int:
                 {k: res["baseline"]["counts"].get(k, 0) for k in INTERESTING} == res["pmortem"]["counts"],
             )
         )
+    if truth and truth.get("requests_arg") is not None or (truth and truth.get("raw")):
+        if base:
+            checks.append(("baseline requests == truth", res["baseline"]["requests"] == truth["requests"]))
+        if "requests" in res.get("pmortem", {}):
+            checks.append(("pmortem requests == truth", res["pmortem"]["requests"] == truth["requests"]))
     res["checks"] = {k: v for k, v in checks}
 
     rows = [("what", "value")]
@@ -429,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             (
                 "pmortem ingest (defaults)",
-                f"{pm.seconds:.1f} s, **{nbytes / 1e6 / pm.seconds:,.0f} MB/s**, CPU {pm.cpu:.1f} s, peak RSS **{mb(pm_peak)}** (fastest run: tree poll {mb(pm.peak_tree)}, ru_maxrss {mb(pm.maxrss)}), DB {mb(res['pmortem']['db_bytes'])}, load {pm.load}",
+                f"{pm.seconds:.1f} s, **{nbytes / 1e6 / pm.seconds:,.0f} MB/s**, CPU {pm.cpu:.1f} s, peak RSS **{mb(pm_peak)}** (fastest run: tree poll {mb(pm.peak_tree)}, VmHWM {mb(pm.hwm)}), DB {mb(res['pmortem']['db_bytes'])}, load {pm.load}",
             )
         )
     else:
@@ -504,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=2, default=str))
     ok = all(v for _, v in checks) and pm.rc == 0
-    return 0 if ok else 1
+    return res, md, 0 if ok else 1
 
 
 if __name__ == "__main__":

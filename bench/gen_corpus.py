@@ -72,6 +72,32 @@ TYPES: list[tuple[str, float, str]] = [
     ("event_loop_lag", 0.0050, "node"),
     ("response_closed", 0.0030, "java"),
 ]
+# request lines (`--requests P`: P of the records, in place of the default 0.2 % pino_http):
+# pino-http `request completed` JSON, ingress-nginx combined access lines with request and
+# upstream times, a Java request-log line (logback, `GET /path 200 45ms`)
+REQUEST_TYPES: list[tuple[str, float, str]] = [
+    ("req_pino", 0.4, "node"),
+    ("req_nginx", 0.4, "ingress"),
+    ("req_java", 0.2, "java"),
+]
+INGRESS_PODS = [("ingress-nginx-controller-7c9f8d6b5-p4z8x", "controller")]
+FAMILIES = {"node": 0, "java": 1, "ingress": 2}
+# raw files (no kubectl envelope): which record types each holds
+RAW_TYPES = {
+    "nginx": ["req_nginx"],
+    "pino": ["pino_info", "pino_debug", "pino_warn", "pino_error", "context_cancelled", "req_pino"],
+}
+ROUTES = [
+    "/api/campaigns/{a}",
+    "/api/campaigns/{a}/fragments/{b}",
+    "/health",
+    "/api/invoices/{h}",
+    "/api/users/{a}/cart",
+]
+# status by draw, per mille: 5xx 0.6 %, 504 0.2 %, 401/403 0.8 %, 404 3 %, 304 5 %, 201 5 %, else 200
+STATUS_PM = [(6, 500), (8, 503), (10, 504), (14, 401), (18, 403), (48, 404), (98, 304), (148, 201)]
+# latency, per mille of requests: 4 take 1000-4999 ms, 46 take 400-999 ms, 250 100-399 ms, the rest 1-99 ms
+LATENCY_PM = [(4, 1000, 4000), (50, 400, 600), (300, 100, 300)]
 INTERESTING = [
     "cpu_count",
     "worker_exit",
@@ -191,6 +217,8 @@ def _choose(options: list[str], idx: pl.Expr) -> pl.Expr:
 def _payloads(df: pl.DataFrame) -> pl.Series:
     """Payload text (may hold '\\n' for multi-line records) for one record type's rows."""
     t = df.get_column("tname")[0]
+    if t.startswith("req_"):
+        return _request_payloads(t, df)
     a, b, c = pl.col("a").cast(pl.String), pl.col("b").cast(pl.String), pl.col("c").cast(pl.String)
     cols = {"a": a, "b": b, "c": c}
     ms = (pl.col("ts") // 1_000_000).cast(pl.String)
@@ -316,6 +344,80 @@ def _payloads(df: pl.DataFrame) -> pl.Series:
     raise AssertionError(t)
 
 
+def _status() -> pl.Expr:
+    d = (pl.col("choice") // 1024) % 1000
+    e = pl.lit(200)
+    for lim, st in reversed(STATUS_PM):
+        e = pl.when(d < lim).then(pl.lit(st)).otherwise(e)
+    return e.cast(pl.Int32)
+
+
+def _duration_ms() -> pl.Expr:
+    """Latency in ms, long-tailed (LATENCY_PM)."""
+    d = (pl.col("choice") // (1 << 20)) % 1000
+    e = pl.col("c") % 99 + 1
+    for lim, lo, span in reversed(LATENCY_PM):
+        e = pl.when(d < lim).then(lo + pl.col("a") % span).otherwise(e)
+    return e.cast(pl.Int64)
+
+
+def _route() -> pl.Expr:
+    """A path with ids in it (numbers, hex ids), and a query string now and then."""
+    h = (pl.col("a") * 2654435761 % (1 << 32)).cast(pl.UInt32).map_batches(lambda s: s.cast(pl.Int64), return_dtype=pl.Int64)
+    cols = {"a": pl.col("a").cast(pl.String), "b": pl.col("b").cast(pl.String),
+            "h": pl.concat_str([pl.lit("5f"), h.cast(pl.String).str.zfill(10), pl.lit("e9a1c3")])}
+    e = pl.lit(None, pl.String)
+    k = (pl.col("choice") // 32) % len(ROUTES)
+    for i, fmt in enumerate(ROUTES):
+        e = pl.when(k == i).then(_fill(fmt, cols)).otherwise(e)
+    q = pl.when(pl.col("b") % 7 == 0).then(pl.lit("?page=2")).otherwise(pl.lit(""))
+    return e + q
+
+
+def _request_payloads(t: str, df: pl.DataFrame) -> pl.Series:
+    st, dur, route = _status(), _duration_ms(), _route()
+    method = pl.when(pl.col("b") % 5 == 0).then(pl.lit("POST")).otherwise(pl.lit("GET"))
+    ms = (pl.col("ts") // 1_000_000).cast(pl.String)
+    ip = pl.concat_str([pl.lit("10.2."), (pl.col("b") % 250).cast(pl.String), pl.lit("."), (pl.col("c") % 250 + 1).cast(pl.String)])
+    if t == "req_pino":
+        err = st >= 500
+        e = pl.concat_str([
+            pl.lit('{"level":'), pl.when(err).then(pl.lit("50")).otherwise(pl.lit("30")),
+            pl.lit(',"time":'), ms, pl.lit(',"pid":1,"hostname":"'), pl.col("pod"),
+            pl.lit('","req":{"id":'), pl.col("a").cast(pl.String), pl.lit(',"method":"'), method,
+            pl.lit('","url":"'), route, pl.lit('","remoteAddress":"'), ip,
+            pl.lit('"},"res":{"statusCode":'), st.cast(pl.String), pl.lit('},"responseTime":'), dur.cast(pl.String),
+            pl.lit(',"msg":"'), pl.when(err).then(pl.lit("request errored")).otherwise(pl.lit("request completed")), pl.lit('"}'),
+        ])
+    elif t == "req_nginx":
+        when = pl.from_epoch(pl.col("ts") // 1_000_000_000, time_unit="s").dt.strftime("%d/%b/%Y:%H:%M:%S +0000")
+        secs = (dur.cast(pl.Float64) / 1000).round(3)
+        s3 = pl.format("{}", secs)  # e.g. 0.027
+        up_secs = ((dur - 1).clip(0).cast(pl.Float64) / 1000).round(3)
+        e = pl.concat_str([
+            ip, pl.lit(" - - ["), when, pl.lit('] "'), method, pl.lit(" "), route, pl.lit(' HTTP/1.1" '), st.cast(pl.String),
+            pl.lit(" "), (pl.col("b") * 7).cast(pl.String), pl.lit(' "-" "Mozilla/5.0 (X11; Linux x86_64) campaign-web/2.3" '),
+            _fixed3(s3), pl.lit(" "), _fixed3(pl.format("{}", up_secs)),
+        ])
+    elif t == "req_java":
+        jtime = pl.from_epoch(pl.col("ts") // 1000, time_unit="us").dt.strftime("%H:%M:%S%.3f")
+        thread = pl.concat_str([pl.lit("http-nio-8080-exec-"), (pl.col("b") % 10 + 1).cast(pl.String)])
+        lvl = pl.when(st >= 500).then(pl.lit("ERROR")).otherwise(pl.lit("INFO "))
+        e = pl.concat_str([
+            jtime, pl.lit(" ["), thread, pl.lit("] "), lvl, pl.lit(" c.e.billing.web.RequestLog - "),
+            method, pl.lit(" "), route, pl.lit(" "), st.cast(pl.String), pl.lit(" "), dur.cast(pl.String), pl.lit("ms"),
+        ])
+    else:
+        raise AssertionError(t)
+    return df.select(e).to_series()
+
+
+def _fixed3(s: pl.Expr) -> pl.Expr:
+    """'0.5' -> '0.500' (nginx prints three decimals)."""
+    frac = s.str.split(".").list.get(1, null_on_oob=True).fill_null("")
+    return pl.concat_str([s.str.split(".").list.first(), pl.lit("."), frac.str.pad_end(3, "0")])
+
+
 def rfc3339nano(ns: pl.Expr) -> pl.Expr:
     """Go time.RFC3339Nano in UTC: fraction with trailing zeros trimmed, none when zero."""
     base = pl.from_epoch(ns // 1_000_000_000, time_unit="s").dt.strftime("%Y-%m-%dT%H:%M:%S")
@@ -327,16 +429,38 @@ def rfc3339nano(ns: pl.Expr) -> pl.Expr:
     )
 
 
-def generate(size: int, out: str, seed: int = 1, quiet: bool = False) -> dict:
+def mix(requests: float | None = None, raw: str | None = None) -> list[tuple[str, float, str]]:
+    """The record types and weights of a corpus. `requests` None: the default corpus (0.2 %
+    pino_http); else that share of the records are request lines (REQUEST_TYPES) and the
+    rest keep their proportions. `raw`: only the record types of that raw file."""
+    if raw is not None:
+        keep = RAW_TYPES[raw]
+        req = [t for t in REQUEST_TYPES if t[0] in keep]
+        other = [t for t in TYPES if t[0] in keep]
+        share = 1.0 if not other else (0.75 if requests is None else requests)
+    elif requests is None:
+        return list(TYPES)
+    else:
+        req, other, share = list(REQUEST_TYPES), [t for t in TYPES if t[0] != "pino_http"], requests
+    rw = sum(w for _, w, _ in req) or 1.0
+    ow = sum(w for _, w, _ in other) or 1.0
+    return [(n, w / ow * (1 - share), f) for n, w, f in other] + [(n, w / rw * share, f) for n, w, f in req if share > 0]
+
+
+def generate(size: int, out: str, seed: int = 1, quiet: bool = False, requests: float | None = None,
+             raw: str | None = None) -> dict:
     t_start = time.monotonic()
-    names = [t[0] for t in TYPES]
-    weights = np.array([t[1] for t in TYPES])
+    types = mix(requests, raw)
+    names = [t[0] for t in types]
+    weights = np.array([t[1] for t in types])
     weights /= weights.sum()
-    family = np.array([t[2] == "java" for t in TYPES])
-    pods = NODE_PODS + JAVA_PODS
+    family = np.array([FAMILIES[t[2]] for t in types])
+    pods = NODE_PODS + JAVA_PODS + INGRESS_PODS
     pod_names = pl.Series([p for p, _ in pods])
     containers = pl.Series([c for _, c in pods])
-    counts = dict.fromkeys(names, 0)
+    counts = dict.fromkeys([t[0] for t in TYPES + REQUEST_TYPES], 0)
+    req_status: dict[str, dict[int, int]] = {}
+    req_lines = 0
     n_lines = 0
     written = 0
     last_ts = T0_NS
@@ -350,12 +474,13 @@ def generate(size: int, out: str, seed: int = 1, quiet: bool = False) -> dict:
             block_no += 1
             n = BLOCK_RECORDS
             typ = rng.choice(len(names), size=n, p=weights)
-            is_java = family[typ]
+            fam = family[typ]
             pod_idx = np.where(
-                is_java,
+                fam == FAMILIES["java"],
                 len(NODE_PODS) + rng.integers(0, len(JAVA_PODS), n),
                 rng.integers(0, len(NODE_PODS), n),
             )
+            pod_idx = np.where(fam == FAMILIES["ingress"], len(NODE_PODS) + len(JAVA_PODS), pod_idx)
             inc = rng.integers(2_000_000, 7_000_000, n)  # 2..7 ms between records
             ts = last_ts + np.cumsum(inc)
             # Vary the fraction's precision so trimming is exercised: 30 % whole microseconds, 20 % whole milliseconds
@@ -391,7 +516,7 @@ def generate(size: int, out: str, seed: int = 1, quiet: bool = False) -> dict:
                 .with_columns(pl.int_range(pl.len()).over("rec").cast(pl.Int64).alias("k"))
                 .with_columns((pl.col("ts") + pl.col("k") * 1000).alias("lts"))  # trace lines 1 us apart
                 .with_columns(
-                    pl.concat_str(
+                    pl.col("payload").alias("line") if raw else pl.concat_str(
                         [
                             pl.lit("[pod/"),
                             pl.col("pod"),
@@ -421,6 +546,11 @@ def generate(size: int, out: str, seed: int = 1, quiet: bool = False) -> dict:
             n_lines += lines.height
             for name, cnt in df.group_by("tname").len().iter_rows():
                 counts[name] += cnt
+            rq = df.filter(pl.col("tname").str.starts_with("req_"))
+            req_lines += rq.height
+            for name, st, cnt in rq.group_by("tname", _status().alias("st")).len().iter_rows():
+                d = req_status.setdefault(name, {})
+                d[st] = d.get(st, 0) + cnt
             last_ts = int(df.get_column("ts").max())
             rec_base += n
             if df.height < n:
@@ -439,6 +569,12 @@ def generate(size: int, out: str, seed: int = 1, quiet: bool = False) -> dict:
         "seed": seed,
         "size_requested": size,
         "records_by_type": counts,
+        "requests": req_lines,  # request lines (one line per request record)
+        "request_share_of_lines": round(req_lines / max(n_lines, 1), 4),
+        "requests_by_status": {k: {str(s): c for s, c in sorted(v.items())} for k, v in sorted(req_status.items())},
+        "envelope": None if raw else "kubectl_prefix",
+        "raw": raw,
+        "requests_arg": requests,
         "events": {k: counts[k] for k in INTERESTING},
         "expected_pmortem": {
             k: {"kind": EXPECTED_KIND[k][0], "error_class": EXPECTED_KIND[k][1], "count": counts[k]}
@@ -465,8 +601,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="bench/out/corpus.log")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--requests", type=float, help="share of records that are request lines (0..1); default: the 0.2 %% corpus")
+    ap.add_argument("--raw", choices=sorted(RAW_TYPES), help="a raw file with no kubectl envelope: nginx access lines or pino JSON")
     a = ap.parse_args(argv)
-    t = generate(parse_size(a.size), a.out, a.seed, a.quiet)
+    t = generate(parse_size(a.size), a.out, a.seed, a.quiet, a.requests, a.raw)
     print(json.dumps(t["events"]))
 
 

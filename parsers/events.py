@@ -427,6 +427,11 @@ def build_events(df: pl.DataFrame, ctx: SourceContext, *, selected: bool = False
             ev = ev.with_columns(pl.lit(None).alias(f"_f_{f}"))
     if "rule_attrs" not in ev.columns:
         ev = ev.with_columns(pl.lit(None, pl.String).alias("rule_attrs"))
+    # only what a rule asks for becomes an event: a line that held a prefilter literal but
+    # that no rule claimed (a Java thread named `worker-3`, a word such as `release` in a
+    # sentence) is counted in the line index only. Rule events, request lines (the builder's
+    # http_request) and error/fatal lines stay.
+    ev = ev.filter(pl.col("kind").is_not_null() | pl.col("j_status").is_not_null() | pl.col("level").is_in(["error", "fatal"]))
     kind = (
         pl.when(pl.col("kind").is_not_null())
         .then(pl.col("kind"))

@@ -63,6 +63,8 @@ class ChunkResult:
     tail_line: int | None = None
     first_ts: datetime | None = None
     last_ts: datetime | None = None
+    # the chunk's requests as rollup rows (parsers/requests.py), set by split_requests
+    requests: pl.DataFrame | None = None
 
 
 REJECT_SCHEMA = {"line_no": pl.Int64, "byte_offset": pl.Int64, "reason": pl.String, "sample": pl.String}
@@ -284,6 +286,8 @@ def json_fields(text: str) -> dict:
         out["status"] = res["statusCode"]
     elif isinstance(get("statusCode"), int):
         out["status"] = obj["statusCode"]
+    elif type(res) is dict and type(req) is dict and "statusCode" in res and res["statusCode"] is None:
+        out["aborted"] = True  # pino-http: the client went away before a response
     rt = get("responseTime", get("duration_ms", get("elapsed_ms")))
     if isinstance(rt, int | float):
         out["duration_ms"] = float(rt)
@@ -326,6 +330,7 @@ _JSON_OUT: dict[str, tuple[str, pl.DataType]] = {
     "peer": ("j_peer", pl.String),
     "trace_id": ("j_trace_id", pl.String),
     "span_id": ("j_span_id", pl.String),
+    "aborted": ("j_aborted", pl.Boolean),
 }
 
 
@@ -431,11 +436,14 @@ def build_events(df: pl.DataFrame, ctx: SourceContext, *, selected: bool = False
     # that no rule claimed (a Java thread named `worker-3`, a word such as `release` in a
     # sentence) is counted in the line index only. Rule events, request lines (the builder's
     # http_request) and error/fatal lines stay.
-    ev = ev.filter(pl.col("kind").is_not_null() | pl.col("j_status").is_not_null() | pl.col("level").is_in(["error", "fatal"]))
+    ev = ev.filter(
+        pl.col("kind").is_not_null() | pl.col("j_status").is_not_null() | pl.col("j_aborted").fill_null(False)
+        | pl.col("level").is_in(["error", "fatal"])
+    )
     kind = (
         pl.when(pl.col("kind").is_not_null())
         .then(pl.col("kind"))
-        .when(pl.col("j_status").is_not_null())
+        .when(pl.col("j_status").is_not_null() | pl.col("j_aborted").fill_null(False))
         .then(pl.lit("http_request"))
         .otherwise(pl.lit("log"))
     )

@@ -163,12 +163,45 @@ def _m5_open_tail(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE sources ADD COLUMN tail JSON")
 
 
+def _m6_requests(con: duckdb.DuckDBPyConnection) -> None:
+    # Requests as rollups, not rows (parsers/requests.py): every request line counted per
+    # (source, service, pod, pid, second, method, route template, status, upstream) with its
+    # latency sum, max and fixed buckets; only failed, aborted and slow requests stay events.
+    # first_line/last_line: the lines the row counts (an append takes back the open tail's).
+    from .parsers.requests import BUCKET_COLUMNS
+
+    buckets = ",\n            ".join(f"{c} BIGINT" for c in BUCKET_COLUMNS)
+    con.execute(
+        f"""
+        CREATE TABLE requests (
+            source_id      INTEGER,
+            service        TEXT,
+            pod            TEXT,
+            pid            BIGINT,
+            second         TIMESTAMPTZ,
+            method         TEXT,
+            route          TEXT,     -- template: ids in the path as :id, no query
+            status         INTEGER,  -- NULL: aborted (no response)
+            upstream       TEXT,
+            requests       BIGINT,
+            latency_n      BIGINT,   -- requests with a latency
+            latency_sum_ms DOUBLE,
+            latency_max_ms DOUBLE,
+            {buckets},
+            first_line     BIGINT,
+            last_line      BIGINT
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("initial schema: sources, events, rejects, line_index, lines", _m1_initial),
     ("cross-export deduplication: events.dedup_key, sources.lines_duplicate", _m2_cross_export_dedup),
     ("content fingerprint: sources.content_head, sources.content_size", _m3_content_fingerprint),
     ("input encoding: sources.encoding", _m4_encoding),
     ("open tail of a file: sources.tail", _m5_open_tail),
+    ("requests as rollups: the requests table", _m6_requests),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -67,7 +67,7 @@ def document_logs(events: pl.DataFrame, ctx: SourceContext) -> pl.DataFrame:
     df = df.with_columns(pl.coalesce(pl.Series("_dl", doc_level, pl.String), pl.col("level")).alias("level"))
     df = assign_events(mark_continuations(df))
     df = entity_columns(df, ctx)
-    folded, _ = build_events(df, ctx, selected=True)
+    folded, _ = build_events(df, ctx, selected=True, every=True)
     # the document's own fields of each event's first row: its time (not re-parsed from text),
     # position, ids, and which field named the entity
     head = logs.with_row_index("_pos").select(

@@ -444,8 +444,8 @@ def build_events(
 
     `selected`: the caller (the native scanner) already kept exactly those events' rows;
     `grouped`: and made them one row per event (`group_events`);
-    `every`: every row given comes back, claimed or not (the log messages of JSON documents:
-    documents/chunk.py makes their line index from these rows, then drops the unclaimed ones).
+    `every`: every row given is an event, claimed or not (the log messages of JSON documents:
+    a document's messages are its events, and its line index is made from them).
     """
     lits = ctx.catalogue.literals
     payload = pl.col("payload")

@@ -202,3 +202,16 @@ def test_an_older_database_gets_its_requests_rolled_up(cli, tmp_path):
         assert con.execute(agg).fetchall() == want and len(want) > 100
     finally:
         con.close()
+
+
+def test_prune_drops_request_rows_before_the_cutoff(cli):
+    """`pmortem prune` bounds the rollup as it bounds the events: rows whose requests all came
+    before the cutoff go, the others stay."""
+    cli.ok("ingest", str(SAMPLES / "unknown"), "-q")
+    (latest,), = cli.sql("SELECT max(ts) FROM events")
+    (before, n_before), = cli.sql("SELECT count(*), sum(requests) FROM requests")
+    cli.ok("prune", "--older-than", "2m")
+    cutoff = latest.timestamp() - 120
+    rows = cli.sql("SELECT epoch(first_ts), epoch(last_ts), requests FROM requests")
+    assert 0 < len(rows) < before and all(last >= cutoff for _, last, _ in rows)
+    assert sum(r[2] for r in rows) < n_before

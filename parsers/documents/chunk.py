@@ -81,9 +81,6 @@ def parse_documents(data: bytes, fmt: str, ctx: SourceContext, name: str = "inpu
         if events.height
         else pl.DataFrame(schema=INDEX_SCHEMA)
     )
-    # every log message is in the line index (above); one that no rule claims and that is not
-    # an error is not an event (events.build_events keeps them for this index: `every`)
-    events = events.filter((pl.col("kind") != "log") | pl.col("level").is_in(["error", "fatal"]))
     return ChunkResult(
         events=events,
         index=idx,

@@ -866,10 +866,7 @@ def test_cli_ingests_gcloud_array(cli, tmp_path) -> None:
     path.write_text(json.dumps([*load("gcp_logging_read.json"), WORKER_ENTRY], indent=2, sort_keys=True) + "\n")
     cli.ok("ingest", str(path), "-q")
     _check_worker(cli, "gcloud.json", "document")
-    # 4 log entries, all in the line index; events are what a rule claims (the worker start):
-    # the three other lines no rule takes (issue 18.6) are index lines only
-    assert cli.sql("SELECT sum(lines) FROM line_index")[0][0] == 4
-    assert cli.sql("SELECT count(*) FROM events")[0][0] == 1
+    assert cli.sql("SELECT count(*) FROM events")[0][0] == 4
 
 
 def test_cli_ingests_gcp_entries_per_line(cli, tmp_path) -> None:
@@ -878,10 +875,7 @@ def test_cli_ingests_gcp_entries_per_line(cli, tmp_path) -> None:
     path.write_text(text + json.dumps(WORKER_ENTRY, sort_keys=True) + "\n")
     cli.ok("ingest", str(path), "-q")
     _check_worker(cli, "sink.jsonl", "document_lines")
-    # 4 log entries, all in the line index; events are what a rule claims (the worker start):
-    # the three other lines no rule takes (issue 18.6) are index lines only
-    assert cli.sql("SELECT sum(lines) FROM line_index")[0][0] == 4
-    assert cli.sql("SELECT count(*) FROM events")[0][0] == 1
+    assert cli.sql("SELECT count(*) FROM events")[0][0] == 4
 
 
 def test_cli_ingests_cloudwatch_filter_log_events(cli, tmp_path) -> None:

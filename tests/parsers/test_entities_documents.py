@@ -30,10 +30,16 @@ def test_es_search_folds_java_stacks_like_the_line_export(tmp_path):
     line_file = require(LINES / f"{TRANSLATION_POD}.log")
     es = _db(tmp_path, "es", es_file)
     lines = _db(tmp_path, "lines", line_file)
-    # the same events: by kind, error class, level, entity and how many log lines each spans
-    assert es.sql(BY_KIND) == lines.sql(BY_KIND)
+    # the same events: by kind, error class, level, entity and how many log lines each spans.
+    # Every message of a document is an event; of a line export only what a rule claims and
+    # errors are (issue 18.6): the ES export's one other INFO line (`Started TranslationServer
+    # ...`) is an index line there
+    claimed = "WHERE kind <> 'log' OR level IN ('error', 'fatal')"
+    by_kind = BY_KIND.replace(" GROUP BY", f" {claimed} GROUP BY")
+    assert es.sql(by_kind) == lines.sql(by_kind) == [r for r in lines.sql(BY_KIND)]
+    assert len(es.sql(BY_KIND)) == len(lines.sql(BY_KIND)) + 1
     # and at the same times (the ES export keeps milliseconds; the line export nanoseconds)
-    q = "SELECT date_trunc('millisecond', ts), kind, coalesce(error_class, '') FROM events ORDER BY ALL"
+    q = f"SELECT date_trunc('millisecond', ts), kind, coalesce(error_class, '') FROM events {claimed} ORDER BY ALL"
     assert es.sql(q) == lines.sql(q)
     # independently, from the raw export: one document per line, stack lines fold into the
     # ERROR event above them (a new event starts at each line that is not a stack frame)
@@ -42,11 +48,7 @@ def test_es_search_folds_java_stacks_like_the_line_export(tmp_path):
     frame = re.compile(r"^(?:\tat |\t\.\.\. \d+ more|Caused by: |[\w$.]+(?:Exception|Error)(?::|$))")
     starts = [m for m in msgs if not frame.match(m)]
     errors = [m for m in starts if " ERROR " in m]
-    # every start is in the line index; it is an event when a rule claims it or it is an error
-    # (issue 18.6: `Started TranslationServer ...` holds a prefilter word no rule takes)
-    assert es.sql("SELECT sum(lines) FROM line_index") == [(len(starts),)]
-    (n_ev, n_lines), = es.sql("SELECT count(*), sum(line_count) FROM events")
-    assert len(errors) <= n_ev < len(starts) and len(msgs) - n_lines == len(starts) - n_ev
+    assert es.sql("SELECT count(*), sum(line_count) FROM events") == [(len(starts), len(msgs))]
     assert es.sql("SELECT count(*) FROM events WHERE level = 'error'") == [(len(errors),)]
     # no stack line is an event of its own (the `Caused by: ...` lines were 17 extra errors)
     assert es.sql("SELECT count(*) FROM events WHERE message LIKE 'Caused by:%' OR message LIKE '\tat %'") == [(0,)]

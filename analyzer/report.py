@@ -57,7 +57,11 @@ def find_window(con: duckdb.DuckDBPyConnection, runner: Runner, o: Options) -> d
         start = start.replace(second=0, microsecond=0)
         info = {"basis": "detected: densest island of impact (worker exits, errors, 5xx, timeouts)", **{k: w[k] for k in w}}
     else:
-        lo, hi = con.execute("SELECT min(ts), max(ts) FROM events WHERE ts IS NOT NULL").fetchone()
+        # the data's span: events, and the requests counted in the rollup (parsers/requests.py)
+        lo, hi = con.execute(
+            "SELECT min(a), max(b) FROM (SELECT min(ts) AS a, max(ts) AS b FROM events WHERE ts IS NOT NULL"
+            " UNION ALL SELECT min(first_ts), max(last_ts) FROM requests)"
+        ).fetchone()
         if lo is None:  # nothing with a time: an empty window at the epoch, never the wall clock
             lo = hi = dt.datetime(1970, 1, 1, tzinfo=UTC)
             info = {**info, "basis": "no timestamped events in the data", "empty": True}

@@ -106,6 +106,10 @@ def _rule_from(d: dict, origin: str, i: int) -> Rule:
 @dataclass
 class Catalogue:
     rules: list[Rule]
+    # requests (parsers/requests.py): at or over this latency a request stays an event;
+    # request_events "all" keeps every request as an event (the rollup is filled either way)
+    slow_request_ms: float = 400.0
+    request_events: str = "notable"
 
     @property
     def literals(self) -> list[str] | None:
@@ -131,7 +135,23 @@ def load_catalogue(config: dict | None = None, *, config_path: str = "pmortem.to
     # test compiles them (all ~40 regexes in polars took 16 ms of every start)
     if user:
         _check_rules(user)
-    return Catalogue(user + rules)
+    slow, keep = _request_settings((config or {}).get("requests", {}), config_path)
+    return Catalogue(user + rules, slow_request_ms=slow, request_events=keep)
+
+
+def _request_settings(sec: object, where: str) -> tuple[float, str]:
+    """`[requests]` in pmortem.toml: `slow_ms` (default 400) and `events` ("notable" or "all")."""
+    from .requests import SLOW_REQUEST_MS
+
+    if not isinstance(sec, dict):
+        raise CatalogueError(f"{where}: [requests] must be a table")
+    slow = sec.get("slow_ms", SLOW_REQUEST_MS)
+    if isinstance(slow, bool) or not isinstance(slow, int | float) or slow < 0:
+        raise CatalogueError(f"{where}: [requests] slow_ms must be a number of milliseconds >= 0")
+    keep = sec.get("events", "notable")
+    if keep not in ("notable", "all"):
+        raise CatalogueError(f"{where}: [requests] events must be \"notable\" or \"all\"")
+    return float(slow), keep
 
 
 def load_config(path: str | None) -> tuple[dict, str | None]:

@@ -63,6 +63,8 @@ class ChunkResult:
     tail_line: int | None = None
     first_ts: datetime | None = None
     last_ts: datetime | None = None
+    # the chunk's requests as rollup rows (parsers/requests.py), set by split_requests
+    requests: pl.DataFrame | None = None
 
 
 REJECT_SCHEMA = {"line_no": pl.Int64, "byte_offset": pl.Int64, "reason": pl.String, "sample": pl.String}
@@ -355,6 +357,8 @@ def json_fields(text: str) -> dict:
         out["status"] = res["statusCode"]
     elif isinstance(get("statusCode"), int):
         out["status"] = obj["statusCode"]
+    elif type(res) is dict and type(req) is dict and "statusCode" in res and res["statusCode"] is None:
+        out["aborted"] = True  # pino-http: the client went away before a response
     rt = get("responseTime", get("duration_ms", get("elapsed_ms")))
     if isinstance(rt, int | float):
         out["duration_ms"] = float(rt)
@@ -397,6 +401,7 @@ _JSON_OUT: dict[str, tuple[str, pl.DataType]] = {
     "peer": ("j_peer", pl.String),
     "trace_id": ("j_trace_id", pl.String),
     "span_id": ("j_span_id", pl.String),
+    "aborted": ("j_aborted", pl.Boolean),
 }
 
 
@@ -431,11 +436,16 @@ def group_events(sel: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def build_events(df: pl.DataFrame, ctx: SourceContext, *, selected: bool = False, grouped: bool = False) -> tuple[pl.DataFrame, int]:
-    """Events from the rows of a chunk: those holding a prefilter literal, or error/fatal ones.
+def build_events(
+    df: pl.DataFrame, ctx: SourceContext, *, selected: bool = False, grouped: bool = False, every: bool = False
+) -> tuple[pl.DataFrame, int]:
+    """Events from the rows of a chunk: those holding a prefilter literal that a rule (or the
+    request builder) claims, or error/fatal ones.
 
     `selected`: the caller (the native scanner) already kept exactly those events' rows;
-    `grouped`: and made them one row per event (`group_events`).
+    `grouped`: and made them one row per event (`group_events`);
+    `every`: every row given is an event, claimed or not (the log messages of JSON documents:
+    a document's messages are its events, and its line index is made from them).
     """
     lits = ctx.catalogue.literals
     payload = pl.col("payload")
@@ -498,10 +508,19 @@ def build_events(df: pl.DataFrame, ctx: SourceContext, *, selected: bool = False
             ev = ev.with_columns(pl.lit(None).alias(f"_f_{f}"))
     if "rule_attrs" not in ev.columns:
         ev = ev.with_columns(pl.lit(None, pl.String).alias("rule_attrs"))
+    # only what a rule asks for becomes an event: a line that held a prefilter literal but
+    # that no rule claimed (a Java thread named `worker-3`, a word such as `release` in a
+    # sentence) is counted in the line index only. Rule events, request lines (the builder's
+    # http_request) and error/fatal lines stay.
+    if not every:
+        ev = ev.filter(
+            pl.col("kind").is_not_null() | pl.col("j_status").is_not_null() | pl.col("j_aborted").fill_null(False)
+            | pl.col("level").is_in(["error", "fatal"])
+        )
     kind = (
         pl.when(pl.col("kind").is_not_null())
         .then(pl.col("kind"))
-        .when(pl.col("j_status").is_not_null())
+        .when(pl.col("j_status").is_not_null() | pl.col("j_aborted").fill_null(False))
         .then(pl.lit("http_request"))
         .otherwise(pl.lit("log"))
     )

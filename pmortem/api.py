@@ -276,14 +276,21 @@ def check_data(
     event (naming the services there are) and a window that holds no events (naming the span
     the database holds). The service matches as the detectors match it: a pod name prefix
     (`checkout` -> checkout-7c9d-x2k9p) or the service name (or NAME-service)."""
-    n, first, last = con.execute("SELECT count(*), min(ts), max(ts) FROM events").fetchone()
+    # requests counted in the rollup (not events) are data too: a log of request lines alone
+    has_req = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'requests'").fetchone()[0]
+    rows = (
+        "(SELECT ts, service, pod FROM events UNION ALL SELECT second, service, pod FROM requests)"
+        if has_req
+        else "events"
+    )
+    n, first, last = con.execute(f"SELECT count(*), min(ts), max(ts) FROM {rows}").fetchone()
     if not n:
         raise NoData(
             f"database {db} holds no events; `pmortem sources --db {db}` shows what was read and rejected"
         )
     if service is not None:
         (hit,) = con.execute(
-            f"SELECT count(*) FROM events WHERE {_SERVICE_MATCH}", {"service": service}
+            f"SELECT count(*) FROM {rows} WHERE {_SERVICE_MATCH}", {"service": service}
         ).fetchone()
         if not hit:
             names = [
@@ -305,7 +312,7 @@ def check_data(
     ]
     params = {k: v for k, v in (("since", since), ("until", until), ("service", service)) if v is not None}
     (hit,) = con.execute(
-        f"SELECT count(*) FROM events WHERE {' AND '.join(w for w in where if w)}", params
+        f"SELECT count(*) FROM {rows} WHERE {' AND '.join(w for w in where if w)}", params
     ).fetchone()
     if not hit:
         what = f" of service {service!r}" if service is not None else ""

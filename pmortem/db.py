@@ -201,6 +201,70 @@ def _m6_scan_state(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _m7_requests(con: duckdb.DuckDBPyConnection) -> None:
+    # Requests as rollups, not rows (parsers/requests.py): every request line counted per
+    # (source, service, pod, pid, second, method, route template, status, upstream) with its
+    # latency sum, max and fixed buckets; only failed, aborted and slow requests stay events.
+    # first_line/last_line: the lines the row counts (an append takes back the open tail's).
+    # the bucket columns spelled out (parsers.requests.BUCKET_COLUMNS today): a migration is
+    # frozen, a later change of the buckets is a migration of its own
+    bounds = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+    buckets = ",\n            ".join([f"le_{b}ms BIGINT" for b in bounds] + ["gt_10000ms BIGINT"])
+    con.execute(
+        f"""
+        CREATE TABLE IF NOT EXISTS requests (
+            source_id      INTEGER,
+            service        TEXT,
+            pod            TEXT,
+            pid            BIGINT,
+            second         TIMESTAMPTZ,
+            method         TEXT,
+            route          TEXT,     -- template: ids in the path as :id, no query
+            status         INTEGER,  -- NULL: aborted (no response)
+            upstream       TEXT,
+            requests       BIGINT,
+            latency_n      BIGINT,   -- requests with a latency
+            latency_sum_ms DOUBLE,
+            latency_max_ms DOUBLE,
+            {buckets},
+            latencies_ms   DOUBLE[],     -- every request's latency (exact quantiles over any rows)
+            first_ts       TIMESTAMPTZ,  -- the first and last request's exact time
+            last_ts        TIMESTAMPTZ,
+            first_line     BIGINT,
+            last_line      BIGINT
+        )
+        """
+    )
+    # A database of an older pmortem kept every request as an `http_request` event: its
+    # requests are rolled up here once (the detectors count requests in this table), the
+    # events stay. Route templates as parsers/requests.py makes them (two passes, frozen here).
+    h = "[0-9a-fA-F]"
+    hex_id = "|".join(f"{h}{{{a}}}\\d{h}{{{max(5 - a, 0)},}}" for a in range(6)) + f"|{h}{{6,}}\\d{h}*"
+    seg = f"/(?:\\d+|{h}{{8}}-{h}{{4}}-{h}{{4}}-{h}{{4}}-{h}{{12}}|{hex_id})(/|$)"
+    path = "split_part(route, '?', 1)"
+    tmpl = f"regexp_replace(regexp_replace({path}, '{seg}', '/:id\\1', 'g'), '{seg}', '/:id\\1', 'g')"
+    bucket = " + ".join(f"CASE WHEN duration_ms > {b} THEN 1 ELSE 0 END" for b in bounds)
+    sums = ", ".join(f"count(*) FILTER (WHERE b = {i})" for i in range(len(bounds) + 1))
+    con.execute(
+        f"""
+        INSERT INTO requests
+        SELECT source_id, service, pod, pid, second, method, route, status, upstream, count(*), count(duration_ms),
+               sum(duration_ms), max(duration_ms), {sums},
+               list(duration_ms) FILTER (WHERE duration_ms IS NOT NULL), min(ts), max(ts), min(line_no), max(line_no)
+        FROM (
+            SELECT source_id, service, pod, pid, date_trunc('second', ts) AS second,
+                   regexp_extract(CAST(attrs AS VARCHAR), '"method":"([A-Z]+)"', 1) AS method0,
+                   nullif(method0, '') AS method, {tmpl} AS route, status,
+                   coalesce(attrs->>'upstream_addr', attrs->>'upstream') AS upstream, duration_ms,
+                   CASE WHEN duration_ms IS NOT NULL THEN {bucket} END AS b, ts, line_no
+            FROM events WHERE kind = 'http_request'
+        )
+        WHERE NOT EXISTS (SELECT 1 FROM requests)
+        GROUP BY source_id, service, pod, pid, second, method, route, status, upstream
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("initial schema: sources, events, rejects, line_index, lines", _m1_initial),
     ("cross-export deduplication: events.dedup_key, sources.lines_duplicate", _m2_cross_export_dedup),
@@ -208,6 +272,7 @@ MIGRATIONS: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     ("input encoding: sources.encoding", _m4_encoding),
     ("open tail of a file: sources.tail", _m5_open_tail),
     ("scan memory: scan_findings, scan_cache; rolled-up baseline: cpu_count_history", _m6_scan_state),
+    ("requests as rollups: the requests table", _m7_requests),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -44,6 +44,7 @@ from .parsers.readers import (
     expand_paths,
     limits_scope,
 )
+from .parsers.requests import split_requests
 from .progress import Progress
 from .safe_text import visible
 from .store import commit_chunk, forget_rows, reopen_tail, resolve_entities
@@ -425,11 +426,14 @@ def _chunk_source(path, fmt, ctx, opts, size, skip_bytes, first_line, state) -> 
 
 def _store(con, source_id: int, src: ChunkSource, dedup: bool, out: SourceSummary, prog: Progress) -> None:
     """The one loop: each step of the source committed with its resume point, counted, reported."""
+    cat = src.ctx.catalogue
     with contextlib.closing(iter(src)) as steps:
         for st in steps:
-            commit_chunk(con, source_id, st.res, st.bytes_done, st.lines_done, dedup, tail_at=st.tail_at)
-            out.lines += st.res.n_lines
-            out.events += st.res.events.height
-            out.rejected += st.res.n_rejected
+            # requests as rollups: every request counted, only the notable ones kept as events
+            res = split_requests(st.res, cat.slow_request_ms, keep_all=cat.request_events == "all")
+            commit_chunk(con, source_id, res, st.bytes_done, st.lines_done, dedup, tail_at=st.tail_at)
+            out.lines += res.n_lines
+            out.events += res.events.height
+            out.rejected += res.n_rejected
             prog.advance(st.advance, st.res.n_lines, _label(src.path))
     prog.advance(max(src.size - src.pos, 0), 0, _label(src.path))

@@ -527,7 +527,7 @@ class PruneResult:
 
 
 def prune(db: str, older_than: dt.timedelta, *, wait: float) -> PruneResult:
-    """Delete events, line_index, lines and rejects older than the newest event minus
+    """Delete events, line_index, lines, rejects and request rollup rows older than the newest event minus
     `older_than` (log time, as --last). Kept: every source row (fingerprints, offsets: a
     re-ingest stays incremental), scan_findings, and the CPU counts of pruned pod starts,
     rolled up into cpu_count_history (the host-shape rule's baseline)."""
@@ -577,6 +577,8 @@ def prune(db: str, older_than: dt.timedelta, *, wait: float) -> PruneResult:
                 "DELETE FROM line_index WHERE minute + INTERVAL 1 MINUTE <= $c", {"c": cutoff}
             ).fetchone()
             (deleted["lines"],) = con.execute("DELETE FROM lines WHERE ts < $c", {"c": cutoff}).fetchone()
+            # request rollup rows whose requests all came before the cutoff
+            (deleted["requests"],) = con.execute("DELETE FROM requests WHERE last_ts < $c", {"c": cutoff}).fetchone()
             deleted["rolled_up_starts"] = sum(r[2] for r in rolled)
             con.execute("COMMIT")
         except BaseException:

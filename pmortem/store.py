@@ -102,6 +102,8 @@ def commit_chunk(con, source_id: int, res: ChunkResult, bytes_done: int, lines_d
         dup_lines = insert_events(con, res.events, source_id, dedup)
         insert(con, "rejects", res.rejects, source_id)
         insert(con, "line_index", res.index, source_id)
+        if res.requests is not None:
+            insert(con, "requests", res.requests, source_id)
         if res.lines is not None:
             insert(con, "lines", res.lines, source_id)
         con.execute(
@@ -135,7 +137,7 @@ def reopen_tail(con, source_id: int, tail: dict, store_lines: bool) -> None:
     so an append reads it again together with what follows it, as a clean ingest would."""
     line = int(tail["line"])
     with transaction(con):
-        for table, col in (("events", "line_no"), ("rejects", "line_no"), ("line_index", "first_line")):
+        for table, col in (("events", "line_no"), ("rejects", "line_no"), ("line_index", "first_line"), ("requests", "first_line")):
             con.execute(f"DELETE FROM {table} WHERE source_id = ? AND {col} >= ?", [source_id, line])
         if store_lines:
             con.execute("DELETE FROM lines WHERE source_id = ? AND line_no >= ?", [source_id, line])
@@ -149,7 +151,7 @@ def reopen_tail(con, source_id: int, tail: dict, store_lines: bool) -> None:
 def forget_rows(con, source_id: int) -> None:
     """A source read again from its start (a JSON document cannot be resumed half-way)."""
     with transaction(con):
-        for table in ("events", "rejects", "line_index"):
+        for table in ("events", "rejects", "line_index", "requests"):
             con.execute(f"DELETE FROM {table} WHERE source_id = ?", [source_id])
     con.execute("UPDATE sources SET lines=0, lines_parsed=0, lines_rejected=0, lines_folded=0, lines_generic=0, events=0 WHERE source_id = ?", [source_id])
 

@@ -66,8 +66,16 @@ obs AS MATERIALIZED (  -- every line or response seen for an entity in the windo
     WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ + to_microseconds(CAST($after_s * 1e6 AS BIGINT))
     QUALIFY row_number() OVER (PARTITION BY entity, sig, ts, message ORDER BY source_id, line_no) = 1
 ),
-seen AS MATERIALIZED (  -- an entity's first line (a duplicate has the same time: no deduplication needed)
-    SELECT entity, min(ts) AS seen_since FROM ent GROUP BY entity
+rq AS (  -- every request, from the requests rollup (only failed and slow ones stay events), attributed as above
+    SELECT coalesce(coalesce(a.pod, r.pod), coalesce(p.service, r.service), 'source ' || r.source_id) AS entity,
+           coalesce(a.pod, r.pod) AS pod, coalesce(p.service, r.service) AS service, r.first_ts, r.last_ts, r.requests
+    FROM requests r
+    LEFT JOIN addr1 a ON a.ip = regexp_extract(r.upstream, '^\[?([^\]]+?)\]?:\d+$', 1)
+    LEFT JOIN ent_pods p ON p.pod = a.pod
+    WHERE r.first_ts IS NOT NULL
+),
+seen AS MATERIALIZED (  -- an entity's first line or request (a duplicate has the same time: no deduplication needed)
+    SELECT entity, min(ts) AS seen_since FROM (SELECT entity, ts FROM ent UNION ALL SELECT entity, first_ts FROM rq) GROUP BY entity
 ),
 scored AS (
     SELECT b.*, s.seen_since,
@@ -98,20 +106,30 @@ before5 AS (
     FROM onsets o LEFT JOIN bad b ON b.entity = o.entity AND b.ts < o.ts AND b.is_http = 1
     GROUP BY o.entity
 ),
-req AS (
-    SELECT o.entity, count(q.ts) AS requests_after
+req AS (  -- a rollup second that straddles the onset counts when a request of it came at or after the onset
+    SELECT o.entity, coalesce(sum(q.requests), 0) AS requests_after
     FROM onsets o JOIN span s USING (entity)
-    LEFT JOIN obs q ON q.entity = o.entity AND q.sig = 'http' AND q.ts >= o.ts AND q.ts < $until::TIMESTAMPTZ
+    LEFT JOIN rq q ON q.entity = o.entity AND q.last_ts >= o.ts AND q.first_ts < $until::TIMESTAMPTZ
     GROUP BY o.entity
 ),
-sib AS (
-    SELECT o.entity,
-           count(DISTINCT x.entity) AS siblings,
-           count(*) FILTER (WHERE x.ts IS NOT NULL AND (x.status >= 500 OR (x.sig = 'line' AND x.level IN ('error', 'fatal')))) AS sibling_bad_after,
-           count(*) FILTER (WHERE x.sig = 'http') AS sibling_requests_after
+sib_obs AS (
+    SELECT o.entity, x.entity AS sibling,
+           count(*) FILTER (WHERE x.status >= 500 OR (x.sig = 'line' AND x.level IN ('error', 'fatal'))) AS bad, 0 AS requests
     FROM onsets o
-    LEFT JOIN obs x ON x.service = o.service AND x.entity <> o.entity AND x.pod IS NOT NULL
+    JOIN obs x ON x.service = o.service AND x.entity <> o.entity AND x.pod IS NOT NULL
          AND x.ts >= o.ts AND x.ts < o.ts + to_microseconds(CAST($after_s * 1e6 AS BIGINT))
+    GROUP BY ALL
+    UNION ALL
+    SELECT o.entity, x.entity, 0, sum(x.requests)
+    FROM onsets o
+    JOIN rq x ON x.service = o.service AND x.entity <> o.entity AND x.pod IS NOT NULL
+         AND x.last_ts >= o.ts AND x.first_ts < o.ts + to_microseconds(CAST($after_s * 1e6 AS BIGINT))
+    GROUP BY ALL
+),
+sib AS (
+    SELECT o.entity, count(DISTINCT x.sibling) AS siblings, coalesce(sum(x.bad), 0) AS sibling_bad_after,
+           coalesce(sum(x.requests), 0) AS sibling_requests_after
+    FROM onsets o LEFT JOIN sib_obs x USING (entity)
     GROUP BY o.entity
 ),
 msgs AS (

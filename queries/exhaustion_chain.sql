@@ -68,22 +68,24 @@ addr AS (
     SELECT regexp_extract(message, '(?i)\blisten(?:ing)?(?:\s+on)?[\s=:]+(?:https?://)?(\d{1,3}(?:\.\d{1,3}){3})', 1) AS ip, pod
     FROM ev WHERE message ILIKE '%listen%'
 ),
-reqs AS (  -- the pod's own access lines, or a proxy's lines for the pod's address
-    SELECT pod, ts, status FROM ev WHERE kind = 'http_request'
+reqs AS (  -- the pod's own access lines, or a proxy's lines for the pod's address: every request,
+           -- from the requests rollup (per second; a row's time is its first request's)
+    SELECT pod, first_ts AS ts, status, requests AS n FROM requests
+    WHERE pod IN (SELECT unnest(string_split($pods::VARCHAR, ','))) AND first_ts < $until::TIMESTAMPTZ
     UNION ALL
-    SELECT a.pod, e.ts, e.status FROM events e
-    JOIN addr a ON a.ip <> '' AND a.ip = regexp_extract(e.attrs->>'upstream_addr', '^\[?([^\]]+?)\]?:\d+$', 1)
-    WHERE e.kind = 'http_request' AND e.ts < $until::TIMESTAMPTZ
+    SELECT a.pod, r.first_ts, r.status, r.requests FROM requests r
+    JOIN addr a ON a.ip <> '' AND a.ip = regexp_extract(r.upstream, '^\[?([^\]]+?)\]?:\d+$', 1)
+    WHERE r.first_ts < $until::TIMESTAMPTZ
 ),
 load AS (
-    SELECT r.pod, 'load' AS section, 'requests' AS name, count(*) AS n,
-           count(*) FILTER (WHERE r.ts < f.t_bad - INTERVAL 60 SECOND)
+    SELECT r.pod, 'load' AS section, 'requests' AS name, sum(r.n) AS n,
+           coalesce(sum(r.n) FILTER (WHERE r.ts < f.t_bad - INTERVAL 60 SECOND), 0)
                / nullif(epoch(f.t_bad - INTERVAL 60 SECOND) - epoch(min(r.ts)), 0) AS rate_before_per_s,
-           count(*) FILTER (WHERE r.ts >= f.t_bad - INTERVAL 60 SECOND AND r.ts < f.t_bad) / 60.0 AS rate_after_per_s
+           coalesce(sum(r.n) FILTER (WHERE r.ts >= f.t_bad - INTERVAL 60 SECOND AND r.ts < f.t_bad), 0) / 60.0 AS rate_after_per_s
     FROM reqs r JOIN first_bad f USING (pod) WHERE f.t_bad IS NOT NULL GROUP BY r.pod, f.t_bad
 ),
 status AS (
-    SELECT r.pod, 'status' AS section, CAST(r.status AS VARCHAR) AS name, count(*) AS n
+    SELECT r.pod, 'status' AS section, CAST(r.status AS VARCHAR) AS name, sum(r.n) AS n
     FROM reqs r JOIN first_bad f USING (pod) WHERE r.ts >= f.t_bad AND r.status IS NOT NULL GROUP BY ALL
 )
 SELECT pod, section, name, n, first_value, last_value, NULL::DOUBLE AS max_value, NULL::DOUBLE AS rising_share,

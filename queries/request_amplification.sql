@@ -57,10 +57,14 @@ agg AS (
            min(ts) AS first_call, max(ts) AS last_call
     FROM calls GROUP BY pod, coalesce(peer, '?')
 ),
-active AS (
-    SELECT pod, greatest(epoch(max(ts) - min(ts)), 1.0) / 60.0 AS active_min
-    FROM events
-    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ AND pod IN (SELECT pod FROM agg)
+active AS (  -- events, and the requests counted in the rollup (only failed and slow ones stay events)
+    SELECT pod, greatest(epoch(max(b) - min(a)), 1.0) / 60.0 AS active_min FROM (
+        SELECT pod, ts AS a, ts AS b FROM events
+        WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ AND pod IN (SELECT pod FROM agg)
+        UNION ALL
+        SELECT pod, greatest(first_ts, $since::TIMESTAMPTZ), least(last_ts, $until::TIMESTAMPTZ - INTERVAL 1 MICROSECOND) FROM requests
+        WHERE last_ts >= $since::TIMESTAMPTZ AND first_ts < $until::TIMESTAMPTZ AND pod IN (SELECT pod FROM agg)
+    )
     GROUP BY pod
 )
 SELECT a.pod, a.service, a.peer, a.calls, round(w.window_min, 3) AS window_min,

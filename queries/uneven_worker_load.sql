@@ -1,25 +1,34 @@
 -- uneven_worker_load.sql: requests per worker PID inside one pod (one worker doing most of the work).
 --
 -- Measures, per pod whose request lines carry the serving worker's PID (access lines with a pid, or
--- the workers' own `request completed` lines), over the window: requests per PID (workers the pod
+-- the workers' own `request completed` lines), over the window, from the `requests` rollup (every
+-- request counted there, per pod, pid, second, route and status): requests per PID (workers the pod
 -- started in the window but that served nothing count with 0), the rate over the pod's request span,
--- the share of the pod's requests, p50/p99 of the request duration (ms), 5xx per PID; and per pod the
--- busiest PID, its requests over the median of the other PIDs', and max over min.
+-- the share of the pod's requests, p50/p99 of the request duration (ms, over the rollup's latencies),
+-- 5xx per PID; and per pod the busiest PID, its requests over the median of the
+-- other PIDs', and max over min. A rollup second that straddles the window's edge counts whole.
 -- Parameters: $since, $until (TIMESTAMPTZ window), $min_requests (INTEGER: pods with fewer requests are skipped).
 -- Columns: pod, service, pid, requests, req_per_s, share, p50_ms, p99_ms, http_5xx, first_request,
 --   last_request (TIMESTAMPTZ, the PID's), pod_requests, pod_first_request, pod_span_s, pids, busiest_pid,
 --   busiest_vs_median_other, max_over_min, others_median_p99_ms.
--- Duplicates (the same line, fields included, seen through two exports) count once. Run with SET TimeZone = 'UTC'.
-WITH req AS (
-    SELECT pod, service, pid, ts, status, duration_ms FROM events
-    WHERE kind = 'http_request' AND pid IS NOT NULL AND pod IS NOT NULL
-      AND ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
-    QUALIFY row_number() OVER (PARTITION BY pod, pid, ts, message, CAST(attrs AS VARCHAR) ORDER BY source_id, line_no) = 1
+-- Run with SET TimeZone = 'UTC'.
+WITH roll AS (
+    SELECT * FROM requests
+    WHERE pid IS NOT NULL AND pod IS NOT NULL AND last_ts >= $since::TIMESTAMPTZ AND first_ts < $until::TIMESTAMPTZ
+),
+req AS (  -- per pod and PID
+    SELECT pod, any_value(service) AS service, pid, sum(requests) AS requests, min(first_ts) AS first_request,
+           max(last_ts) AS last_request, sum(requests) FILTER (WHERE status >= 500) AS http_5xx
+    FROM roll GROUP BY pod, pid
+),
+quant AS (
+    SELECT pod, pid, quantile_cont(l, 0.5) AS p50_ms, quantile_cont(l, 0.99) AS p99_ms
+    FROM (SELECT pod, pid, unnest(latencies_ms) AS l FROM roll) GROUP BY pod, pid
 ),
 pods AS (
-    SELECT pod, any_value(service) AS service, count(*) AS pod_requests, min(ts) AS pod_first_request,
-           greatest(epoch(max(ts)) - epoch(min(ts)), 1) AS pod_span_s
-    FROM req GROUP BY pod HAVING count(*) >= $min_requests::INTEGER
+    SELECT pod, any_value(service) AS service, sum(requests) AS pod_requests, min(first_request) AS pod_first_request,
+           greatest(epoch(max(last_request)) - epoch(min(first_request)), 1) AS pod_span_s
+    FROM req GROUP BY pod HAVING sum(requests) >= $min_requests::INTEGER
 ),
 started AS (  -- workers started in the window that may have served nothing
     SELECT DISTINCT w.pod, w.pid FROM events w JOIN pods p USING (pod)
@@ -27,15 +36,14 @@ started AS (  -- workers started in the window that may have served nothing
       AND w.ts <= p.pod_first_request + INTERVAL 1 SECOND * p.pod_span_s
 ),
 per_pid AS (
-    SELECT p.pod, p.service, x.pid, count(r.ts) AS requests,
-           count(r.ts) / p.pod_span_s AS req_per_s, count(r.ts) / p.pod_requests AS share,
-           quantile_cont(r.duration_ms, 0.5) AS p50_ms, quantile_cont(r.duration_ms, 0.99) AS p99_ms,
-           count(*) FILTER (WHERE r.status >= 500) AS http_5xx, min(r.ts) AS first_request, max(r.ts) AS last_request,
+    SELECT p.pod, p.service, x.pid, coalesce(r.requests, 0) AS requests,
+           coalesce(r.requests, 0) / p.pod_span_s AS req_per_s, coalesce(r.requests, 0) / p.pod_requests AS share,
+           q.p50_ms, q.p99_ms, coalesce(r.http_5xx, 0) AS http_5xx, r.first_request, r.last_request,
            p.pod_requests, p.pod_first_request, p.pod_span_s
     FROM pods p
     JOIN (SELECT pod, pid FROM req UNION SELECT pod, pid FROM started) x USING (pod)
     LEFT JOIN req r ON r.pod = x.pod AND r.pid = x.pid
-    GROUP BY p.pod, p.service, x.pid, p.pod_requests, p.pod_first_request, p.pod_span_s
+    LEFT JOIN quant q ON q.pod = x.pod AND q.pid = x.pid
 ),
 ranked AS (
     SELECT *, row_number() OVER (PARTITION BY pod ORDER BY requests DESC, pid) AS rk,

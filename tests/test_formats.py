@@ -103,6 +103,9 @@ def test_nginx_access_log(cli, name):
     """combined and `timed` (+ $request_time $upstream_response_time): every line one http_request."""
     path = F / "nginx" / name
     exp = _access_expectations(path)
+    # every request kept as an event (by default only failed and slow ones are: the rest
+    # are counted in the requests rollup), so each line's fields can be checked
+    (cli.tmp / "pmortem.toml").write_text('[requests]\nevents = "all"\n')
     src = ingest(cli, path)
     assert (src["lines"], src["lines_rejected"]) == (len(exp), 0)
     got = by_line(cli, src, "ts, kind, status, route, peer, duration_ms")
@@ -290,6 +293,7 @@ def test_pino_http_requests(cli):
     """pino-http: req.method/url/remoteAddress, res.statusCode, responseTime (ms)."""
     path = F / "node" / "pino-http.log"
     recs = _json_lines(path)
+    (cli.tmp / "pmortem.toml").write_text('[requests]\nevents = "all"\n')  # every request an event
     src = ingest(cli, path)
     assert (src["lines"], src["lines_rejected"]) == (len(recs), 0)
     got = by_line(cli, src, "ts, level, kind, status, duration_ms, route, peer, pod", "kind = 'http_request'")

@@ -80,7 +80,7 @@ def document_logs(events: pl.DataFrame, ctx: SourceContext, index: list | None =
         # every message in the line index, at its document's own line (as the line path counts lines)
         pos = logs.select(pl.int_range(1, n + 1, dtype=pl.Int64).alias("line_no"), pl.col("line_no").alias("_doc_line"))
         index.append(_line_index(df.join(pos, on="line_no", how="left").with_columns(pl.col("_doc_line").alias("line_no"))))
-    folded, _ = build_events(df, ctx, selected=True)
+    folded, _ = build_events(df, ctx, selected=True, every=True)
     # the document's own fields of each event's first row: its time (not re-parsed from text),
     # position, ids, and which field named the entity
     head = logs.with_row_index("_pos").select(

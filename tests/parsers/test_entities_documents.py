@@ -30,10 +30,16 @@ def test_es_search_folds_java_stacks_like_the_line_export(tmp_path):
     line_file = require(LINES / f"{TRANSLATION_POD}.log")
     es = _db(tmp_path, "es", es_file)
     lines = _db(tmp_path, "lines", line_file)
-    # the same events: by kind, error class, level, entity and how many log lines each spans
-    assert es.sql(BY_KIND) == lines.sql(BY_KIND)
+    # the same events: by kind, error class, level, entity and how many log lines each spans.
+    # Every message of a document is an event; of a line export only what a rule claims and
+    # errors are (issue 18.6): the ES export's one other INFO line (`Started TranslationServer
+    # ...`) is an index line there
+    claimed = "WHERE kind <> 'log' OR level IN ('error', 'fatal')"
+    by_kind = BY_KIND.replace(" GROUP BY", f" {claimed} GROUP BY")
+    assert es.sql(by_kind) == lines.sql(by_kind) == [r for r in lines.sql(BY_KIND)]
+    assert len(es.sql(BY_KIND)) == len(lines.sql(BY_KIND)) + 1
     # and at the same times (the ES export keeps milliseconds; the line export nanoseconds)
-    q = "SELECT date_trunc('millisecond', ts), kind, coalesce(error_class, '') FROM events ORDER BY ALL"
+    q = f"SELECT date_trunc('millisecond', ts), kind, coalesce(error_class, '') FROM events {claimed} ORDER BY ALL"
     assert es.sql(q) == lines.sql(q)
     # independently, from the raw export: one document per line, stack lines fold into the
     # ERROR event above them (a new event starts at each line that is not a stack frame)

@@ -729,14 +729,21 @@ def _command_line(name: str) -> str:
 @click.option(
     "--sql",
     "sql_mode",
-    type=click.Choice(["inline", "appendix", "none"]),
-    default="appendix",
-    show_default=True,
-    help="Where the Markdown shows each finding's SQL: inline under the finding, in an appendix "
-    "(each query once; the finding names its file and parameters), or none. The JSON always has it.",
+    type=click.Choice(["sidecar", "inline", "appendix", "none"]),
+    default=None,
+    help="Where each finding's SQL goes: a sidecar file next to --out (postmortem.md -> "
+    "postmortem.sql, each query once; the finding names the query), inline under the finding, an "
+    "appendix (each query once), or none. Default: sidecar with --out, none on stdout (Markdown), "
+    "appendix for HTML (one self-contained page). The JSON always has it.",
+)
+@click.option(
+    "--skeleton",
+    is_flag=True,
+    help="Append the sections only people can write (detection, response and resolution timeline, "
+    "customer impact, action items with owner and due date), pre-filled where the logs say something.",
 )
 @config_option
-def report(db, wait, since, until, service, out, fmt, tolerance_s, sql_mode, config_path):
+def report(db, wait, since, until, service, out, fmt, tolerance_s, sql_mode, skeleton, config_path):
     """Write the postmortem: trigger, mechanism, symptoms, evidence and the SQL behind every number.
 
     Exit code 0 whether or not an incident is found; read `incident` in the JSON.
@@ -754,6 +761,12 @@ def report(db, wait, since, until, service, out, fmt, tolerance_s, sql_mode, con
 
     if since and until and since >= until:
         raise UserError("--since must be before --until")
+    if sql_mode == "sidecar" and not out:
+        raise UserError("--sql sidecar needs --out FILE (the SQL goes next to it); on stdout use --sql appendix")
+    hint = False
+    if sql_mode is None:
+        sql_mode = "appendix" if fmt == "html" else "sidecar" if out else "none"
+        hint = sql_mode == "none"
     rep = build(
         db,
         since,
@@ -764,16 +777,22 @@ def report(db, wait, since, until, service, out, fmt, tolerance_s, sql_mode, con
         wait=wait,
         command=_command_line("report"),
     )
+    from .analyzer.render import sidecar_path
+
+    sql_file = sidecar_path(out) if out and sql_mode == "sidecar" and fmt != "json" else None
     if fmt == "json":
         text = rep.to_json()
     elif fmt == "html":
-        text = rep.to_html(sql=sql_mode)
+        text = rep.to_html(sql=sql_mode, sql_file=sql_file, skeleton=skeleton)
     else:
-        text = rep.to_markdown(sql=sql_mode)
+        text = rep.to_markdown(sql=sql_mode, sql_file=sql_file, sql_hint=hint, skeleton=skeleton)
+    if sql_file:
+        _write(rep.to_sql(os.path.basename(out)), sql_file)
     _write(text, out)
     if out:
         click.echo(
-            f"wrote {out} ({'incident' if rep.incident else 'no incident'}, {len(rep.findings)} findings)",
+            f"wrote {out}{f' and {sql_file}' if sql_file else ''} "
+            f"({'incident' if rep.incident else 'no incident'}, {len(rep.findings)} findings)",
             err=True,
         )
 

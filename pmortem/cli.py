@@ -698,6 +698,15 @@ def sources(db, wait, fmt, out):
         _emit(cols_all, rows, fmt, out)
 
 
+def last_text(d) -> str:
+    """A --last duration as given: 3600 s -> 1h, 90 s -> 90s."""
+    s = int(d.total_seconds())
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s and s % n == 0:
+            return f"{s // n}{unit}"
+    return f"{s}s"
+
+
 def _command_line(name: str) -> str:
     return "pmortem " + " ".join(sys.argv[1:]) if sys.argv[1:2] == [name] else f"pmortem {name}"
 
@@ -837,9 +846,14 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "incident": 2}
 @config_option
 @format_option(("text", "md", "csv", "json"), default="text")
 @out_option("the findings")
+@click.option(
+    "--with-sql",
+    is_flag=True,
+    help="JSON: add each finding's query (file, parameters and text); left out by default.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
 def scan(
-    paths, db, wait, fail_on, last, since, until, all_, dry_run, input_format, config_path, fmt, out, quiet
+    paths, db, wait, fail_on, last, since, until, all_, dry_run, input_format, config_path, fmt, out, with_sql, quiet
 ):
     """Unattended check for cron/CI: ingest PATHS (if any), analyse the window, tell what is NEW.
 
@@ -883,8 +897,16 @@ def scan(
     new = res.report
     hits = [f for f in new if SEVERITY_RANK.get(f["severity"], 0) >= SEVERITY_RANK[fail_on]]
     win = res.window
-    span = f"{win.get('start')} .. {win.get('end')}"
+    from .analyzer.render import trim_ts
+
+    span = f"{trim_ts(str(win.get('start')))} to {trim_ts(str(win.get('end')))}"
+    if last:
+        span += f" (--last {last_text(last)}, to the newest event)"
     alerts = [alert_object(f) for f in new]
+    if with_sql:
+        for a, f in zip(alerts, new, strict=True):
+            if f.get("sql"):
+                a["sql"] = f["sql"]
     if fmt == "json":
         text = (
             json.dumps(

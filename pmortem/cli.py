@@ -771,7 +771,9 @@ def report(db, wait, since, until, service, out, fmt, tolerance_s, sql_mode, ske
     if since and until and since >= until:
         raise UserError("--since must be before --until")
     if sql_mode == "sidecar" and not out:
-        raise UserError("--sql sidecar needs --out FILE (the SQL goes next to it); on stdout use --sql appendix")
+        raise UserError(
+            "--sql sidecar needs --out FILE (the SQL goes next to it); on stdout use --sql appendix"
+        )
     hint = False
     if sql_mode is None:
         sql_mode = "appendix" if fmt == "html" else "sidecar" if out else "none"
@@ -853,7 +855,21 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "incident": 2}
 )
 @click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
 def scan(
-    paths, db, wait, fail_on, last, since, until, all_, dry_run, input_format, config_path, fmt, out, with_sql, quiet
+    paths,
+    db,
+    wait,
+    fail_on,
+    last,
+    since,
+    until,
+    all_,
+    dry_run,
+    input_format,
+    config_path,
+    fmt,
+    out,
+    with_sql,
+    quiet,
 ):
     """Unattended check for cron/CI: ingest PATHS (if any), analyse the window, tell what is NEW.
 

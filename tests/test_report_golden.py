@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import json
 import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner

@@ -17,9 +17,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 from conftest import SAMPLES, require
-
 from pmortem.analyzer.render import people, trim_ts
 from pmortem.analyzer.sqlrun import substituted
+
 from pmortem.cli import main
 
 
@@ -95,7 +95,7 @@ def test_default_with_out_writes_the_sql_beside_the_report_each_query_once(incid
             assert q["file"] == item["sql"]["file"]
             assert (item.get("id") or item["rule"]) in q["users"]
             # parameters other than the window's are named in the reference
-            for k, v in item["sql"]["params"].items():
+            for k in item["sql"]["params"]:
                 if k not in ("since", "until"):
                     assert f"`${k} = " in params, (name, k)
             # the query as printed in the sidecar runs with the finding's parameters

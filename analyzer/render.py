@@ -28,8 +28,13 @@ _TS_FRACTION = re.compile(r"(\d{2}:\d{2}:\d{2})\.(\d*?)0+(?=Z|[+-]\d{2}:?\d{2}|\
 _DECIMAL = re.compile(r"(-?\d{1,3}(?:,\d{3})+\.\d+|-?\d+\.\d+)( s(?![A-Za-z0-9]))?")
 
 
+_TS_UTC = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?)\+00:00\b")
+
+
 def trim_ts(text: str) -> str:
-    """ISO timestamps without trailing zero fraction digits: `20:59:05.616000Z` -> `20:59:05.616Z`."""
+    """ISO timestamps without trailing zero fraction digits, UTC as Z: `20:59:05.616000+00:00` ->
+    `20:59:05.616Z`."""
+    text = _TS_UTC.sub(r"\1Z", text)
     return _TS_FRACTION.sub(lambda m: m.group(1) + ("." + m.group(2) if m.group(2) else ""), text)
 
 

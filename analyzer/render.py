@@ -77,13 +77,17 @@ def _round_in_text(m: re.Match) -> str:
     return human(x) + unit
 
 
+_QUOTED = re.compile(r"((?<!\w)'[^'\n]*'(?!\w)|(?<!\w)\"[^\"\n]*\"(?!\w))")
+
+
 def people(text: object) -> str:
     """Prose as people write it: timestamps without trailing zeros and decimals rounded
     (`0.098 s` -> `98 ms`, `5.097/s` -> `5.1/s`, `8.21x` -> `8.2x`), leaving addresses, versions,
     times and identifiers alone. The JSON keeps the exact values."""
     if text is None:
         return ""
-    return _DECIMAL.sub(_round_in_text, trim_ts(str(text)))
+    parts = _QUOTED.split(trim_ts(str(text)))  # a quoted message (odd parts) stays as logged
+    return "".join(p if i % 2 else _DECIMAL.sub(_round_in_text, p) for i, p in enumerate(parts))
 
 
 def value(v: object) -> str:
@@ -96,7 +100,7 @@ def value(v: object) -> str:
         return ", ".join(f"{k}: {value(x)}" for k, x in v.items())
     if isinstance(v, (list, tuple)):
         return ", ".join(value(x) for x in v)
-    return people(v)
+    return trim_ts(str(v))  # text (often from the logs) as it is, times without trailing zeros
 
 
 def empty(v: object) -> bool:

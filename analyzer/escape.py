@@ -37,6 +37,44 @@ def md_escape(text: object) -> str:
     return s
 
 
+_LINE_START = re.compile(r"^(?:[#>+=]|-(?=\s|-|$)|\d{1,9}(?=[.)](?:\s|$))|\[)")
+_ENTITY = re.compile(r"&(?=#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-9]{0,31};)")
+_LINK_CLOSE = re.compile(r"\](?=[(\[:])")
+_INTRAWORD = re.compile(r"(?<=[^\W_])_(?=[^\W_])")
+
+
+def md_text(text: object, *, table: bool = False) -> str:
+    """Escape text for Markdown prose (or a table cell) by context: only what would change the
+    rendering gets a backslash, so `2022-04-08`, `1.5 s` and `(r = 0.72)` stay as written.
+
+    Always: `\\`, backticks, `*`, `~`, `<` (no tag, no autolink) and `_` unless it sits inside a
+    word (`pod_spec` cannot emphasise); `&` only where it would start an entity; `]` only where it
+    would close a link (`](`, `][`, `]:`). At the start of the text (where a template puts it at the
+    start of a line or list item): a heading `#`, quote `>`, list marker `-`/`+`/`1.`/`1)`, a setext
+    `=`, and `[`. In a table cell (`table=True`) also `|`, and no line-start rules (a cell holds no
+    blocks). Line breaks become ⏎, and a scheme's `:` becomes `&#58;` as in md_escape, so neither a
+    line nor a link can form from log text.
+    """
+    if text is None:
+        return ""
+    s = str(text).replace("\r\n", "\n").replace("\r", "\n").replace("\n", " ⏎ ").replace("\t", " ")
+    if not table:
+        s = s.lstrip(" ")
+    out = []
+    for ch in s:
+        out.append("\\" + ch if ch in "\\`*~<" or (table and ch == "|") else ch)
+    s = "".join(out)
+    s = re.sub(r"_", lambda m: "_" if _INTRAWORD.match(m.string, m.start()) else "\\_", s) if "_" in s else s
+    s = _ENTITY.sub("\\\\&", s)
+    s = _LINK_CLOSE.sub("\\\\]", s)
+    if not table:
+        s = _LINE_START.sub(lambda m: m.group(0) + "\\" if m.group(0)[0].isdigit() else "\\" + m.group(0), s, count=1)
+    s = re.sub(r"(?i)\b(javascript|vbscript|data|file)\s*:", lambda m: m.group(1) + "&#58;", s)
+    s = re.sub(r"(?i)\b(https?|ftp)://", lambda m: m.group(1) + "&#58;//", s)
+    s = re.sub(r"(?i)\bwww\.", "www&#46;", s)
+    return s
+
+
 def _longest_run(text: str) -> int:
     return max((len(m.group(0)) for m in _BACKTICKS.finditer(text)), default=0)
 

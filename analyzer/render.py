@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from importlib.resources import files
 
 import jinja2
 
 from . import rules
-from .escape import code_block, code_span, html_text, md_escape, mermaid_label
+from .escape import code_block, code_span, html_text, md_text, mermaid_label
 from .findings import explained_text
 from .redact import Redactor
-from .sqlrun import substituted
+from .sqlrun import param_text, substituted
 
 SERIES = [("deaths", "worker deaths/s"), ("dependency_calls", "dependency calls/s"), ("dependency_errors", "dependency errors/s"),
           ("timeouts", "timeouts/s")]
@@ -19,6 +21,90 @@ SERIES = [("deaths", "worker deaths/s"), ("dependency_calls", "dependency calls/
 
 def _load_template(name: str) -> str:
     return files("pmortem.templates").joinpath(name).read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------ values as people write them
+_TS_FRACTION = re.compile(r"(\d{2}:\d{2}:\d{2})\.(\d*?)0+(?=Z|[+-]\d{2}:?\d{2}|\b)")
+_DECIMAL = re.compile(r"(-?\d{1,3}(?:,\d{3})+\.\d+|-?\d+\.\d+)( s(?![A-Za-z0-9]))?")
+
+
+_TS_UTC = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?)\+00:00\b")
+
+
+def trim_ts(text: str) -> str:
+    """ISO timestamps without trailing zero fraction digits, UTC as Z: `20:59:05.616000+00:00` ->
+    `20:59:05.616Z`."""
+    text = _TS_UTC.sub(r"\1Z", text)
+    return _TS_FRACTION.sub(lambda m: m.group(1) + ("." + m.group(2) if m.group(2) else ""), text)
+
+
+def human(x: float | int) -> str:
+    """A number as a person would write it: thousands separated; below 100 two significant digits
+    (5.097 -> 5.1, 0.367 -> 0.37), from 100 on whole (303.74 -> 304)."""
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return f"{x:,}"
+    if x != x:  # nan
+        return "n/a"
+    a = abs(x)
+    if a >= 100 or x == int(x) and a < 1e15:
+        return f"{x:,.0f}" if a >= 100 or x == int(x) else str(x)
+    if a == 0:
+        return "0"
+    digits = 1 if a >= 10 else 2
+    import math
+
+    nd = max(0, digits - 1 - math.floor(math.log10(a)))
+    t = f"{round(x, nd):.{nd}f}"
+    return t.rstrip("0").rstrip(".") if "." in t else t
+
+
+def _round_in_text(m: re.Match) -> str:
+    s, unit, text, i, j = m.group(1), m.group(2) or "", m.string, m.start(), m.end(1)
+    before = text[i - 1] if i else " "
+    after = text[j:j + 2]
+    # not part of a dotted number (an address, a version), a time, an identifier or a hash
+    if before.isalnum() or before in ".:/_-#" and not (before == "-" and (i < 2 or not text[i - 2].isalnum())):
+        return s + unit
+    if after[:1].isdigit() or after[:1] == "." and after[1:2].isdigit() or after[:1] == ":":
+        return s + unit
+    if after[:1].isalpha() and not (after[:1] == "x" and not after[1:2].isalpha()):
+        return s + unit
+    x = float(s.replace(",", ""))
+    if unit and abs(x) < 1 and x:
+        return f"{human(round(x * 1000, 3))} ms"  # 0.098 s -> 98 ms
+    return human(x) + unit
+
+
+_QUOTED = re.compile(r"((?<!\w)'[^'\n]*'(?!\w)|(?<!\w)\"[^\"\n]*\"(?!\w))")
+
+
+def people(text: object) -> str:
+    """Prose as people write it: timestamps without trailing zeros and decimals rounded
+    (`0.098 s` -> `98 ms`, `5.097/s` -> `5.1/s`, `8.21x` -> `8.2x`), leaving addresses, versions,
+    times and identifiers alone. The JSON keeps the exact values."""
+    if text is None:
+        return ""
+    parts = _QUOTED.split(trim_ts(str(text)))  # a quoted message (odd parts) stays as logged
+    return "".join(p if i % 2 else _DECIMAL.sub(_round_in_text, p) for i, p in enumerate(parts))
+
+
+def value(v: object) -> str:
+    """A metric value as people write it (no Python reprs): yes/no, `4: 37, 8: 44`, `a, b`."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int, float)):
+        return human(v)
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {value(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return ", ".join(value(x) for x in v)
+    return trim_ts(str(v))  # text (often from the logs) as it is, times without trailing zeros
+
+
+def empty(v: object) -> bool:
+    return v is None or v == "" or v == [] or v == {} or isinstance(v, float) and v != v
 
 
 def _env(redact: Redactor) -> jinja2.Environment:
@@ -30,16 +116,33 @@ def _env(redact: Redactor) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["md"] = lambda v: md_escape(redact(v))
+    env.filters["md"] = lambda v: md_text(people(redact(v)))  # prose: escaped by context, numbers for people
+    env.filters["tmd"] = lambda v: md_text(people(redact(v)), table=True)
+    env.filters["val"] = lambda v: md_text(value(redact(v) if isinstance(v, str) else v), table=True)
     env.filters["html"] = lambda v: html_text(redact(v))
     env.filters["code"] = lambda v: code_span(redact(v))
     env.filters["tcode"] = lambda v: code_span(redact(v), table=True)
+    env.filters["ts"] = lambda v: code_span(trim_ts(str(v))) if v else "n/a"
     env.filters["codeblock"] = lambda v, lang="": code_block(redact(v), lang)
-    env.filters["mlabel"] = lambda v, n=80: mermaid_label(redact(v), n)
-    env.filters["num"] = lambda v: "n/a" if v is None else (f"{v:,.3f}".rstrip("0").rstrip(".") if isinstance(v, float) else f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
+    env.filters["mlabel"] = lambda v, n=80: mermaid_label(people(redact(v)), n)
+    env.filters["num"] = lambda v: "n/a" if v is None else human(v) if isinstance(v, (int, float)) else people(v)
     env.filters["explained"] = explained
     env.filters["sqltext"] = lambda ref: substituted(ref["text"], ref["params"])
+    env.filters["sqlparam"] = lambda v: param_text(v)
+    env.filters["link"] = lambda f: finding_link(f, redact)
+    env.tests["empty"] = empty
     return env
+
+
+def finding_anchor(f: dict) -> str:
+    return "f-" + f["id"]
+
+
+def finding_link(f: dict, redact: Redactor) -> str:
+    """`[title](#f-id)`: a finding named by its title, pointing at its heading under Evidence."""
+    text = md_text(people(redact(f["title"])), table=True).replace("|", "\\|")
+    text = re.sub(r"(?<!\\)([\[\]])", r"\\\1", text)
+    return f"[{text}](#{finding_anchor(f)})"
 
 
 def explained(explains: dict) -> str:
@@ -69,22 +172,28 @@ def impact_partials() -> list[dict]:
     return [{"template": r.impact_template, "rules": list(r.produces)} for r in told]
 
 
-SQL_MODES = ("inline", "appendix", "none")
+SQL_MODES = ("sidecar", "inline", "appendix", "none")
 
 
 def sql_anchor(q: dict) -> str:
     """The appendix anchor of a query: `sql-` and its file's stem (`queries/x.sql` -> `sql-x`)."""
-    stem = q["file"].rsplit("/", 1)[-1].removesuffix(".sql")
-    return "sql-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in stem)
+    return "sql-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in query_name(q))
+
+
+def query_name(q: dict) -> str:
+    """A query's name: its file's stem (`queries/worker_lifecycle.sql` -> `worker_lifecycle`)."""
+    return q["file"].rsplit("/", 1)[-1].removesuffix(".sql")
 
 
 def cited_queries(report: dict) -> list[dict]:
-    """Each query a finding or hypothesis cites, once (by file), in order of first citation."""
+    """Each query a finding or hypothesis cites, once (by file), in order of first citation, with
+    who cites it: `users` = [(finding or hypothesis dict, params)]."""
     seen: dict[str, dict] = {}
     for item in [*report["findings"], *report["hypotheses"]]:
         q = item.get("sql")
-        if q and q["file"] not in seen:
-            seen[q["file"]] = {"file": q["file"], "text": query_body(q["text"])}
+        if q:
+            e = seen.setdefault(q["file"], {"file": q["file"], "text": query_body(q["text"]), "users": []})
+            e["users"].append((item, q["params"]))
     return list(seen.values())
 
 
@@ -98,22 +207,186 @@ def query_body(text: str) -> str:
     return "\n".join(lines[:1] + lines[i:] if i else lines)
 
 
-def render_markdown(report: dict, redact: Redactor, sql: str = "appendix") -> str:
+def _same_instant(a: object, b: object) -> bool:
+    try:
+        return dt.datetime.fromisoformat(str(a).replace("Z", "+00:00")) == dt.datetime.fromisoformat(str(b).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+
+
+def own_params(params: dict, report: dict) -> dict:
+    """A query's parameters less the window's own ($since/$until equal to the report's window),
+    which the report states once."""
+    w = report.get("window") or {}
+    return {k: v for k, v in params.items()
+            if not (k == "since" and _same_instant(v, w.get("start")) or k == "until" and _same_instant(v, w.get("end")))}
+
+
+_SQL_COMMENT_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]")
+
+
+def _comment(text: object) -> str:
+    """Text for a `--` comment line: no line break or control character can end the comment."""
+    return _SQL_COMMENT_UNSAFE.sub(" ", "" if text is None else str(text))
+
+
+def render_sql_sidecar(report: dict, redact: Redactor, report_name: str | None = None) -> str:
+    """The SQL file next to the report (`postmortem.sql` beside `postmortem.md`): each cited query
+    once, under a comment naming the findings that cite it and the parameters each used. A finding
+    of the report names the query (`-- query: NAME`) and this file."""
+    w = report.get("window") or {}
+    out = [
+        f"-- SQL behind {_comment(redact(report_name)) if report_name else 'the pmortem report'}"
+        f" (pmortem {_comment(report.get('pmortem_version'))}), each query once.",
+        f"-- Window: {_comment(trim_ts(str(w.get('start'))))} to {_comment(trim_ts(str(w.get('end'))))}:"
+        " $since and $until unless a finding says otherwise.",
+        "-- Run one with `pmortem sql` after writing its $parameters in (the values are under `used by`).",
+        "",
+    ]
+    for q in cited_queries(report):
+        out.append("-- " + "=" * 96)
+        out.append(f"-- query: {query_name(q)} ({q['file']})")
+        for item, params in q["users"]:
+            what = item.get("title") or item.get("statement") or ""
+            kind = f"finding {item['id']}" if item.get("id") else f"hypothesis {item.get('rule')}"
+            out.append(_comment(redact(f"-- used by {kind}: {people(what)}")))
+            if params:
+                out.append(_comment(redact("--   " + ", ".join(f"${k} = {param_text(v)}" for k, v in params.items()))))
+        out.append("-- " + "=" * 96)
+        body = q["text"].rstrip().rstrip(";")
+        out += [body + ";", ""]
+    return "\n".join(out)
+
+
+def sidecar_path(out: str) -> str:
+    """`postmortem.md` -> `postmortem.sql` (any other name: the name plus `.sql`)."""
+    for ext in (".md", ".markdown", ".html", ".htm"):
+        if out.lower().endswith(ext):
+            return out[: -len(ext)] + ".sql"
+    return out + ".sql"
+
+
+def render_markdown(report: dict, redact: Redactor, sql: str = "appendix", *, sql_file: str | None = None,
+                    sql_hint: bool = False, skeleton: bool = False) -> str:
     """The report as Markdown. `sql`: each finding's query `inline` (a <details> block with the
     parameters written in), in an `appendix` (each query's text once, the finding names its file
-    and parameters in one line), or `none`."""
+    and parameters in one line), in a `sidecar` file `sql_file` (render_sql_sidecar; the finding
+    names the query and the file), or `none` (`sql_hint`: one line telling how to get it).
+    `skeleton`: the sections only people can write (detection, response, customer impact, action
+    items), pre-filled where the logs say something."""
     if sql not in SQL_MODES:
         raise ValueError(f"sql must be one of {SQL_MODES}, not {sql!r}")
+    if sql == "sidecar" and not sql_file:
+        raise ValueError("sql='sidecar' needs sql_file, the name of the SQL file next to the report")
     env = _env(redact)
     by_id = {f["id"]: f for f in report["findings"]}
     return env.get_template("report.md.j2").render(
         r=report, by_id=by_id, chart=chart(report), impact=impact_partials(),
-        sql_mode=sql, sql_queries=cited_queries(report), sql_anchor=sql_anchor,
+        sql_mode=sql, sql_queries=cited_queries(report), sql_anchor=sql_anchor, query_name=query_name,
+        own_params=lambda p: own_params(p, report), sql_file=sql_file and sql_file.replace("\\", "/").rsplit("/", 1)[-1],
+        sql_hint=sql_hint, skeleton=skeleton_facts(report) if skeleton else None, coverage=coverage_view(report),
+        anchor=finding_anchor, chain_order=chain_order(report),
     )
 
 
+def chain_order(report: dict) -> list[dict]:
+    """The findings the root cause led to, in the chain's order (breadth first from the root)."""
+    by_id = {f["id"]: f for f in report["findings"]}
+    root = report.get("root_cause")
+    if not root:
+        return []
+    seen, order, todo = {root}, [], [root]
+    while todo:
+        cur = todo.pop(0)
+        for c in report["chain"]:
+            if c["cause"] == cur and c["effect"] not in seen and c.get("kind") != "time":
+                seen.add(c["effect"])
+                order.append(by_id[c["effect"]])
+                todo.append(c["effect"])
+    return order
+
+
+def coverage_view(report: dict) -> dict:
+    """Coverage as the report shows it: only sources with gaps (minutes without lines inside their
+    own span), and how many sources and pods had none."""
+    rows = report.get("coverage") or []
+    gaps = [c for c in rows if c.get("gap_minutes") or c.get("gaps")]
+    pods = {c.get("pod") for c in rows if c.get("pod")}
+    return {"gaps": gaps, "sources": len({c.get("path") for c in rows}), "rows": len(rows),
+            "pods": len(pods), "clean": len(rows) - len(gaps)}
+
+
+IMPACT_WORDS = {"deaths": "worker deaths", "timeouts": "timeouts", "http_5xx": "5xx responses", "errors": "error lines"}
+
+
+def skeleton_facts(report: dict) -> dict:
+    """What the logs can say for the human sections: the first error, the first alert-worthy
+    moment (the earliest finding at incident level, or at warning that explains impact; its onset
+    inside the window), the worst bucket and the recovery (the end of the last timeline bucket
+    with impact, if the logs go on after it). `events`: those moments in time order."""
+    w = report.get("window") or {}
+    imp = report.get("impact") or {}
+    tl = report.get("timeline") or {}
+
+    def t(x):
+        return dt.datetime.fromisoformat(str(x).replace("Z", "+00:00"))
+
+    inside = [f for f in report["findings"] if f["rule"] != "near_miss" and f.get("start")
+              and (not w.get("start") or t(f["start"]) > t(w["start"]))]
+    alert = min((f for f in inside if f["severity"] == "incident" or f["severity"] == "warning" and f.get("explains")),
+                key=lambda f: t(f["start"]), default=None)
+    rows = tl.get("rows") or []
+    keys = ("deaths", "timeouts", "server_errors", "client_errors", "dependency_errors")
+    bad = [r for r in rows if any(r.get(k) for k in keys)]
+    peak = max(bad, key=lambda r: sum(r.get(k, 0) for k in keys), default=None)
+    last = bad[-1] if bad else None
+    recovered = None
+    if last is not None and rows.index(last) + 1 < len(rows):  # the logs go on without impact after it
+        recovered = (t(last["bucket"]) + dt.timedelta(seconds=tl.get("bucket_s") or 0)).isoformat().replace("+00:00", "Z")
+    root = next((f for f in report["findings"] if f["id"] == report.get("root_cause")), None)
+    events = []
+    if alert:
+        events.append({"t": alert["start"], "kind": "alert", "f": alert})
+    if imp.get("first"):
+        events.append({"t": imp["first"], "kind": "first_error", "f": None})
+    if root and root.get("start") and root is not alert:
+        events.append({"t": root["start"], "kind": "root", "f": root})
+    if peak:
+        events.append({"t": peak["bucket"], "kind": "peak", "f": None, "row": peak})
+    events.sort(key=lambda e: t(e["t"]))
+    return {
+        "first_error": imp.get("first"),
+        "alert": alert,
+        "root": root,
+        "events": events,
+        "peak_bucket_s": tl.get("bucket_s"),
+        "last_impact": last["bucket"] if last else None,
+        "recovered": recovered,
+        "impact": [(IMPACT_WORDS.get(k, k), imp[k]) for k in IMPACT_WORDS if imp.get(k)],
+        "window": w,
+    }
+
+
 def render_json(report: dict) -> str:
-    return json.dumps(report, indent=2, sort_keys=False, default=str) + "\n"
+    """The report dict as JSON, each query's text once: findings, hypotheses and `queries` name the
+    file and parameters, `sql_files` maps each file to its text."""
+    texts: dict[str, str] = {}
+
+    def ref(q):
+        if not isinstance(q, dict) or "text" not in q:
+            return q
+        texts.setdefault(q["file"], q["text"])
+        return {k: v for k, v in q.items() if k != "text"}
+
+    out = {}
+    for k, v in report.items():
+        if k in ("findings", "hypotheses"):
+            v = [{**x, "sql": ref(x["sql"])} if x.get("sql") else x for x in v]
+        elif k == "queries":
+            v = {name: ref(q) for name, q in v.items()}
+        out[k] = v
+    out["sql_files"] = texts
+    return json.dumps(out, indent=2, sort_keys=False, default=str) + "\n"
 
 
 HTML_PAGE = """<!doctype html>
@@ -164,7 +437,8 @@ def svg_chart(c: dict) -> str:
     return "".join(parts)
 
 
-def render_html(report: dict, redact: Redactor, sql: str = "appendix") -> str:
+def render_html(report: dict, redact: Redactor, sql: str = "appendix", *, sql_file: str | None = None,
+                skeleton: bool = False) -> str:
     """One self-contained HTML page (no scripts, styles or fonts from the network): the Markdown
     report rendered by markdown-it-py (CommonMark + tables). Every value from the logs is already
     escaped for Markdown (an escaped `<` opens no tag), so raw HTML in the page is only the
@@ -172,7 +446,7 @@ def render_html(report: dict, redact: Redactor, sql: str = "appendix") -> str:
     under it, the timeline an inline SVG drawn here."""
     from markdown_it import MarkdownIt
 
-    md = render_markdown(report, redact, sql=sql)
+    md = render_markdown(report, redact, sql=sql, sql_file=sql_file, skeleton=skeleton)
     c = chart(report)
     mdit = MarkdownIt("commonmark", {"html": True}).enable("table")
     fence = mdit.renderer.rules["fence"]

@@ -218,17 +218,24 @@ class Report:
     def window(self) -> dict:
         return self.data.get("window", {})
 
-    def to_markdown(self, sql: str = "appendix") -> str:
-        """`sql`: inline, appendix (each query once, at the end) or none."""
+    def to_markdown(self, sql: str = "appendix", **kw) -> str:
+        """`sql`: inline, appendix (each query once, at the end), sidecar (with `sql_file=`, the
+        name of the file `to_sql()` goes to) or none; `skeleton=True` adds the human sections."""
         from .analyzer.render import render_markdown
 
-        return render_markdown(self.data, self._redactor, sql=sql)
+        return render_markdown(self.data, self._redactor, sql=sql, **kw)
 
-    def to_html(self, sql: str = "appendix") -> str:
+    def to_sql(self, report_name: str | None = None) -> str:
+        """The SQL file beside the report (`--sql sidecar`): each cited query once."""
+        from .analyzer.render import render_sql_sidecar
+
+        return render_sql_sidecar(self.data, self._redactor, report_name)
+
+    def to_html(self, sql: str = "appendix", **kw) -> str:
         """One self-contained HTML page (no network), rendered from the Markdown report."""
         from .analyzer.render import render_html
 
-        return render_html(self.data, self._redactor, sql=sql)
+        return render_html(self.data, self._redactor, sql=sql, **kw)
 
     def to_json(self) -> str:
         from .analyzer.render import render_json

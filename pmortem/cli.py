@@ -724,6 +724,15 @@ def sources(db, wait, fmt, out):
         _emit(cols_all, rows, fmt, out)
 
 
+def last_text(d) -> str:
+    """A --last duration as given: 3600 s -> 1h, 90 s -> 90s."""
+    s = int(d.total_seconds())
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s and s % n == 0:
+            return f"{s // n}{unit}"
+    return f"{s}s"
+
+
 def _command_line(name: str) -> str:
     return "pmortem " + " ".join(sys.argv[1:]) if sys.argv[1:2] == [name] else f"pmortem {name}"
 
@@ -755,11 +764,18 @@ def _command_line(name: str) -> str:
 @click.option(
     "--sql",
     "sql_mode",
-    type=click.Choice(["inline", "appendix", "none"]),
-    default="appendix",
-    show_default=True,
-    help="Where the Markdown shows each finding's SQL: inline under the finding, in an appendix "
-    "(each query once; the finding names its file and parameters), or none. The JSON always has it.",
+    type=click.Choice(["sidecar", "inline", "appendix", "none"]),
+    default=None,
+    help="Where each finding's SQL goes: a sidecar file next to --out (postmortem.md -> "
+    "postmortem.sql, each query once; the finding names the query), inline under the finding, an "
+    "appendix (each query once), or none. Default: sidecar with --out, none on stdout (Markdown), "
+    "appendix for HTML (one self-contained page). The JSON always has it.",
+)
+@click.option(
+    "--skeleton",
+    is_flag=True,
+    help="Append the sections only people can write (detection, response and resolution timeline, "
+    "customer impact, action items with owner and due date), pre-filled where the logs say something.",
 )
 @click.option(
     "--threads",
@@ -783,6 +799,7 @@ def report(
     fmt,
     tolerance_s,
     sql_mode,
+    skeleton,
     threads,
     memory_limit,
     quiet,
@@ -805,6 +822,14 @@ def report(
 
     if since and until and since >= until:
         raise UserError("--since must be before --until")
+    if sql_mode == "sidecar" and not out:
+        raise UserError(
+            "--sql sidecar needs --out FILE (the SQL goes next to it); on stdout use --sql appendix"
+        )
+    hint = False
+    if sql_mode is None:
+        sql_mode = "appendix" if fmt == "html" else "sidecar" if out else "none"
+        hint = sql_mode == "none"
     rep = build(
         db,
         since,
@@ -818,16 +843,22 @@ def report(
         threads=threads,
         progress=False if quiet else None,
     )
+    from .analyzer.render import sidecar_path
+
+    sql_file = sidecar_path(out) if out and sql_mode == "sidecar" and fmt != "json" else None
     if fmt == "json":
         text = rep.to_json()
     elif fmt == "html":
-        text = rep.to_html(sql=sql_mode)
+        text = rep.to_html(sql=sql_mode, sql_file=sql_file, skeleton=skeleton)
     else:
-        text = rep.to_markdown(sql=sql_mode)
+        text = rep.to_markdown(sql=sql_mode, sql_file=sql_file, sql_hint=hint, skeleton=skeleton)
+    if sql_file:
+        _write(rep.to_sql(os.path.basename(out)), sql_file)
     _write(text, out)
     if out:
         click.echo(
-            f"wrote {out} ({'incident' if rep.incident else 'no incident'}, {len(rep.findings)} findings)",
+            f"wrote {out}{f' and {sql_file}' if sql_file else ''} "
+            f"({'incident' if rep.incident else 'no incident'}, {len(rep.findings)} findings)",
             err=True,
         )
 
@@ -872,9 +903,28 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "incident": 2}
 @config_option
 @format_option(("text", "md", "csv", "json"), default="text")
 @out_option("the findings")
+@click.option(
+    "--with-sql",
+    is_flag=True,
+    help="JSON: add each finding's query (file, parameters and text); left out by default.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
 def scan(
-    paths, db, wait, fail_on, last, since, until, all_, dry_run, input_format, config_path, fmt, out, quiet
+    paths,
+    db,
+    wait,
+    fail_on,
+    last,
+    since,
+    until,
+    all_,
+    dry_run,
+    input_format,
+    config_path,
+    fmt,
+    out,
+    with_sql,
+    quiet,
 ):
     """Unattended check for cron/CI: ingest PATHS (if any), analyse the window, tell what is NEW.
 
@@ -920,8 +970,16 @@ def scan(
     new = res.report
     hits = [f for f in new if SEVERITY_RANK.get(f["severity"], 0) >= SEVERITY_RANK[fail_on]]
     win = res.window
-    span = f"{win.get('start')} .. {win.get('end')}"
+    from .analyzer.render import trim_ts
+
+    span = f"{trim_ts(str(win.get('start')))} to {trim_ts(str(win.get('end')))}"
+    if last:
+        span += f" (--last {last_text(last)}, to the newest event)"
     alerts = [alert_object(f) for f in new]
+    if with_sql:
+        for a, f in zip(alerts, new, strict=True):
+            if f.get("sql"):
+                a["sql"] = f["sql"]
     if fmt == "json":
         text = (
             json.dumps(

@@ -62,3 +62,12 @@ def require(path: Path) -> Path:
 
 
 os.environ.setdefault("POLARS_MAX_THREADS", "2")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="Rewrite the golden files (tests/golden/*.md) from the current output instead of comparing.",
+    )

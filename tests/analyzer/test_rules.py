@@ -135,7 +135,7 @@ def test_a_registered_rule_reaches_the_report(forkbomb_db, monkeypatch):
     assert [r["id"] for r in rep["recommendations"]][:2] == ["count_exits", "respawn_backoff"]
     assert rep["recommendations"][0]["findings"] == [mine["id"]]
     # the generic sections show it with no template change
-    assert f"### exit\\_count `{mine['id']}`" in md
+    assert f'<a id="f-{mine["id"]}"></a>\n### ' in md and f"`exit_count` `{mine['id']}`" in md
     # and nothing else moved
     strip = {"findings", "summary", "recommendations", "queries", "command"}
     assert {k: v for k, v in rep.items() if k not in strip} == {k: v for k, v in before.items() if k not in strip}

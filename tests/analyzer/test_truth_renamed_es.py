@@ -83,3 +83,24 @@ def test_es_search_lines_root_cause(cli):
     for c in rep["chain"]:  # no edge cites a weak or negative correlation as support
         for r in re.findall(r"r = (-?[\d.]+)", c["basis"]):
             assert float(r) >= 0.5, c
+
+
+def test_es_search_export_pairs_errors_as_its_line_export(cli, tmp_path):
+    """The `_search` export holds the same logs as es-search-lines; its hits all sit on line 1 of a
+    one-line file, so (source, line) names no single event there. Pairing must not mix them up:
+    the same server errors, pairs and death alignment as the line export, offsets within 10 ms, and
+    the same answer on every run (it used to depend on the order DuckDB read the rows in)."""
+
+    def paired(bundle):
+        rep = _report(cli, SAMPLES / bundle)
+        (f,) = [f for f in rep["findings"] if f["rule"] == "paired_client_server_errors"]
+        return f["metrics"]
+
+    exp = json.loads(require(SAMPLES / "es-search" / "expected.json").read_text())
+    lines = paired("es-search-lines")
+    cli.db = str(tmp_path / "es.duckdb")
+    es = paired("es-search")
+    assert es["server_errors"] == lines["server_errors"] == exp["root_cause"]["paired_server_errors"]
+    assert (es["pairs"], es["death_aligned"], es["links"]) == (lines["pairs"], lines["death_aligned"], lines["links"])
+    assert abs(es["median_offset_s"] - lines["median_offset_s"]) <= 0.01
+    assert abs(es["median_offset_s"]) <= es["tolerance_s"]

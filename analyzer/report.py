@@ -57,10 +57,12 @@ def find_window(con: duckdb.DuckDBPyConnection, runner: Runner, o: Options) -> d
         start = start.replace(second=0, microsecond=0)
         info = {"basis": "detected: densest island of impact (worker exits, errors, 5xx, timeouts)", **{k: w[k] for k in w}}
     else:
-        # the data's span: events, and the requests counted in the rollup (parsers/requests.py)
+        # the data's span: events, the requests counted in the rollup (parsers/requests.py), and
+        # the lines no rule made an event of (the per-minute line index: to the end of its minute)
         lo, hi = con.execute(
             "SELECT min(a), max(b) FROM (SELECT min(ts) AS a, max(ts) AS b FROM events WHERE ts IS NOT NULL"
-            " UNION ALL SELECT min(first_ts), max(last_ts) FROM requests)"
+            " UNION ALL SELECT min(first_ts), max(last_ts) FROM requests"
+            " UNION ALL SELECT min(minute), max(minute) + INTERVAL 59999999 MICROSECOND FROM line_index)"
         ).fetchone()
         if lo is None:  # nothing with a time: an empty window at the epoch, never the wall clock
             lo = hi = dt.datetime(1970, 1, 1, tzinfo=UTC)

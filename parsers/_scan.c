@@ -43,10 +43,11 @@
 
 /* per-line status */
 enum { ST_OK = 0, ST_DEFER = 1, ST_LONG = 2, ST_NUL = 3, ST_UTF8 = 4 };
+/* 7: a plain file's JSON line that does not end in '}' (set in Python for deferred lines) */
 /* late reject codes (assemble) */
 enum { RJ_NO_TS = 5, RJ_BAD_TS = 6 };
 /* envelopes */
-enum { ENV_KUBECTL = 0, ENV_CRI = 1 };
+enum { ENV_KUBECTL = 0, ENV_CRI = 1, ENV_PLAIN = 2 };
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -888,6 +889,114 @@ ok:
     return 1;
 }
 
+
+/* ------------------------------------------------------------------ plain files (issue 18.3)
+ * No envelope: the payload is the line, its time the payload's own. Decided here only for
+ * the two shapes raw production files are made of; every other line is deferred to the
+ * reference (events.payload_timestamps: JSON time fields, then timestamps.extract_timestamps'
+ * ordered formats):
+ * - a JSON line whose first JSON_TIME_RE match ("time" / "timestamp" / "@timestamp" / "ts" /
+ *   "date" : digits) is 9 to 16 plain digits: epoch s / ms / us as parse_json_time reads them;
+ * - an access line starting with an IPv4 client address (no earlier format of _SPECS can
+ *   match it) with the `clf` format's [dd/Mon/yyyy:HH:MM:SS +zzzz] in its first 100 chars. */
+
+/* JSON_TIME_RE "(?:time|timestamp|@timestamp|ts|date)"\s*:\s*"?([0-9][0-9T:.\-+Z ]*) */
+static int plain_json_time(const unsigned char *p, Py_ssize_t n, Py_ssize_t *to, Py_ssize_t *tl, int64_t *us, int *taint) {
+    static const char *names[] = {"time", "timestamp", "@timestamp", "ts", "date"};
+    for (Py_ssize_t a = 0; a < n; a++) {
+        const unsigned char *q = memchr(p + a, '"', (size_t)(n - a));
+        if (!q) break;
+        a = q - p;
+        Py_ssize_t i = -1;
+        for (int k = 0; k < 5 && i < 0; k++) {
+            Py_ssize_t L = (Py_ssize_t)strlen(names[k]);
+            if (a + 1 + L < n && memcmp(p + a + 1, names[k], (size_t)L) == 0 && p[a + 1 + L] == '"') i = a + 2 + L;
+        }
+        if (i < 0) continue;
+        while (i < n && is_ws(p[i])) i++;
+        if (i < n && p[i] >= 0x80) { *taint = 1; return 0; }
+        if (i >= n || p[i] != ':') continue;
+        i++;
+        while (i < n && is_ws(p[i])) i++;
+        if (i < n && p[i] >= 0x80) { *taint = 1; return 0; }
+        if (i < n && p[i] == '"') i++;
+        if (i >= n || !is_digit(p[i])) continue;
+        Py_ssize_t b = i;
+        while (i < n && (is_digit(p[i]) || p[i] == 'T' || p[i] == ':' || p[i] == '.' || p[i] == '-' || p[i] == '+' ||
+                         p[i] == 'Z' || p[i] == ' '))
+            i++;
+        /* only plain digits are decided here (ISO text: the reference) */
+        Py_ssize_t L = i - b;
+        for (Py_ssize_t k = b; k < i; k++)
+            if (!is_digit(p[k])) { *taint = 1; return 0; }
+        if (L < 9 || L > 16) { *taint = 1; return 0; }
+        int64_t v = 0;
+        for (Py_ssize_t k = b; k < i; k++) v = v * 10 + (p[k] - '0');
+        /* parse_json_time: > 1e14 us, > 1e11 ms, else s (all exact as doubles below 2^53) */
+        if (v >= (1LL << 53)) { *taint = 1; return 0; }
+        *us = v > 100000000000000LL ? v : v > 100000000000LL ? v * 1000 : v * 1000000;
+        if (*us >= (1LL << 53) || *us > 253402300799999999LL) { *taint = 1; return 0; }
+        *to = b;
+        *tl = L;
+        return 1;
+    }
+    *taint = 1; /* no time field: extract_timestamps reads the line */
+    return 0;
+}
+
+static int month_of(const unsigned char *m) {
+    static const char *mon = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    for (int k = 0; k < 12; k++)
+        if (memcmp(m, mon + 3 * k, 3) == 0) return k + 1;
+    return 0;
+}
+
+/* an IPv4-led access line's clf time: ^.{0,100}?\[(dd/Mon/yyyy:HH:MM:SS)(?: ([+-]\d{4}))?\]\s* */
+static int plain_clf_time(const unsigned char *p, Py_ssize_t n, Py_ssize_t *to, Py_ssize_t *tl, int64_t *us, int *taint) {
+    Py_ssize_t lim = n < 256 ? n : 256;
+    for (Py_ssize_t k = 0; k < lim; k++)
+        if (p[k] >= 0x80) { *taint = 1; return 0; }
+    /* first token [0-9.]+ with a '.' in its first 4 bytes (no format before clf starts so),
+     * second token not all digits (bgl / thunderbird) */
+    Py_ssize_t i = 0;
+    while (i < lim && (is_digit(p[i]) || p[i] == '.')) i++;
+    if (i == 0 || !is_digit(p[0]) || i >= lim || p[i] != ' ' || !memchr(p, '.', (size_t)(i < 4 ? i : 4))) { *taint = 1; return 0; }
+    Py_ssize_t j = i + 1, j0 = j;
+    while (j < lim && is_digit(p[j])) j++;
+    if (j > j0 && (j >= lim || is_ws(p[j]))) { *taint = 1; return 0; }
+    for (Py_ssize_t a = 0; a <= 100 && a < lim; a++) {
+        if (p[a] != '[') continue;
+        const unsigned char *t = p + a + 1;
+        Py_ssize_t r = lim - a - 1;
+        if (r < 21) break;
+        if (!(is_digit(t[0]) && is_digit(t[1]) && t[2] == '/' && t[6] == '/' && is_digit(t[7]) && is_digit(t[8]) &&
+              is_digit(t[9]) && is_digit(t[10]) && t[11] == ':' && is_digit(t[12]) && is_digit(t[13]) && t[14] == ':' &&
+              is_digit(t[15]) && is_digit(t[16]) && t[17] == ':' && is_digit(t[18]) && is_digit(t[19])))
+            continue;
+        int mon = month_of(t + 3);
+        if (!mon) continue;
+        Py_ssize_t e = 20;
+        int off = 0, zone = 0;
+        if (r > 26 && t[20] == ' ' && (t[21] == '+' || t[21] == '-') && is_digit(t[22]) && is_digit(t[23]) &&
+            is_digit(t[24]) && is_digit(t[25]) && t[26] == ']') {
+            zone = 1;
+            off = (t[21] == '-' ? -1 : 1) * (d2(t + 22) * 60 + d2(t + 24));
+            e = 26;
+        }
+        if (t[e] != ']') continue;
+        if (!zone) { *taint = 1; return 0; } /* wall-clock time in the source's zone: the reference */
+        int d = d2(t), y = d2(t + 7) * 100 + d2(t + 9), H = d2(t + 12), M = d2(t + 15), S = d2(t + 18);
+        if (d < 1 || d > days_in_month(y, mon) || H > 23 || M > 59 || S > 59) { *taint = 1; return 0; }
+        int64_t secs = days_from_civil(y, (unsigned)mon, (unsigned)d) * 86400 + H * 3600 + M * 60 + S - (int64_t)off * 60;
+        *us = secs * 1000000;
+        *to = a + 1;
+        *tl = e;
+        return 1;
+    }
+    *taint = 1;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ scan */
 
 typedef struct {
@@ -982,7 +1091,9 @@ static void scan_lines(ScanPart *part) {
                 int taint = 0;
                 Env e = {0, 0, 0, -1, 0, 0};
                 Py_ssize_t hn = head_bytes(s, sn, 256, !high);
-                int ok = envelope == ENV_CRI ? env_cri(s, hn, &e, &taint, &shape) : env_kubectl(s, hn, &part->ents, &e, &taint, &shape);
+                int ok = envelope == ENV_PLAIN ? 1
+                         : envelope == ENV_CRI ? env_cri(s, hn, &e, &taint, &shape)
+                                               : env_kubectl(s, hn, &part->ents, &e, &taint, &shape);
                 if (ok < 0) { o->status[L] = ST_DEFER; taint = 1; }
                 if (!ok || taint) {
                     o->status[L] = ST_DEFER;
@@ -996,7 +1107,7 @@ static void scan_lines(ScanPart *part) {
                     o->pay[L] = (int32_t)(p - q);
                     o->tsoff[L] = (int32_t)(s + e.ts_off - q);
                     o->tslen[L] = (int32_t)e.ts_len;
-                    rfc3339_times(s + e.ts_off, e.ts_len, &o->mins[L], &o->uss[L], &mcache);
+                    if (envelope != ENV_PLAIN) rfc3339_times(s + e.ts_off, e.ts_len, &o->mins[L], &o->uss[L], &mcache);
                     int js = pn > 0 && p[0] == '{';
                     o->isjson[L] = (uint8_t)js;
                     if (js) {
@@ -1005,6 +1116,23 @@ static void scan_lines(ScanPart *part) {
                         Py_ssize_t h160 = head_bytes(p, pn, 160, !phigh);
                         o->level[L] = (int8_t)text_level(p, h160, &taint);
                         o->cont[L] = (uint8_t)continuation(p, pn, &taint);
+                    }
+                    if (envelope == ENV_PLAIN && !taint) {
+                        Py_ssize_t to = 0, tl = 0;
+                        int64_t pus = NONE64;
+                        int got = js ? plain_json_time(p, pn, &to, &tl, &pus, &taint) : plain_clf_time(p, pn, &to, &tl, &pus, &taint);
+                        if (got) {
+                            o->uss[L] = pus;
+                            o->mins[L] = pus >= 0 ? pus / 60000000 : -((-pus + 59999999) / 60000000);
+                            o->tsoff[L] = (int32_t)(p + to - q);
+                            o->tslen[L] = (int32_t)tl;
+                            o->cont[L] = 0; /* a line with a time of its own continues nothing */
+                        }
+                        if (js) { /* the reference rejects a JSON line not ending in '}' */
+                            Py_ssize_t k = pn;
+                            while (k > 0 && is_ws(p[k - 1])) k--;
+                            if (k == 0 || p[k - 1] != '}') taint = 1;
+                        }
                     }
                     o->status[L] = taint ? ST_DEFER : ST_OK;
                     /* literal hits: does a prefilter literal start inside the payload (while

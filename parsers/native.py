@@ -59,7 +59,8 @@ try:  # the C extension is optional: no compiler at install time means the polar
 except ImportError:  # pragma: no cover - depends on the build
     _scan = None
 
-ENVELOPE_CODES = {"kubectl": 0, "kubectl_prefix": 0, "cri": 1}
+ENVELOPE_CODES = {"kubectl": 0, "kubectl_prefix": 0, "cri": 1, "plain": 2}
+ST_BAD_JSON = 7  # a plain file's JSON line that does not end in "}" (the reference rejects it)
 LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
 LEVEL_CODE = {name: i for i, name in enumerate(LEVELS)}
 NONE64 = -(2**63)
@@ -239,7 +240,9 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool, split: bool = False) -> Pre
     ent_ids = {e: i for i, e in enumerate(ents)}
     hit = r["hit"] if lits is not None else bytearray(b"\x01" * n)
     env_ok = bytearray(b"\x01" * n)
-    has_ts = bytearray(b"\x01" * n)
+    plain = ctx.envelope == "plain"
+    # has_ts: the line has an envelope time (a plain file's lines never do)
+    has_ts = bytearray(n) if plain else bytearray(b"\x01" * n)
 
     # lines the scanner could not decide: the polars reference decides them, in batches
     dbuf = _scan.indices(status, ST_DEFER)
@@ -284,6 +287,13 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool, split: bool = False) -> Pre
                 dst = targets.get(name, r.get(name))
                 col = vals.get_column(name)
                 _scan.scatter(dst, ib, _scan.stream_values(col.__arrow_c_stream__(), _ITEMSIZE[name]), _ITEMSIZE[name])
+            if plain:
+                # the reference's late reject of a plain file's JSON line that does not end in "}"
+                bad = ann.select((pl.col("is_json") & ~pl.col("payload").str.strip_chars_end().str.ends_with("}")).alias("b")).to_series()
+                if bad.any():
+                    bidx = batch.filter(bad)
+                    bb = b"".join(int(i).to_bytes(8, "little") for i in bidx.to_list())
+                    _scan.scatter(status, bb, bytes([ST_BAD_JSON]) * len(bidx), 1)
             fixes.append(ann.select(batch.alias("_row"), pl.col("payload").alias("_p"), pl.col("ts").alias("_ts"), pl.col("ts_text").alias("_tt")))
     # request lines that need no event: the scanner parses them (_scan.requests_mark)
     plan = request_plan(ctx.catalogue) if lits is not None else None
@@ -322,6 +332,7 @@ def _extract(chunk: Chunk, ctx, bom: bool, r: dict, a: dict, fix: pl.DataFrame |
         4: "undecodable bytes (not UTF-8)",
         5: f"no timestamp (not a {ctx.envelope} line)",
         6: "bad timestamp",
+        ST_BAD_JSON: "bad JSON (truncated or malformed object)",
     }
     rej_rows = []
     for i, code in a["rejects"]:
@@ -473,10 +484,19 @@ def _request_rows(p: Prepared, ent_df: pl.DataFrame) -> pl.DataFrame | None:
     lab = p.ctx.labels
     line_pod = pl.coalesce("env_pod", "pod")
     pod = pl.coalesce(line_pod, "_pod")
+    # the entities once per distinct (entity, hostname, logger name), not once per request
+    ekeys = ["ent", "pod", "service"]
+    ents = df.select(*ekeys, "env_pod", "_pod", "_service").unique(ekeys)
+    ents = ents.select(
+        *[pl.col(k).alias(f"_k{i}") for i, k in enumerate(ekeys)],
+        pod.alias("_epod"),
+        pl.coalesce("service", line_service(pl.lit(None, pl.String), line_pod, service_from_pod(pod), lab), "_service").alias("_esvc"),
+    )
+    df = df.join(ents, left_on=ekeys, right_on=["_k0", "_k1", "_k2"], how="left", maintain_order="left", nulls_equal=True)
     d = pl.col("dur").cast(pl.Float64, strict=False)
     df = df.with_columns(
-        pod.alias("pod"),
-        pl.coalesce("service", line_service(pl.lit(None, pl.String), line_pod, service_from_pod(pod), lab), "_service").alias("service"),
+        pl.col("_epod").alias("pod"),
+        pl.col("_esvc").alias("service"),
         # nginx logs seconds (the rule's duration_s: catalogue._convert), the others milliseconds
         pl.when(pl.col("kind") == 1).then((d * 1000.0).round(6)).otherwise(d).alias("duration_ms"),
     )

@@ -316,3 +316,93 @@ def test_request_rows_schema():
     assert (row["method"], row["route"], row["status"], row["duration_ms"], row["pod"], row["service"]) == (
         "GET", "/api/users/:id/cart", 200, 27.0, "ingress-nginx-controller-7c9f8d6b5-p4z8x", "ingress-nginx-controller")
     assert rows.schema == pl.Schema(__import__("pmortem.parsers.requests", fromlist=["KEYED"]).KEYED)
+
+
+# ---------------------------------------------------------------- plain files (issue 18.3)
+LOGHUB = __import__("test_native").LOGHUB
+SYSTEMS = __import__("test_native").SYSTEMS
+
+
+def _raw(seed: int, n: int, shape: str) -> bytes:
+    """A raw access log or a raw pino file: no envelope, each line's time its own."""
+    rnd = random.Random(seed)
+    t = datetime(2022, 4, 8, 20, 55, tzinfo=UTC)
+    out = []
+    for _ in range(n):
+        t += timedelta(microseconds=rnd.randrange(0, 400_000))
+        if shape == "nginx":
+            out.append(_nginx(rnd, t) if rnd.random() < 0.97 else _other(rnd, t))
+        else:
+            out.append(_pino(rnd, t) if rnd.random() < 0.75 else
+                       json.dumps({"level": 30, "time": int(t.timestamp() * 1000), "pid": 7, "msg": rnd.choice(["cache warmed", "Worker 12 started"])}))
+    return ("\n".join(out) + "\n").encode()
+
+
+@pytest.mark.parametrize("shape", ["nginx", "pino"])
+@pytest.mark.parametrize("chunk_bytes", [1 << 20, 5000])
+def test_raw_files_same_as_reference(shape: str, chunk_bytes: int):
+    chunks = _chunks(_raw(11, 3000, shape), chunk_bytes)
+    t = assert_same(chunks, "plain")
+    assert t["requests"] > 1000 and _native_rows(chunks, "plain") > 0.4 * t["requests"], t
+
+
+@pytest.mark.parametrize("system", SYSTEMS)
+def test_loghub_plain_same_as_reference(system: str):
+    """Every Loghub system as the plain file it is (mostly deferred to the reference: only
+    IPv4-led access lines and JSON lines with an epoch time are the scanner's)."""
+    data = (LOGHUB / system / f"{system}_2k.log").read_bytes()
+    for size in (1 << 20, 20_000):
+        assert_same(_chunks(data, size), "plain")
+
+
+PLAIN_EDGE = [
+    NGINX_OK,
+    NGINX_OK.replace(" +0000]", "]"),  # no zone: the source's zone, the reference's
+    NGINX_OK.replace("08/Apr/2022", "30/Feb/2022"),
+    NGINX_OK.replace("08/Apr/2022:20:55:00", "08/Apr/2022:24:55:00"),
+    NGINX_OK.replace("08/Apr/2022:20:55:00 +0000", "08/Apr/2022:20:55:00 -0530"),
+    NGINX_OK.replace("10.2.3.4", "::1"),
+    NGINX_OK.replace("10.2.3.4", "client.example.com"),
+    NGINX_OK.replace("10.2.3.4 -", "10.2.3.4 1649451300"),
+    NGINX_OK.replace("10.2.3.4 -", "10.2.3.4 12"),
+    NGINX_OK.replace("10.2.3.4 - -", "10.2.3.4 " + "x" * 120),
+    NGINX_OK.replace("10.2.3.4", "1234.5"),
+    NGINX_OK.replace("[08/Apr", "[x] [08/Apr"),
+    "10.2.3.4 - - [08/Apr/2022:20:55:00 +0000] \"GET /ü HTTP/1.1\" 200 1",
+    "    at com.example.Foo.bar(Foo.java:12)",
+    "10.2.3.4 nothing here",
+    PINO_OK,
+    PINO_OK.replace('"time":1649451300000', '"time":"2022-04-08T20:55:00.123Z"'),
+    PINO_OK.replace('"time":1649451300000', '"time":1649451300'),
+    PINO_OK.replace('"time":1649451300000', '"time":1649451300.5'),
+    PINO_OK.replace('"time":1649451300000', '"time":1649451300000000'),
+    PINO_OK.replace('"time":1649451300000', '"time":1649451300000000000'),
+    PINO_OK.replace('"time":1649451300000', '"time": 1649451300000 '),
+    PINO_OK.replace('"time":1649451300000', '"time":"1649451300000"'),
+    PINO_OK.replace('"time":1649451300000', '"ts":1649451300001,"time":1649451300000'),
+    PINO_OK.replace('"time":1649451300000', '"t":1'),
+    PINO_OK.replace('"time":1649451300000', '"time":12345'),
+    PINO_OK.replace('"time":1649451300000', '"time":\u00a01649451300000'),
+    PINO_OK[:-1],  # truncated: the reference rejects it
+    PINO_OK[:-1] + ", ",
+    PINO_OK + "  ",
+    PINO_OK + " \u00a0",
+    '{"time":1649451300000,"level":50,"msg":"boom"',
+    "",
+    "{}",
+]
+
+
+@pytest.mark.parametrize("chunk_bytes", [1 << 20, 300])
+@pytest.mark.parametrize("bom", [False, True])
+def test_plain_edge_cases_same_as_reference(chunk_bytes: int, bom: bool):
+    data = ("\n".join(PLAIN_EDGE) + "\n").encode()
+    data = (b"\xef\xbb\xbf" if bom else b"") + data
+    assert_same(_chunks(data, chunk_bytes), "plain")
+    assert_same(_chunks(data, chunk_bytes), "plain", {"service": ("web", "flag"), "pod": ("web-1", "path")})
+
+
+@pytest.mark.parametrize("k", range(len(PLAIN_EDGE)))
+def test_plain_edge_case_alone(k: int):
+    data = (PLAIN_EDGE[k] + "\n").encode()
+    assert_same([Chunk(data, 1, 0)], "plain")

@@ -106,6 +106,7 @@ def literal_search(literals: list[str]) -> LiteralSearch:
 # JSON lines are the event builder's own http_request, req_pino), by name, as catalogue.toml has them.
 REQUEST_RULES = {"http.nginx_access": 1, "http.access_line": 4}  # -> _scan.c's RQF_* flag
 RQF_PINO = 2
+REQUEST_WEIGHT = int(os.environ.get("PMORTEM_REQUEST_WEIGHT", "4"))  # request rows per kept-row unit (Prepared.kept_rows)
 _request_plans: dict[int, tuple | None] = {}
 
 
@@ -193,8 +194,10 @@ class Prepared:
 
     @property
     def kept_rows(self) -> int:
-        """Lines of the kept events (what an event build's memory grows with)."""
-        return len(self.a["sel_idx"]) // 8
+        """Lines of the kept events, plus the request lines the scanner parsed, REQUEST_WEIGHT of
+        them counting as one (what a build's memory grows with: the pipelined reader cuts
+        chunks and batches builds by it)."""
+        return len(self.a["sel_idx"]) // 8 + len(self.a["req_idx"]) // 8 // REQUEST_WEIGHT
 
     def release(self) -> None:
         """Drop the chunk's bytes and the scanner's per-line arrays: the events can be built
@@ -489,8 +492,9 @@ def _request_rows(p: Prepared, ent_df: pl.DataFrame) -> pl.DataFrame | None:
     ents = df.select(*ekeys, "env_pod", "_pod", "_service").unique(ekeys)
     ents = ents.select(
         *[pl.col(k).alias(f"_k{i}") for i, k in enumerate(ekeys)],
-        pod.alias("_epod"),
-        pl.coalesce("service", line_service(pl.lit(None, pl.String), line_pod, service_from_pod(pod), lab), "_service").alias("_esvc"),
+        pod.cast(pl.Categorical).alias("_epod"),
+        pl.coalesce("service", line_service(pl.lit(None, pl.String), line_pod, service_from_pod(pod), lab), "_service")
+        .cast(pl.Categorical).alias("_esvc"),
     )
     df = df.join(ents, left_on=ekeys, right_on=["_k0", "_k1", "_k2"], how="left", maintain_order="left", nulls_equal=True)
     d = pl.col("dur").cast(pl.Float64, strict=False)

@@ -21,7 +21,6 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 
-import polars as pl
 import pytest
 from pmortem.parsers import native
 from pmortem.parsers.catalogue import load_catalogue

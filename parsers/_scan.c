@@ -2909,6 +2909,53 @@ static int req_parse(const unsigned char *p, Py_ssize_t n, int is_json, const Re
     return 0;
 }
 
+/* requests.route_template for an ASCII path (the part before '?' is already cut): each segment
+ * after a '/' that is all digits, a UUID, or 6+ hex digits with a digit among them becomes
+ * ":id" (two replace_all passes of _ID_SEGMENT reach every such segment). Writes to out when
+ * given; returns the length. */
+static int hexd(unsigned char c) { return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
+
+static int id_segment(const unsigned char *g, Py_ssize_t n) {
+    if (n == 0) return 0;
+    int digits = 1, hex = 1, anyd = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!is_digit(g[i])) digits = 0;
+        else anyd = 1;
+        if (!hexd(g[i])) hex = 0;
+    }
+    if (digits || (hex && n >= 6 && anyd)) return 1;
+    if (n == 36 && g[8] == '-' && g[13] == '-' && g[18] == '-' && g[23] == '-') {
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (i != 8 && i != 13 && i != 18 && i != 23 && !hexd(g[i])) return 0;
+        return 1;
+    }
+    return 0;
+}
+
+static Py_ssize_t route_templ(const unsigned char *r, Py_ssize_t n, unsigned char *out) {
+    Py_ssize_t o = 0, i = 0;
+    const unsigned char *sl = memchr(r, '/', (size_t)n);
+    Py_ssize_t head = sl ? sl - r : n; /* before the first '/': no segment of its own */
+    if (out) memcpy(out, r, (size_t)head);
+    o = head;
+    i = head;
+    while (i < n) { /* r[i] == '/' */
+        Py_ssize_t a = i + 1, b = a;
+        while (b < n && r[b] != '/') b++;
+        if (out) out[o] = '/';
+        o++;
+        if (id_segment(r + a, b - a)) {
+            if (out) memcpy(out + o, ":id", 3);
+            o += 3;
+        } else {
+            if (out) memcpy(out + o, r + a, (size_t)(b - a));
+            o += b - a;
+        }
+        i = b;
+    }
+    return o;
+}
+
 static int req_cfg(ReqCfg *c, PyObject *litcap, Py_buffer *bits, int flags, double slow_ms) {
     c->block = PyCapsule_GetPointer(litcap, "pmortem.litset");
     if (!c->block) return -1;
@@ -3018,15 +3065,19 @@ static PyObject *py_requests_fields(PyObject *self, PyObject *args) {
         Span *sp[6] = {&rs[k].method, &rs[k].route, &rs[k].dur, &rs[k].upstream, &rs[k].service, &rs[k].pod};
         for (int f = 0; f < 6; f++)
             if (sp[f]->len > 0) tot[f] += sp[f]->len;
+        const unsigned char *p = d + start[i] + pay[i];
+        if (rs[k].route.len > 0 && ascii_only(p + rs[k].route.off, rs[k].route.len))
+            tot[1] += route_templ(p + rs[k].route.off, rs[k].route.len, NULL) - rs[k].route.len;
     }
     Py_END_ALLOW_THREADS
     if (bad) {
         PyErr_SetString(PyExc_ValueError, bad == 1 ? "requests_fields: line out of range" : "requests_fields: not a request line");
         goto done;
     }
-    Arr kind, status, pid, offs[6], txt[6], valid[6];
-    PyObject *objs[21];
+    Arr kind, status, pid, offs[6], txt[6], valid[6], rraw;
+    PyObject *objs[22];
     int nobj = 0, fail = 0;
+    fail |= arr_new(&rraw, m, 1) < 0; objs[nobj++] = fail ? NULL : rraw.obj;
     fail |= arr_new(&kind, m, 1) < 0; objs[nobj++] = fail ? NULL : kind.obj;
     fail |= arr_new(&status, m, 4) < 0; objs[nobj++] = fail ? NULL : status.obj;
     fail |= arr_new(&pid, m, 8) < 0; objs[nobj++] = fail ? NULL : pid.obj;
@@ -3048,15 +3099,20 @@ static PyObject *py_requests_fields(PyObject *self, PyObject *args) {
         Span *sp[6] = {&rs[k].method, &rs[k].route, &rs[k].dur, &rs[k].upstream, &rs[k].service, &rs[k].pod};
         for (int f = 0; f < 6; f++) {
             if (sp[f]->len >= 0) {
-                memcpy(txt[f].p + pos[f], p + sp[f]->off, (size_t)sp[f]->len);
-                pos[f] += sp[f]->len;
+                if (f == 1 && ascii_only(p + sp[f]->off, sp[f]->len)) {
+                    pos[f] += route_templ(p + sp[f]->off, sp[f]->len, (unsigned char *)txt[f].p + pos[f]);
+                } else {
+                    memcpy(txt[f].p + pos[f], p + sp[f]->off, (size_t)sp[f]->len);
+                    pos[f] += sp[f]->len;
+                    if (f == 1) ((uint8_t *)rraw.p)[k] = 1; /* not templated here: requests.route_template */
+                }
                 ((uint8_t *)valid[f].p)[k] = 1;
             }
             ((int64_t *)offs[f].p)[k + 1] = pos[f];
         }
     }
     static const char *names[6] = {"method", "route", "dur", "upstream", "service", "pod"};
-    out = Py_BuildValue("{s:N,s:N,s:N}", "kind", kind.obj, "status", status.obj, "pid", pid.obj);
+    out = Py_BuildValue("{s:N,s:N,s:N,s:N}", "kind", kind.obj, "status", status.obj, "pid", pid.obj, "route_raw", rraw.obj);
     if (!out) {
         for (int f = 0; f < 6; f++) { Py_DECREF(offs[f].obj); Py_DECREF(txt[f].obj); Py_DECREF(valid[f].obj); }
         goto done;

@@ -52,7 +52,7 @@ from .events import (
 )
 from .literals import LiteralSearch
 from .readers import MAX_LINE_BYTES, Chunk
-from .requests import keyed_from
+from .requests import keyed_from, route_template
 
 try:  # the C extension is optional: no compiler at install time means the polars path
     from . import _scan
@@ -504,7 +504,12 @@ def _request_rows(p: Prepared, ent_df: pl.DataFrame) -> pl.DataFrame | None:
         # nginx logs seconds (the rule's duration_s: catalogue._convert), the others milliseconds
         pl.when(pl.col("kind") == 1).then((d * 1000.0).round(6)).otherwise(d).alias("duration_ms"),
     )
-    return keyed_from(df, method=pl.col("method"), upstream=pl.col("upstream"))
+    # the scanner made the route templates, except of non-ASCII routes (\d is Unicode's there)
+    raw = _prim(f["route_raw"], "C", m) == 1
+    route = pl.col("route")
+    if raw.any():
+        route = pl.when(raw).then(route_template(route)).otherwise(route)
+    return keyed_from(df, method=pl.col("method"), upstream=pl.col("upstream"), route=route)
 
 
 def finish_chunk(p: Prepared):

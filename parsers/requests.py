@@ -128,8 +128,9 @@ def keyed(req: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def keyed_from(df: pl.DataFrame, *, method: pl.Expr, upstream: pl.Expr) -> pl.DataFrame:
-    """KEYED rows of a frame with service, pod, pid, ts, route, status, duration_ms, line_no."""
+def keyed_from(df: pl.DataFrame, *, method: pl.Expr, upstream: pl.Expr, route: pl.Expr | None = None) -> pl.DataFrame:
+    """KEYED rows of a frame with service, pod, pid, ts, route, status, duration_ms, line_no
+    (`route`: the route template when the caller made it)."""
     dur = pl.col("duration_ms")
     return df.select(
         "service",
@@ -137,7 +138,7 @@ def keyed_from(df: pl.DataFrame, *, method: pl.Expr, upstream: pl.Expr) -> pl.Da
         "pid",
         pl.col("ts").dt.truncate("1s").alias("second"),
         method.alias("method"),
-        route_template(pl.col("route")).alias("route"),
+        (route_template(pl.col("route")) if route is None else route).alias("route"),
         pl.col("status").cast(pl.Int32),
         upstream.alias("upstream"),
         dur,

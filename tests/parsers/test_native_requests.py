@@ -406,3 +406,21 @@ def test_plain_edge_cases_same_as_reference(chunk_bytes: int, bom: bool):
 def test_plain_edge_case_alone(k: int):
     data = (PLAIN_EDGE[k] + "\n").encode()
     assert_same([Chunk(data, 1, 0)], "plain")
+
+
+def test_route_templates_made_by_the_scanner_same_as_reference():
+    """The scanner's route templates (ASCII routes) against requests.route_template: random
+    paths of id-like and word-like segments, runs of ids, empty segments, UUIDs in both cases,
+    hex with and without a digit, paths without a leading slash."""
+    rnd = random.Random(3)
+    segs = ["1", "12", "123456", "abc123", "12345a", "1a2b3c", "deadbeef", "abcdef", "a1b2c", "ABC123",
+            "550e8400-e29b-41d4-a716-446655440000", "550E8400-E29B-41D4-A716-446655440000", "550e8400-e29b-41d4-a716-44665544000g",
+            "", "api", "v2", "e2e", "x.js", ":id", "0", "00000a", "-", "%20"]
+    lines = []
+    for i in range(2000):
+        path = "/".join(rnd.choice(segs) for _ in range(rnd.randrange(1, 7)))
+        path = ("/" if rnd.random() < 0.9 else "") + path + rnd.choice(["", "", "/", "?a=1", "/?b"])
+        lines.append(PODS[0] + T0 + f'10.2.3.4 - - [08/Apr/2022:20:55:00 +0000] "GET {path} HTTP/1.1" 200 1 "-" "-" 0.00{i % 10}'.encode())
+    chunks = _chunks(b"\n".join(lines) + b"\n", 1 << 20)
+    t = assert_same(chunks, "kubectl_prefix")
+    assert _native_rows(chunks) == t["requests"] > 1500

@@ -106,7 +106,7 @@ def literal_search(literals: list[str]) -> LiteralSearch:
 # JSON lines are the event builder's own http_request, req_pino), by name, as catalogue.toml has them.
 REQUEST_RULES = {"http.nginx_access": 1, "http.access_line": 4}  # -> _scan.c's RQF_* flag
 RQF_PINO = 2
-REQUEST_WEIGHT = int(os.environ.get("PMORTEM_REQUEST_WEIGHT", "4"))  # request rows per kept-row unit (Prepared.kept_rows)
+REQUEST_WEIGHT = int(os.environ.get("PMORTEM_REQUEST_WEIGHT", "2"))  # request rows per kept-row unit (Prepared.kept_rows)
 _request_plans: dict[int, tuple | None] = {}
 
 
@@ -162,8 +162,10 @@ def _make_plan(cat) -> tuple | None:
             if i == k_nginx:
                 b |= 8
             bits[lit.lower()] = bits.get(lit.lower(), 0) | b
-    search = LiteralSearch(list(bits))
-    per_lit = b"".join(int(bits[lit.decode()]).to_bytes(8, "little", signed=True) for lit in search.literals)
+    # the scanner's own literal set (the catalogue's and the builder's literals, compiled once per
+    # process): a second set of the same literals would cost its planning again at every start
+    search = literal_search(cat.literals + BUILDER_LITERALS)
+    per_lit = b"".join(int(bits.get(lit.decode().lower(), 0)).to_bytes(8, "little", signed=True) for lit in search.literals)
     return (search.compiled, per_lit, flags, float(cat.slow_request_ms))
 
 

@@ -21,52 +21,85 @@
 --   top_message_before (the same masked line before the onset), example_source_id, example_line_no,
 --   example_message (the first bad line at the onset).
 -- Duplicates (the same line seen through two exports) count once. Run with SET TimeZone = 'UTC'.
--- The CTEs over the whole archive are MATERIALIZED: their results are small, and each is read by
--- several others, which would otherwise scan every event again.
-WITH ent_pods AS MATERIALIZED (
-    SELECT pod, any_value(service) AS service FROM events
-    WHERE pod IS NOT NULL AND kind <> 'http_request' GROUP BY pod
+-- Cost: the archive is read for the bad events only (a filter on level, kind and status) and for the
+-- window; an entity's first line or request (its history) is looked up only for the entities with a
+-- candidate onset, and the listen-address lines only when some response names an upstream.
+WITH ups AS MATERIALIZED (  -- the upstream addresses responses name: the only addresses worth resolving to a pod
+    SELECT DISTINCT ip FROM (
+        SELECT regexp_extract(attrs->>'upstream_addr', '^\[?([^\]]+?)\]?:\d+$', 1) AS ip FROM events WHERE kind = 'http_request'
+        UNION ALL
+        SELECT regexp_extract(upstream, '^\[?([^\]]+?)\]?:\d+$', 1) FROM requests WHERE upstream IS NOT NULL
+    ) WHERE ip IS NOT NULL AND ip <> ''
 ),
 addr AS (
     SELECT attrs->>'pod_ip' AS ip, pod FROM events WHERE kind = 'pod_spec' AND attrs->>'pod_ip' IS NOT NULL
     UNION
-    SELECT regexp_extract(message, '(?i)\blisten(?:ing)?(?:\s+on)?[\s=:]+(?:https?://)?(\d{1,3}(?:\.\d{1,3}){3})', 1), pod
-    FROM events WHERE pod IS NOT NULL AND kind <> 'http_request' AND message ILIKE '%listen%'
+    SELECT ip, pod FROM (
+        SELECT regexp_extract(message, '(?i)\blisten(?:ing)?(?:\s+on)?[\s=:]+(?:https?://)?(\d{1,3}(?:\.\d{1,3}){3})', 1) AS ip, pod
+        FROM events WHERE pod IS NOT NULL AND kind <> 'http_request' AND message ILIKE '%listen%'
+          AND EXISTS (SELECT 1 FROM ups)  -- (every message is looked at: only when there is an upstream to resolve)
+    ) WHERE ip IN (SELECT ip FROM ups)
 ),
-addr1 AS MATERIALIZED (  -- read once: the listen lines are looked for in every message
+addr1 AS MATERIALIZED (
     SELECT ip, any_value(pod) AS pod FROM addr WHERE ip IS NOT NULL AND ip <> '' GROUP BY ip HAVING count(DISTINCT pod) = 1
 ),
-tagged AS (
-    SELECT e.*, coalesce(a.pod, e.pod) AS e_pod,
-           coalesce(p.service, e.service) AS e_service,
-           CASE WHEN e.kind = 'http_request' THEN 'http' ELSE 'line' END AS sig
-    FROM events e
-    LEFT JOIN addr1 a ON e.kind = 'http_request'
-         AND a.ip = regexp_extract(e.attrs->>'upstream_addr', '^\[?([^\]]+?)\]?:\d+$', 1)
-    LEFT JOIN ent_pods p ON p.pod = a.pod
-    WHERE e.ts IS NOT NULL AND e.kind NOT IN ('pod_spec', 'span')
+ent_pods AS MATERIALIZED (  -- the service of a pod an upstream address resolves to
+    SELECT pod, any_value(service) AS service FROM events
+    WHERE pod IN (SELECT pod FROM addr1) AND kind <> 'http_request' GROUP BY pod
 ),
-ent AS (  -- every line or response with its entity (not yet deduplicated)
+tagged AS NOT MATERIALIZED (  -- every line or response with its entity; each reader filters first
+    SELECT e.source_id, e.ts, e.line_no, e.level, e.kind, e.message, e.error_class, e.status,
+           e.pod AS e_pod, e.service AS e_service, 'line' AS sig
+    FROM events e
+    WHERE e.ts IS NOT NULL AND e.kind NOT IN ('pod_spec', 'span', 'http_request')
+    UNION ALL
+    SELECT e.source_id, e.ts, e.line_no, e.level, e.kind, e.message, e.error_class, e.status,
+           coalesce(a.pod, e.pod), coalesce(p.service, e.service), 'http'
+    FROM events e
+    LEFT JOIN addr1 a ON a.ip = regexp_extract(e.attrs->>'upstream_addr', '^\[?([^\]]+?)\]?:\d+$', 1)
+    LEFT JOIN ent_pods p ON p.pod = a.pod
+    WHERE e.ts IS NOT NULL AND e.kind = 'http_request'
+),
+ent AS NOT MATERIALIZED (  -- (not yet deduplicated)
     SELECT coalesce(e_pod, e_service, 'source ' || source_id) AS entity, e_pod AS pod, e_service AS service,
-           ts, message, sig, kind, status, level, error_class, source_id, line_no,
-           (sig = 'http' AND status >= 500)
-           OR (sig = 'line' AND kind <> 'worker_exit' AND (level IN ('error', 'fatal') OR (kind = 'error' AND error_class IS NOT NULL AND level <> 'warn')))
-               AS is_bad
+           ts, message, sig, kind, status, level, error_class, source_id, line_no
     FROM tagged
+),
+bad_ev AS (  -- the bad lines and responses: error- and fatal-level lines, classified errors (not at warn level), 5xx
+    -- (filters a scan applies before it reads a message: an IN list would not be one)
+    SELECT coalesce(pod, service, 'source ' || source_id) AS entity, pod, service, ts, message, 'line' AS sig, source_id, line_no
+    FROM events
+    WHERE ts IS NOT NULL AND level = 'error' AND kind NOT IN ('pod_spec', 'span', 'http_request', 'worker_exit')
+    UNION ALL
+    SELECT coalesce(pod, service, 'source ' || source_id), pod, service, ts, message, 'line', source_id, line_no
+    FROM events
+    WHERE ts IS NOT NULL AND level = 'fatal' AND kind NOT IN ('pod_spec', 'span', 'http_request', 'worker_exit')
+    UNION ALL
+    SELECT coalesce(pod, service, 'source ' || source_id), pod, service, ts, message, 'line', source_id, line_no
+    FROM events
+    WHERE ts IS NOT NULL AND kind = 'error' AND error_class IS NOT NULL AND level NOT IN ('error', 'fatal', 'warn')
+    UNION ALL
+    SELECT entity, pod, service, ts, message, sig, source_id, line_no FROM ent WHERE sig = 'http' AND status >= 500
 ),
 bad AS MATERIALIZED (
     -- a line or response counts once however many exports hold it (the first copy by source and line
     -- stands for it): deduplicated among the bad ones only, so the archive's every line is never sorted
-    SELECT *, CASE WHEN sig = 'http' THEN 1 ELSE 0 END AS is_http FROM ent
-    WHERE is_bad
+    SELECT *, CASE WHEN sig = 'http' THEN 1 ELSE 0 END AS is_http FROM bad_ev
     QUALIFY row_number() OVER (PARTITION BY entity, sig, ts, message ORDER BY source_id, line_no) = 1
 ),
-obs AS MATERIALIZED (  -- every line or response seen for an entity in the window (and $after_s after it), deduplicated across exports
-    SELECT * FROM ent
-    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ + to_microseconds(CAST($after_s * 1e6 AS BIGINT))
-    QUALIFY row_number() OVER (PARTITION BY entity, sig, ts, message ORDER BY source_id, line_no) = 1
+counted AS (
+    SELECT b.*,
+           count(*) OVER (PARTITION BY b.entity ORDER BY b.ts
+                          RANGE BETWEEN CURRENT ROW AND to_microseconds(CAST($after_s * 1e6 AS BIGINT)) FOLLOWING) AS bad_after,
+           count(*) OVER (PARTITION BY b.entity ORDER BY b.ts
+                          RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 1 AS bad_before_incl_ties
+    FROM bad b
 ),
-rq AS (  -- every request, from the requests rollup (only failed and slow ones stay events), attributed as above
+cand AS MATERIALIZED (  -- onsets but for the entity's earlier rate, which needs its first line
+    SELECT * FROM counted
+    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ AND bad_after >= $min_events::INTEGER
+),
+rq AS NOT MATERIALIZED (  -- every request, from the requests rollup (only failed and slow ones stay events), attributed as above
     SELECT coalesce(coalesce(a.pod, r.pod), coalesce(p.service, r.service), 'source ' || r.source_id) AS entity,
            coalesce(a.pod, r.pod) AS pod, coalesce(p.service, r.service) AS service, r.first_ts, r.last_ts, r.requests
     FROM requests r
@@ -74,23 +107,38 @@ rq AS (  -- every request, from the requests rollup (only failed and slow ones s
     LEFT JOIN ent_pods p ON p.pod = a.pod
     WHERE r.first_ts IS NOT NULL
 ),
-seen AS MATERIALIZED (  -- an entity's first line or request (a duplicate has the same time: no deduplication needed)
-    SELECT entity, min(ts) AS seen_since FROM (SELECT entity, ts FROM ent UNION ALL SELECT entity, first_ts FROM rq) GROUP BY entity
+rq_win AS MATERIALIZED (  -- the rollup rows that reach into the window (onset .. window end + $after_s)
+    SELECT * FROM rq
+    WHERE last_ts >= $since::TIMESTAMPTZ AND first_ts < $until::TIMESTAMPTZ + to_microseconds(CAST($after_s * 1e6 AS BIGINT))
+      AND EXISTS (SELECT 1 FROM cand)
+),
+obs AS MATERIALIZED (  -- every line or response seen for an entity in the window (and $after_s after it), deduplicated across exports
+    SELECT * FROM ent
+    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ + to_microseconds(CAST($after_s * 1e6 AS BIGINT))
+      AND EXISTS (SELECT 1 FROM cand)
+    QUALIFY row_number() OVER (PARTITION BY entity, sig, ts, message ORDER BY source_id, line_no) = 1
+),
+first_seen AS (  -- first line or request per (source, pod, service[, upstream]) key, then attributed as above
+    SELECT coalesce(pod, service, 'source ' || source_id) AS entity, min(ts) AS ts FROM events
+    WHERE ts IS NOT NULL AND kind NOT IN ('pod_spec', 'span', 'http_request') GROUP BY source_id, pod, service
+    UNION ALL
+    SELECT entity, min(ts) FROM ent WHERE sig = 'http' GROUP BY entity
+    UNION ALL
+    SELECT coalesce(coalesce(a.pod, r.pod), coalesce(p.service, r.service), 'source ' || r.source_id), r.first_ts
+    FROM (SELECT source_id, pod, service, upstream, min(first_ts) AS first_ts FROM requests WHERE first_ts IS NOT NULL GROUP BY ALL) r
+    LEFT JOIN addr1 a ON a.ip = regexp_extract(r.upstream, '^\[?([^\]]+?)\]?:\d+$', 1)
+    LEFT JOIN ent_pods p ON p.pod = a.pod
+),
+seen AS MATERIALIZED (  -- a candidate entity's first line or request (a duplicate has the same time: no deduplication needed)
+    SELECT entity, min(ts) AS seen_since FROM first_seen WHERE entity IN (SELECT entity FROM cand) GROUP BY entity
 ),
 scored AS (
-    SELECT b.*, s.seen_since,
-           count(*) OVER (PARTITION BY b.entity ORDER BY b.ts
-                          RANGE BETWEEN CURRENT ROW AND to_microseconds(CAST($after_s * 1e6 AS BIGINT)) FOLLOWING) AS bad_after,
-           count(*) OVER (PARTITION BY b.entity ORDER BY b.ts
-                          RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 1 AS bad_before_incl_ties,
-           epoch(b.ts) - epoch(s.seen_since) AS before_s
-    FROM bad b JOIN seen s USING (entity)
+    SELECT c.*, s.seen_since, epoch(c.ts) - epoch(s.seen_since) AS before_s
+    FROM cand c JOIN seen s USING (entity)
 ),
 onsets AS (
     SELECT * FROM scored
-    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ
-      AND bad_after >= $min_events::INTEGER
-      AND before_s >= $min_before_s::DOUBLE
+    WHERE before_s >= $min_before_s::DOUBLE
       AND bad_after / $after_s::DOUBLE >= $min_factor::DOUBLE * (bad_before_incl_ties + 1) / before_s
     QUALIFY row_number() OVER (PARTITION BY entity ORDER BY ts, source_id, line_no) = 1
 ),
@@ -109,7 +157,7 @@ before5 AS (
 req AS (  -- a rollup second that straddles the onset counts when a request of it came at or after the onset
     SELECT o.entity, coalesce(sum(q.requests), 0) AS requests_after
     FROM onsets o JOIN span s USING (entity)
-    LEFT JOIN rq q ON q.entity = o.entity AND q.last_ts >= o.ts AND q.first_ts < $until::TIMESTAMPTZ
+    LEFT JOIN rq_win q ON q.entity = o.entity AND q.last_ts >= o.ts AND q.first_ts < $until::TIMESTAMPTZ
     GROUP BY o.entity
 ),
 sib_obs AS (
@@ -122,7 +170,7 @@ sib_obs AS (
     UNION ALL
     SELECT o.entity, x.entity, 0, sum(x.requests)
     FROM onsets o
-    JOIN rq x ON x.service = o.service AND x.entity <> o.entity AND x.pod IS NOT NULL
+    JOIN rq_win x ON x.service = o.service AND x.entity <> o.entity AND x.pod IS NOT NULL
          AND x.last_ts >= o.ts AND x.first_ts < o.ts + to_microseconds(CAST($after_s * 1e6 AS BIGINT))
     GROUP BY ALL
 ),

@@ -23,21 +23,28 @@
 -- Duplicates (the same line seen through two exports) count once. Run with SET TimeZone = 'UTC'.
 -- Cost: the archive is read for the bad events only (a filter on level, kind and status) and for the
 -- window; an entity's first line or request (its history) is looked up only for the entities with a
--- candidate onset, and the listen-address lines only when some response names an upstream.
+-- candidate onset, and the listen-address lines only when some response names an upstream (see listen_pods).
 WITH ups AS MATERIALIZED (  -- the upstream addresses responses name: the only addresses worth resolving to a pod
     SELECT DISTINCT ip FROM (
-        SELECT regexp_extract(attrs->>'upstream_addr', '^\[?([^\]]+?)\]?:\d+$', 1) AS ip FROM events WHERE kind = 'http_request'
+        SELECT regexp_extract(u, '^\[?([^\]]+?)\]?:\d+$', 1) AS ip
+        FROM (SELECT attrs->>'upstream_addr' AS u FROM events WHERE kind = 'http_request') WHERE u IS NOT NULL
         UNION ALL
         SELECT regexp_extract(upstream, '^\[?([^\]]+?)\]?:\d+$', 1) FROM requests WHERE upstream IS NOT NULL
     ) WHERE ip IS NOT NULL AND ip <> ''
+),
+listen_pods AS MATERIALIZED (
+    -- every pod when some response names an upstream, else none. The '' that is always there matches no pod, but keeps
+    -- DuckDB's join filter (the min and max pod of this list, given to the scan of `events` below) in place: with no
+    -- upstream it skips every row group, instead of looking for listen lines in every message
+    SELECT DISTINCT pod FROM events WHERE pod IS NOT NULL AND EXISTS (SELECT 1 FROM ups)
+    UNION ALL SELECT ''
 ),
 addr AS (
     SELECT attrs->>'pod_ip' AS ip, pod FROM events WHERE kind = 'pod_spec' AND attrs->>'pod_ip' IS NOT NULL
     UNION
     SELECT ip, pod FROM (
         SELECT regexp_extract(message, '(?i)\blisten(?:ing)?(?:\s+on)?[\s=:]+(?:https?://)?(\d{1,3}(?:\.\d{1,3}){3})', 1) AS ip, pod
-        FROM events WHERE pod IS NOT NULL AND kind <> 'http_request' AND message ILIKE '%listen%'
-          AND EXISTS (SELECT 1 FROM ups)  -- (every message is looked at: only when there is an upstream to resolve)
+        FROM events WHERE pod IN (SELECT pod FROM listen_pods) AND kind <> 'http_request' AND message ILIKE '%listen%'
     ) WHERE ip IN (SELECT ip FROM ups)
 ),
 addr1 AS MATERIALIZED (
@@ -99,6 +106,15 @@ cand AS MATERIALIZED (  -- onsets but for the entity's earlier rate, which needs
     SELECT * FROM counted
     WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ AND bad_after >= $min_events::INTEGER
 ),
+data_start AS MATERIALIZED (  -- no entity was seen before the data's first line or request
+    SELECT least((SELECT min(ts) FROM events), (SELECT min(first_ts) FROM requests)) AS t
+),
+cand2 AS MATERIALIZED (  -- the candidates that pass the earlier-rate tests with the most history an entity can have:
+    -- an entity's own first line is no earlier, so the onsets are among these (its history is looked up for these only)
+    SELECT c.* FROM cand c, data_start d
+    WHERE epoch(c.ts) - epoch(d.t) >= $min_before_s::DOUBLE
+      AND c.bad_after / $after_s::DOUBLE >= $min_factor::DOUBLE * (c.bad_before_incl_ties + 1) / (epoch(c.ts) - epoch(d.t))
+),
 rq AS NOT MATERIALIZED (  -- every request, from the requests rollup (only failed and slow ones stay events), attributed as above
     SELECT coalesce(coalesce(a.pod, r.pod), coalesce(p.service, r.service), 'source ' || r.source_id) AS entity,
            coalesce(a.pod, r.pod) AS pod, coalesce(p.service, r.service) AS service, r.first_ts, r.last_ts, r.requests
@@ -110,31 +126,58 @@ rq AS NOT MATERIALIZED (  -- every request, from the requests rollup (only faile
 rq_win AS MATERIALIZED (  -- the rollup rows that reach into the window (onset .. window end + $after_s)
     SELECT * FROM rq
     WHERE last_ts >= $since::TIMESTAMPTZ AND first_ts < $until::TIMESTAMPTZ + to_microseconds(CAST($after_s * 1e6 AS BIGINT))
-      AND EXISTS (SELECT 1 FROM cand)
+      AND EXISTS (SELECT 1 FROM cand2)
 ),
 obs AS MATERIALIZED (  -- every line or response seen for an entity in the window (and $after_s after it), deduplicated across exports
     SELECT * FROM ent
     WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ + to_microseconds(CAST($after_s * 1e6 AS BIGINT))
-      AND EXISTS (SELECT 1 FROM cand)
+      AND EXISTS (SELECT 1 FROM cand2)
     QUALIFY row_number() OVER (PARTITION BY entity, sig, ts, message ORDER BY source_id, line_no) = 1
 ),
-first_seen AS (  -- first line or request per (source, pod, service[, upstream]) key, then attributed as above
-    SELECT coalesce(pod, service, 'source ' || source_id) AS entity, min(ts) AS ts FROM events
-    WHERE ts IS NOT NULL AND kind NOT IN ('pod_spec', 'span', 'http_request') GROUP BY source_id, pod, service
+cand_ent AS MATERIALIZED (  -- (with '', as listen_pods: with no candidate the scans below skip every row group)
+    SELECT DISTINCT entity FROM cand2 UNION ALL SELECT ''
+),
+pods_if_cand AS MATERIALIZED (  -- every pod when there is a candidate, else none (with '', as listen_pods)
+    SELECT DISTINCT pod FROM events WHERE pod IS NOT NULL AND EXISTS (SELECT 1 FROM cand2)
+    UNION ALL SELECT ''
+),
+first_seen AS (  -- the first line or request of each candidate entity, attributed as above
+    SELECT pod AS entity, min(ts) AS ts FROM events
+    WHERE ts IS NOT NULL AND kind NOT IN ('pod_spec', 'span', 'http_request') AND pod IN (SELECT entity FROM cand_ent) GROUP BY pod
     UNION ALL
-    SELECT entity, min(ts) FROM ent WHERE sig = 'http' GROUP BY entity
+    SELECT coalesce(service, 'source ' || source_id), min(ts) FROM events
+    WHERE ts IS NOT NULL AND kind NOT IN ('pod_spec', 'span', 'http_request') AND pod IS NULL AND EXISTS (SELECT 1 FROM cand2)
+    GROUP BY source_id, service
+    UNION ALL
+    SELECT coalesce(coalesce(a.pod, e.pod), coalesce(p.service, e.service), 'source ' || e.source_id), min(e.ts)
+    FROM (SELECT * FROM events WHERE ts IS NOT NULL AND kind = 'http_request' AND pod IN (SELECT pod FROM pods_if_cand)
+          UNION ALL
+          SELECT * FROM events WHERE ts IS NOT NULL AND kind = 'http_request' AND pod IS NULL AND EXISTS (SELECT 1 FROM cand2)) e
+    LEFT JOIN addr1 a ON a.ip = regexp_extract(e.attrs->>'upstream_addr', '^\[?([^\]]+?)\]?:\d+$', 1)
+    LEFT JOIN ent_pods p ON p.pod = a.pod
+    GROUP BY 1
+    UNION ALL
+    SELECT pod, min(first_ts) FROM requests
+    WHERE first_ts IS NOT NULL AND upstream IS NULL AND pod IN (SELECT entity FROM cand_ent) GROUP BY pod
+    UNION ALL
+    SELECT coalesce(service, 'source ' || source_id), min(first_ts) FROM requests
+    WHERE first_ts IS NOT NULL AND upstream IS NULL AND pod IS NULL GROUP BY source_id, service
     UNION ALL
     SELECT coalesce(coalesce(a.pod, r.pod), coalesce(p.service, r.service), 'source ' || r.source_id), r.first_ts
-    FROM (SELECT source_id, pod, service, upstream, min(first_ts) AS first_ts FROM requests WHERE first_ts IS NOT NULL GROUP BY ALL) r
+    FROM (SELECT source_id, pod, service, upstream, min(first_ts) AS first_ts FROM requests
+          WHERE first_ts IS NOT NULL AND upstream IS NOT NULL AND pod IN (SELECT pod FROM pods_if_cand) GROUP BY ALL
+          UNION ALL
+          SELECT source_id, pod, service, upstream, min(first_ts) FROM requests
+          WHERE first_ts IS NOT NULL AND upstream IS NOT NULL AND pod IS NULL AND EXISTS (SELECT 1 FROM cand2) GROUP BY ALL) r
     LEFT JOIN addr1 a ON a.ip = regexp_extract(r.upstream, '^\[?([^\]]+?)\]?:\d+$', 1)
     LEFT JOIN ent_pods p ON p.pod = a.pod
 ),
-seen AS MATERIALIZED (  -- a candidate entity's first line or request (a duplicate has the same time: no deduplication needed)
-    SELECT entity, min(ts) AS seen_since FROM first_seen WHERE entity IN (SELECT entity FROM cand) GROUP BY entity
+seen AS MATERIALIZED (  -- a duplicate has the same time: no deduplication needed
+    SELECT entity, min(ts) AS seen_since FROM first_seen WHERE entity IN (SELECT entity FROM cand2) GROUP BY entity
 ),
 scored AS (
     SELECT c.*, s.seen_since, epoch(c.ts) - epoch(s.seen_since) AS before_s
-    FROM cand c JOIN seen s USING (entity)
+    FROM cand2 c JOIN seen s USING (entity)
 ),
 onsets AS (
     SELECT * FROM scored

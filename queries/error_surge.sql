@@ -72,8 +72,8 @@ ent AS NOT MATERIALIZED (  -- (not yet deduplicated)
            ts, message, sig, kind, status, level, error_class, source_id, line_no
     FROM tagged
 ),
-bad_ev AS (  -- the bad lines and responses: error- and fatal-level lines, classified errors (not at warn level), 5xx
-    -- (filters a scan applies before it reads a message: an IN list would not be one)
+bad_ev AS NOT MATERIALIZED (  -- the bad lines and responses: error- and fatal-level lines, classified errors (not at warn
+    -- level), 5xx (filters a scan applies before it reads a message: an IN list would not be one)
     SELECT coalesce(pod, service, 'source ' || source_id) AS entity, pod, service, ts, message, 'line' AS sig, source_id, line_no
     FROM events
     WHERE ts IS NOT NULL AND level = 'error' AND kind NOT IN ('pod_spec', 'span', 'http_request', 'worker_exit')
@@ -88,10 +88,16 @@ bad_ev AS (  -- the bad lines and responses: error- and fatal-level lines, class
     UNION ALL
     SELECT entity, pod, service, ts, message, sig, source_id, line_no FROM ent WHERE sig = 'http' AND status >= 500
 ),
-bad AS MATERIALIZED (
+keys_before AS MATERIALIZED (  -- per entity, its bad events before the window, counted without reading a message: the
+    -- distinct (kind, time) pairs, no more than the bad events deduplicated by message (those are counted below, for the
+    -- candidates only)
+    SELECT entity, count(*) AS n FROM (SELECT DISTINCT entity, sig, ts FROM bad_ev WHERE ts < $since::TIMESTAMPTZ) GROUP BY entity
+),
+bad AS MATERIALIZED (  -- the bad events of the window (and $after_s after it)
     -- a line or response counts once however many exports hold it (the first copy by source and line
     -- stands for it): deduplicated among the bad ones only, so the archive's every line is never sorted
     SELECT *, CASE WHEN sig = 'http' THEN 1 ELSE 0 END AS is_http FROM bad_ev
+    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ + to_microseconds(CAST($after_s * 1e6 AS BIGINT))
     QUALIFY row_number() OVER (PARTITION BY entity, sig, ts, message ORDER BY source_id, line_no) = 1
 ),
 counted AS (
@@ -99,21 +105,23 @@ counted AS (
            count(*) OVER (PARTITION BY b.entity ORDER BY b.ts
                           RANGE BETWEEN CURRENT ROW AND to_microseconds(CAST($after_s * 1e6 AS BIGINT)) FOLLOWING) AS bad_after,
            count(*) OVER (PARTITION BY b.entity ORDER BY b.ts
-                          RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 1 AS bad_before_incl_ties
+                          RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run_incl  -- from the window's start
     FROM bad b
 ),
-cand AS MATERIALIZED (  -- onsets but for the entity's earlier rate, which needs its first line
-    SELECT * FROM counted
-    WHERE ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ AND bad_after >= $min_events::INTEGER
+cand AS MATERIALIZED (  -- onsets but for the entity's earlier rate, which needs its history and its first line
+    SELECT c.*, coalesce(k.n, 0) + c.run_incl - 1 AS bad_before_lb
+    FROM counted c LEFT JOIN keys_before k USING (entity)
+    WHERE c.ts < $until::TIMESTAMPTZ AND c.bad_after >= $min_events::INTEGER
 ),
 data_start AS MATERIALIZED (  -- no entity was seen before the data's first line or request
     SELECT least((SELECT min(ts) FROM events), (SELECT min(first_ts) FROM requests)) AS t
 ),
 cand2 AS MATERIALIZED (  -- the candidates that pass the earlier-rate tests with the most history an entity can have:
-    -- an entity's own first line is no earlier, so the onsets are among these (its history is looked up for these only)
+    -- an entity's own first line is no earlier, and its bad events before the window no fewer, so the onsets are among
+    -- these (their history is looked up for these only)
     SELECT c.* FROM cand c, data_start d
     WHERE epoch(c.ts) - epoch(d.t) >= $min_before_s::DOUBLE
-      AND c.bad_after / $after_s::DOUBLE >= $min_factor::DOUBLE * (c.bad_before_incl_ties + 1) / (epoch(c.ts) - epoch(d.t))
+      AND c.bad_after / $after_s::DOUBLE >= $min_factor::DOUBLE * (c.bad_before_lb + 1) / (epoch(c.ts) - epoch(d.t))
 ),
 rq AS NOT MATERIALIZED (  -- every request, from the requests rollup (only failed and slow ones stay events), attributed as above
     SELECT coalesce(coalesce(a.pod, r.pod), coalesce(p.service, r.service), 'source ' || r.source_id) AS entity,
@@ -137,9 +145,10 @@ obs AS MATERIALIZED (  -- every line or response seen for an entity in the windo
 cand_ent AS MATERIALIZED (  -- (with '', as listen_pods: with no candidate the scans below skip every row group)
     SELECT DISTINCT entity FROM cand2 UNION ALL SELECT ''
 ),
-pods_if_cand AS MATERIALIZED (  -- every pod when there is a candidate, else none (with '', as listen_pods)
-    SELECT DISTINCT pod FROM events WHERE pod IS NOT NULL AND EXISTS (SELECT 1 FROM cand2)
-    UNION ALL SELECT ''
+pods_if_cand AS MATERIALIZED (  -- the pods whose responses may count for a candidate: its own, and every pod when an
+    -- upstream address resolves to a pod (a proxy's response then counts for that pod); with '', as listen_pods
+    SELECT DISTINCT pod FROM events WHERE pod IS NOT NULL AND EXISTS (SELECT 1 FROM cand2) AND EXISTS (SELECT 1 FROM addr1)
+    UNION ALL SELECT entity FROM cand_ent
 ),
 first_seen AS (  -- the first line or request of each candidate entity, attributed as above
     SELECT pod AS entity, min(ts) AS ts FROM events
@@ -172,12 +181,34 @@ first_seen AS (  -- the first line or request of each candidate entity, attribut
     LEFT JOIN addr1 a ON a.ip = regexp_extract(r.upstream, '^\[?([^\]]+?)\]?:\d+$', 1)
     LEFT JOIN ent_pods p ON p.pod = a.pod
 ),
+bad_cand AS NOT MATERIALIZED (  -- bad_ev of the candidate entities only: the scans skip the other pods' row groups
+    SELECT coalesce(pod, service, 'source ' || source_id) AS entity, ts, message, 'line' AS sig
+    FROM (SELECT * FROM events WHERE pod IN (SELECT entity FROM cand_ent)
+          UNION ALL
+          SELECT * FROM events WHERE pod IS NULL AND EXISTS (SELECT 1 FROM cand2))
+    WHERE ts IS NOT NULL AND kind NOT IN ('pod_spec', 'span', 'http_request', 'worker_exit')
+      AND (level IN ('error', 'fatal') OR (kind = 'error' AND error_class IS NOT NULL AND level <> 'warn'))
+    UNION ALL
+    SELECT coalesce(coalesce(a.pod, e.pod), coalesce(p.service, e.service), 'source ' || e.source_id), e.ts, e.message, 'http'
+    FROM (SELECT * FROM events WHERE ts IS NOT NULL AND kind = 'http_request' AND status >= 500 AND pod IN (SELECT pod FROM pods_if_cand)
+          UNION ALL
+          SELECT * FROM events WHERE ts IS NOT NULL AND kind = 'http_request' AND status >= 500 AND pod IS NULL
+            AND EXISTS (SELECT 1 FROM cand2)) e
+    LEFT JOIN addr1 a ON a.ip = regexp_extract(e.attrs->>'upstream_addr', '^\[?([^\]]+?)\]?:\d+$', 1)
+    LEFT JOIN ent_pods p ON p.pod = a.pod
+),
+hist AS MATERIALIZED (  -- the candidates' bad events before the window, deduplicated as `bad`
+    SELECT DISTINCT entity, sig, ts, message, CASE WHEN sig = 'http' THEN 1 ELSE 0 END AS is_http FROM bad_cand
+    WHERE ts < $since::TIMESTAMPTZ AND entity IN (SELECT entity FROM cand2)
+),
+hist_n AS (SELECT entity, count(*) AS n, count(*) FILTER (WHERE is_http = 1) AS n_http FROM hist GROUP BY entity),
 seen AS MATERIALIZED (  -- a duplicate has the same time: no deduplication needed
     SELECT entity, min(ts) AS seen_since FROM first_seen WHERE entity IN (SELECT entity FROM cand2) GROUP BY entity
 ),
 scored AS (
-    SELECT c.*, s.seen_since, epoch(c.ts) - epoch(s.seen_since) AS before_s
-    FROM cand2 c JOIN seen s USING (entity)
+    SELECT c.*, coalesce(h.n, 0) + c.run_incl - 1 AS bad_before_incl_ties, coalesce(h.n_http, 0) AS http_5xx_hist,
+           s.seen_since, epoch(c.ts) - epoch(s.seen_since) AS before_s
+    FROM cand2 c JOIN seen s USING (entity) LEFT JOIN hist_n h USING (entity)
 ),
 onsets AS (
     SELECT * FROM scored
@@ -193,7 +224,7 @@ span AS (
     GROUP BY o.entity
 ),
 before5 AS (
-    SELECT o.entity, count(b.ts) AS http_5xx_before
+    SELECT o.entity, any_value(o.http_5xx_hist) + count(b.ts) AS http_5xx_before
     FROM onsets o LEFT JOIN bad b ON b.entity = o.entity AND b.ts < o.ts AND b.is_http = 1
     GROUP BY o.entity
 ),
@@ -228,7 +259,9 @@ msgs AS (
            regexp_replace(split_part(b.message, chr(10), 1), '\d+', '<n>', 'g') AS m,
            count(*) FILTER (WHERE b.ts >= o.ts) AS n_after,
            count(*) FILTER (WHERE b.ts < o.ts) AS n_before
-    FROM onsets o JOIN bad b ON b.entity = o.entity AND b.is_http = 0 AND b.ts < $until::TIMESTAMPTZ
+    FROM onsets o
+    JOIN (SELECT entity, ts, message, is_http FROM bad UNION ALL SELECT entity, ts, message, is_http FROM hist) b
+      ON b.entity = o.entity AND b.is_http = 0 AND b.ts < $until::TIMESTAMPTZ
     GROUP BY ALL
 ),
 top_msg AS (

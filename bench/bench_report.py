@@ -1,23 +1,31 @@
 #!/usr/bin/env python3
-"""`pmortem report` time and peak RSS against the number of events, on request-heavy data.
+"""`pmortem report` time and peak RSS against the size of the export, on request-heavy data.
 
     python bench/bench_report.py                          # 1M, 10M, 50M, 100M (databases cached in bench/out/)
     python bench/bench_report.py --sizes 1M,10M           # some sizes only
     python bench/bench_report.py --runs 3 --memory-limit 512MB
     python bench/bench_report.py --regen                  # rebuild the cached databases
+    python bench/bench_report.py --sizes 10M --profile    # seconds per stage and per query, in-process
 
+A size is N log lines of the export (what the issue calls "N events": lines, not event rows).
 Each database (bench/out/reqheavy-<N>.duckdb, git-ignored) is made with `pmortem.db.connect` (the
 real schema and migrations) and filled with DuckDB SQL over `range()`, shaped like a request-heavy
-production export as today's ingest stores it: about three quarters `http_request` events, the rest
-`log` lines, dependency calls, client spans and memory lines; a steady trickle of bad events (0.4 %
-of requests are 5xx, 0.3 % of logs at error level, a few timeouts and single worker exits): about
-200 bad events a minute from healthy services. Events come at 1,000 a second, centred on the
-incident, so the N-event database spans N/1000 seconds, and every event is a function of its index
-(hash of source and index): the 10M database is exactly the central 10M events of the 100M one.
+production export as ingest stores it now (parsers/requests.py `split_requests`): about 80 % of the
+lines are requests, counted in the `requests` rollup (per source, pod, pid, second, method, route
+template, status, upstream: counts, latency sum / max, histogram buckets, the latencies list, first
+and last time and line); only the notable requests (5xx, 401/403/408/499/504, aborted, slow: at or
+over 400 ms) stay `http_request` events, next to the other lines (`log` lines, dependency calls,
+client spans, memory lines); every line is counted in `line_index`. The healthy trickle: 0.4 % of
+requests are 503, 0.5 % slow, 0.3 % of logs at error level, a few timeouts and single worker exits.
+Lines come at 1,000 a second, centred on the incident, so the N-line database spans N/1000
+seconds, and every line is a function of its index (hash of source and index), generated in steps
+that start at the same indexes in every size: the 10M database is exactly the central 10M lines of
+the 100M one (its rollup rows too, but for the seconds at its two ends).
 The incident slice (the founding case: a 48-core campaign pod whose ~900 workers die in 2 min,
 SIGKILL with instant respawn, each new worker fetching from translation, `Response is closed`
-server errors, client error spans, 5xx at the gateway for the campaign routes; two healthy
+server errors, client error spans, 502s at the gateway for the campaign routes; two healthy
 campaign pods on 8/16 cores that started minutes before) is the same in every size.
+The build checks its route templates against parsers/requests.py's `route_template`.
 
 Then, per size: `pmortem report --format json` as a child process (wall time, CPU seconds, peak RSS
 of the process tree polled every 10 ms and the kernel's ru_maxrss), and the findings compared with
@@ -48,7 +56,7 @@ RATE = 1000  # background events per second, all sources together
 LINE0 = 1_000_000_000  # line numbers are index + LINE0: the same event has the same line in every size
 # background sources: (service, pod, host, share of events, request share, route prefix)
 BACKGROUND = [
-    ("gateway", "gateway-ingress-7d4b9c8f6-h2x9q", "ip-10-0-7-10", 0.30, 0.95, "/"),
+    ("gateway", "gateway-ingress-7d4b9c8f6-h2x9q", "ip-10-0-7-10", 0.30, 0.95, "/api"),
     ("storefront", "storefront-6b7c8d9f5-q7w2e", "ip-10-0-5-11", 0.16, 0.75, "/shop"),
     ("storefront", "storefront-6b7c8d9f5-m3k8d", "ip-10-0-5-12", 0.16, 0.75, "/shop"),
     ("checkout", "checkout-5c8d7f6b9-t6y4u", "ip-10-0-5-13", 0.10, 0.70, "/checkout"),
@@ -65,6 +73,13 @@ DEATHS, DEATH_DT_US = 900, 133_000
 COLS = ("source_id, ts, ts_text, line_no, byte_offset, line_count, service, namespace, pod, container, host, pid, stream, "
         "level, kind, message, attrs, trace_id, span_id, cpu_count, exit_code, signal, error_class, status, duration_ms, "
         "route, peer")
+# the columns of a generated line (table L): the event columns, plus the request's method and route template
+LCOLS = COLS + ", method, route_t"
+CHUNK = 1 << 22  # background lines per generation step; steps start at multiples of CHUNK (the same in every size)
+BOUNDS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)  # parsers.requests.BUCKETS_MS
+SLOW_MS = 400.0  # parsers.requests.SLOW_REQUEST_MS
+NOTABLE_STATUS = (401, 403, 408, 499, 504)  # parsers.requests.NOTABLE_STATUS
+SEGMENTS = ("items", "cart", "users", "orders", "reviews", "stock")  # a request's route: <prefix>/<segment>/<id>
 
 
 def parse_n(text: str) -> int:
@@ -77,117 +92,172 @@ def t_sql(offset_us: str) -> str:
     return f"(TIMESTAMPTZ '{INCIDENT.isoformat()}' + to_microseconds(CAST({offset_us} AS BIGINT)))"
 
 
-def build(db_path: Path, n_events: int) -> dict:
+SPANS: dict[int, tuple] = {}  # source -> first and last line's time, as emit() stored them
+
+
+def emit(con, src: int, select_l: str) -> tuple[int, int]:
+    """Store the lines `select_l` (columns LCOLS, in file order) of source `src` as ingest stores them
+    (parsers/requests.py `split_requests`): every request counted in the `requests` rollup, only the
+    notable requests (5xx, 401/403/408/499/504, aborted, slow) and every non-request line as events,
+    every line counted in `line_index`. Returns (lines, events)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE L AS {select_l}")
+    keep = (f"kind <> 'http_request' OR status IS NULL OR status >= 500 OR status IN {NOTABLE_STATUS} "
+            f"OR coalesce(duration_ms >= {SLOW_MS}, false)")
+    con.execute(f"""
+    INSERT INTO events ({COLS})
+    SELECT {COLS.replace('message', "CASE WHEN kind = 'http_request' THEN coalesce(method, '-') || ' ' || route || ' ' || coalesce(CAST(status AS TEXT), '-') || ' ' || CAST(CAST(duration_ms AS INTEGER) AS TEXT) || 'ms' ELSE message END")}
+    FROM L WHERE {keep} ORDER BY line_no
+    """)
+    bucket = " + ".join(f"CASE WHEN duration_ms > {b} THEN 1 ELSE 0 END" for b in BOUNDS)
+    sums = ", ".join(f"count(*) FILTER (WHERE b = {i})" for i in range(len(BOUNDS) + 1))
+    con.execute(f"""
+    INSERT INTO requests
+    SELECT source_id, service, pod, pid, date_trunc('second', ts) AS second, method, route_t, status, NULL AS upstream,
+           count(*), count(duration_ms), CASE WHEN count(duration_ms) > 0 THEN sum(duration_ms) END, max(duration_ms), {sums},
+           coalesce(list(duration_ms) FILTER (WHERE duration_ms IS NOT NULL), []), min(ts), max(ts), min(line_no), max(line_no)
+    FROM (SELECT *, CASE WHEN duration_ms IS NOT NULL THEN {bucket} END AS b FROM L WHERE kind = 'http_request')
+    GROUP BY source_id, service, pod, pid, second, method, route_t, status
+    """)
+    con.execute("""
+    INSERT INTO line_index
+    SELECT source_id, date_trunc('minute', ts), service, pod, container, level, count(*), min(line_no), max(line_no),
+           min(byte_offset), max(byte_offset) + 160
+    FROM L GROUP BY ALL ORDER BY 1, 2
+    """)
+    n_lines, n_events, lo, hi = con.execute(f"SELECT count(*), count(*) FILTER (WHERE {keep}), min(ts), max(ts) FROM L").fetchone()
+    con.execute("DROP TABLE L")
+    a, b = SPANS.get(src, (lo, hi))
+    SPANS[src] = (min(a, lo), max(b, hi))
+    return n_lines, n_events
+
+
+def build(db_path: Path, n_events: int, threads: int | None = None) -> dict:
     from pmortem.db import connect
 
     for p in (db_path, db_path.with_suffix(".duckdb.wal"), db_path.with_suffix(".json")):
         if p.exists():
             p.unlink()
     t_start = time.perf_counter()
+    SPANS.clear()
     con = connect(str(db_path))
     con.execute("SET preserve_insertion_order = true")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
     (OUT / "tmp").mkdir(parents=True, exist_ok=True)
     con.execute(f"SET temp_directory = '{OUT / 'tmp'}'")
     src = 1
-    paths = []
-    # ---- background: per source, index j from -n/2 to n/2, in time order (as ingest stores a file)
+    paths = []  # (source_id, path, service, pod, host, lines, events)
+    segs = "[" + ", ".join(f"'{s}'" for s in SEGMENTS) + "]"
+    # ---- background: per source, line index j from -n/2 to n/2, in time order (as ingest stores a file)
     for svc, pod, host, share, req_share, prefix in BACKGROUND:
         n_src = int(n_events * share)
         step_us = 1e6 / (RATE * share)  # this source's mean gap
         lo, hi = -(n_src // 2), n_src - n_src // 2
         h = f"hash({src}, j)"
-        con.execute(f"""
-        INSERT INTO events ({COLS})
-        WITH r AS (
-            SELECT j, CAST(j * {step_us} AS BIGINT) + CAST({h} % {max(int(step_us), 1)} AS BIGINT) AS t_us,
-                   CAST({h} % 10000 AS INTEGER) AS u, CAST(hash({src}, j, 1) % 100000 AS INTEGER) AS v
-            FROM range({lo}, {hi}) t(j)
-        ),
-        k AS (
-            SELECT *, CASE WHEN u < {int(req_share * 10000)} THEN 'http_request'
-                           WHEN u < {int(req_share * 10000)} + 300 THEN 'dependency_call'
-                           WHEN u < {int(req_share * 10000)} + 450 THEN 'span'
-                           WHEN u < {int(req_share * 10000)} + 500 THEN 'memory'
-                           WHEN u < {int(req_share * 10000)} + 503 THEN 'error'
-                           WHEN u = 9999 AND v < 20000 THEN 'worker_exit'
-                           ELSE 'log' END AS kind
-            FROM r
-        )
-        SELECT {src}, {t_sql('t_us')} AS ts, NULL, j + {LINE0}, (j + {LINE0}) * 160, 1, '{svc}', 'prod', '{pod}', '{svc}', '{host}',
-               CAST(1 + v % 4 AS BIGINT), 'stdout',
-               CASE WHEN kind = 'http_request' AND v < 400 THEN 'error' WHEN kind = 'log' AND v < 300 THEN 'error'
-                    WHEN kind IN ('error', 'worker_exit') THEN 'error' ELSE 'info' END,
-               kind,
-               CASE kind
-                 WHEN 'http_request' THEN (CASE WHEN v % 5 = 0 THEN 'POST ' ELSE 'GET ' END) || '{prefix}/' || (v % 37) || '/' || (j % 9973)
-                      || ' ' || (CASE WHEN v < 400 THEN 503 ELSE 200 END) || ' ' || (v % 700) || 'ms'
-                 WHEN 'dependency_call' THEN 'calling http://search.prod.svc:8080/v1/items?id=' || (v % 9973)
-                 WHEN 'span' THEN 'GET /v1/items'
-                 WHEN 'memory' THEN 'Memory usage: rss=' || (80 + v % 90) || 'MB heapTotal=' || (20 + v % 30) || 'MB'
-                 WHEN 'error' THEN 'upstream request timed out after 3000 ms (read timeout)'
-                 WHEN 'worker_exit' THEN 'Worker ' || (100 + v % 64) || ' exited with code 1'
-                 ELSE (CASE WHEN v < 300 THEN 'failed to render widget: TypeError: Cannot read properties of undefined (slot ' || (v % 9) || ')'
-                            ELSE 'cache refresh done: ' || (v % 5000) || ' keys in ' || (v % 90) || ' ms' END)
-               END,
-               CASE WHEN kind = 'span' THEN '{{"span_kind":"client"}}' END,
-               CASE WHEN kind = 'span' THEN format('{{:016x}}{{:016x}}', hash({src}, j, 7), hash({src}, j, 8)) END,
-               CASE WHEN kind = 'span' THEN format('{{:016x}}', hash({src}, j, 9)) END,
-               NULL, CASE WHEN kind = 'worker_exit' THEN 1 END, NULL,
-               CASE WHEN kind = 'error' THEN 'read_timeout' END,
-               CASE WHEN kind = 'http_request' THEN (CASE WHEN v < 400 THEN 503 ELSE 200 END) WHEN kind = 'span' THEN 1 END,
-               CASE WHEN kind IN ('http_request', 'span') THEN CAST(v % 700 AS DOUBLE) + 0.5 END,
-               CASE WHEN kind = 'http_request' THEN '{prefix}/' || (v % 37) END,
-               CASE WHEN kind IN ('dependency_call', 'span') THEN 'search' END
-        FROM k ORDER BY j
-        """)
-        paths.append((src, f"exports/{pod}.log", svc, pod, host))
+        rq = int(req_share * 10000)
+        n_lines = n_ev = 0
+        for a in range((lo // CHUNK) * CHUNK, hi, CHUNK):
+            a, b = max(a, lo), min(a + CHUNK, hi)
+            nl, ne = emit(con, src, f"""
+            WITH r AS (
+                SELECT j, CAST(j * {step_us} AS BIGINT) + CAST({h} % {max(int(step_us), 1)} AS BIGINT) AS t_us,
+                       CAST({h} % 10000 AS INTEGER) AS u, CAST(hash({src}, j, 1) % 100000 AS INTEGER) AS v
+                FROM range({a}, {b}) t(j)
+            ),
+            k AS (
+                SELECT *, CASE WHEN u < {rq} THEN 'http_request'
+                               WHEN u < {rq} + 300 THEN 'dependency_call'
+                               WHEN u < {rq} + 450 THEN 'span'
+                               WHEN u < {rq} + 500 THEN 'memory'
+                               WHEN u < {rq} + 503 THEN 'error'
+                               WHEN u = 9999 AND v < 20000 THEN 'worker_exit'
+                               ELSE 'log' END AS kind,
+                       -- a request: 0.4 % 503, 0.5 % slow (400 ms - 2 s), the rest 1-300 ms
+                       CASE WHEN v < 400 THEN 503 ELSE 200 END AS st,
+                       CASE WHEN v % 1000 < 5 THEN 400.5 + (v // 1000) * 16 ELSE 1.5 + (v % 997) * 0.3 END AS dur,
+                       {segs}[1 + v % {len(SEGMENTS)}] AS seg
+                FROM r
+            )
+            SELECT {src} AS source_id, {t_sql('t_us')} AS ts, NULL AS ts_text, j + {LINE0} AS line_no, (j + {LINE0}) * 160 AS byte_offset,
+                   1 AS line_count, '{svc}' AS service, 'prod' AS namespace, '{pod}' AS pod, '{svc}' AS container, '{host}' AS host,
+                   CAST(1 + v % 4 AS BIGINT) AS pid, 'stdout' AS stream,
+                   CASE WHEN kind = 'http_request' AND st >= 500 THEN 'error' WHEN kind = 'log' AND v < 300 THEN 'error'
+                        WHEN kind IN ('error', 'worker_exit') THEN 'error' ELSE 'info' END AS level,
+                   kind,
+                   CASE kind
+                     WHEN 'dependency_call' THEN 'calling http://search.prod.svc:8080/v1/items?id=' || (v % 9973)
+                     WHEN 'span' THEN 'GET /v1/items'
+                     WHEN 'memory' THEN 'Memory usage: rss=' || (80 + v % 90) || 'MB heapTotal=' || (20 + v % 30) || 'MB'
+                     WHEN 'error' THEN 'upstream request timed out after 3000 ms (read timeout)'
+                     WHEN 'worker_exit' THEN 'Worker ' || (100 + v % 64) || ' exited with code 1'
+                     WHEN 'log' THEN (CASE WHEN v < 300 THEN 'failed to render widget: TypeError: Cannot read properties of undefined (slot ' || (v % 9) || ')'
+                                           ELSE 'cache refresh done: ' || (v % 5000) || ' keys in ' || (v % 90) || ' ms' END)
+                   END AS message,
+                   CASE WHEN kind = 'span' THEN '{{"span_kind":"client"}}'
+                        WHEN kind = 'http_request' THEN (CASE WHEN v % 5 = 0 THEN '{{"method":"POST"}}' ELSE '{{"method":"GET"}}' END) END AS attrs,
+                   CASE WHEN kind = 'span' THEN format('{{:016x}}{{:016x}}', hash({src}, j, 7), hash({src}, j, 8)) END AS trace_id,
+                   CASE WHEN kind = 'span' THEN format('{{:016x}}', hash({src}, j, 9)) END AS span_id,
+                   NULL AS cpu_count, CASE WHEN kind = 'worker_exit' THEN 1 END AS exit_code, NULL AS signal,
+                   CASE WHEN kind = 'error' THEN 'read_timeout' END AS error_class,
+                   CASE WHEN kind = 'http_request' THEN st WHEN kind = 'span' THEN 1 END AS status,
+                   CASE WHEN kind = 'http_request' THEN dur WHEN kind = 'span' THEN CAST(v % 700 AS DOUBLE) + 0.5 END AS duration_ms,
+                   CASE WHEN kind = 'http_request' THEN '{prefix}/' || seg || '/' || ((j % 9973) + 9973) % 9973 END AS route,
+                   CASE WHEN kind IN ('dependency_call', 'span') THEN 'search' END AS peer,
+                   CASE WHEN kind = 'http_request' THEN (CASE WHEN v % 5 = 0 THEN 'POST' ELSE 'GET' END) END AS method,
+                   CASE WHEN kind = 'http_request' THEN '{prefix}/' || seg || '/:id' END AS route_t
+            FROM k ORDER BY j
+            """)
+            n_lines, n_ev = n_lines + nl, n_ev + ne
+        paths.append((src, f"exports/{pod}.log", svc, pod, host, n_lines, n_ev))
         src += 1
 
     # ---- the incident slice: campaign pods (own sources), translation server errors, client spans, gateway 5xx
-    camp_src = {}
     for pod, host, cores, before_s in CAMPAIGN:
         base = f"-{before_s * 1_000_000}"
         rows = [
-            f"SELECT {t_sql(base + ' + 100')}, 'cpu_count', 'Number of CPUs: {cores}', {cores}, NULL::BIGINT, NULL::TEXT, NULL::INTEGER, NULL::TEXT",
-            f"SELECT {t_sql(base + ' + 200')}, 'primary_start', 'Primary 1 is running, forking {cores} workers', NULL, 1, NULL, NULL, NULL",
-            f"""SELECT {t_sql(base + ' + 50000 + w * 40000')}, 'worker_start', 'Worker ' || (100 + w) || ' started', NULL, 100 + w, NULL, NULL, NULL
+            f"SELECT {t_sql(base + ' + 100')}, 'cpu_count', 'Number of CPUs: {cores}', {cores}, NULL::BIGINT, NULL::TEXT, NULL::INTEGER, NULL::TEXT, NULL::DOUBLE",
+            f"SELECT {t_sql(base + ' + 200')}, 'primary_start', 'Primary 1 is running, forking {cores} workers', NULL, 1, NULL, NULL, NULL, NULL",
+            f"""SELECT {t_sql(base + ' + 50000 + w * 40000')}, 'worker_start', 'Worker ' || (100 + w) || ' started', NULL, 100 + w, NULL, NULL, NULL, NULL
                 FROM range({cores}) t(w)""",
-            # healthy campaign traffic until 10 min after the incident: one request a second
-            f"""SELECT {t_sql(base + ' + 1000000 * s + 500000')}, 'http_request', 'GET /campaigns/' || (s % 97) || ' 200 ' || (40 + s % 200) || 'ms',
-                       NULL, 100 + s % {cores}, NULL, NULL, '/campaigns'
+            # healthy campaign traffic until 10 min after the incident: one request a second (rolled up, none notable)
+            f"""SELECT {t_sql(base + ' + 1000000 * s + 500000')}, 'http_request', NULL, NULL, 100 + s % {cores}, NULL, NULL,
+                       '/campaigns/' || (s % 97), 40.0 + s % 200
                 FROM range({before_s + 600}) t(s)""",
         ]
         if cores == 48:
             k_ts = f"7000000 + k * {DEATH_DT_US}"
             rows += [
                 f"""SELECT {t_sql(k_ts)}, 'worker_exit', 'Worker fragment (pid: ' || (100 + k) || ') died (code: null, signal: SIGKILL), restarting',
-                           NULL, 100 + k, 'SIGKILL', NULL, NULL FROM range({DEATHS}) t(k)""",
-                f"""SELECT {t_sql(k_ts + ' + 50000 + hash(k) % 100000')}, 'worker_start', 'Worker ' || (148 + k) || ' started', NULL, 148 + k, NULL, NULL, NULL
+                           NULL, 100 + k, 'SIGKILL', NULL, NULL, NULL FROM range({DEATHS}) t(k)""",
+                f"""SELECT {t_sql(k_ts + ' + 50000 + hash(k) % 100000')}, 'worker_start', 'Worker ' || (148 + k) || ' started', NULL, 148 + k, NULL, NULL, NULL, NULL
                     FROM range({DEATHS}) t(k)""",
                 f"""SELECT {t_sql(k_ts + ' + 80000 + hash(k) % 100000')}, 'dependency_call',
-                           'Fetching translations from http://translation-service:8080/translations?lang=de', NULL, 148 + k, NULL, NULL, NULL
+                           'Fetching translations from http://translation-service:8080/translations?lang=de', NULL, 148 + k, NULL, NULL, NULL, NULL
                     FROM range({DEATHS}) t(k)""",
             ]
-        con.execute(f"""
-        INSERT INTO events ({COLS})
-        SELECT {src}, ts, NULL, row_number() OVER (ORDER BY ts) + {LINE0}, (row_number() OVER (ORDER BY ts) + {LINE0}) * 160, 1, 'campaign', 'prod',
-               '{pod}', 'campaign', '{host}', pid, 'stdout', CASE WHEN kind = 'worker_exit' THEN 'warn' ELSE 'info' END, kind, message,
-               NULL, NULL, NULL, cpu, NULL, sig, NULL, CASE WHEN kind = 'http_request' THEN 200 END,
-               CASE WHEN kind = 'http_request' THEN 40.0 END, route,
-               CASE WHEN kind = 'dependency_call' THEN 'translation-service' END
-        FROM ({' UNION ALL '.join(rows)}) x(ts, kind, message, cpu, pid, sig, code, route)
+        nl, ne = emit(con, src, f"""
+        SELECT {src} AS source_id, ts, NULL AS ts_text, row_number() OVER (ORDER BY ts) + {LINE0} AS line_no,
+               (row_number() OVER (ORDER BY ts) + {LINE0}) * 160 AS byte_offset, 1 AS line_count, 'campaign' AS service, 'prod' AS namespace,
+               '{pod}' AS pod, 'campaign' AS container, '{host}' AS host, pid, 'stdout' AS stream,
+               CASE WHEN kind = 'worker_exit' THEN 'warn' ELSE 'info' END AS level, kind, message,
+               CASE WHEN kind = 'http_request' THEN '{{"method":"GET"}}' END AS attrs, NULL AS trace_id, NULL AS span_id, cpu AS cpu_count,
+               NULL AS exit_code, sig AS signal, NULL AS error_class, CASE WHEN kind = 'http_request' THEN 200 END AS status,
+               dur AS duration_ms, route, CASE WHEN kind = 'dependency_call' THEN 'translation-service' END AS peer,
+               CASE WHEN kind = 'http_request' THEN 'GET' END AS method, CASE WHEN kind = 'http_request' THEN '/campaigns/:id' END AS route_t
+        FROM ({' UNION ALL '.join(rows)}) x(ts, kind, message, cpu, pid, sig, code, route, dur)
         ORDER BY ts
         """)
-        camp_src[pod] = src
-        paths.append((src, f"exports/{pod}.log", "campaign", pod, host))
+        paths.append((src, f"exports/{pod}.log", "campaign", pod, host, nl, ne))
         src += 1
     inc_pod, inc_host = CAMPAIGN[-1][0], CAMPAIGN[-1][1]
-    # translation: every 10th death hangs up a response (its own export of the incident hour)
+    # translation: every 10th death hangs up a response (its own export of the incident hour); two lines each
     k_ts = f"7000000 + k * {DEATH_DT_US}"
-    con.execute(f"""
-    INSERT INTO events ({COLS})
-    SELECT {src}, ts, NULL, row_number() OVER (ORDER BY ts) + {LINE0}, 0, 2, 'translation', 'prod', 'translation-5c8d7f6b9-b2n4m', 'translation',
-           'ip-10-0-4-10', 1, 'stdout', 'error', 'error', message, NULL, NULL, NULL, NULL, NULL, NULL, 'response_closed', NULL, NULL, NULL, NULL
+    nl, ne = emit(con, src, f"""
+    SELECT {src} AS source_id, ts, NULL AS ts_text, row_number() OVER (ORDER BY ts) + {LINE0} AS line_no, 0 AS byte_offset, 2 AS line_count,
+           'translation' AS service, 'prod' AS namespace, 'translation-5c8d7f6b9-b2n4m' AS pod, 'translation' AS container,
+           'ip-10-0-4-10' AS host, 1 AS pid, 'stdout' AS stream, 'error' AS level, 'error' AS kind, message, NULL AS attrs,
+           NULL AS trace_id, NULL AS span_id, NULL AS cpu_count, NULL AS exit_code, NULL AS signal, 'response_closed' AS error_class,
+           NULL AS status, NULL AS duration_ms, NULL AS route, NULL AS peer, NULL AS method, NULL AS route_t
     FROM (SELECT {t_sql(k_ts + ' + 5000 + hash(k, 1) % 200000')} AS ts,
                  'Failed to write response for GET /translations?lang=de after ' || (200 + k % 300) || 'ms client=10.0.3.17:' || (40000 + k)
                  || ' trace=' || format('{{:016x}}{{:016x}}', hash(k, 77), hash(k, 78)) || chr(10)
@@ -195,14 +265,15 @@ def build(db_path: Path, n_events: int) -> dict:
           FROM range(0, {DEATHS}, 10) t(k))
     ORDER BY ts
     """)
-    paths.append((src, "exports/translation-service.log", "translation", "translation-5c8d7f6b9-b2n4m", "ip-10-0-4-10"))
+    paths.append((src, "exports/translation-service.log", "translation", "translation-5c8d7f6b9-b2n4m", "ip-10-0-4-10", nl, ne))
     src += 1
     # client spans of the incident pod (a span export), some sharing a trace with a server error
-    con.execute(f"""
-    INSERT INTO events ({COLS})
-    SELECT {src}, ts, NULL, row_number() OVER (ORDER BY ts) + {LINE0}, 0, 1, 'campaign-service', 'prod', '{inc_pod}', 'campaign', '{inc_host}',
-           pid, NULL, 'error', 'span', message, '{{"span_kind":"client"}}', trace_id, span_id, NULL, NULL, NULL, error_class, 2,
-           duration_ms, '/translations', 'translation-service'
+    nl, ne = emit(con, src, f"""
+    SELECT {src} AS source_id, ts, NULL AS ts_text, row_number() OVER (ORDER BY ts) + {LINE0} AS line_no, 0 AS byte_offset, 1 AS line_count,
+           'campaign-service' AS service, 'prod' AS namespace, '{inc_pod}' AS pod, 'campaign' AS container, '{inc_host}' AS host,
+           pid, NULL AS stream, 'error' AS level, 'span' AS kind, message, '{{"span_kind":"client"}}' AS attrs, trace_id, span_id,
+           NULL AS cpu_count, NULL AS exit_code, NULL AS signal, error_class, 2 AS status,
+           duration_ms, '/translations' AS route, 'translation-service' AS peer, NULL AS method, NULL AS route_t
     FROM (SELECT {t_sql(k_ts + ' - 1000000')} AS ts, 100 + k AS pid,
                  CASE WHEN k % 4 = 0 THEN 'context cancelled' ELSE 'read timeout' END AS message,
                  CASE WHEN k % 30 = 0 THEN format('{{:016x}}{{:016x}}', hash(k, 77), hash(k, 78))
@@ -212,52 +283,58 @@ def build(db_path: Path, n_events: int) -> dict:
           FROM range(0, {DEATHS}, 7) t(k))
     ORDER BY ts
     """)
-    paths.append((src, "exports/spans.jsonl", None, None, None))
+    paths.append((src, "exports/spans.jsonl", None, None, None, nl, ne))
     src += 1
-    # gateway 502s for the campaign routes while workers die (a second gateway export)
-    con.execute(f"""
-    INSERT INTO events ({COLS})
-    SELECT {src}, ts, NULL, row_number() OVER (ORDER BY ts) + {LINE0}, 0, 1, 'gateway', 'prod', 'gateway-ingress-7d4b9c8f6-z7c5v', 'gateway',
-           'ip-10-0-7-11', 1, 'stdout', 'error', 'http_request', 'GET /campaigns/' || (k % 97) || ' 502 ' || (k % 90) || 'ms', NULL, NULL, NULL,
-           NULL, NULL, NULL, NULL, 502, CAST(k % 90 AS DOUBLE), '/campaigns', NULL
+    # gateway 502s for the campaign routes while workers die (a second gateway export): all notable
+    nl, ne = emit(con, src, f"""
+    SELECT {src} AS source_id, ts, NULL AS ts_text, row_number() OVER (ORDER BY ts) + {LINE0} AS line_no, 0 AS byte_offset, 1 AS line_count,
+           'gateway' AS service, 'prod' AS namespace, 'gateway-ingress-7d4b9c8f6-z7c5v' AS pod, 'gateway' AS container,
+           'ip-10-0-7-11' AS host, 1 AS pid, 'stdout' AS stream, 'error' AS level, 'http_request' AS kind, NULL AS message,
+           '{{"method":"GET"}}' AS attrs, NULL AS trace_id, NULL AS span_id, NULL AS cpu_count, NULL AS exit_code, NULL AS signal,
+           NULL AS error_class, 502 AS status, CAST(k % 90 AS DOUBLE) AS duration_ms, '/campaigns/' || (k % 97) AS route, NULL AS peer,
+           'GET' AS method, '/campaigns/:id' AS route_t
     FROM (SELECT {t_sql(k_ts + ' + 20000')} AS ts, k FROM range(0, {DEATHS}, 3) t(k))
     ORDER BY ts
     """)
-    paths.append((src, "exports/gateway-ingress-7d4b9c8f6-z7c5v.log", "gateway", "gateway-ingress-7d4b9c8f6-z7c5v", "ip-10-0-7-11"))
+    paths.append((src, "exports/gateway-ingress-7d4b9c8f6-z7c5v.log", "gateway", "gateway-ingress-7d4b9c8f6-z7c5v", "ip-10-0-7-11", nl, ne))
     src += 1
     # pod objects (a pods.json): 1 CPU limit for the campaign pods
-    con.execute(f"""
-    INSERT INTO events ({COLS})
-    SELECT {src}, {t_sql("-600000000")}, NULL, {LINE0} + n, 0, 1, 'campaign', 'prod', pod, NULL, host, NULL, NULL, 'info', 'pod_spec',
-           'pod ' || pod || ' on ' || host, '{{"cpu_limit": 1, "cpu_request": 1, "memory_limit_mb": 2048}}', NULL, NULL, NULL, NULL, NULL,
-           NULL, NULL, NULL, NULL, NULL
+    nl, ne = emit(con, src, f"""
+    SELECT {src} AS source_id, {t_sql("-600000000")} AS ts, NULL AS ts_text, {LINE0} + n AS line_no, 0 AS byte_offset, 1 AS line_count,
+           'campaign' AS service, 'prod' AS namespace, pod, NULL AS container, host, NULL AS pid, NULL AS stream, 'info' AS level,
+           'pod_spec' AS kind, 'pod ' || pod || ' on ' || host AS message, '{{"cpu_limit": 1, "cpu_request": 1, "memory_limit_mb": 2048}}' AS attrs,
+           NULL AS trace_id, NULL AS span_id, NULL AS cpu_count, NULL AS exit_code, NULL AS signal, NULL AS error_class, NULL AS status,
+           NULL AS duration_ms, NULL AS route, NULL AS peer, NULL AS method, NULL AS route_t
     FROM (VALUES {', '.join(f"({i}, '{p}', '{h}')" for i, (p, h, _, _) in enumerate(CAMPAIGN))}) v(n, pod, host)
     """)
-    paths.append((src, "exports/pods.json", None, None, None))
-    con.execute("""
-    INSERT INTO line_index
-    SELECT source_id, date_trunc('minute', ts), service, pod, container, level, count(*), min(line_no), max(line_no),
-           min(byte_offset), max(byte_offset) + 160
-    FROM events GROUP BY ALL ORDER BY 1, 2
-    """)
+    paths.append((src, "exports/pods.json", None, None, None, nl, ne))
     con.executemany(
         """INSERT INTO sources (source_id, path, abspath, size, fingerprint, bytes_done, lines_done, format, service, pod, host,
                                 lines, lines_parsed, lines_rejected, lines_folded, lines_generic, events, status, ingested_at)
-           VALUES (?, ?, '/bench/' || ?, 0, 'synthetic:' || ?, 0, 0, 'kubectl_prefix', ?, ?, ?, 0, 0, 0, 0, 0, 0, 'complete', now())""",
-        [(s, p, p, s, svc, pod, host) for s, p, svc, pod, host in paths],
+           VALUES (?, ?, '/bench/' || ?, 0, 'synthetic:' || ?, 0, ?, 'kubectl_prefix', ?, ?, ?, ?, ?, 0, 0, ?, ?, 'complete', now())""",
+        [(s, p, p, s, nl, svc, pod, host, nl, nl, nl - ne, ne) for s, p, svc, pod, host, nl, ne in paths],
     )
-    con.execute("""
-    UPDATE sources SET lines = c.n, lines_parsed = c.n, events = c.n, lines_done = c.n, first_ts = c.lo, last_ts = c.hi
-    FROM (SELECT source_id, count(*) AS n, min(ts) AS lo, max(ts) AS hi FROM events GROUP BY 1) c
-    WHERE c.source_id = sources.source_id
-    """)
+    con.executemany("UPDATE sources SET first_ts = ?, last_ts = ? WHERE source_id = ?",
+                    [(lo, hi, s) for s, (lo, hi) in SPANS.items()])
     con.execute("CHECKPOINT")
+    n_lines = sum(p[5] for p in paths)
     n = con.execute("SELECT count(*) FROM events").fetchone()[0]
     kinds = dict(con.execute("SELECT kind, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC").fetchall())
+    req_rows, reqs = con.execute("SELECT count(*), sum(requests) FROM requests").fetchone()
     span = con.execute("SELECT min(ts), max(ts) FROM events").fetchone()
+    # the route templates written above are what ingest's templating makes of the routes
+    sample = con.execute("SELECT DISTINCT route, '/' || split_part(route, '/', 2) || '/' || split_part(route, '/', 3) || '/:id' "
+                         "FROM events WHERE kind = 'http_request' AND route LIKE '%/%/%/%' LIMIT 200").fetchall()
     con.close()
-    meta = {"events": n, "kinds": kinds, "first": span[0].isoformat(), "last": span[1].isoformat(),
-            "build_s": round(time.perf_counter() - t_start, 1), "generator_events": n_events}
+    if sample:
+        import polars as pl
+        from pmortem.parsers.requests import route_template
+
+        got = pl.DataFrame({"r": [r for r, _ in sample]}).select(route_template(pl.col("r"))).to_series().to_list()
+        assert got == [t for _, t in sample], "bench route templates differ from parsers/requests.py's"
+    meta = {"lines": n_lines, "events": n, "requests": int(reqs or 0), "request_rows": req_rows, "kinds": kinds,
+            "first": span[0].isoformat(), "last": span[1].isoformat(),
+            "build_s": round(time.perf_counter() - t_start, 1), "generator_lines": n_events}
     db_path.with_suffix(".json").write_text(json.dumps(meta, indent=2))
     return meta
 
@@ -327,34 +404,100 @@ def commit() -> str:
     return r.stdout.strip() or "?"
 
 
+def profile(db: Path, threads: int | None = None, memory_limit: str | None = None) -> dict:
+    """Seconds per report stage and per detector query, in-process (the same calls as `pmortem report`:
+    the database read-only, DuckDB's memory limit, check_data, build_report), CPU seconds with them."""
+    from pmortem.analyzer import sqlrun
+    from pmortem.analyzer.redact import load_redactor
+    from pmortem.analyzer.report import Options, build_report
+
+    from pmortem.api import REPORT_MEMORY_LIMIT, check_data, parse_size
+    from pmortem.db import open_existing
+
+    queries: list[tuple[str, float, float]] = []
+    stages: list[list] = []
+    orig = sqlrun.Runner.run
+
+    def clock() -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
+    def timed(self, name, params, key=None):
+        w, c = clock()
+        try:
+            return orig(self, name, params, key)
+        finally:
+            queries.append((key or name, round(time.perf_counter() - w, 3), round(time.process_time() - c, 3)))
+
+    def progress(stage: str) -> None:
+        w, c = clock()
+        if stages:
+            stages[-1][1:] = [round(w - stages[-1][1], 3), round(c - stages[-1][2], 3)]
+        stages.append([stage, w, c])
+
+    sqlrun.Runner.run = timed
+    try:
+        con = open_existing(str(db), read_only=True)
+        con.execute("SET memory_limit = ?", [parse_size(memory_limit or REPORT_MEMORY_LIMIT, "memory limit")])
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        w0, c0 = clock()
+        progress("check_data")
+        check_data(con, str(db), None, None, None)
+        build_report(con, Options(), load_redactor(None), progress)
+        progress("end")
+        stages.pop()
+        total = (round(time.perf_counter() - w0, 2), round(time.process_time() - c0, 2))
+        con.close()
+    finally:
+        sqlrun.Runner.run = orig
+    return {"total_wall_s": total[0], "total_cpu_s": total[1],
+            "stages": sorted(([s, w, c] for s, w, c in stages), key=lambda x: -x[2]),
+            "queries": sorted(([q, w, c] for q, w, c in queries), key=lambda x: -x[2])}
+
+
+def db_name(n: int) -> Path:
+    return OUT / f"reqheavy-{n // 1_000_000 if n >= 1_000_000 else n}{'M' if n >= 1_000_000 else ''}.duckdb"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="1M,10M,50M,100M", help="event counts (default 1M,10M,50M,100M)")
+    ap.add_argument("--sizes", default="1M,10M,50M,100M", help="export sizes in log lines (default 1M,10M,50M,100M)")
     ap.add_argument("--runs", type=int, default=1, help="report runs per size; the fastest counts (default 1)")
     ap.add_argument("--regen", action="store_true", help="rebuild the cached databases")
     ap.add_argument("--memory-limit", help="passed to pmortem report")
     ap.add_argument("--threads", help="passed to pmortem report")
+    ap.add_argument("--build-threads", type=int, help="DuckDB threads while generating (default all)")
     ap.add_argument("--json", type=Path, help="write the results here too")
     ap.add_argument("--build-only", action="store_true", help="generate the missing databases and stop")
+    ap.add_argument("--profile", action="store_true",
+                    help="instead of the child-process runs: seconds per stage and per query, in-process")
     args = ap.parse_args()
     sizes = [parse_n(s) for s in args.sizes.split(",")]
     ref_n = 10_000_000
-    if ref_n not in sizes and not args.build_only:
+    if ref_n not in sizes and not (args.build_only or args.profile):
         sizes = sorted({*sizes, ref_n})
     OUT.mkdir(exist_ok=True)
     extra = [*(["--memory-limit", args.memory_limit] if args.memory_limit else []),
              *(["--threads", args.threads] if args.threads else [])]
     rows, keys = [], {}
     for n in sizes:
-        db = OUT / f"reqheavy-{n // 1_000_000 if n >= 1_000_000 else n}{'M' if n >= 1_000_000 else ''}.duckdb"
+        db = db_name(n)
         meta_path = db.with_suffix(".json")
         if args.regen or not db.exists() or not meta_path.exists():
-            print(f"generating {n:,} events into {db} ...", file=sys.stderr, flush=True)
-            meta = build(db, n)
-            print(f"  built in {meta['build_s']} s", file=sys.stderr, flush=True)
+            print(f"generating {n:,} log lines into {db} ...", file=sys.stderr, flush=True)
+            meta = build(db, n, args.build_threads)
+            print(f"  built in {meta['build_s']} s: {meta['events']:,} events, {meta['requests']:,} requests in "
+                  f"{meta['request_rows']:,} rollup rows", file=sys.stderr, flush=True)
         else:
             meta = json.loads(meta_path.read_text())
         if args.build_only:
+            continue
+        if args.profile:
+            load = os.getloadavg()[0]
+            prof = profile(db, int(args.threads) if args.threads else None, args.memory_limit)
+            prof = {"lines": meta["lines"], "events": meta["events"], "load_before": round(load, 2), **prof}
+            print(json.dumps(prof, indent=1), flush=True)
+            rows.append(prof)
             continue
         out = OUT / f"report-{db.stem}.json"
         best = None
@@ -365,11 +508,16 @@ def main() -> int:
             if best is None or r["wall_s"] < best["wall_s"]:
                 best = r
         keys[n] = findings_key(json.loads(out.read_text()))
-        row = {"events": meta["events"], "db_gb": round(db.stat().st_size / 2**30, 2), "span_h": round(n / RATE / 3600, 1), **best,
+        row = {"lines": meta["lines"], "events": meta["events"], "request_rows": meta["request_rows"],
+               "db_gb": round(db.stat().st_size / 2**30, 2), "span_h": round(n / RATE / 3600, 1), **best,
                "window": keys[n]["window"], "root_cause": keys[n]["root_cause"], "findings": len(keys[n]["findings"])}
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     if args.build_only:
+        return 0
+    if args.profile:
+        if args.json:
+            args.json.write_text(json.dumps({"commit": commit(), "profiles": rows}, indent=2, default=str))
         return 0
     ok = True
     for row, n in zip(rows, sizes, strict=True):
@@ -378,14 +526,14 @@ def main() -> int:
         if n >= ref_n and d:
             ok = False
         if d:
-            print(f"{n:,} events vs 10M:\n  " + "\n  ".join(d[:20]), file=sys.stderr)
+            print(f"{n:,} lines vs 10M:\n  " + "\n  ".join(d[:20]), file=sys.stderr)
     print(f"\ncommit {commit()}, {dt.date.today().isoformat()}, {os.cpu_count()} CPUs"
           + (f", pmortem report {' '.join(extra)}" if extra else ""))
-    print("| events | DB size | data span | report wall | CPU | peak RSS (max of polled tree and ru_maxrss) | window | root cause | findings = 10M's |")
-    print("|---:|---:|---:|---:|---:|---:|---|---|---|")
+    print("| log lines | events | rollup rows | DB size | data span | report wall | CPU | peak RSS | load | window | root cause | findings = 10M's |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
     for r in rows:
-        print(f"| {r['events']:,} | {r['db_gb']} GB | {r['span_h']} h | {r['wall_s']} s | {r['cpu_s']} s | "
-              f"{r['peak_rss_mb']} MB | {r['window'][0][11:19]} - {r['window'][1][11:19]} | "
+        print(f"| {r['lines']:,} | {r['events']:,} | {r['request_rows']:,} | {r['db_gb']} GB | {r['span_h']} h | {r['wall_s']} s | "
+              f"{r['cpu_s']} s | {r['peak_rss_mb']} MB | {r['load_before']} | {r['window'][0][11:19]} - {r['window'][1][11:19]} | "
               f"{r['root_cause']} | {'yes' if r['same_as_10M'] else 'NO'} |")
     if args.json:
         args.json.write_text(json.dumps({"commit": commit(), "rows": rows}, indent=2, default=str))

@@ -88,11 +88,28 @@ cl AS (
            arg_min(message, ts) AS client_message
     FROM client GROUP BY pod
 ),
+ups AS MATERIALIZED (  -- the upstream addresses of the 5xx a proxy returned in the window: the only ones worth resolving
+    SELECT DISTINCT ip FROM (
+        SELECT regexp_extract(u, '^\[?([^\]]+?)\]?:\d+$', 1) AS ip
+        FROM (SELECT attrs->>'upstream_addr' AS u FROM events
+              WHERE kind = 'http_request' AND status >= 500 AND ts >= $since::TIMESTAMPTZ AND ts < $until::TIMESTAMPTZ)
+        WHERE u IS NOT NULL AND EXISTS (SELECT 1 FROM pool_pods)
+    ) WHERE ip IS NOT NULL AND ip <> ''
+),
+listen_pods AS MATERIALIZED (
+    -- every pod when there is an upstream to resolve, else none. The '' that is always there matches no pod, but keeps
+    -- DuckDB's join filter (the min and max pod of this list, given to the scan of `events` below) in place: with
+    -- nothing to resolve it skips every row group, instead of looking for listen lines in every message
+    SELECT DISTINCT pod FROM events WHERE pod IS NOT NULL AND EXISTS (SELECT 1 FROM ups)
+    UNION ALL SELECT ''
+),
 addr AS (
     SELECT attrs->>'pod_ip' AS ip, pod FROM events WHERE kind = 'pod_spec' AND attrs->>'pod_ip' IS NOT NULL
     UNION
-    SELECT regexp_extract(message, '(?i)\blisten(?:ing)?(?:\s+on)?[\s=:]+(?:https?://)?(\d{1,3}(?:\.\d{1,3}){3})', 1), pod
-    FROM events WHERE pod IS NOT NULL AND kind <> 'http_request' AND message ILIKE '%listen%'
+    SELECT ip, pod FROM (
+        SELECT regexp_extract(message, '(?i)\blisten(?:ing)?(?:\s+on)?[\s=:]+(?:https?://)?(\d{1,3}(?:\.\d{1,3}){3})', 1) AS ip, pod
+        FROM events WHERE pod IN (SELECT pod FROM listen_pods) AND kind <> 'http_request' AND message ILIKE '%listen%'
+    ) WHERE ip IN (SELECT ip FROM ups)
 ),
 addr1 AS (
     SELECT ip, any_value(pod) AS pod FROM addr WHERE ip IS NOT NULL AND ip <> '' GROUP BY ip HAVING count(DISTINCT pod) = 1

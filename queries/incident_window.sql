@@ -34,19 +34,36 @@ WITH stopped AS (
 ),
 bad AS (
     -- events by source and line: no DISTINCT, which would merge distinct same-second events
-    -- (ingest already stores a line seen through two exports once)
-    SELECT e.kind, e.pod, e.ts
-    FROM events e LEFT JOIN stopped g ON e.kind = 'worker_exit' AND g.pod IS NOT DISTINCT FROM e.pod AND g.ts = e.ts
-    WHERE e.ts IS NOT NULL
-      AND ((e.kind = 'worker_exit' AND NOT coalesce(e.exit_code = 0 OR lower(e.attrs->>'exit_mode') = 'graceful'
-                 OR (e.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP') AND g.ts IS NOT NULL), false))
-           OR (e.kind = 'error' AND e.error_class IS NOT NULL)
-           OR (e.kind NOT IN ('span', 'http_request', 'worker_exit', 'pod_spec') AND e.level IN ('error', 'fatal'))
-           OR (e.kind = 'span' AND e.status = 2)
-           OR (e.kind = 'http_request' AND e.status >= 500)
-           OR (e.kind = 'event_loop_lag' AND e.duration_ms >= 500))
-      AND ($service::VARCHAR IS NULL OR starts_with(e.pod, $service::VARCHAR || '-')
-           OR e.service IN ($service::VARCHAR, $service::VARCHAR || '-service'))
+    -- (ingest already stores a line seen through two exports once). One branch per kind of bad event, each
+    -- with a filter the scan of `events` applies itself (an equality; an OR of them or an IN list would not be
+    -- one, and every column, attrs included, would be read for every event); the branches do not overlap.
+    SELECT kind, pod, ts FROM (
+        SELECT e.kind, e.pod, e.service, e.ts
+        FROM events e LEFT JOIN stopped g ON g.pod IS NOT DISTINCT FROM e.pod AND g.ts = e.ts
+        WHERE e.ts IS NOT NULL AND e.kind = 'worker_exit'
+          AND NOT coalesce(e.exit_code = 0 OR lower(e.attrs->>'exit_mode') = 'graceful'
+                           OR (e.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP') AND g.ts IS NOT NULL), false)
+        UNION ALL
+        SELECT kind, pod, service, ts FROM events WHERE ts IS NOT NULL AND kind = 'error' AND error_class IS NOT NULL
+        UNION ALL
+        SELECT kind, pod, service, ts FROM events
+        WHERE ts IS NOT NULL AND level = 'error' AND kind NOT IN ('span', 'http_request', 'worker_exit', 'pod_spec')
+          AND NOT coalesce(kind = 'error' AND error_class IS NOT NULL, false)
+          AND NOT coalesce(kind = 'event_loop_lag' AND duration_ms >= 500, false)
+        UNION ALL
+        SELECT kind, pod, service, ts FROM events
+        WHERE ts IS NOT NULL AND level = 'fatal' AND kind NOT IN ('span', 'http_request', 'worker_exit', 'pod_spec')
+          AND NOT coalesce(kind = 'error' AND error_class IS NOT NULL, false)
+          AND NOT coalesce(kind = 'event_loop_lag' AND duration_ms >= 500, false)
+        UNION ALL
+        SELECT kind, pod, service, ts FROM events WHERE ts IS NOT NULL AND kind = 'span' AND status = 2
+        UNION ALL
+        SELECT kind, pod, service, ts FROM events WHERE ts IS NOT NULL AND kind = 'http_request' AND status >= 500
+        UNION ALL
+        SELECT kind, pod, service, ts FROM events WHERE ts IS NOT NULL AND kind = 'event_loop_lag' AND duration_ms >= 500
+    )
+    WHERE $service::VARCHAR IS NULL OR starts_with(pod, $service::VARCHAR || '-')
+          OR service IN ($service::VARCHAR, $service::VARCHAR || '-service')
 ),
 per_min AS (
     SELECT date_trunc('minute', ts) AS m, count(*) AS n FROM bad GROUP BY 1

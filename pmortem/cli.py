@@ -259,6 +259,21 @@ def db_option(f):
     return wrapper
 
 
+data_option = click.option(
+    "--data",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="A Parquet dataset (`ingest --engine spark --out DIR`) instead of --db, read through DuckDB views.",
+)
+
+
+def _open_read(db: str, wait: float, data: str | None):
+    """The database read-only, or the Parquet dataset `data` when given."""
+    from .db import open_data, open_existing
+
+    return open_data(data) if data else open_existing(db, wait=wait, read_only=True)
+
+
 config_option = click.option(
     "--config",
     "config_path",
@@ -483,6 +498,26 @@ def main() -> None:
     help="DuckDB memory limit (default 512MB; 256MB with --store-lines), e.g. 1GB or 1.5GiB.",
 )
 @config_option
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="local: this machine, into --db. spark: Apache Spark (pip install 'pmortem[spark]'), into a "
+    "Parquet dataset --out DIR that `report --data DIR` reads.",
+)
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False), help="--engine spark: the Parquet dataset directory."
+)
+@click.option(
+    "--spark-master",
+    help="--engine spark: the master URL, e.g. 'local[2]' or spark://host:7077 (default: spark-submit's, "
+    "else local[*]).",
+)
+@click.option(
+    "--split-size",
+    help="--engine spark: bytes per task of a large uncompressed file (default 128MiB), e.g. 64MiB.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def ingest(
     paths,
@@ -500,6 +535,10 @@ def ingest(
     threads,
     memory_limit,
     config_path,
+    engine,
+    out_dir,
+    spark_master,
+    split_size,
     quiet,
 ):
     """Parse log files, directories, globs, .gz/.zst files or - (stdin) into the database.
@@ -533,7 +572,13 @@ def ingest(
         config=config_path,
         wait=wait,
         progress=None if not quiet else False,
+        engine=engine,
+        out=out_dir,
+        spark_master=spark_master,
+        split_size=split_size,
     )
+    if engine == "spark":
+        db = out_dir
     global _ended_cleanly
     _ended_cleanly = True  # the database is closed: the console entry may skip the teardown
     damaged = [s for s in summary.sources if s.error and s.action != "refused"]
@@ -614,7 +659,8 @@ def _say(text: str, err: bool = True) -> None:
     is_flag=True,
     help="Open the database writable (DELETE, UPDATE, CREATE ...); without it the query runs read-only.",
 )
-def sql(query, db, wait, fmt, out, write):
+@data_option
+def sql(query, db, wait, fmt, out, write, data):
     """Run an ad-hoc SQL query against the database (tables: sources, events, rejects, line_index, lines).
 
     The database is opened read-only unless --write is given.
@@ -629,7 +675,9 @@ def sql(query, db, wait, fmt, out, write):
 
     from .db import open_existing
 
-    con = open_existing(db, wait=wait, read_only=not write)
+    if data and write:
+        raise UserError("--write changes a database; a Parquet dataset (--data) is read-only")
+    con = _open_read(db, wait, data) if data else open_existing(db, wait=wait, read_only=not write)
     try:
         cur = con.execute(query)
         cols = [d[0] for d in cur.description] if cur.description else []
@@ -678,7 +726,8 @@ SOURCE_COLUMNS = [
 @db_option
 @format_option()
 @out_option("the list")
-def sources(db, wait, fmt, out):
+@data_option
+def sources(db, wait, fmt, out, data):
     """List ingested sources: format, entities, time span, and the line accounting.
 
     Every line is either parsed or rejected: lines = lines_parsed + lines_rejected.
@@ -694,7 +743,7 @@ def sources(db, wait, fmt, out):
     from .analyzer.sqlrun import load_sql
     from .db import open_existing
 
-    con = open_existing(db, wait=wait, read_only=True)
+    con = _open_read(db, wait, data)
     try:
         cur = con.execute(f"SELECT {', '.join(SOURCE_COLUMNS)} FROM sources ORDER BY source_id")
         rows = cur.fetchall()
@@ -789,6 +838,7 @@ def _command_line(name: str) -> str:
 )
 @click.option("--quiet", "-q", is_flag=True, help="No stage line on stderr.")
 @config_option
+@data_option
 def report(
     db,
     wait,
@@ -804,6 +854,7 @@ def report(
     memory_limit,
     quiet,
     config_path,
+    data,
 ):
     """Write the postmortem: trigger, mechanism, symptoms, evidence and the SQL behind every number.
 
@@ -842,6 +893,7 @@ def report(
         memory_limit=memory_limit,
         threads=threads,
         progress=False if quiet else None,
+        data=data,
     )
     from .analyzer.render import sidecar_path
 

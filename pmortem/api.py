@@ -213,11 +213,16 @@ def ingest(
         split = None
         if split_size is not None:
             m = _SIZE_RE.fullmatch(str(split_size)) if not isinstance(split_size, int) else None
-            split = split_size if isinstance(split_size, int) else (
-                int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]) if m else None)
+            split = (
+                split_size
+                if isinstance(split_size, int)
+                else (int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]) if m else None)
+            )
             if not split or split < 1:
                 raise UserError(f"split size {split_size!r} is not a size; use bytes or e.g. 64MiB, 1GB")
-        return run_spark(paths, os.fspath(out), opts, master=spark_master, split_bytes=split, progress=progress)
+        return run_spark(
+            paths, os.fspath(out), opts, master=spark_master, split_bytes=split, progress=progress
+        )
     return run(paths, os.fspath(db), opts, progress=progress)
 
 

@@ -507,7 +507,10 @@ def main() -> None:
     "Parquet dataset --out DIR that `report --data DIR` reads.",
 )
 @click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False), help="--engine spark: the Parquet dataset directory."
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="--engine spark: the Parquet dataset directory.",
 )
 @click.option(
     "--spark-master",
@@ -741,7 +744,6 @@ def sources(db, wait, fmt, out, data):
       pmortem sources -f json | jq '.[] | select(.lines_rejected > 0)'
     """
     from .analyzer.sqlrun import load_sql
-    from .db import open_existing
 
     con = _open_read(db, wait, data)
     try:

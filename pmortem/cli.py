@@ -963,6 +963,7 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "incident": 2}
     help="JSON: add each finding's query (file, parameters and text); left out by default.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
+@data_option
 def scan(
     paths,
     db,
@@ -979,6 +980,7 @@ def scan(
     out,
     with_sql,
     quiet,
+    data,
 ):
     """Unattended check for cron/CI: ingest PATHS (if any), analyse the window, tell what is NEW.
 
@@ -1003,6 +1005,10 @@ def scan(
         raise UserError("--since must be before --until")
     from .scanstate import inputs_unchanged
 
+    if data and paths:
+        raise UserError(
+            "scan --data reads a Parquet dataset as it is; add PATHS with `pmortem ingest --engine spark PATHS --out DIR`"
+        )
     if paths and not inputs_unchanged(list(paths), db, wait):
         from .api import ingest as run_ingest
 
@@ -1019,7 +1025,15 @@ def scan(
         for p, why in summary.refused:
             _say(f"warning: skipped {p}: {why}")
     res = run_scan(
-        db, since=since, until=until, last=last, config=config_path, wait=wait, all_=all_, dry_run=dry_run
+        db,
+        since=since,
+        until=until,
+        last=last,
+        config=config_path,
+        wait=wait,
+        all_=all_,
+        dry_run=dry_run,
+        data=data,
     )
     new = res.report
     hits = [f for f in new if SEVERITY_RANK.get(f["severity"], 0) >= SEVERITY_RANK[fail_on]]

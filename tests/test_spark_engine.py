@@ -105,6 +105,10 @@ def test_every_sample_bundle_same_tables_and_report(spark, tmp_path, monkeypatch
     sa = json.loads(_cli("sources", "--db", "local.duckdb", "-f", "json").stdout)
     sb = json.loads(_cli("sources", "--data", "ds", "-f", "json").stdout)
     assert sa == sb
+    # scan over the dataset tells what a first scan of the database tells (it remembers nothing)
+    a = _cli("scan", "--db", "local.duckdb", "--dry-run", "-f", "json", "-q")
+    b = _cli("scan", "--data", "ds", "-f", "json", "-q")
+    assert a.exit_code == b.exit_code and a.stdout == b.stdout and json.loads(b.stdout)["findings"]
     # a re-run over the same inputs adds nothing (and leaves the files alone)
     before = sorted((p.relative_to(tmp_path), p.stat().st_mtime_ns) for p in (tmp_path / "ds").rglob("*"))
     summary = pmortem.ingest(paths, db=None, engine="spark", out="ds")

@@ -100,7 +100,8 @@ class SparkEngine:
         self.records: dict[int, list[Path]] = {}  # task -> its spilled records, in order
         self.spark = None
         self._own_session = False
-        self.info = {"master": None, "tasks": 0, "files": 0, "seconds": 0.0}
+        # the Spark job: its master, tasks, files, wall seconds, and the tasks' own seconds (wall, CPU)
+        self.info = {"master": None, "tasks": 0, "files": 0, "seconds": 0.0, "task_s": 0.0, "task_cpu_s": 0.0}
 
     # ------------------------------------------------------------ planning
     def _unchanged(self, con, path: str, size: int) -> bool:
@@ -158,6 +159,9 @@ class SparkEngine:
         self._spill(staging)
         self.info.update(master=spark.sparkContext.master, tasks=len(rows), files=len(self.tasks),
                          seconds=time.monotonic() - t0)
+        if self.progress is not False and sys.stderr.isatty():
+            print(f"spark {self.info['master']}: {len(rows)} task(s) over {len(self.tasks)} file(s) in "
+                  f"{self.info['seconds']:.1f}s", file=sys.stderr)
 
     def _spill(self, staging: Path) -> None:
         """Each record into a file of its own (read back one at a time: bounded memory)."""
@@ -172,6 +176,11 @@ class SparkEngine:
                 for task, seq, rec in zip(*(batch.column(i).to_pylist() for i in range(3)), strict=True):
                     p = spill / f"{task}-{seq}.pkl"
                     p.write_bytes(rec)
+                    if len(rec) < 4096:  # (an end record: the task's times)
+                        kind, val = pickle.loads(rec)
+                        if kind == "end":
+                            self.info["task_s"] += val.get("seconds") or 0.0
+                            self.info["task_cpu_s"] += val.get("cpu") or 0.0
                     found.setdefault(task, {})[seq] = p
         shutil.rmtree(staging, ignore_errors=True)
         for task, recs in found.items():

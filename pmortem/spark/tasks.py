@@ -27,9 +27,9 @@ from ..parsers.pipeline import parse_chunk
 from ..parsers.readers import Chunk, LimitExceeded, PlainReader, ReadState, limits_scope
 from ..parsers.requests import split_requests
 
-# the look-back read before a boundary to find the cut there; the whole previous range
-# when no event starts in it (a stack trace longer than this)
-CUT_WINDOW = 4 << 20
+# the look-back reads before a boundary to find the cut there, each tried when the one before
+# held no place to cut (one event longer than it): then the whole previous range
+CUT_WINDOWS = (64 << 10, 4 << 20)
 
 TASK_FIELDS = ("task", "path", "fmt", "size", "start", "end", "prev", "last", "payload")
 
@@ -62,7 +62,7 @@ def find_cut(path: str, ctx, boundary: int, prev: int, size: int) -> int | None:
         if hi >= size:
             return size
         lo = _line_start(fd, prev, size)
-        windows = [CUT_WINDOW, None] if hi - lo > CUT_WINDOW else [None]
+        windows = [w for w in CUT_WINDOWS if w < hi - lo] + [None]
         for w in windows:
             w0 = lo if w is None else _line_start(fd, hi - w, size)
             if w0 >= hi:
@@ -127,8 +127,11 @@ class RangeSource(ChunkSource):
 def task_steps(task: dict) -> Iterator[tuple]:
     """The records of one task, in order: ("step", Step) with its requests rolled up, then
     ("end", {pos, bytes_read, error}) or ("limit", message) when a [limits] cap stopped it."""
+    import time
+
     from ..ingest import _chunk_source
 
+    t0, c0 = time.perf_counter(), time.process_time()
     p = pickle.loads(task["payload"])
     ctx, opts, limits = p["ctx"], p["opts"], p["limits"]
     cat = ctx.catalogue
@@ -142,7 +145,7 @@ def task_steps(task: dict) -> Iterator[tuple]:
                 start = 0 if task["start"] == 0 else find_cut(path, ctx, task["start"], task["prev"], size)
                 end = size if task["last"] else find_cut(path, ctx, task["end"], task["start"], size)
                 if start is None or end is None or end <= start:
-                    yield ("end", {"pos": 0, "bytes_read": 0, "error": None, "range": None})
+                    yield ("end", {"pos": 0, "bytes_read": 0, "error": None, "range": None, "seconds": 0.0, "cpu": 0.0})
                     return
                 from ..parsers import native
 
@@ -154,7 +157,9 @@ def task_steps(task: dict) -> Iterator[tuple]:
         except LimitExceeded as exc:
             yield ("limit", str(exc))
             return
-    yield ("end", {"pos": src.pos, "bytes_read": state.bytes_read, "error": state.error})
+    # (the task's own time, parse and all: per-core throughput, bench/bench_spark.py)
+    yield ("end", {"pos": src.pos, "bytes_read": state.bytes_read, "error": state.error,
+                   "seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0})
 
 
 def run_tasks(batches):

@@ -50,6 +50,7 @@ def ingest_spark(paths, out_dir, opts=None, *, master=None, split_bytes=None, pr
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out_dir} is a file; pass a directory for the Parquet dataset")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     work = out / f".pmortem-work-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
@@ -71,6 +72,8 @@ def ingest_spark(paths, out_dir, opts=None, *, master=None, split_bytes=None, pr
     finally:
         engine.close()
         shutil.rmtree(work, ignore_errors=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()  # a run that failed leaves no empty directory behind
     return summary
 
 
@@ -213,14 +216,18 @@ class SparkEngine:
                    .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                    .config("spark.python.worker.reuse", "true")
                    .config("spark.ui.showConsoleProgress", "false"))
+        said: list[str] = []
         try:
-            with _quiet_stderr():
+            with _quiet_stderr(said):
                 self.spark = builder.getOrCreate()
         except Exception as exc:  # noqa: BLE001 - no Java, a bad master URL: one sentence
             msg = _first_line(exc)
-            if "JAVA" in msg.upper():
-                msg = "it needs a Java runtime (17 or later) on PATH or in JAVA_HOME; " + msg
-            raise UserError(f"cannot start Spark: {msg}") from None
+            cause = next((ln.strip() for ln in said if "Exception:" in ln or "Error:" in ln), None)
+            if not _java_found():
+                msg = "it needs a Java runtime (17 or later) on PATH or in JAVA_HOME"
+            elif cause:
+                msg = cause[:300]
+            raise UserError(f"cannot start Spark (master {self.master or 'default'}): {msg}") from None
         self.spark.sparkContext.setLogLevel("ERROR")
         self._own_session = True
         return self.spark
@@ -301,20 +308,32 @@ def _first_line(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _java_found() -> bool:
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        return os.access(os.path.join(home, "bin", "java"), os.X_OK)
+    return shutil.which("java") is not None
+
+
 @contextlib.contextmanager
-def _quiet_stderr():
+def _quiet_stderr(said: list[str]):
     """The JVM's start-up chatter (log4j's profile line, native-hadoop warnings) kept off the
-    terminal: stderr at the file-descriptor level, for the start only."""
+    terminal: stderr at the file-descriptor level, for the start only; what it said is put
+    in `said` (a failed start's reason is among it)."""
+    import tempfile
+
     try:
         fd = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):
         yield
         return
     saved = os.dup(fd)
-    with open(os.devnull, "w") as null:
-        os.dup2(null.fileno(), fd)
+    with tempfile.TemporaryFile("w+", errors="replace") as cap:
+        os.dup2(cap.fileno(), fd)
         try:
             yield
         finally:
             os.dup2(saved, fd)
             os.close(saved)
+            cap.seek(0)
+            said.extend(cap.read(1 << 16).splitlines())

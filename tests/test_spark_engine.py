@@ -219,6 +219,24 @@ def test_byte_ranges_and_bad_input_as_local(spark, tmp_path, monkeypatch):
     assert res.exit_code == 2 and "no pmortem Parquet dataset" in res.output
 
 
+def test_append_as_local(spark, tmp_path, monkeypatch):
+    """A file that grew between two runs: the dataset gains what the database gains (the open
+    tail taken back and read again with the new bytes, on the driver, with no Spark job)."""
+    monkeypatch.chdir(tmp_path)
+    src = next((SAMPLES / "decoy").glob("*.log"))
+    full = src.read_bytes()
+    (tmp_path / "logs").mkdir()
+    f = tmp_path / "logs" / src.name
+    f.write_bytes(full[: full.index(b"\n", len(full) // 2) + 1])
+    pmortem.ingest(["logs"], db="local.duckdb")
+    pmortem.ingest(["logs"], db=None, engine="spark", out="ds")
+    f.write_bytes(full)
+    pmortem.ingest(["logs"], db="local.duckdb")
+    summary = pmortem.ingest(["logs"], db=None, engine="spark", out="ds")
+    assert [s.action for s in summary.sources] == ["appended"] and summary.spark["tasks"] == 0
+    _assert_same("local.duckdb", "ds")
+
+
 def test_local_engine_does_not_import_pyspark(tmp_path):
     """The local engine and the Parquet reader never load pyspark (nor start a JVM)."""
     import subprocess

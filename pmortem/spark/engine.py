@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..chunks import ChunkSource
 from ..errors import UserError
-from ..fingerprint import fingerprint
+from ..fingerprint import fingerprint, hash_range
 from ..parsers.detect import DOCUMENT_FORMATS
 from ..parsers.events import SourceContext
 from ..parsers.readers import LimitExceeded, can_pread
@@ -108,11 +108,19 @@ class SparkEngine:
 
     # ------------------------------------------------------------ planning
     def _unchanged(self, con, path: str, size: int) -> bool:
+        """Known as it is (nothing to parse), or grown since (an append: its new bytes are parsed
+        on the driver by the local chunk source, see `chunk_source`)."""
         head, tail, _ = fingerprint(path, size)
-        return bool(con.execute(
+        if con.execute(
             "SELECT count(*) FROM sources WHERE head_hash = ? AND tail_hash = ? AND size = ? AND status IN ('complete', 'damaged')",
             [head, tail, size],
-        ).fetchone()[0])
+        ).fetchone()[0]:
+            return True
+        row = con.execute(
+            "SELECT size, head_len, head_hash FROM sources WHERE abspath = ? AND status = 'complete' AND compression IS NULL",
+            [str(Path(path).resolve())],
+        ).fetchone()
+        return bool(row and row[0] < size and hash_range(path, 0, row[1]) == row[2])
 
     def plan(self, files, formats, sizes, con=None) -> list[dict]:
         from ..parsers.entities import source_labels
@@ -129,7 +137,8 @@ class SparkEngine:
             )
             payload = pickle.dumps({"ctx": ctx, "opts": self.opts, "limits": self.limits})
             size = sizes[f]
-            base = {"path": f, "fmt": fmt, "size": size, "payload": payload}
+            # (absolute: a task's working directory is not the driver's)
+            base = {"path": os.path.abspath(f), "fmt": fmt, "size": size, "payload": payload}
             self.tasks[f] = []
             if fmt not in DOCUMENT_FORMATS and size > self.split_bytes and can_pread(f, self.opts.encoding):
                 bounds = list(range(0, size, self.split_bytes))
@@ -249,6 +258,12 @@ class ParsedSource(ChunkSource):
         super().__init__(path, ctx, **kw)
         self.task_records = tasks
 
+    def _as_given(self, msg: str) -> str:
+        """A task's message names the file by its absolute path: by the path as given, as locally."""
+        from ..parsers.readers import display_path
+
+        return msg.replace(display_path(os.path.abspath(self.path)), display_path(self.path))
+
     def __iter__(self):
         shift = 0
         for recs in self.task_records:
@@ -261,10 +276,10 @@ class ParsedSource(ChunkSource):
                     self.pos = max(self.pos, st.bytes_done)
                     yield st
                 elif kind == "limit":
-                    raise LimitExceeded(val)
+                    raise LimitExceeded(self._as_given(val))
                 elif kind == "end":
                     if val.get("error"):
-                        self.state.error = val["error"]
+                        self.state.error = self._as_given(val["error"])
                     self.pos = max(self.pos, val.get("pos") or 0)
                     self.state.bytes_read = max(self.state.bytes_read or 0, val.get("bytes_read") or 0)
             shift += lines
@@ -300,7 +315,14 @@ def _row(r: dict) -> tuple:
 
 
 def _first_line(exc: BaseException) -> str:
+    """What went wrong, in one line: the Python error a task raised when there is one (its
+    last `XxxError: ...` line), else the first line of the message."""
+    import re
+
     text = str(exc).strip()
+    raised = re.findall(r"^(\w+(?:Error|Exception): .*)$", text, re.M)
+    if raised:
+        return raised[-1][:300]
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith(("Traceback", "at ", "File ")):

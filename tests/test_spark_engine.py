@@ -135,6 +135,12 @@ def _java_log(path, blocks: int) -> None:
             "\t... 3 more",
             f"{t}.030 [main] INFO  com.example.checkout.Pool - pool stats active={i % 7} idle=3",
         ]
+        if i == blocks // 2:
+            # one trace longer than the cut search's first look-back (64 KiB): several range
+            # boundaries fall inside it, and look-backs that start inside it see only frames
+            out += [f"{t}.040 [main] ERROR com.example.checkout.Deep - recursion went too deep",
+                    "java.lang.StackOverflowError: null"]
+            out += [f"\tat com.example.checkout.Deep.walk(Deep.java:{40 + k % 7})" for k in range(3000)]
     path.write_text("\n".join(out) + "\n")
 
 

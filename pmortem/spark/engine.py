@@ -19,7 +19,7 @@ from ..parsers.events import SourceContext
 from ..parsers.readers import LimitExceeded, can_pread
 from . import DEFAULT_SPLIT_BYTES, OUT_SCHEMA_DDL
 
-TASK_DDL = "task int, path string, fmt string, size long, start long, end long, prev long, last boolean, payload binary"
+TASK_DDL = "task int, path string, fmt string, size long, start long, end long, last boolean, payload binary"
 REMOTE_SCHEMES = ("s3://", "s3a://", "s3n://", "hdfs://", "gs://", "abfs://", "abfss://", "wasbs://")
 
 
@@ -144,12 +144,11 @@ class SparkEngine:
                 bounds = list(range(0, size, self.split_bytes))
                 for i, b in enumerate(bounds):
                     last = i == len(bounds) - 1
-                    rows.append({**base, "task": tid, "start": b, "end": size if last else bounds[i + 1],
-                                 "prev": bounds[i - 1] if i else 0, "last": last})
+                    rows.append({**base, "task": tid, "start": b, "end": size if last else bounds[i + 1], "last": last})
                     self.tasks[f].append(tid)
                     tid += 1
             else:
-                rows.append({**base, "task": tid, "start": -1, "end": size, "prev": 0, "last": True})
+                rows.append({**base, "task": tid, "start": -1, "end": size, "last": True})
                 self.tasks[f].append(tid)
                 tid += 1
         return rows
@@ -311,7 +310,7 @@ def _shifted(st, n: int):
 
 
 def _row(r: dict) -> tuple:
-    return tuple(r[k] for k in ("task", "path", "fmt", "size", "start", "end", "prev", "last", "payload"))
+    return tuple(r[k] for k in ("task", "path", "fmt", "size", "start", "end", "last", "payload"))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -27,11 +27,14 @@ from ..parsers.pipeline import parse_chunk
 from ..parsers.readers import Chunk, LimitExceeded, PlainReader, ReadState, limits_scope
 from ..parsers.requests import split_requests
 
-# the look-back reads before a boundary to find the cut there, each tried when the one before
-# held no place to cut (one event longer than it): then the whole previous range
-CUT_WINDOWS = (64 << 10, 4 << 20)
-
-TASK_FIELDS = ("task", "path", "fmt", "size", "start", "end", "prev", "last", "payload")
+# The look-back windows read before a boundary to find the cut there. A window may start inside
+# a multi-line event: its first lines (stack frames, the F piece of a runtime-split line) then
+# look like events of their own, and a cut among them would split that event. So a cut is taken
+# only when two windows of different sizes agree on it (the larger one holds the event's start,
+# or the event ended before the smaller one's cut); else the next larger window, and at last
+# everything from the file's start. The look-back may reach past earlier boundaries (an event
+# longer than a range): those get the same cut, and the ranges between them are empty.
+CUT_WINDOWS = (64 << 10, 256 << 10, 4 << 20, 32 << 20)
 
 
 def _line_start(fd: int, pos: int, size: int) -> int:
@@ -50,31 +53,40 @@ def _line_start(fd: int, pos: int, size: int) -> int:
     return size
 
 
-def find_cut(path: str, ctx, boundary: int, prev: int, size: int) -> int | None:
-    """Where the range that nominally starts at `boundary` really starts: the last event start
-    before the line start at or after `boundary` that the parser would hand to a next chunk
-    (nothing after it belongs to an event that started before it). Searched after the previous
-    boundary only (cuts increase with their boundaries); None when none is there (one event
-    spans the whole previous range: the boundary is dropped, the earlier range reads on)."""
+def _window_cut(fd: int, ctx, w0: int, hi: int) -> int | None:
+    """The parser's own cut in [w0, hi): where it would hand a chunk's unfinished end over."""
+    data = os.pread(fd, hi - w0, w0)
+    res = parse_chunk(Chunk(data, 1, w0), ctx, final=False)
+    if res.tail_offset is not None:
+        return res.tail_offset
+    if res.n_lines == res.n_rejected:
+        return hi  # nothing but rejected lines: every line is a place to cut
+    return None
+
+
+def find_cut(path: str, ctx, boundary: int, size: int) -> int:
+    """Where the range that nominally starts at `boundary` really starts: an event start before
+    the line start at or after `boundary` that the parser would hand to a next chunk (nothing
+    after it belongs to an event that started before it); 0 when there is none. Both ranges
+    that share the boundary compute it, with this function over the same bytes."""
     fd = os.open(path, os.O_RDONLY)
     try:
         hi = _line_start(fd, boundary, size)
         if hi >= size:
             return size
-        lo = _line_start(fd, prev, size)
-        windows = [w for w in CUT_WINDOWS if w < hi - lo] + [None]
-        for w in windows:
-            w0 = lo if w is None else _line_start(fd, hi - w, size)
+        last = None
+        for w in CUT_WINDOWS:
+            if w >= hi:
+                break
+            w0 = _line_start(fd, hi - w, size)
             if w0 >= hi:
-                return hi
-            data = os.pread(fd, hi - w0, w0)
-            res = parse_chunk(Chunk(data, 1, w0), ctx, final=False)
-            if res.tail_offset is not None:
-                return res.tail_offset
-            if res.n_lines == res.n_rejected:
-                # nothing but rejected lines: every line is a place to cut
-                return hi
-        return None
+                continue  # one line longer than the window
+            cut = _window_cut(fd, ctx, w0, hi)
+            if cut is not None and cut == last:
+                return cut
+            last = cut
+        cut = _window_cut(fd, ctx, 0, hi)
+        return 0 if cut is None else cut
     finally:
         os.close(fd)
 
@@ -142,9 +154,9 @@ def task_steps(task: dict) -> Iterator[tuple]:
             if task["start"] < 0:
                 src = _chunk_source(path, task["fmt"], ctx, opts, size, 0, 1, state)
             else:
-                start = 0 if task["start"] == 0 else find_cut(path, ctx, task["start"], task["prev"], size)
-                end = size if task["last"] else find_cut(path, ctx, task["end"], task["start"], size)
-                if start is None or end is None or end <= start:
+                start = 0 if task["start"] == 0 else find_cut(path, ctx, task["start"], size)
+                end = size if task["last"] else find_cut(path, ctx, task["end"], size)
+                if end <= start:
                     yield ("end", {"pos": 0, "bytes_read": 0, "error": None, "range": None, "seconds": 0.0, "cpu": 0.0})
                     return
                 from ..parsers import native

@@ -67,11 +67,12 @@ def isoed(row: dict) -> dict:
 
 
 def signal_exits(exit_codes: str | None) -> int:
-    """Exits by a signal, from an exit-code histogram ('SIGKILL:120, 1:3')."""
+    """Exits by a kill, from an exit-code histogram ('SIGKILL:120, 1:3, timeout:4'): a signal, or a
+    supervisor's timeout kill (exit_mode timeout, worker_lifecycle.sql)."""
     n = 0
     for part in (exit_codes or "").split(","):
         code, _, cnt = part.strip().rpartition(":")
-        if code.startswith("SIG") and cnt.isdigit():
+        if (code.startswith("SIG") or code == "timeout") and cnt.isdigit():
             n += int(cnt)
     return n
 

@@ -437,13 +437,80 @@ def svg_chart(c: dict) -> str:
     return "".join(parts)
 
 
+def _wrap(text: str, width: int, lines: int) -> list[str]:
+    """`text` in at most `lines` lines of about `width` characters, the last cut with an ellipsis."""
+    out: list[str] = []
+    for word in text.split():
+        if out and len(out[-1]) + 1 + len(word) <= width:
+            out[-1] += " " + word
+        else:
+            out.append(word[:width])
+    if len(out) > lines:
+        out = out[:lines]
+        out[-1] = out[-1][: width - 1].rstrip() + "…"
+    return out
+
+
+def svg_chain(report: dict, redact: Redactor) -> str:
+    """The causal chain as an inline SVG drawn here (no script): one box per finding in the chain,
+    columns by depth (a finding stands right of every finding that causes it), an arrow per link,
+    dashed for a link by time only. Each box links to its finding's section."""
+    by_id = {f["id"]: f for f in report["findings"]}
+    links = [c for c in report["chain"] if c["cause"] in by_id and c["effect"] in by_id]
+    nodes = [f["id"] for f in report["findings"] if any(f["id"] in (c["cause"], c["effect"]) for c in links)]
+    if not nodes:
+        return ""
+    depth = dict.fromkeys(nodes, 0)
+    for _ in range(len(nodes)):  # longest path from a finding nothing causes; a cycle stops growing here
+        changed = False
+        for c in links:
+            if depth[c["effect"]] < depth[c["cause"]] + 1 <= len(nodes) - 1:
+                depth[c["effect"]] = depth[c["cause"]] + 1
+                changed = True
+        if not changed:
+            break
+    bw, bh, gx, gy, pad = 240, 70, 60, 18, 10
+    cols: dict[int, list[str]] = {}
+    for n in nodes:
+        cols.setdefault(depth[n], []).append(n)
+    pos = {n: (pad + d * (bw + gx), pad + i * (bh + gy)) for d, col in cols.items() for i, n in enumerate(col)}
+    w = pad * 2 + (max(cols) + 1) * bw + max(cols) * gx
+    h = pad * 2 + max(len(col) for col in cols.values()) * (bh + gy) - gy
+    parts = [f'<svg class="chain" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="causal chain">',
+             '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" '
+             'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#57606a"/></marker></defs>']
+    for c in links:
+        (x1, y1), (x2, y2) = pos[c["cause"]], pos[c["effect"]]
+        dash = ' stroke-dasharray="5 4"' if c.get("kind") == "time" else ""
+        if x2 > x1:
+            d = f"M {x1 + bw} {y1 + bh / 2} C {x1 + bw + gx / 2} {y1 + bh / 2}, {x2 - gx / 2} {y2 + bh / 2}, {x2} {y2 + bh / 2}"
+        else:  # same column or backwards (a cycle): around the right side
+            d = f"M {x1 + bw} {y1 + bh / 2} C {x1 + bw + gx} {y1 + bh / 2}, {x2 + bw + gx} {y2 + bh / 2}, {x2 + bw} {y2 + bh / 2}"
+        parts.append(f'<path d="{d}" fill="none" stroke="#57606a" stroke-width="1.5"{dash} marker-end="url(#arrow)">'
+                     f"<title>{html_text(redact(people(c.get('basis', ''))))}</title></path>")
+    root = report.get("root_cause")
+    for n in nodes:
+        f, (x, y) = by_id[n], pos[n]
+        stroke = "#cf222e" if n == root else "#57606a"
+        parts.append(f'<a href="#{finding_anchor(f)}"><g class="node">'
+                     f'<rect x="{x}" y="{y}" width="{bw}" height="{bh}" rx="6" fill="#f6f8fa" stroke="{stroke}" '
+                     f'stroke-width="{2 if n == root else 1}"/>'
+                     f'<text x="{x + 8}" y="{y + 16}" font-size="11" fill="#57606a">{html_text(f["rule"])}'
+                     f'{" (root cause)" if n == root else ""}</text>')
+        for i, line in enumerate(_wrap(redact(people(f["title"])), 33, 3)):
+            parts.append(f'<text x="{x + 8}" y="{y + 33 + 14 * i}" font-size="12">{html_text(line)}</text>')
+        parts.append("</g></a>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def render_html(report: dict, redact: Redactor, sql: str = "appendix", *, sql_file: str | None = None,
                 skeleton: bool = False) -> str:
     """One self-contained HTML page (no scripts, styles or fonts from the network): the Markdown
     report rendered by markdown-it-py (CommonMark + tables). Every value from the logs is already
     escaped for Markdown (an escaped `<` opens no tag), so raw HTML in the page is only the
-    templates' own (<details>, anchors). The Mermaid blocks become HTML: the chain is the list
-    under it, the timeline an inline SVG drawn here."""
+    templates' own (<details>, anchors). The Mermaid blocks become inline SVG drawn here: the
+    chain (svg_chain; the list of its links follows it) and the timeline (svg_chart)."""
     from markdown_it import MarkdownIt
 
     md = render_markdown(report, redact, sql=sql, sql_file=sql_file, skeleton=skeleton)
@@ -454,6 +521,8 @@ def render_html(report: dict, redact: Redactor, sql: str = "appendix", *, sql_fi
     def no_mermaid(_renderer, tokens, idx, options, env):
         tok = tokens[idx]
         if tok.info.strip() == "mermaid":
+            if tok.content.startswith("flowchart"):
+                return svg_chain(report, redact) + "\n"
             return svg_chart(c) + "\n" if c and tok.content.startswith("xychart") else ""
         return fence(tokens, idx, options, env)
 

@@ -17,7 +17,7 @@ from .redact import Redactor
 from .sqlrun import Runner
 from .surge import template_surge
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 UTC = dt.UTC
 
 
@@ -57,10 +57,12 @@ def find_window(con: duckdb.DuckDBPyConnection, runner: Runner, o: Options) -> d
         start = start.replace(second=0, microsecond=0)
         info = {"basis": "detected: densest island of impact (worker exits, errors, 5xx, timeouts)", **{k: w[k] for k in w}}
     else:
-        # the data's span: events, and the requests counted in the rollup (parsers/requests.py)
+        # the data's span: events, the requests counted in the rollup (parsers/requests.py), and
+        # the lines no rule made an event of (the per-minute line index: to the end of its minute)
         lo, hi = con.execute(
             "SELECT min(a), max(b) FROM (SELECT min(ts) AS a, max(ts) AS b FROM events WHERE ts IS NOT NULL"
-            " UNION ALL SELECT min(first_ts), max(last_ts) FROM requests)"
+            " UNION ALL SELECT min(first_ts), max(last_ts) FROM requests"
+            " UNION ALL SELECT min(minute), max(minute) + INTERVAL 59999999 MICROSECOND FROM line_index)"
         ).fetchone()
         if lo is None:  # nothing with a time: an empty window at the epoch, never the wall clock
             lo = hi = dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -112,7 +114,8 @@ def lower_unexplaining(ctx: Context, chain: list[Link]) -> None:
             f.confidence_reasons.append("it explains none of the observed impact (deaths, timeouts, 5xx, errors): info")
 
 
-def root_cause(findings: list[Finding], chain: list[Link], tolerance_s: float = 2.0) -> Finding | None:
+def root_cause(findings: list[Finding], chain: list[Link], tolerance_s: float = 2.0,
+               passed_over: list[Finding] | None = None) -> Finding | None:
     """The root cause: among the candidates the rules declare (rules.base.RootRole), only findings
     that explain some of the observed impact and came before it; the lowest rank wins, and within a
     rank the one that explains the largest share of one kind of impact. Links by time only (a deploy
@@ -120,7 +123,9 @@ def root_cause(findings: list[Finding], chain: list[Link], tolerance_s: float = 
 
     The root precedes its impact: a candidate that began more than `tolerance_s` after the first of
     the impact it explains (Finding.lag_after_impact) cannot have caused it. It is passed over, says
-    so, and is chained after the root when both explain the same kind of impact."""
+    so, and is chained after the root when both explain the same kind of impact. The candidates passed
+    over for that reason are appended to `passed_over` when given (the report names them when no
+    candidate is left: the logs then hold the impact but not what came before it)."""
     mech = [c for c in chain if c.kind != "time"]
     causes = {c.cause.id for c in mech}
     effects = {c.effect.id for c in mech}
@@ -147,6 +152,8 @@ def root_cause(findings: list[Finding], chain: list[Link], tolerance_s: float = 
             chain.append(Link(root, f, f"{root.rule} began first ({iso(root.start)}); {f.rule} began "
                                        f"{(f.start - root.start).total_seconds():.3g} s later, after the first of the "
                                        "impact both explain", "time"))
+    if passed_over is not None:
+        passed_over += late
     return root
 
 
@@ -217,7 +224,8 @@ class Analysis:
         ctx, o, win = self.ctx, self.opts, self.ctx.window
         totals, chain = self.findings()
         incident = any(f.severity == "incident" for f in ctx.findings)
-        root = root_cause(ctx.findings, chain, o.tolerance_s) if incident else None
+        passed: list[Finding] = []
+        root = root_cause(ctx.findings, chain, o.tolerance_s, passed) if incident else None
         recs = recommendations(ctx)
         self.progress("timeline")
         timeline = self.timeline(win)
@@ -234,6 +242,7 @@ class Analysis:
                        "end": None if win.get("empty") else iso(win["end"]), "basis": win["basis"]},
             "service": o.service,
             "root_cause": root.id if root else None,
+            "root_passed_over": [f.id for f in passed],
             "impact": {k: totals[k] for k in IMPACT_KINDS} | {"first": iso(totals["first_impact"])},
             "summary": summary(ctx, incident, surge),
             "findings": [f.to_dict(self.redact) for f in ctx.findings],

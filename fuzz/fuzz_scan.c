@@ -128,9 +128,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t size) {
 
     Py_ssize_t window = (seed & 4) ? (seed >> 3) % 5 : 1000;
     int final = (seed >> 5) & 1, requires_ts = (seed >> 6) & 1;
-    PyObject *args = Py_BuildValue("(OOOOOOOOOOOOOiiin)", item(r, "status"), envok, hasts, mins, uss, ent, stream,
+    /* request lines (issue 18.2): requests_mark on the scan's lines, with literal bits drawn
+     * from the input; requests_fields must parse every line it marked */
+    Py_ssize_t nlit = (Py_ssize_t)(sizeof(LITS) / sizeof(LITS[0]));
+    PyObject *bits = PyBytes_FromStringAndSize(NULL, nlit * 8);
+    for (Py_ssize_t i = 0; i < nlit; i++) {
+        int64_t x = srclen ? (src[(size_t)i % srclen] ^ seed) & 15 : 4;
+        memcpy(PyBytes_AS_STRING(bits) + i * 8, &x, 8);
+    }
+    double slow = (seed & 16) ? 400.0 : 27.0;
+    PyObject *req = call(py_requests_mark, Py_BuildValue("(OOOOOOOOOid)", data, item(r, "start"), item(r, "raw_len"),
+                                                         item(r, "pay_off"), item(r, "status"), hit, item(r, "is_json"),
+                                                         g_lits, bits, 7, slow), "requests_mark");
+    for (int k = 1; k <= 3; k++) {
+        PyObject *ri = call(py_indices, Py_BuildValue("(Oi)", req, k), "indices req");
+        Py_DECREF(call(py_requests_fields, Py_BuildValue("(OOOOOOOOid)", data, ri, item(r, "start"), item(r, "raw_len"),
+                                                         item(r, "pay_off"), item(r, "is_json"), g_lits, bits, 7, slow),
+                       "requests_fields"));
+        Py_DECREF(ri);
+    }
+    /* plain files (issue 18.3): the same bytes scanned without an envelope */
+    Py_DECREF(call(py_scan, Py_BuildValue("(OiiOn)", data, ENV_PLAIN, bom, g_lits, (Py_ssize_t)(split ? 1 : 0)), "scan plain"));
+
+    PyObject *args = Py_BuildValue("(OOOOOOOOOOOOOiiinO)", item(r, "status"), envok, hasts, mins, uss, ent, stream,
                                    partial, cont, level, hit, item(r, "start"), item(r, "raw_len"), requires_ts,
-                                   final, (int)n_ents, window);
+                                   final, (int)n_ents, window, (seed & 2) ? req : Py_None);
     PyObject *a = py_assemble(NULL, args);
     Py_DECREF(args);
     if (!a) {
@@ -168,6 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t size) {
 
     Py_DECREF(envok); Py_DECREF(hasts); Py_DECREF(mins); Py_DECREF(uss); Py_DECREF(ent); Py_DECREF(stream);
     Py_DECREF(partial); Py_DECREF(cont); Py_DECREF(level); Py_DECREF(hit); Py_DECREF(ones); Py_DECREF(defer);
+    Py_DECREF(req); Py_DECREF(bits);
     Py_DECREF(r);
     Py_DECREF(data);
     return 0;

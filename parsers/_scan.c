@@ -43,10 +43,11 @@
 
 /* per-line status */
 enum { ST_OK = 0, ST_DEFER = 1, ST_LONG = 2, ST_NUL = 3, ST_UTF8 = 4 };
+/* 7: a plain file's JSON line that does not end in '}' (set in Python for deferred lines) */
 /* late reject codes (assemble) */
 enum { RJ_NO_TS = 5, RJ_BAD_TS = 6 };
 /* envelopes */
-enum { ENV_KUBECTL = 0, ENV_CRI = 1 };
+enum { ENV_KUBECTL = 0, ENV_CRI = 1, ENV_PLAIN = 2 };
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -888,6 +889,114 @@ ok:
     return 1;
 }
 
+
+/* ------------------------------------------------------------------ plain files (issue 18.3)
+ * No envelope: the payload is the line, its time the payload's own. Decided here only for
+ * the two shapes raw production files are made of; every other line is deferred to the
+ * reference (events.payload_timestamps: JSON time fields, then timestamps.extract_timestamps'
+ * ordered formats):
+ * - a JSON line whose first JSON_TIME_RE match ("time" / "timestamp" / "@timestamp" / "ts" /
+ *   "date" : digits) is 9 to 16 plain digits: epoch s / ms / us as parse_json_time reads them;
+ * - an access line starting with an IPv4 client address (no earlier format of _SPECS can
+ *   match it) with the `clf` format's [dd/Mon/yyyy:HH:MM:SS +zzzz] in its first 100 chars. */
+
+/* JSON_TIME_RE "(?:time|timestamp|@timestamp|ts|date)"\s*:\s*"?([0-9][0-9T:.\-+Z ]*) */
+static int plain_json_time(const unsigned char *p, Py_ssize_t n, Py_ssize_t *to, Py_ssize_t *tl, int64_t *us, int *taint) {
+    static const char *names[] = {"time", "timestamp", "@timestamp", "ts", "date"};
+    for (Py_ssize_t a = 0; a < n; a++) {
+        const unsigned char *q = memchr(p + a, '"', (size_t)(n - a));
+        if (!q) break;
+        a = q - p;
+        Py_ssize_t i = -1;
+        for (int k = 0; k < 5 && i < 0; k++) {
+            Py_ssize_t L = (Py_ssize_t)strlen(names[k]);
+            if (a + 1 + L < n && memcmp(p + a + 1, names[k], (size_t)L) == 0 && p[a + 1 + L] == '"') i = a + 2 + L;
+        }
+        if (i < 0) continue;
+        while (i < n && is_ws(p[i])) i++;
+        if (i < n && p[i] >= 0x80) { *taint = 1; return 0; }
+        if (i >= n || p[i] != ':') continue;
+        i++;
+        while (i < n && is_ws(p[i])) i++;
+        if (i < n && p[i] >= 0x80) { *taint = 1; return 0; }
+        if (i < n && p[i] == '"') i++;
+        if (i >= n || !is_digit(p[i])) continue;
+        Py_ssize_t b = i;
+        while (i < n && (is_digit(p[i]) || p[i] == 'T' || p[i] == ':' || p[i] == '.' || p[i] == '-' || p[i] == '+' ||
+                         p[i] == 'Z' || p[i] == ' '))
+            i++;
+        /* only plain digits are decided here (ISO text: the reference) */
+        Py_ssize_t L = i - b;
+        for (Py_ssize_t k = b; k < i; k++)
+            if (!is_digit(p[k])) { *taint = 1; return 0; }
+        if (L < 9 || L > 16) { *taint = 1; return 0; }
+        int64_t v = 0;
+        for (Py_ssize_t k = b; k < i; k++) v = v * 10 + (p[k] - '0');
+        /* parse_json_time: > 1e14 us, > 1e11 ms, else s (all exact as doubles below 2^53) */
+        if (v >= (1LL << 53)) { *taint = 1; return 0; }
+        *us = v > 100000000000000LL ? v : v > 100000000000LL ? v * 1000 : v * 1000000;
+        if (*us >= (1LL << 53) || *us > 253402300799999999LL) { *taint = 1; return 0; }
+        *to = b;
+        *tl = L;
+        return 1;
+    }
+    *taint = 1; /* no time field: extract_timestamps reads the line */
+    return 0;
+}
+
+static int month_of(const unsigned char *m) {
+    static const char *mon = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    for (int k = 0; k < 12; k++)
+        if (memcmp(m, mon + 3 * k, 3) == 0) return k + 1;
+    return 0;
+}
+
+/* an IPv4-led access line's clf time: ^.{0,100}?\[(dd/Mon/yyyy:HH:MM:SS)(?: ([+-]\d{4}))?\]\s* */
+static int plain_clf_time(const unsigned char *p, Py_ssize_t n, Py_ssize_t *to, Py_ssize_t *tl, int64_t *us, int *taint) {
+    Py_ssize_t lim = n < 256 ? n : 256;
+    for (Py_ssize_t k = 0; k < lim; k++)
+        if (p[k] >= 0x80) { *taint = 1; return 0; }
+    /* first token [0-9.]+ with a '.' in its first 4 bytes (no format before clf starts so),
+     * second token not all digits (bgl / thunderbird) */
+    Py_ssize_t i = 0;
+    while (i < lim && (is_digit(p[i]) || p[i] == '.')) i++;
+    if (i == 0 || !is_digit(p[0]) || i >= lim || p[i] != ' ' || !memchr(p, '.', (size_t)(i < 4 ? i : 4))) { *taint = 1; return 0; }
+    Py_ssize_t j = i + 1, j0 = j;
+    while (j < lim && is_digit(p[j])) j++;
+    if (j > j0 && (j >= lim || is_ws(p[j]))) { *taint = 1; return 0; }
+    for (Py_ssize_t a = 0; a <= 100 && a < lim; a++) {
+        if (p[a] != '[') continue;
+        const unsigned char *t = p + a + 1;
+        Py_ssize_t r = lim - a - 1;
+        if (r < 21) break;
+        if (!(is_digit(t[0]) && is_digit(t[1]) && t[2] == '/' && t[6] == '/' && is_digit(t[7]) && is_digit(t[8]) &&
+              is_digit(t[9]) && is_digit(t[10]) && t[11] == ':' && is_digit(t[12]) && is_digit(t[13]) && t[14] == ':' &&
+              is_digit(t[15]) && is_digit(t[16]) && t[17] == ':' && is_digit(t[18]) && is_digit(t[19])))
+            continue;
+        int mon = month_of(t + 3);
+        if (!mon) continue;
+        Py_ssize_t e = 20;
+        int off = 0, zone = 0;
+        if (r > 26 && t[20] == ' ' && (t[21] == '+' || t[21] == '-') && is_digit(t[22]) && is_digit(t[23]) &&
+            is_digit(t[24]) && is_digit(t[25]) && t[26] == ']') {
+            zone = 1;
+            off = (t[21] == '-' ? -1 : 1) * (d2(t + 22) * 60 + d2(t + 24));
+            e = 26;
+        }
+        if (t[e] != ']') continue;
+        if (!zone) { *taint = 1; return 0; } /* wall-clock time in the source's zone: the reference */
+        int d = d2(t), y = d2(t + 7) * 100 + d2(t + 9), H = d2(t + 12), M = d2(t + 15), S = d2(t + 18);
+        if (d < 1 || d > days_in_month(y, mon) || H > 23 || M > 59 || S > 59) { *taint = 1; return 0; }
+        int64_t secs = days_from_civil(y, (unsigned)mon, (unsigned)d) * 86400 + H * 3600 + M * 60 + S - (int64_t)off * 60;
+        *us = secs * 1000000;
+        *to = a + 1;
+        *tl = e;
+        return 1;
+    }
+    *taint = 1;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ scan */
 
 typedef struct {
@@ -982,7 +1091,9 @@ static void scan_lines(ScanPart *part) {
                 int taint = 0;
                 Env e = {0, 0, 0, -1, 0, 0};
                 Py_ssize_t hn = head_bytes(s, sn, 256, !high);
-                int ok = envelope == ENV_CRI ? env_cri(s, hn, &e, &taint, &shape) : env_kubectl(s, hn, &part->ents, &e, &taint, &shape);
+                int ok = envelope == ENV_PLAIN ? 1
+                         : envelope == ENV_CRI ? env_cri(s, hn, &e, &taint, &shape)
+                                               : env_kubectl(s, hn, &part->ents, &e, &taint, &shape);
                 if (ok < 0) { o->status[L] = ST_DEFER; taint = 1; }
                 if (!ok || taint) {
                     o->status[L] = ST_DEFER;
@@ -996,7 +1107,7 @@ static void scan_lines(ScanPart *part) {
                     o->pay[L] = (int32_t)(p - q);
                     o->tsoff[L] = (int32_t)(s + e.ts_off - q);
                     o->tslen[L] = (int32_t)e.ts_len;
-                    rfc3339_times(s + e.ts_off, e.ts_len, &o->mins[L], &o->uss[L], &mcache);
+                    if (envelope != ENV_PLAIN) rfc3339_times(s + e.ts_off, e.ts_len, &o->mins[L], &o->uss[L], &mcache);
                     int js = pn > 0 && p[0] == '{';
                     o->isjson[L] = (uint8_t)js;
                     if (js) {
@@ -1005,6 +1116,23 @@ static void scan_lines(ScanPart *part) {
                         Py_ssize_t h160 = head_bytes(p, pn, 160, !phigh);
                         o->level[L] = (int8_t)text_level(p, h160, &taint);
                         o->cont[L] = (uint8_t)continuation(p, pn, &taint);
+                    }
+                    if (envelope == ENV_PLAIN && !taint) {
+                        Py_ssize_t to = 0, tl = 0;
+                        int64_t pus = NONE64;
+                        int got = js ? plain_json_time(p, pn, &to, &tl, &pus, &taint) : plain_clf_time(p, pn, &to, &tl, &pus, &taint);
+                        if (got) {
+                            o->uss[L] = pus;
+                            o->mins[L] = pus >= 0 ? pus / 60000000 : -((-pus + 59999999) / 60000000);
+                            o->tsoff[L] = (int32_t)(p + to - q);
+                            o->tslen[L] = (int32_t)tl;
+                            o->cont[L] = 0; /* a line with a time of its own continues nothing */
+                        }
+                        if (js) { /* the reference rejects a JSON line not ending in '}' */
+                            Py_ssize_t k = pn;
+                            while (k > 0 && is_ws(p[k - 1])) k--;
+                            if (k == 0 || p[k - 1] != '}') taint = 1;
+                        }
                     }
                     o->status[L] = taint ? ST_DEFER : ST_OK;
                     /* literal hits: does a prefilter literal start inside the payload (while
@@ -1175,11 +1303,23 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
         b_len;
     int requires_ts, final, n_ents;
     Py_ssize_t fold_window;
+    PyObject *reqobj = Py_None;
+    Py_buffer b_req = {0};
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*y*y*y*iiin", &b_status, &b_envok, &b_hasts, &b_min, &b_us,
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*y*y*y*iiin|O", &b_status, &b_envok, &b_hasts, &b_min, &b_us,
                           &b_ent, &b_stream, &b_partial, &b_cont, &b_level, &b_hit, &b_start, &b_len, &requires_ts,
-                          &final, &n_ents, &fold_window))
+                          &final, &n_ents, &fold_window, &reqobj))
         return NULL;
+    /* req (optional, requests_mark's answer): single-line events of those lines are requests
+     * the rollup counts, not events (unless something else keeps them: see pass C) */
+    int have_req = reqobj != Py_None;
+    if (have_req && PyObject_GetBuffer(reqobj, &b_req, PyBUF_SIMPLE) < 0) {
+        Py_buffer *bb[] = {&b_status, &b_envok, &b_hasts, &b_min, &b_us, &b_ent, &b_stream,
+                           &b_partial, &b_cont, &b_level, &b_hit, &b_start, &b_len};
+        for (size_t k = 0; k < sizeof(bb) / sizeof(bb[0]); k++) PyBuffer_Release(bb[k]);
+        return NULL;
+    }
+    const uint8_t *reqf = have_req ? b_req.buf : NULL;
     Py_buffer *bufs[] = {&b_status, &b_envok, &b_hasts, &b_min, &b_us, &b_ent, &b_stream,
                          &b_partial, &b_cont, &b_level, &b_hit, &b_start, &b_len};
     Py_ssize_t n = b_status.len;
@@ -1190,12 +1330,12 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
     const int32_t *ent = b_ent.buf;
     PyObject *out = NULL;
     int64_t *evt = NULL, *rowline = NULL, *lastpart = NULL, *laststart = NULL, *lastline = NULL;
-    uint8_t *code = NULL, *contp = NULL, *sel = NULL;
+    uint8_t *code = NULL, *contp = NULL, *sel = NULL, *multi = NULL, *isreq = NULL;
     Group *groups = NULL;
     Py_ssize_t nparts = ((Py_ssize_t)n_ents + 1) * 3;
     if (b_envok.len != n || b_hasts.len != n || b_min.len != 8 * n || b_us.len != 8 * n || b_ent.len != 4 * n ||
         b_stream.len != n || b_partial.len != n || b_cont.len != n || b_level.len != n || b_hit.len != n ||
-        b_start.len != 8 * n || b_len.len != 8 * n) {
+        b_start.len != 8 * n || b_len.len != 8 * n || (have_req && b_req.len != n)) {
         PyErr_SetString(PyExc_ValueError, "assemble: arrays of different lengths");
         goto done;
     }
@@ -1214,10 +1354,12 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
     code = calloc((size_t)(n ? n : 1), 1);
     contp = calloc((size_t)(n ? n : 1), 1);
     sel = calloc((size_t)(n ? n : 1), 1);
+    multi = calloc((size_t)(n ? n : 1), 1);
+    isreq = calloc((size_t)(n ? n : 1), 1);
     lastpart = malloc((size_t)nparts * 8);
     laststart = malloc((size_t)nparts * 8);
     lastline = malloc((size_t)nparts * 8);
-    if (!evt || !rowline || !code || !contp || !sel || !lastpart || !laststart || !lastline) { err = 2; goto nogil_end; }
+    if (!evt || !rowline || !code || !contp || !sel || !multi || !isreq || !lastpart || !laststart || !lastline) { err = 2; goto nogil_end; }
 
     /* pass A: cont_partial over good lines (before late rejects), late reject codes */
     for (Py_ssize_t k = 0; k < nparts; k++) lastpart[k] = 0;
@@ -1247,6 +1389,7 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
             laststart[part] = i;
         } else {
             evt[i] = laststart[part] >= 0 ? laststart[part] : i;
+            if (evt[i] != i) multi[evt[i]] = 1;
         }
         if (evt[i] == i) { last_start_row = nrows; last_start_line = i; }
         nrows++;
@@ -1289,11 +1432,17 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
     groups = calloc((size_t)gcap, sizeof(Group));
     if (!groups) { err = 2; goto nogil_end; }
     int64_t tmin = NONE64, tmax = NONE64;
-    Py_ssize_t kept = 0, nstarts = 0;
+    Py_ssize_t kept = 0, nstarts = 0, nreq = 0;
     for (Py_ssize_t i = 0; i < cut; i++) {
         if (code[i]) continue;
         Py_ssize_t s = evt[i];
         int8_t lv = level[s];
+        /* a request line alone in its event: the rollup counts it, whatever its level */
+        if (reqf && reqf[i] && s == i && !multi[i] && !contp[i]) {
+            isreq[i] = 1;
+            nreq++;
+            continue;
+        }
         if (hit[i] || lv == 4 || lv == 5) sel[s] = 1;
     }
     for (Py_ssize_t i = 0; i < cut; i++) {
@@ -1353,9 +1502,11 @@ nogil_end:
         goto done;
     }
     PyObject *idx = PyList_New(0), *rej = PyList_New(0);
-    Arr s_idx = {NULL, NULL}, s_evt = {NULL, NULL}, s_contp = {NULL, NULL}, s_lv = {NULL, NULL};
+    Arr s_idx = {NULL, NULL}, s_evt = {NULL, NULL}, s_contp = {NULL, NULL}, s_lv = {NULL, NULL}, r_idx = {NULL, NULL};
     int bad = !idx || !rej || arr_new(&s_idx, nsel, 8) || arr_new(&s_evt, nsel, 8) || arr_new(&s_contp, nsel, 1) ||
-              arr_new(&s_lv, nsel, 1);
+              arr_new(&s_lv, nsel, 1) || arr_new(&r_idx, nreq, 8);
+    for (Py_ssize_t i = 0, r = 0; i < cut && !bad; i++)
+        if (isreq[i]) ((int64_t *)r_idx.p)[r++] = i;
     for (Py_ssize_t g = 0; g < gcap && !bad; g++) {
         Group *gp = &groups[g];
         if (!gp->used) continue;
@@ -1382,22 +1533,27 @@ nogil_end:
     if (bad) {
         Py_XDECREF(idx); Py_XDECREF(rej); Py_XDECREF(s_idx.obj); Py_XDECREF(s_evt.obj); Py_XDECREF(s_contp.obj);
         Py_XDECREF(s_lv.obj);
+        Py_XDECREF(r_idx.obj);
         goto done;
     }
-    out = Py_BuildValue("{s:n,s:n,s:n,s:L,s:L,s:N,s:N,s:N,s:N,s:N,s:N}", "cut", cut, "kept", kept, "starts", nstarts,
+    out = Py_BuildValue("{s:n,s:n,s:n,s:L,s:L,s:N,s:N,s:N,s:N,s:N,s:N,s:N}", "cut", cut, "kept", kept, "starts", nstarts,
                         "tmin", (long long)tmin, "tmax", (long long)tmax, "index", idx, "rejects", rej,
-                        "sel_idx", s_idx.obj, "sel_evt", s_evt.obj, "sel_contp", s_contp.obj, "sel_lv", s_lv.obj);
+                        "sel_idx", s_idx.obj, "sel_evt", s_evt.obj, "sel_contp", s_contp.obj, "sel_lv", s_lv.obj,
+                        "req_idx", r_idx.obj);
 done:
     free(evt);
     free(rowline);
     free(code);
     free(contp);
     free(sel);
+    free(multi);
+    free(isreq);
     free(lastpart);
     free(laststart);
     free(lastline);
     free(groups);
     for (size_t k = 0; k < sizeof(bufs) / sizeof(bufs[0]); k++) PyBuffer_Release(bufs[k]);
+    if (have_req) PyBuffer_Release(&b_req);
     return out;
 }
 
@@ -2229,7 +2385,757 @@ done_nostream:
     return out;
 }
 
+
+/* ------------------------------------------------------------------ request lines (issue 18.2)
+ *
+ * Request lines (nginx / ingress access lines, pino-http `request completed`, Java request
+ * logs) are most of the bytes of production logs. requests_mark() says, per line, whether
+ * the line is one the polars reference would build into an `http_request` event that
+ * parsers/requests.py then only counts in its rollup (not notable: no 5xx, 401/403/408/499/504,
+ * no slow latency, no session): those lines skip the event builder; requests_fields()
+ * extracts the rollup's key fields of exactly those lines. Anything this code cannot decide
+ * exactly as the reference would (other rules' literals present, JSON escapes in a field it
+ * reads, duplicate keys, exponents, a latency next to the slow threshold, non-ASCII text
+ * where the regexes test Unicode classes) is left to the reference: a line is only ever
+ * taken when the answer is certain. tests/parsers/test_native_requests.py holds both equal.
+ *
+ * The per-literal bits of the blocking set (built in parsers/native.py from the catalogue):
+ *   1: a rule before http.nginx_access lists it; 2: a rule before http.access_line lists it;
+ *   4: any rule lists it (a pino message holding it could be claimed by a rule);
+ *   8: http.nginx_access's own literal (HTTP/). */
+enum { RQ_NONE = 0, RQ_NGINX = 1, RQ_PINO = 2, RQ_JAVA = 3 };
+enum { RQF_NGINX = 1, RQF_PINO = 2, RQF_JAVA = 4 };
+#define RQ_NOTABLE(st) ((st) >= 500 || (st) == 401 || (st) == 403 || (st) == 408 || (st) == 499 || (st) == 504)
+
+typedef struct {
+    const LitSet *block;
+    lit_line_fn kernel;
+    const int64_t *bits;
+    int flags;
+    double slow_ms;
+} ReqCfg;
+
+typedef struct {
+    Py_ssize_t off, len; /* len < 0: null */
+} Span;
+
+typedef struct {
+    int kind;
+    int32_t status;
+    int64_t pid;
+    int has_pid;
+    Span method, route, dur, upstream, service, pod;
+} Req;
+
+static const Span NOSPAN = {0, -1};
+
+static int ascii_only(const unsigned char *p, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (p[i] >= 0x80) return 0;
+    return 1;
+}
+
+/* could SYSLOG_HEAD_RE or NGINX_ERROR_PID_RE (events.py: a pid, host or program from the
+ * line's head) match this text line? */
+static int head_possible(const unsigned char *p, Py_ssize_t n) {
+    if (n > 0 && p[0] == '<') return 1;
+    if (n > 1 && p[0] == '1' && p[1] == ' ') return 1;
+    if (n > 3 && p[0] >= 'A' && p[0] <= 'Z' && p[1] >= 'a' && p[1] <= 'z' && p[2] >= 'a' && p[2] <= 'z' && p[3] == ' ')
+        return 1;
+    if (n > 4 && is_digit(p[0]) && is_digit(p[1]) && is_digit(p[2]) && is_digit(p[3]) && (p[4] == '-' || p[4] == '/'))
+        return 1;
+    return 0;
+}
+
+static int has_ci(const unsigned char *p, Py_ssize_t n, const char *w) {
+    Py_ssize_t m = (Py_ssize_t)strlen(w);
+    for (Py_ssize_t i = 0; i + m <= n; i++) {
+        Py_ssize_t k = 0;
+        while (k < m && ascii_lower(p[i + k]) == (unsigned char)w[k]) k++;
+        if (k == m) return 1;
+    }
+    return 0;
+}
+
+static inline int rq_ws(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13); }
+
+/* a digits-only run [a, b) (at most 18 digits, optional leading '-') as an integer */
+static int parse_int(const unsigned char *p, Py_ssize_t a, Py_ssize_t b, int64_t *v) {
+    int neg = 0;
+    if (a < b && p[a] == '-') { neg = 1; a++; }
+    if (b - a < 1 || b - a > 18) return 0;
+    int64_t x = 0;
+    for (Py_ssize_t i = a; i < b; i++) {
+        if (!is_digit(p[i])) return 0;
+        x = x * 10 + (p[i] - '0');
+    }
+    *v = neg ? -x : x;
+    return 1;
+}
+
+static double span_double(const unsigned char *p, Span s) {
+    char tmp[64];
+    if (s.len <= 0 || s.len >= (Py_ssize_t)sizeof(tmp)) return s.len <= 0 ? 0.0 : 1e300;
+    memcpy(tmp, p + s.off, (size_t)s.len);
+    tmp[s.len] = 0;
+    return strtod(tmp, NULL);
+}
+
+/* ---- a strict JSON reader (what orjson accepts, minus what it would be unsure of) */
+typedef struct {
+    const unsigned char *p;
+    Py_ssize_t n, i;
+} JP;
+
+typedef struct {
+    const char *name;
+    int seen, type, esc; /* type: 's' string, 'i' integer, 'f' other number, 't' bool, 'z' null, 'o' object, 'a' array */
+    Span v;              /* string: its content; number: its text; object: '{' .. '}' */
+} JF;
+
+static inline void jws(JP *j) {
+    while (j->i < j->n && (j->p[j->i] == ' ' || j->p[j->i] == '\t' || j->p[j->i] == '\n' || j->p[j->i] == '\r')) j->i++;
+}
+
+static inline int hexv(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+static int jstr(JP *j, Span *s, int *esc) {
+    if (j->i >= j->n || j->p[j->i] != '"') return -1;
+    Py_ssize_t a = ++j->i;
+    *esc = 0;
+    while (j->i < j->n) {
+        unsigned char c = j->p[j->i];
+        if (c == '"') {
+            s->off = a;
+            s->len = j->i - a;
+            j->i++;
+            return 0;
+        }
+        if (c < 0x20) return -1;
+        if (c == '\\') {
+            *esc = 1;
+            if (++j->i >= j->n) return -1;
+            c = j->p[j->i];
+            if (c == 'u') {
+                if (j->i + 4 >= j->n) return -1;
+                int cp = 0;
+                for (int k = 1; k <= 4; k++) {
+                    int h = hexv(j->p[j->i + k]);
+                    if (h < 0) return -1;
+                    cp = cp * 16 + h;
+                }
+                if (cp >= 0xD800 && cp <= 0xDFFF) return -1; /* surrogates: not decided here */
+                j->i += 5;
+                continue;
+            }
+            if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' || c == 't') {
+                j->i++;
+                continue;
+            }
+            return -1;
+        }
+        j->i++;
+    }
+    return -1;
+}
+
+/* -?(0|[1-9]\d*)(\.\d+)? ; exponents, over 18 integer digits or 15 significant digits: -1 */
+static int jnum(JP *j, Span *s, int *type) {
+    Py_ssize_t a = j->i, i = j->i;
+    const unsigned char *p = j->p;
+    if (i < j->n && p[i] == '-') i++;
+    if (i >= j->n || !is_digit(p[i])) return -1;
+    Py_ssize_t d0 = i;
+    if (p[i] == '0') i++;
+    else while (i < j->n && is_digit(p[i])) i++;
+    Py_ssize_t intd = i - d0;
+    *type = 'i';
+    if (i < j->n && p[i] == '.') {
+        i++;
+        Py_ssize_t f0 = i;
+        while (i < j->n && is_digit(p[i])) i++;
+        if (i == f0) return -1;
+        if (intd + (i - f0) > 15) return -1;
+        *type = 'f';
+    }
+    if (i < j->n && (p[i] == 'e' || p[i] == 'E')) return -1;
+    if (intd > 18) return -1;
+    s->off = a;
+    s->len = i - a;
+    j->i = i;
+    return 0;
+}
+
+static int jobject(JP *j, int depth, JF *f, int nf);
+
+static int jvalue(JP *j, int depth, int *type, Span *v, int *esc) {
+    if (depth > 32 || j->i >= j->n) return -1;
+    unsigned char c = j->p[j->i];
+    *esc = 0;
+    if (c == '"') { *type = 's'; return jstr(j, v, esc); }
+    if (c == '{') {
+        Py_ssize_t a = j->i;
+        if (jobject(j, depth + 1, NULL, 0) < 0) return -1;
+        *type = 'o';
+        v->off = a;
+        v->len = j->i - a;
+        return 0;
+    }
+    if (c == '[') {
+        Py_ssize_t a = j->i;
+        j->i++;
+        jws(j);
+        if (j->i < j->n && j->p[j->i] == ']') { j->i++; }
+        else {
+            for (;;) {
+                int t, e;
+                Span s;
+                if (jvalue(j, depth + 1, &t, &s, &e) < 0) return -1;
+                jws(j);
+                if (j->i >= j->n) return -1;
+                if (j->p[j->i] == ',') { j->i++; jws(j); continue; }
+                if (j->p[j->i] == ']') { j->i++; break; }
+                return -1;
+            }
+        }
+        *type = 'a';
+        v->off = a;
+        v->len = j->i - a;
+        return 0;
+    }
+    if (c == 't' && j->i + 4 <= j->n && memcmp(j->p + j->i, "true", 4) == 0) { j->i += 4; *type = 't'; return 0; }
+    if (c == 'f' && j->i + 5 <= j->n && memcmp(j->p + j->i, "false", 5) == 0) { j->i += 5; *type = 't'; return 0; }
+    if (c == 'n' && j->i + 4 <= j->n && memcmp(j->p + j->i, "null", 4) == 0) { j->i += 4; *type = 'z'; return 0; }
+    if (c == '-' || is_digit(c)) return jnum(j, v, type);
+    return -1;
+}
+
+/* an object at j->i; the members named in f (nf of them) are recorded, a second one of the
+ * same name or a key with an escape among recorded ones is -1 (orjson: the last one wins) */
+static int jobject(JP *j, int depth, JF *f, int nf) {
+    if (depth > 32 || j->i >= j->n || j->p[j->i] != '{') return -1;
+    j->i++;
+    jws(j);
+    if (j->i < j->n && j->p[j->i] == '}') { j->i++; return 0; }
+    for (;;) {
+        Span k;
+        int kesc;
+        if (jstr(j, &k, &kesc) < 0) return -1;
+        if (kesc && nf) return -1;
+        jws(j);
+        if (j->i >= j->n || j->p[j->i] != ':') return -1;
+        j->i++;
+        jws(j);
+        int t, e;
+        Span v;
+        if (jvalue(j, depth, &t, &v, &e) < 0) return -1;
+        for (int x = 0; x < nf; x++) {
+            if ((Py_ssize_t)strlen(f[x].name) == k.len && memcmp(f[x].name, j->p + k.off, (size_t)k.len) == 0) {
+                if (f[x].seen) return -1;
+                f[x].seen = 1;
+                f[x].type = t;
+                f[x].v = v;
+                f[x].esc = e;
+                break;
+            }
+        }
+        jws(j);
+        if (j->i >= j->n) return -1;
+        if (j->p[j->i] == ',') { j->i++; jws(j); continue; }
+        if (j->p[j->i] == '}') { j->i++; return 0; }
+        return -1;
+    }
+}
+
+enum { JF_MSG, JF_ERR, JF_ERROR, JF_HOST, JF_PID, JF_NAME, JF_SERVICE, JF_SVCNAME, JF_REQ, JF_RES, JF_RT, JF_DUR,
+       JF_ELAPSED, JF_METHOD, JF_UP, JF_UPADDR, JF_SESSION, JF_N };
+static const char *JF_NAMES[JF_N] = {"msg", "err", "error", "hostname", "pid", "name", "service", "service.name",
+                                     "req", "res", "responseTime", "duration_ms", "elapsed_ms", "method", "upstream",
+                                     "upstream_addr", "session_id"};
+
+/* pino-http (events.json_fields): msg a plain string no rule's literal is in, res.statusCode
+ * an integer that is not notable, the latency (responseTime / duration_ms / elapsed_ms, the
+ * first present) a number under the slow threshold or absent / not a number */
+static int req_pino(const unsigned char *p, Py_ssize_t n, const ReqCfg *c, Req *r) {
+    JF f[JF_N];
+    memset(f, 0, sizeof(f));
+    for (int x = 0; x < JF_N; x++) f[x].name = JF_NAMES[x];
+    JP j = {p, n, 0};
+    if (jobject(&j, 0, f, JF_N) < 0) return 0;
+    jws(&j);
+    if (j.i != n) return 0;
+    JF *msg = &f[JF_MSG];
+    if (!msg->seen || msg->type != 's' || msg->esc) return 0;
+    if (f[JF_ERR].seen || f[JF_ERROR].seen || f[JF_METHOD].seen || f[JF_UP].seen || f[JF_UPADDR].seen || f[JF_SESSION].seen)
+        return 0;
+    if (lit_mask_of(c->block, c->kernel, c->bits, p + msg->v.off, msg->v.len) & 4) return 0;
+    JF *res = &f[JF_RES];
+    if (!res->seen || res->type != 'o') return 0;
+    JF sc = {"statusCode", 0, 0, 0, {0, 0}};
+    JP jr = {p, res->v.off + res->v.len, res->v.off};
+    if (jobject(&jr, 1, &sc, 1) < 0 || !sc.seen || sc.type != 'i') return 0;
+    int64_t st;
+    if (!parse_int(p, sc.v.off, sc.v.off + sc.v.len, &st) || st > 999999999 || st < -999999999) return 0;
+    if (RQ_NOTABLE(st)) return 0;
+    r->status = (int32_t)st;
+    JF *rt = f[JF_RT].seen ? &f[JF_RT] : f[JF_DUR].seen ? &f[JF_DUR] : f[JF_ELAPSED].seen ? &f[JF_ELAPSED] : NULL;
+    r->dur = NOSPAN;
+    if (rt) {
+        if (rt->type == 't') return 0; /* a bool is an int to Python */
+        if (rt->type == 'i' || rt->type == 'f') {
+            if (p[rt->v.off] == '-') return 0;
+            if (span_double(p, rt->v) >= c->slow_ms) return 0;
+            r->dur = rt->v;
+        }
+    }
+    r->pod = NOSPAN;
+    if (f[JF_HOST].seen && f[JF_HOST].type == 's') {
+        if (f[JF_HOST].esc) return 0;
+        r->pod = f[JF_HOST].v;
+    }
+    r->has_pid = 0;
+    if (f[JF_PID].seen) {
+        if (f[JF_PID].type == 't') return 0;
+        if (f[JF_PID].type == 'i') {
+            if (!parse_int(p, f[JF_PID].v.off, f[JF_PID].v.off + f[JF_PID].v.len, &r->pid)) return 0;
+            r->has_pid = 1;
+        }
+    }
+    r->service = NOSPAN;
+    for (int x = JF_NAME; x <= JF_SVCNAME; x++) {
+        if (f[x].seen && f[x].type == 's') {
+            if (f[x].esc) return 0;
+            r->service = f[x].v;
+            break;
+        }
+    }
+    r->route = r->method = NOSPAN;
+    JF *req = &f[JF_REQ];
+    if (req->seen && req->type == 'o') {
+        JF rf[2] = {{"url", 0, 0, 0, {0, 0}}, {"method", 0, 0, 0, {0, 0}}};
+        JP jq = {p, req->v.off + req->v.len, req->v.off};
+        if (jobject(&jq, 1, rf, 2) < 0) return 0;
+        if (rf[0].seen && rf[0].type == 's') {
+            if (rf[0].esc) return 0;
+            const unsigned char *qm = memchr(p + rf[0].v.off, '?', (size_t)rf[0].v.len);
+            r->route.off = rf[0].v.off;
+            r->route.len = qm ? qm - (p + rf[0].v.off) : rf[0].v.len;
+        }
+        if (rf[1].seen && rf[1].type == 's') {
+            if (rf[1].esc) return 0;
+            int up = rf[1].v.len > 0;
+            for (Py_ssize_t k = 0; k < rf[1].v.len && up; k++) up = p[rf[1].v.off + k] >= 'A' && p[rf[1].v.off + k] <= 'Z';
+            if (up) r->method = rf[1].v; /* the rollup reads "method":"([A-Z]+)" from the attrs */
+        }
+    }
+    r->upstream = NOSPAN;
+    r->kind = RQ_PINO;
+    return 1;
+}
+
+/* http.nginx_access: ^(\S+) \S+ \S+ \[[^\]]+\] "([A-Z]+) ([^ "?]+)[^"]*" (\d{3}) (?:\d+|-)
+ *   (?: "[^"]*" "[^"]*")?(?: (\d+\.\d+))?(?: (\d+\.\d+|-))?
+ * and its `also`: \[[^\]\s]*\] \[[^\]\s]*\] ([0-9A-Za-z.\-]+:\d+) (upstream_addr) */
+static int req_nginx(const unsigned char *p, Py_ssize_t n, const ReqCfg *c, Req *r) {
+    Py_ssize_t i = 0;
+    for (int t = 0; t < 3; t++) {
+        Py_ssize_t a = i;
+        while (i < n && !rq_ws(p[i])) i++;
+        if (i == a || i >= n || p[i] != ' ') return 0;
+        i++;
+    }
+    if (i >= n || p[i] != '[') return 0;
+    Py_ssize_t a = ++i;
+    while (i < n && p[i] != ']') i++;
+    if (i == a || i + 2 >= n || p[i + 1] != ' ' || p[i + 2] != '"') return 0;
+    i += 3;
+    a = i;
+    while (i < n && p[i] >= 'A' && p[i] <= 'Z') i++;
+    if (i == a || i >= n || p[i] != ' ') return 0;
+    r->method.off = a;
+    r->method.len = i - a;
+    a = ++i;
+    while (i < n && p[i] != ' ' && p[i] != '"' && p[i] != '?') i++;
+    if (i == a) return 0;
+    r->route.off = a;
+    r->route.len = i - a;
+    while (i < n && p[i] != '"') i++;
+    if (i + 5 >= n || p[i + 1] != ' ' || !is_digit(p[i + 2]) || !is_digit(p[i + 3]) || !is_digit(p[i + 4]) || p[i + 5] != ' ')
+        return 0;
+    int st = (p[i + 2] - '0') * 100 + (p[i + 3] - '0') * 10 + (p[i + 4] - '0');
+    if (RQ_NOTABLE(st)) return 0;
+    r->status = st;
+    i += 6;
+    if (i < n && is_digit(p[i])) { while (i < n && is_digit(p[i])) i++; }
+    else if (i < n && p[i] == '-') i++;
+    else return 0;
+    /* (?: "[^"]*" "[^"]*")? */
+    if (i + 1 < n && p[i] == ' ' && p[i + 1] == '"') {
+        const unsigned char *q1 = memchr(p + i + 2, '"', (size_t)(n - i - 2));
+        if (q1) {
+            Py_ssize_t k = q1 - p;
+            if (k + 2 < n && p[k + 1] == ' ' && p[k + 2] == '"') {
+                const unsigned char *q2 = memchr(p + k + 3, '"', (size_t)(n - k - 3));
+                if (q2) i = q2 - p + 1;
+            }
+        }
+    }
+    /* (?: (\d+\.\d+))? */
+    r->dur = NOSPAN;
+    if (i + 1 < n && p[i] == ' ' && is_digit(p[i + 1])) {
+        Py_ssize_t k = i + 1;
+        while (k < n && is_digit(p[k])) k++;
+        if (k + 1 < n && p[k] == '.' && is_digit(p[k + 1])) {
+            k++;
+            while (k < n && is_digit(p[k])) k++;
+            r->dur.off = i + 1;
+            r->dur.len = k - i - 1;
+        }
+    }
+    if (r->dur.len >= 0) {
+        /* duration_ms = round(duration_s * 1000, 6) in polars: a latency this close to the
+         * threshold is left to it */
+        double ms = span_double(p, r->dur) * 1000.0;
+        if (ms >= c->slow_ms - 1e-3) return 0;
+    }
+    /* upstream_addr: the leftmost [..] [..] addr:port */
+    r->upstream = NOSPAN;
+    for (Py_ssize_t b = 0; b < n; b++) {
+        const unsigned char *lb = memchr(p + b, '[', (size_t)(n - b));
+        if (!lb) break;
+        b = lb - p;
+        Py_ssize_t k = b + 1;
+        while (k < n && p[k] != ']' && !rq_ws(p[k])) k++;
+        if (k + 2 >= n || p[k] != ']' || p[k + 1] != ' ' || p[k + 2] != '[') continue;
+        k += 3;
+        while (k < n && p[k] != ']' && !rq_ws(p[k])) k++;
+        if (k + 1 >= n || p[k] != ']' || p[k + 1] != ' ') continue;
+        k += 2;
+        Py_ssize_t u = k;
+        while (k < n && (is_alpha(p[k]) || is_digit(p[k]) || p[k] == '.' || p[k] == '-')) k++;
+        if (k == u || k + 1 >= n || p[k] != ':' || !is_digit(p[k + 1])) continue;
+        k++;
+        while (k < n && is_digit(p[k])) k++;
+        r->upstream.off = u;
+        r->upstream.len = k - u;
+        break;
+    }
+    r->kind = RQ_NGINX;
+    return 1;
+}
+
+static const char *JAVA_METHODS[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"};
+
+/* http.access_line: \b(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS) (/[^\s?]*)\S*\s+(?:-> |status[=:]?\s*)?
+ *   ([1-5]\d\d)\b(?:[^\d\n]{0,12}(\d+(?:\.\d+)?)\s*ms)?  (leftmost match) */
+static int req_java(const unsigned char *p, Py_ssize_t n, const ReqCfg *c, Req *r) {
+    /* the rule's `also` patterns that matter here: a worker pid and a session id */
+    if (has_ci(p, n, "worker") || has_ci(p, n, "sid") || has_ci(p, n, "session")) return 0;
+    for (Py_ssize_t a = 0; a < n; a++) {
+        if (p[a] < 'A' || p[a] > 'Z' || (a > 0 && is_word(p[a - 1]))) continue;
+        int mi = -1;
+        Py_ssize_t ml = 0;
+        for (int x = 0; x < 7; x++) {
+            ml = (Py_ssize_t)strlen(JAVA_METHODS[x]);
+            if (a + ml < n && memcmp(p + a, JAVA_METHODS[x], (size_t)ml) == 0 && p[a + ml] == ' ') { mi = x; break; }
+        }
+        if (mi < 0) continue;
+        Py_ssize_t i = a + ml + 1;
+        if (i >= n || p[i] != '/') continue;
+        Py_ssize_t ro = i;
+        i++;
+        while (i < n && !rq_ws(p[i]) && p[i] != '?') i++;
+        Py_ssize_t re = i;
+        while (i < n && !rq_ws(p[i])) i++;
+        if (i >= n) continue;
+        while (i < n && rq_ws(p[i])) i++;
+        if (i + 2 < n && p[i] == '-' && p[i + 1] == '>' && p[i + 2] == ' ') i += 3;
+        else if (i + 6 <= n && memcmp(p + i, "status", 6) == 0) {
+            i += 6;
+            if (i < n && (p[i] == '=' || p[i] == ':')) i++;
+            while (i < n && rq_ws(p[i])) i++;
+        }
+        if (i + 3 > n || p[i] < '1' || p[i] > '5' || !is_digit(p[i + 1]) || !is_digit(p[i + 2]) ||
+            (i + 3 < n && is_word(p[i + 3])))
+            continue;
+        if (mi == 6) return 0; /* OPTIONS is not among the rule's literals */
+        int st = (p[i] - '0') * 100 + (p[i + 1] - '0') * 10 + (p[i + 2] - '0');
+        if (RQ_NOTABLE(st)) return 0;
+        r->status = st;
+        r->method.off = a;
+        r->method.len = ml;
+        r->route.off = ro;
+        r->route.len = re - ro;
+        r->dur = NOSPAN;
+        Py_ssize_t k = i + 3, t = k;
+        while (t < n && t - k < 12 && !is_digit(p[t])) t++;
+        if (t < n && is_digit(p[t])) {
+            Py_ssize_t d0 = t;
+            while (t < n && is_digit(p[t])) t++;
+            if (t + 1 < n && p[t] == '.' && is_digit(p[t + 1])) {
+                t++;
+                while (t < n && is_digit(p[t])) t++;
+            }
+            Py_ssize_t d1 = t;
+            while (t < n && rq_ws(p[t])) t++;
+            if (t + 1 < n + 0 && t + 2 <= n && p[t] == 'm' && p[t + 1] == 's') {
+                r->dur.off = d0;
+                r->dur.len = d1 - d0;
+                if (span_double(p, r->dur) >= c->slow_ms) return 0;
+            }
+        }
+        r->upstream = NOSPAN;
+        r->kind = RQ_JAVA;
+        return 1;
+    }
+    return 0;
+}
+
+static int req_parse(const unsigned char *p, Py_ssize_t n, int is_json, const ReqCfg *c, Req *r) {
+    memset(r, 0, sizeof(*r));
+    r->method = r->route = r->dur = r->upstream = r->service = r->pod = NOSPAN;
+    if (is_json) return (c->flags & RQF_PINO) && n > 0 && p[0] == '{' ? req_pino(p, n, c, r) : 0;
+    if (!(c->flags & (RQF_NGINX | RQF_JAVA)) || !ascii_only(p, n) || head_possible(p, n)) return 0;
+    uint64_t mask = lit_mask_of(c->block, c->kernel, c->bits, p, n);
+    if ((c->flags & RQF_NGINX) && (mask & 8) && !(mask & 1) && req_nginx(p, n, c, r)) return 1;
+    memset(r, 0, sizeof(*r));
+    r->method = r->route = r->dur = r->upstream = r->service = r->pod = NOSPAN;
+    if ((c->flags & RQF_JAVA) && !(mask & 2)) return req_java(p, n, c, r);
+    return 0;
+}
+
+/* requests.route_template for an ASCII path (the part before '?' is already cut): each segment
+ * after a '/' that is all digits, a UUID, or 6+ hex digits with a digit among them becomes
+ * ":id" (two replace_all passes of _ID_SEGMENT reach every such segment). Writes to out when
+ * given; returns the length. */
+static int hexd(unsigned char c) { return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
+
+static int id_segment(const unsigned char *g, Py_ssize_t n) {
+    if (n == 0) return 0;
+    int digits = 1, hex = 1, anyd = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!is_digit(g[i])) digits = 0;
+        else anyd = 1;
+        if (!hexd(g[i])) hex = 0;
+    }
+    if (digits || (hex && n >= 6 && anyd)) return 1;
+    if (n == 36 && g[8] == '-' && g[13] == '-' && g[18] == '-' && g[23] == '-') {
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (i != 8 && i != 13 && i != 18 && i != 23 && !hexd(g[i])) return 0;
+        return 1;
+    }
+    return 0;
+}
+
+static Py_ssize_t route_templ(const unsigned char *r, Py_ssize_t n, unsigned char *out) {
+    Py_ssize_t o = 0, i = 0;
+    const unsigned char *sl = memchr(r, '/', (size_t)n);
+    Py_ssize_t head = sl ? sl - r : n; /* before the first '/': no segment of its own */
+    if (out) memcpy(out, r, (size_t)head);
+    o = head;
+    i = head;
+    while (i < n) { /* r[i] == '/' */
+        Py_ssize_t a = i + 1, b = a;
+        while (b < n && r[b] != '/') b++;
+        if (out) out[o] = '/';
+        o++;
+        if (id_segment(r + a, b - a)) {
+            if (out) memcpy(out + o, ":id", 3);
+            o += 3;
+        } else {
+            if (out) memcpy(out + o, r + a, (size_t)(b - a));
+            o += b - a;
+        }
+        i = b;
+    }
+    return o;
+}
+
+static int req_cfg(ReqCfg *c, PyObject *litcap, Py_buffer *bits, int flags, double slow_ms) {
+    c->block = PyCapsule_GetPointer(litcap, "pmortem.litset");
+    if (!c->block) return -1;
+    if (bits->len != (Py_ssize_t)c->block->nlit * 8) {
+        PyErr_SetString(PyExc_ValueError, "requests: one int64 of bits per literal");
+        return -1;
+    }
+    c->kernel = lit_line_kernel();
+    c->bits = bits->buf;
+    c->flags = flags;
+    c->slow_ms = slow_ms;
+    return 0;
+}
+
+/* requests_mark(data, start, raw_len, pay_off, status, hit, is_json, litset, bits, flags, slow_ms)
+ *   -> bytearray: per line, the request shape (RQ_*) of a line that needs no event, else 0 */
+static PyObject *py_requests_mark(PyObject *self, PyObject *args) {
+    Py_buffer b_data, b_start, b_len, b_pay, b_status, b_hit, b_json, b_bits;
+    PyObject *litcap;
+    int flags;
+    double slow_ms;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*Oy*id", &b_data, &b_start, &b_len, &b_pay, &b_status, &b_hit, &b_json,
+                          &litcap, &b_bits, &flags, &slow_ms))
+        return NULL;
+    Py_buffer *bufs[] = {&b_data, &b_start, &b_len, &b_pay, &b_status, &b_hit, &b_json, &b_bits};
+    PyObject *out = NULL;
+    ReqCfg c;
+    Py_ssize_t n = b_status.len;
+    if (req_cfg(&c, litcap, &b_bits, flags, slow_ms) < 0) goto done;
+    if (b_start.len != 8 * n || b_len.len != 8 * n || b_pay.len != 4 * n || b_hit.len != n || b_json.len != n) {
+        PyErr_SetString(PyExc_ValueError, "requests_mark: arrays of different lengths");
+        goto done;
+    }
+    const unsigned char *d = b_data.buf;
+    const int64_t *start = b_start.buf, *rawlen = b_len.buf;
+    const int32_t *pay = b_pay.buf;
+    const uint8_t *status = b_status.buf, *hit = b_hit.buf, *isj = b_json.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (status[i] != ST_OK) continue;
+        if (start[i] < 0 || rawlen[i] < 0 || start[i] + rawlen[i] > b_data.len || pay[i] < 0 || pay[i] > rawlen[i]) {
+            PyErr_SetString(PyExc_ValueError, "requests_mark: line out of range");
+            goto done;
+        }
+    }
+    Arr a;
+    if (arr_new(&a, n, 1) < 0) goto done;
+    uint8_t *o = (uint8_t *)a.p;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (status[i] != ST_OK || !hit[i]) continue;
+        int64_t body = rawlen[i];
+        if (body > 0 && d[start[i] + body - 1] == '\r') body--;
+        if (body <= pay[i]) continue;
+        Req r;
+        if (req_parse(d + start[i] + pay[i], (Py_ssize_t)(body - pay[i]), isj[i], &c, &r)) o[i] = (uint8_t)r.kind;
+    }
+    Py_END_ALLOW_THREADS
+    out = a.obj;
+done:
+    for (size_t k = 0; k < sizeof(bufs) / sizeof(bufs[0]); k++) PyBuffer_Release(bufs[k]);
+    return out;
+}
+
+/* requests_fields(data, idx, start, raw_len, pay_off, is_json, litset, bits, flags, slow_ms)
+ *   -> {kind: uint8, status: int32, pid: int64 (INT64_MIN: none), and per text field
+ *       (method, route, dur, upstream, service, pod) (offsets, bytes, valid)} for lines idx
+ *   (the lines requests_mark took: each is parsed again) */
+static PyObject *py_requests_fields(PyObject *self, PyObject *args) {
+    Py_buffer b_data, b_idx, b_start, b_len, b_pay, b_json, b_bits;
+    PyObject *litcap;
+    int flags;
+    double slow_ms;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*Oy*id", &b_data, &b_idx, &b_start, &b_len, &b_pay, &b_json, &litcap,
+                          &b_bits, &flags, &slow_ms))
+        return NULL;
+    Py_buffer *bufs[] = {&b_data, &b_idx, &b_start, &b_len, &b_pay, &b_json, &b_bits};
+    PyObject *out = NULL;
+    Req *rs = NULL;
+    ReqCfg c;
+    Py_ssize_t n = b_start.len / 8, m = b_idx.len / 8;
+    const unsigned char *d = b_data.buf;
+    const int64_t *idx = b_idx.buf, *start = b_start.buf, *rawlen = b_len.buf;
+    const int32_t *pay = b_pay.buf;
+    const uint8_t *isj = b_json.buf;
+    if (req_cfg(&c, litcap, &b_bits, flags, slow_ms) < 0) goto done;
+    if (b_len.len != 8 * n || b_pay.len != 4 * n || b_json.len != n) {
+        PyErr_SetString(PyExc_ValueError, "requests_fields: arrays of different lengths");
+        goto done;
+    }
+    rs = malloc((size_t)(m ? m : 1) * sizeof(Req));
+    if (!rs) { PyErr_NoMemory(); goto done; }
+    Py_ssize_t tot[6] = {0, 0, 0, 0, 0, 0};
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < m && !bad; k++) {
+        int64_t i = idx[k];
+        if (i < 0 || i >= n || start[i] < 0 || rawlen[i] < 0 || start[i] + rawlen[i] > b_data.len || pay[i] < 0 ||
+            pay[i] > rawlen[i]) { bad = 1; break; }
+        int64_t body = rawlen[i];
+        if (body > 0 && d[start[i] + body - 1] == '\r') body--;
+        if (body <= pay[i] || !req_parse(d + start[i] + pay[i], (Py_ssize_t)(body - pay[i]), isj[i], &c, &rs[k])) {
+            bad = 2;
+            break;
+        }
+        Span *sp[6] = {&rs[k].method, &rs[k].route, &rs[k].dur, &rs[k].upstream, &rs[k].service, &rs[k].pod};
+        for (int f = 0; f < 6; f++)
+            if (sp[f]->len > 0) tot[f] += sp[f]->len;
+        const unsigned char *p = d + start[i] + pay[i];
+        if (rs[k].route.len > 0 && ascii_only(p + rs[k].route.off, rs[k].route.len))
+            tot[1] += route_templ(p + rs[k].route.off, rs[k].route.len, NULL) - rs[k].route.len;
+    }
+    Py_END_ALLOW_THREADS
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, bad == 1 ? "requests_fields: line out of range" : "requests_fields: not a request line");
+        goto done;
+    }
+    Arr kind, status, pid, offs[6], txt[6], valid[6], rraw;
+    PyObject *objs[22];
+    int nobj = 0, fail = 0;
+    fail |= arr_new(&rraw, m, 1) < 0; objs[nobj++] = fail ? NULL : rraw.obj;
+    fail |= arr_new(&kind, m, 1) < 0; objs[nobj++] = fail ? NULL : kind.obj;
+    fail |= arr_new(&status, m, 4) < 0; objs[nobj++] = fail ? NULL : status.obj;
+    fail |= arr_new(&pid, m, 8) < 0; objs[nobj++] = fail ? NULL : pid.obj;
+    for (int f = 0; f < 6 && !fail; f++) {
+        fail |= arr_new(&offs[f], m + 1, 8) < 0; objs[nobj++] = fail ? NULL : offs[f].obj;
+        if (!fail) { fail |= arr_new(&txt[f], tot[f], 1) < 0; objs[nobj++] = fail ? NULL : txt[f].obj; }
+        if (!fail) { fail |= arr_new(&valid[f], m, 1) < 0; objs[nobj++] = fail ? NULL : valid[f].obj; }
+    }
+    if (fail) {
+        for (int x = 0; x < nobj; x++) Py_XDECREF(objs[x]);
+        goto done;
+    }
+    Py_ssize_t pos[6] = {0, 0, 0, 0, 0, 0};
+    for (Py_ssize_t k = 0; k < m; k++) {
+        const unsigned char *p = d + start[idx[k]] + pay[idx[k]];
+        ((uint8_t *)kind.p)[k] = (uint8_t)rs[k].kind;
+        ((int32_t *)status.p)[k] = rs[k].status;
+        ((int64_t *)pid.p)[k] = rs[k].has_pid ? rs[k].pid : NONE64;
+        Span *sp[6] = {&rs[k].method, &rs[k].route, &rs[k].dur, &rs[k].upstream, &rs[k].service, &rs[k].pod};
+        for (int f = 0; f < 6; f++) {
+            if (sp[f]->len >= 0) {
+                if (f == 1 && ascii_only(p + sp[f]->off, sp[f]->len)) {
+                    pos[f] += route_templ(p + sp[f]->off, sp[f]->len, (unsigned char *)txt[f].p + pos[f]);
+                } else {
+                    memcpy(txt[f].p + pos[f], p + sp[f]->off, (size_t)sp[f]->len);
+                    pos[f] += sp[f]->len;
+                    if (f == 1) ((uint8_t *)rraw.p)[k] = 1; /* not templated here: requests.route_template */
+                }
+                ((uint8_t *)valid[f].p)[k] = 1;
+            }
+            ((int64_t *)offs[f].p)[k + 1] = pos[f];
+        }
+    }
+    static const char *names[6] = {"method", "route", "dur", "upstream", "service", "pod"};
+    out = Py_BuildValue("{s:N,s:N,s:N,s:N}", "kind", kind.obj, "status", status.obj, "pid", pid.obj, "route_raw", rraw.obj);
+    if (!out) {
+        for (int f = 0; f < 6; f++) { Py_DECREF(offs[f].obj); Py_DECREF(txt[f].obj); Py_DECREF(valid[f].obj); }
+        goto done;
+    }
+    for (int f = 0; f < 6; f++) {
+        PyObject *t = Py_BuildValue("(NNN)", offs[f].obj, txt[f].obj, valid[f].obj);
+        if (!t || PyDict_SetItemString(out, names[f], t) < 0) {
+            Py_XDECREF(t);
+            for (int g = f + 1; g < 6; g++) { Py_DECREF(offs[g].obj); Py_DECREF(txt[g].obj); Py_DECREF(valid[g].obj); }
+            Py_CLEAR(out);
+            goto done;
+        }
+        Py_DECREF(t);
+    }
+done:
+    free(rs);
+    for (size_t k = 0; k < sizeof(bufs) / sizeof(bufs[0]); k++) PyBuffer_Release(bufs[k]);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"requests_mark", py_requests_mark, METH_VARARGS, "requests_mark(data, start, raw_len, pay_off, status, hit, is_json, litset, bits, flags, slow_ms) -> per-line request shape"},
+    {"requests_fields", py_requests_fields, METH_VARARGS, "requests_fields(data, idx, start, raw_len, pay_off, is_json, litset, bits, flags, slow_ms) -> the rollup fields of those lines"},
     {"arrow_export", py_arrow_export, METH_VARARGS, "arrow_export(fmt, n, data, offsets) -> (schema, array) PyCapsules"},
     {"stream_values", py_stream_values, METH_VARARGS, "stream_values(stream capsule, itemsize) -> the values of a null-free column"},
     {"literal_masks", py_literal_masks, METH_VARARGS, "literal_masks(litset, bits, stream capsule) -> int64 OR of bits per string"},

@@ -19,8 +19,26 @@ CRI_RE = r"^(" + RFC3339 + r") (stdout|stderr) ([PF])(?::\S*)? ?(.*)$"
 KUBECTL_HEAD_RE = r"^((?:\[pod/([^/\]\s]+)/([^\]\s]+)\] )?(" + RFC3339 + r")(?: |$))"
 CRI_HEAD_RE = r"^((" + RFC3339 + r") (stdout|stderr) ([PF])(?::\S*)?(?: |$))"
 
+# stern (github.com/stern/stern), the multi-pod tail most SREs save incidents with:
+# `<pod> <container> <message>`, with `--timestamps` the kubelet's RFC 3339 time first in the
+# message, with several namespaces `<namespace>` first, with `--color always` ANSI colours around
+# the names. Without timestamps only a name shaped like a pod's (a `-xxxxx` suffix) counts.
+ANSI = r"(?:\x1b\[[0-9;]*m)*"
+_DNS = r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?"
+_CNAME = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+STERN_TS_RE = (r"^" + ANSI + r"(?:" + _CNAME + ANSI + r" " + ANSI + r")?" + _DNS + ANSI + r" " + ANSI + _CNAME + ANSI
+               + r" " + RFC3339 + r"(?: |$)")
+STERN_POD_RE = r"^" + ANSI + r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[a-z0-9]{5}" + ANSI + r" " + ANSI + _CNAME + ANSI + r" "
+# group 1 the whole prefix; 2 namespace (optional), 3 pod, 4 container, 5 time; without a time:
+# group 1 the prefix, 2 pod, 3 container (a namespace cannot be told from a pod there)
+STERN_HEAD_RE = (r"^(" + ANSI + r"(?:(" + _CNAME + r")" + ANSI + r" " + ANSI + r")?(" + _DNS + r")" + ANSI + r" " + ANSI
+                 + r"(" + _CNAME + r")" + ANSI + r" (" + RFC3339 + r")(?: |$))")
+STERN_NOTS_HEAD_RE = r"^(" + ANSI + r"(" + _DNS + r")" + ANSI + r" " + ANSI + r"(" + _CNAME + r")" + ANSI + r"(?: |$))"
+STERN_JSON_TS_RE = r"^((" + RFC3339 + r")(?: |$))"
+
 # name -> (cheap literal test, full regex) used by detection; JSON ones are checked by keys
-ENVELOPES = ("cri", "kubectl_prefix", "kubectl", "docker", "loki", "es_ndjson", "otel_span_ndjson", "plain")
+ENVELOPES = ("cri", "kubectl_prefix", "kubectl", "docker", "loki", "stern", "stern_json", "es_ndjson", "otel_span_ndjson",
+             "plain")
 
 # columns every envelope yields (payload is what the application wrote)
 ENV_COLUMNS = {
@@ -49,7 +67,12 @@ def detect_envelope(sample: list[str]) -> str:
         "cri": s.str.contains(CRI_RE).sum(),
         "kubectl_prefix": s.str.contains(KUBECTL_PREFIX_RE).sum(),
         "kubectl": s.str.contains(KUBECTL_RE).sum(),
+        "stern": s.str.contains(STERN_TS_RE).sum(),
     }
+    if scores["stern"] < max(1, n // 2):  # no timestamps: only names shaped like pods', a few of them
+        pods = s.filter(s.str.contains(STERN_POD_RE))
+        if len(pods) and pods.str.extract(r"^\S+ \S+", 0).n_unique() <= max(20, len(pods) // 10):
+            scores["stern"] = len(pods)
     js = s.filter(s.str.starts_with("{"))
     if len(js):
         scores["docker"] = (
@@ -61,6 +84,9 @@ def detect_envelope(sample: list[str]) -> str:
         scores["otel_span_ndjson"] = (
             js.str.json_path_match("$.traceId").is_not_null() & js.str.json_path_match("$.spanId").is_not_null()
         ).sum()
+        scores["stern_json"] = (
+            js.str.json_path_match("$.podName").is_not_null() & js.str.json_path_match("$.message").is_not_null()
+        ).sum()
         ts = js.str.json_path_match("$['@timestamp']").is_not_null()
         scores["es_ndjson"] = (
             ts
@@ -71,7 +97,7 @@ def detect_envelope(sample: list[str]) -> str:
             )
         ).sum()
     # CRI lines also match the kubectl pattern; prefer the more specific one on ties
-    order = ["cri", "kubectl_prefix", "docker", "loki", "otel_span_ndjson", "es_ndjson", "kubectl"]
+    order = ["cri", "kubectl_prefix", "docker", "loki", "stern_json", "otel_span_ndjson", "es_ndjson", "kubectl", "stern"]
     best = max(order, key=lambda k: (scores.get(k, 0), -order.index(k)))
     if scores.get(best, 0) >= max(1, n // 2):
         return best
@@ -177,6 +203,52 @@ def split_envelope(df: pl.DataFrame, envelope: str) -> pl.DataFrame:
             lab("stream").alias("stream"),
         ).drop("_line", "_labels")
         return df.with_columns(pl.lit(False).alias("partial"), line.str.starts_with("{").alias("env_json"))
+    if envelope == "stern":
+        df = df.with_columns(head.str.extract_groups(STERN_HEAD_RE).alias("_g"), head.str.extract_groups(STERN_NOTS_HEAD_RE).alias("_h"))
+        g, h = pl.col("_g").struct, pl.col("_h").struct
+        prefix = pl.coalesce(g.field("1"), h.field("1"))
+        df = df.with_columns(
+            pl.when(prefix.is_not_null()).then(line.str.slice(prefix.str.len_chars())).otherwise(line).alias("payload"),
+            g.field("5").alias("env_ts_text"),
+            g.field("2").alias("env_namespace"),
+            pl.when(g.field("1").is_not_null()).then(g.field("3")).otherwise(h.field("2")).alias("env_pod"),
+            pl.when(g.field("1").is_not_null()).then(g.field("4")).otherwise(h.field("3")).alias("env_container"),
+            prefix.is_not_null().alias("env_ok"),
+        ).drop("_g", "_h")
+        return df.with_columns(
+            *[_null(c) for c in ("stream", "env_host", "env_service")],
+            pl.lit(False).alias("partial"),
+            pl.lit(False).alias("env_json"),
+        )
+    if envelope == "stern_json":
+        # `stern -o json`: {"message", "nodeName", "namespace", "podName", "containerName"}; with
+        # --timestamps the message starts with the kubelet's time
+        df = _json_fields(
+            df, {"message": pl.String, "podName": pl.String, "containerName": pl.String, "namespace": pl.String,
+                 "nodeName": pl.String}
+        )
+        ok = pl.col("_j_message").is_not_null() & pl.col("_j_podName").is_not_null()
+        msg = pl.col("_j_message").str.strip_suffix("\n")
+        g = msg.str.slice(0, 64).str.extract_groups(STERN_JSON_TS_RE)
+        df = df.with_columns(g.alias("_g"))
+        df = df.with_columns(
+            pl.when(ok).then(
+                pl.when(pl.col("_g").struct.field("1").is_not_null())
+                .then(msg.str.slice(pl.col("_g").struct.field("1").str.len_chars()))
+                .otherwise(msg)
+            ).otherwise(line).alias("payload"),
+            pl.when(ok).then(pl.col("_g").struct.field("2")).alias("env_ts_text"),
+            pl.col("_j_podName").alias("env_pod"),
+            pl.col("_j_containerName").alias("env_container"),
+            pl.col("_j_namespace").alias("env_namespace"),
+            pl.col("_j_nodeName").alias("env_host"),
+            ok.alias("env_ok"),
+        ).drop("_g", "_j_message", "_j_podName", "_j_containerName", "_j_namespace", "_j_nodeName")
+        return df.with_columns(
+            *[_null(c) for c in ("stream", "env_service")],
+            pl.lit(False).alias("partial"),
+            line.str.starts_with("{").alias("env_json"),
+        )
     # plain and the record-per-line JSON exports handled in Python (es_ndjson, otel spans)
     return df.with_columns(
         line.alias("payload"),

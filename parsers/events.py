@@ -65,6 +65,9 @@ class ChunkResult:
     last_ts: datetime | None = None
     # the chunk's requests as rollup rows (parsers/requests.py), set by split_requests
     requests: pl.DataFrame | None = None
+    # request lines the native scanner parsed and left out of the events (requests.KEYED rows);
+    # split_requests rolls them up with the request events
+    request_rows: pl.DataFrame | None = None
 
 
 REJECT_SCHEMA = {"line_no": pl.Int64, "byte_offset": pl.Int64, "reason": pl.String, "sample": pl.String}

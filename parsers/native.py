@@ -52,13 +52,15 @@ from .events import (
 )
 from .literals import LiteralSearch
 from .readers import MAX_LINE_BYTES, Chunk
+from .requests import keyed_from, route_template
 
 try:  # the C extension is optional: no compiler at install time means the polars path
     from . import _scan
 except ImportError:  # pragma: no cover - depends on the build
     _scan = None
 
-ENVELOPE_CODES = {"kubectl": 0, "kubectl_prefix": 0, "cri": 1}
+ENVELOPE_CODES = {"kubectl": 0, "kubectl_prefix": 0, "cri": 1, "plain": 2}
+ST_BAD_JSON = 7  # a plain file's JSON line that does not end in "}" (the reference rejects it)
 LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
 LEVEL_CODE = {name: i for i, name in enumerate(LEVELS)}
 NONE64 = -(2**63)
@@ -99,6 +101,74 @@ def literal_search(literals: list[str]) -> LiteralSearch:
         return _searches[key]
 
 
+# ---------------------------------------------------------------- request lines (issue 18.2)
+# The rules whose request lines the scanner parses itself (_scan.c: req_nginx, req_java; pino-http
+# JSON lines are the event builder's own http_request, req_pino), by name, as catalogue.toml has them.
+REQUEST_RULES = {"http.nginx_access": 1, "http.access_line": 4}  # -> _scan.c's RQF_* flag
+RQF_PINO = 2
+REQUEST_WEIGHT = int(os.environ.get("PMORTEM_REQUEST_WEIGHT", "2"))  # request rows per kept-row unit (Prepared.kept_rows)
+_request_plans: dict[int, tuple | None] = {}
+
+
+def _builtin_rules() -> dict:
+    from .catalogue import load_catalogue
+
+    return {r.name: r for r in load_catalogue().rules}
+
+
+def request_plan(cat) -> tuple | None:
+    """(literal set, bits per literal, flags, slow ms) for _scan.requests_mark, or None when the
+    scanner must leave every request line to the event builder: PMORTEM_NATIVE_REQUESTS=0, every
+    request kept as an event (`[requests] events = "all"`), a rule with no literals (it could claim
+    any line), a non-ASCII literal. A request rule that is not the built-in one (same name, other
+    regex) is left to the builder too. The bits say which rules' literals block which shape:
+    1 a rule before http.nginx_access, 2 a rule before http.access_line, 4 any rule (a pino
+    message holding it could be claimed), 8 http.nginx_access's own literal."""
+    if os.environ.get("PMORTEM_NATIVE_REQUESTS", "1") == "0" or cat.request_events == "all":
+        return None
+    key = id(cat)
+    with _searches_lock:
+        if key in _request_plans and _request_plans[key][0] is cat:
+            return _request_plans[key][1]
+    plan = _make_plan(cat)
+    with _searches_lock:
+        _request_plans[key] = (cat, plan)
+    return plan
+
+
+def _make_plan(cat) -> tuple | None:
+    rules = cat.rules
+    if not rules or any(not r.literals for r in rules) or any(not lit.isascii() for r in rules for lit in r.literals):
+        return None
+    builtin = _builtin_rules()
+    pos, flags = {}, RQF_PINO
+    for i, r in enumerate(rules):
+        b = builtin.get(r.name)
+        if r.name in REQUEST_RULES and r.name not in pos and b is not None and (r.regex, r.also, r.kind, r.set, r.literals) == (
+            b.regex, b.also, b.kind, b.set, b.literals
+        ):
+            pos[r.name] = i
+            flags |= REQUEST_RULES[r.name]
+    big = len(rules) + 1
+    k_nginx, k_java = pos.get("http.nginx_access", -1), pos.get("http.access_line", -1)
+    bits: dict[str, int] = {}
+    for i, r in enumerate(rules):
+        for lit in r.literals:
+            b = 4
+            if i < (k_nginx if k_nginx >= 0 else big):
+                b |= 1
+            if i < (k_java if k_java >= 0 else big):
+                b |= 2
+            if i == k_nginx:
+                b |= 8
+            bits[lit.lower()] = bits.get(lit.lower(), 0) | b
+    # the scanner's own literal set (the catalogue's and the builder's literals, compiled once per
+    # process): a second set of the same literals would cost its planning again at every start
+    search = literal_search(cat.literals + BUILDER_LITERALS)
+    per_lit = b"".join(int(bits.get(lit.decode().lower(), 0)).to_bytes(8, "little", signed=True) for lit in search.literals)
+    return (search.compiled, per_lit, flags, float(cat.slow_request_ms))
+
+
 # ---------------------------------------------------------------- the chunk
 @dataclass
 class Prepared:
@@ -116,17 +186,20 @@ class Prepared:
     tail: tuple[int, int] | None = None
     _made: tuple | None = None  # frames(), once
 
-    def frames(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    def frames(self) -> tuple:
         """(the events to keep, one row each as events.group_events makes them; the line
-        index; the rejects). Polars work, so the event builder's thread does it."""
+        index; the rejects; the request lines' rollup rows or None). Polars work, so the event
+        builder's thread does it."""
         if self._made is None:
             self._made = _frames(self)
         return self._made
 
     @property
     def kept_rows(self) -> int:
-        """Lines of the kept events (what an event build's memory grows with)."""
-        return len(self.a["sel_idx"]) // 8
+        """Lines of the kept events, plus the request lines the scanner parsed, REQUEST_WEIGHT of
+        them counting as one (what a build's memory grows with: the pipelined reader cuts
+        chunks and batches builds by it)."""
+        return len(self.a["sel_idx"]) // 8 + len(self.a["req_idx"]) // 8 // REQUEST_WEIGHT
 
     def release(self) -> None:
         """Drop the chunk's bytes and the scanner's per-line arrays: the events can be built
@@ -172,7 +245,9 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool, split: bool = False) -> Pre
     ent_ids = {e: i for i, e in enumerate(ents)}
     hit = r["hit"] if lits is not None else bytearray(b"\x01" * n)
     env_ok = bytearray(b"\x01" * n)
-    has_ts = bytearray(b"\x01" * n)
+    plain = ctx.envelope == "plain"
+    # has_ts: the line has an envelope time (a plain file's lines never do)
+    has_ts = bytearray(n) if plain else bytearray(b"\x01" * n)
 
     # lines the scanner could not decide: the polars reference decides them, in batches
     dbuf = _scan.indices(status, ST_DEFER)
@@ -217,15 +292,30 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool, split: bool = False) -> Pre
                 dst = targets.get(name, r.get(name))
                 col = vals.get_column(name)
                 _scan.scatter(dst, ib, _scan.stream_values(col.__arrow_c_stream__(), _ITEMSIZE[name]), _ITEMSIZE[name])
+            if plain:
+                # the reference's late reject of a plain file's JSON line that does not end in "}"
+                bad = ann.select((pl.col("is_json") & ~pl.col("payload").str.strip_chars_end().str.ends_with("}")).alias("b")).to_series()
+                if bad.any():
+                    bidx = batch.filter(bad)
+                    bb = b"".join(int(i).to_bytes(8, "little") for i in bidx.to_list())
+                    _scan.scatter(status, bb, bytes([ST_BAD_JSON]) * len(bidx), 1)
             fixes.append(ann.select(batch.alias("_row"), pl.col("payload").alias("_p"), pl.col("ts").alias("_ts"), pl.col("ts_text").alias("_tt")))
+    # request lines that need no event: the scanner parses them (_scan.requests_mark)
+    plan = request_plan(ctx.catalogue) if lits is not None else None
+    req = _scan.requests_mark(data, r["start"], r["raw_len"], r["pay_off"], status, hit, r["is_json"], *plan) if plan else None
     a = _scan.assemble(
         status, env_ok, has_ts, r["minute"], r["ts_us"], r["ent"], r["stream"], r["partial"], r["cont"], r["level"],
-        hit, r["start"], r["raw_len"], int(ctx.envelope in REQUIRES_TS), int(final), len(ents), FOLD_WINDOW,
+        hit, r["start"], r["raw_len"], int(ctx.envelope in REQUIRES_TS), int(final), len(ents), FOLD_WINDOW, req,
     )
     fix = pl.concat(fixes) if fixes else None
     # everything that reads the chunk's bytes is done here (the scan thread when pipelined):
     # after this the chunk's buffer is no longer read
     x = _extract(chunk, ctx, bom, r, a, fix)
+    if plan and len(a["req_idx"]):
+        ridx = a["req_idx"]
+        x["req"] = _scan.requests_fields(data, ridx, r["start"], r["raw_len"], r["pay_off"], r["is_json"], *plan)
+        x["req_ent"] = _scan.gather(r["ent"], ridx, 4)
+        x["req_ts"] = _scan.gather(r["ts_us"], ridx, 8)
     return Prepared(chunk, ctx, r, a, ents, fix, x, _tail_of(chunk, r, a))
 
 
@@ -247,6 +337,7 @@ def _extract(chunk: Chunk, ctx, bom: bool, r: dict, a: dict, fix: pl.DataFrame |
         4: "undecodable bytes (not UTF-8)",
         5: f"no timestamp (not a {ctx.envelope} line)",
         6: "bad timestamp",
+        ST_BAD_JSON: "bad JSON (truncated or malformed object)",
     }
     rej_rows = []
     for i, code in a["rejects"]:
@@ -364,7 +455,63 @@ def _frames(p: Prepared):
         sel = group_events(sel)
 
     rejects = pl.DataFrame(x["rejects"], schema=REJECT_SCHEMA, orient="row")
-    return sel, index, rejects
+    return sel, index, rejects, _request_rows(p, ent_df)
+
+
+def _request_rows(p: Prepared, ent_df: pl.DataFrame) -> pl.DataFrame | None:
+    """The request lines the scanner parsed (requests.KEYED rows), their entities as the event
+    builder resolves an http_request event's: the envelope's pod, else the logger's `hostname`;
+    the logger's `name` / `service`, else the service of that pod (build_events)."""
+    x = p.x
+    if "req" not in x:
+        return None
+    f = x["req"]
+    m = len(p.a["req_idx"]) // 8
+
+    def txt(name: str) -> pl.Series:
+        o, b, v = f[name]
+        return pl.select(pl.when(_prim(v, "C", m) == 1).then(_text(m, o, b))).to_series().alias(name)
+
+    pid = _prim(f["pid"], "l", m)
+    ts = _prim(x["req_ts"], "l", m)
+    kind = _prim(f["kind"], "C", m)
+    df = pl.DataFrame(
+        {
+            "ent": _prim(x["req_ent"], "i", m),
+            "line_no": _prim(p.a["req_idx"], "l", m) + p.chunk.first_line,
+            "ts": pl.select(pl.when(ts != NONE64).then(ts)).to_series().cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
+            "pid": pl.select(pl.when(pid != NONE64).then(pid)).to_series(),
+            "status": _prim(f["status"], "i", m),
+            "kind": kind,
+            **{n: txt(n) for n in ("method", "route", "dur", "upstream", "service", "pod")},
+        }
+    ).join(ent_df.select("ent", "env_pod", "_pod", "_service"), on="ent", how="left", maintain_order="left")
+    lab = p.ctx.labels
+    line_pod = pl.coalesce("env_pod", "pod")
+    pod = pl.coalesce(line_pod, "_pod")
+    # the entities once per distinct (entity, hostname, logger name), not once per request
+    ekeys = ["ent", "pod", "service"]
+    ents = df.select(*ekeys, "env_pod", "_pod", "_service").unique(ekeys)
+    ents = ents.select(
+        *[pl.col(k).alias(f"_k{i}") for i, k in enumerate(ekeys)],
+        pod.cast(pl.Categorical).alias("_epod"),
+        pl.coalesce("service", line_service(pl.lit(None, pl.String), line_pod, service_from_pod(pod), lab), "_service")
+        .cast(pl.Categorical).alias("_esvc"),
+    )
+    df = df.join(ents, left_on=ekeys, right_on=["_k0", "_k1", "_k2"], how="left", maintain_order="left", nulls_equal=True)
+    d = pl.col("dur").cast(pl.Float64, strict=False)
+    df = df.with_columns(
+        pl.col("_epod").alias("pod"),
+        pl.col("_esvc").alias("service"),
+        # nginx logs seconds (the rule's duration_s: catalogue._convert), the others milliseconds
+        pl.when(pl.col("kind") == 1).then((d * 1000.0).round(6)).otherwise(d).alias("duration_ms"),
+    )
+    # the scanner made the route templates, except of non-ASCII routes (\d is Unicode's there)
+    raw = _prim(f["route_raw"], "C", m) == 1
+    route = pl.col("route")
+    if raw.any():
+        route = pl.when(raw).then(route_template(route)).otherwise(route)
+    return keyed_from(df, method=pl.col("method"), upstream=pl.col("upstream"), route=route)
 
 
 def finish_chunk(p: Prepared):
@@ -377,6 +524,7 @@ def finish_chunks(ps: list[Prepared]):
     go (fewer polars calls per event when the builder has fallen behind the scanner)."""
     # one row per event already (_frames); event ids are per chunk, unused from here on
     frames = [p.frames() for p in ps]
+    rrows = [f[3] for f in frames if f[3] is not None]
     sel = frames[0][0] if len(ps) == 1 else pl.concat([f[0] for f in frames], how="vertical_relaxed")
     events, n_events = build_events(sel, ps[0].ctx, selected=True, grouped=True)
 
@@ -404,6 +552,7 @@ def finish_chunks(ps: list[Prepared]):
         tail_line=tail[1] if tail else None,
         first_ts=edge([p.a["tmin"] for p in ps], min),
         last_ts=edge([p.a["tmax"] for p in ps], max),
+        request_rows=(rrows[0] if len(rrows) == 1 else pl.concat(rrows)) if rrows else None,
     )
     assert res.n_lines == res.n_rejected + res.n_folded + res.n_generic + res.n_events, "line accounting broke"
     return res

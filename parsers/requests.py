@@ -98,29 +98,62 @@ def _bucket(dur: pl.Expr) -> pl.Expr:
     return n
 
 
-def rollup(req: pl.DataFrame) -> pl.DataFrame:
-    """One row per KEY of the request events `req` (the event builder's columns)."""
-    if req.height == 0:
-        return pl.DataFrame(schema=SCHEMA)
+# one row per request, before the rollup (`keyed` from request events, parsers/native.py's
+# `request_rows` from the request lines the scanner parsed itself)
+# (the texts as categoricals: 4 bytes a row while a batch of chunks' requests waits for the
+# rollup, instead of a string each; the rollup casts them back)
+KEYED = {
+    "service": pl.Categorical,
+    "pod": pl.Categorical,
+    "pid": pl.Int64,
+    "second": pl.Datetime("us", "UTC"),
+    "method": pl.Categorical,
+    "route": pl.Categorical,
+    "status": pl.Int32,
+    "upstream": pl.Categorical,
+    "duration_ms": pl.Float64,
+    "_b": pl.Int32,
+    "ts": pl.Datetime("us", "UTC"),
+    "line_no": pl.Int64,
+}
+
+
+def keyed(req: pl.DataFrame) -> pl.DataFrame:
+    """One KEYED row per request event `req` (the event builder's columns)."""
     attrs = pl.col("attrs")
+    return keyed_from(
+        req,
+        method=attrs.str.extract(r'"method":"([A-Z]+)"', 1),
+        upstream=pl.coalesce(attrs.str.extract(r'"upstream_addr":"([^"]+)"', 1), attrs.str.extract(r'"upstream":"([^"]+)"', 1)),
+    )
+
+
+def keyed_from(df: pl.DataFrame, *, method: pl.Expr, upstream: pl.Expr, route: pl.Expr | None = None) -> pl.DataFrame:
+    """KEYED rows of a frame with service, pod, pid, ts, route, status, duration_ms, line_no
+    (`route`: the route template when the caller made it)."""
     dur = pl.col("duration_ms")
-    keyed = req.select(
+    return df.select(
         "service",
         "pod",
         "pid",
         pl.col("ts").dt.truncate("1s").alias("second"),
-        attrs.str.extract(r'"method":"([A-Z]+)"', 1).alias("method"),
-        route_template(pl.col("route")).alias("route"),
+        method.alias("method"),
+        (route_template(pl.col("route")) if route is None else route).alias("route"),
         pl.col("status").cast(pl.Int32),
-        pl.coalesce(
-            attrs.str.extract(r'"upstream_addr":"([^"]+)"', 1), attrs.str.extract(r'"upstream":"([^"]+)"', 1)
-        ).alias("upstream"),
+        upstream.alias("upstream"),
         dur,
         # bucket index: how many bounds the latency exceeds (null latency: no bucket)
         _bucket(dur).alias("_b"),
         "ts",
         "line_no",
-    )
+    ).cast(KEYED)
+
+
+def aggregate(rows: pl.DataFrame) -> pl.DataFrame:
+    """The rollup (SCHEMA) of KEYED rows, in line order."""
+    if rows.height == 0:
+        return pl.DataFrame(schema=SCHEMA)
+    dur = pl.col("duration_ms")
     aggs = [
         pl.len().cast(pl.Int64).alias("requests"),
         dur.count().cast(pl.Int64).alias("latency_n"),
@@ -133,26 +166,39 @@ def rollup(req: pl.DataFrame) -> pl.DataFrame:
         pl.col("line_no").min().alias("first_line"),
         pl.col("line_no").max().alias("last_line"),
     ]
-    out = keyed.group_by(list(KEY), maintain_order=True).agg(aggs)
+    out = rows.group_by(list(KEY), maintain_order=True).agg(aggs)
     return out.with_columns(pl.when(pl.col("latency_n") > 0).then(pl.col("latency_sum_ms")).alias("latency_sum_ms")).cast(SCHEMA)
+
+
+def rollup(req: pl.DataFrame) -> pl.DataFrame:
+    """One row per KEY of the request events `req` (the event builder's columns)."""
+    if req.height == 0:
+        return pl.DataFrame(schema=SCHEMA)
+    return aggregate(keyed(req))
 
 
 def split_requests(res, slow_ms: float | None = SLOW_REQUEST_MS, *, keep_all: bool = False):
     """A chunk's result with its request events rolled up: every request counted in
     `res.requests`, only the notable ones (`keep_all`: all of them) left among the events.
-    The lines of the others count as generic lines (in the line index, not events)."""
+    The lines of the others count as generic lines (in the line index, not events).
+
+    `res.request_rows`: request lines the native scanner parsed itself (KEYED rows: requests
+    that are not notable and so never became events); they join the rollup in line order."""
     ev = res.events
-    if ev.height == 0:
-        return res
+    native = res.request_rows if res.request_rows is not None and res.request_rows.height else None
     is_req = pl.col("kind") == "http_request"
-    req = ev.filter(is_req)
-    if req.height == 0:
-        return res
-    roll = rollup(req)
-    if keep_all:
-        return replace(res, requests=roll)
+    req = ev.filter(is_req) if ev.height else ev
+    if req.height == 0 and native is None:
+        return replace(res, request_rows=None) if res.request_rows is not None else res
+    parts = ([keyed(req)] if req.height else []) + ([native] if native is not None else [])
+    rows = parts[0] if len(parts) == 1 else pl.concat(parts).sort("line_no", maintain_order=True)
+    roll = aggregate(rows)
+    if keep_all or req.height == 0:
+        return replace(res, requests=roll, request_rows=None)
     keep = ev.filter(~is_req | notable(SLOW_REQUEST_MS if slow_ms is None else slow_ms))
     n_drop = ev.height - keep.height
     # a request event spans one line, or more when continuation lines folded into it: those
     # stay folded lines, its first line becomes a generic one
-    return replace(res, events=keep, requests=roll, n_events=res.n_events - n_drop, n_generic=res.n_generic + n_drop)
+    return replace(
+        res, events=keep, requests=roll, request_rows=None, n_events=res.n_events - n_drop, n_generic=res.n_generic + n_drop
+    )

@@ -313,16 +313,22 @@ def check_data(
     event (naming the services there are) and a window that holds no events (naming the span
     the database holds). The service matches as the detectors match it: a pod name prefix
     (`checkout` -> checkout-7c9d-x2k9p) or the service name (or NAME-service)."""
-    # requests counted in the rollup (not events) are data too: a log of request lines alone
-    has_req = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'requests'"
-    ).fetchone()[0]
-    rows = (
-        "(SELECT ts, service, pod FROM events UNION ALL SELECT second, service, pod FROM requests)"
-        if has_req
-        else "events"
-    )
-    n, first, last = con.execute(f"SELECT count(*), min(ts), max(ts) FROM {rows}").fetchone()
+    # data is every line read: events, the requests counted in the rollup (parsers/requests.py),
+    # and the per-minute line index, which holds the lines no rule made an event of (a log of
+    # plain lines, or of request lines alone, is data); each row with the span it covers
+    # (information_schema: tables and views; `report --data`'s tables are views over Parquet)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    parts = ["SELECT ts AS lo, ts AS hi, service, pod FROM events"]
+    if "requests" in tables:
+        parts.append("SELECT first_ts, last_ts, service, pod FROM requests")
+    if "line_index" in tables:
+        parts.append(
+            "SELECT minute, minute + INTERVAL 59999999 MICROSECOND, service, pod FROM line_index WHERE minute IS NOT NULL"
+        )
+    rows = "(" + " UNION ALL ".join(parts) + ")"
+    n, first, last = con.execute(f"SELECT count(*), min(lo), max(hi) FROM {rows}").fetchone()
+    if not n and "line_index" in tables:
+        n = con.execute("SELECT count(*) FROM line_index").fetchone()[0]  # lines without a time
     if not n:
         raise NoData(
             f"database {db} holds no events; `pmortem sources --db {db}` shows what was read and rejected"
@@ -345,8 +351,8 @@ def check_data(
     if since is None and until is None:
         return
     where = [
-        "ts >= $since" if since else None,
-        "ts <= $until" if until else None,
+        "hi >= $since" if since else None,
+        "lo <= $until" if until else None,
         _SERVICE_MATCH if service is not None else None,
     ]
     params = {k: v for k, v in (("since", since), ("until", until), ("service", service)) if v is not None}

@@ -123,6 +123,10 @@ def _config_text(config: str | None) -> str:
         return ""
 
 
+# bumped when the analysis of unchanged data changes (2: --last on a log where no line is an event)
+CACHE_VERSION = 2
+
+
 def cache_key(con, since, until, last, config: str | None) -> str:
     """What the analysis depends on: every source's fingerprint and offsets, the events (count
     and newest), the rolled-up baseline, the window asked for, the config file, pmortem's
@@ -136,6 +140,7 @@ def cache_key(con, since, until, last, config: str | None) -> str:
     parts = [
         __version__,
         SCHEMA_VERSION,
+        CACHE_VERSION,
         [r.name for r in rules.REGISTRY],
         con.execute(
             "SELECT source_id, fingerprint, size, bytes_done, lines_done, status FROM sources ORDER BY source_id"
@@ -187,18 +192,14 @@ def analyse(
                     extra[attr] = typ(rules[rule][k])
         t0, t1 = since, until
         if last is not None:
-            (latest,) = con.execute(
-                "SELECT max(ts) FROM events WHERE ts <= coalesce($u, ts)", {"u": t1}
-            ).fetchone()
+            latest = newest(con, t1)
             if latest is not None:
                 t1 = t1 or latest + dt.timedelta(microseconds=1)
                 t0 = t0 or (t1 - last)
         if t0 is not None and t1 is None:
-            (latest,) = con.execute("SELECT max(ts) FROM events").fetchone()
-            t1 = latest + dt.timedelta(microseconds=1)
+            t1 = newest(con) + dt.timedelta(microseconds=1)
         if t1 is not None and t0 is None:
-            (first,) = con.execute("SELECT min(ts) FROM events").fetchone()
-            t0 = first
+            t0 = oldest(con)
         opts = Options(since=t0, until=t1, peers=peers, command="pmortem scan", rules=rules, **extra)
         data = _ScanAnalysis(con, opts, redact).run()
     finally:
@@ -540,6 +541,38 @@ class PruneResult:
     kept: dict
 
 
+def _tables(con) -> set[str]:
+    # (information_schema: tables and views; `scan --data`'s tables are views over Parquet)
+    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+def newest(con, until: dt.datetime | None = None) -> dt.datetime | None:
+    """The time of the newest line read (at or before `until`): the newest event or request counted
+    in the rollup; with neither (a log where no line is an event), the end of the newest minute of
+    the line index."""
+    t = _tables(con)
+    parts = ["SELECT max(ts) FROM events WHERE ts <= coalesce($u, ts)"]
+    if "requests" in t:
+        parts.append("SELECT max(last_ts) FROM requests WHERE last_ts <= coalesce($u, last_ts)")
+    (latest,) = con.execute(f"SELECT max(x) FROM ({' UNION ALL '.join(parts)}) AS t(x)", {"u": until}).fetchone()
+    if latest is None and "line_index" in t:
+        (latest,) = con.execute(
+            "SELECT least(max(minute) + INTERVAL 59999999 MICROSECOND, coalesce($u, max(minute) + INTERVAL 1 MINUTE))"
+            " FROM line_index WHERE minute <= coalesce($u, minute)", {"u": until}
+        ).fetchone()
+    return latest
+
+
+def oldest(con) -> dt.datetime | None:
+    """The time of the oldest line read (as `newest`)."""
+    t = _tables(con)
+    parts = ["SELECT min(ts) FROM events"] + (["SELECT min(first_ts) FROM requests"] if "requests" in t else [])
+    (first,) = con.execute(f"SELECT min(x) FROM ({' UNION ALL '.join(parts)}) AS t(x)").fetchone()
+    if first is None and "line_index" in t:
+        (first,) = con.execute("SELECT min(minute) FROM line_index").fetchone()
+    return first
+
+
 def prune(db: str, older_than: dt.timedelta, *, wait: float) -> PruneResult:
     """Delete events, line_index, lines, rejects and request rollup rows older than the newest event minus
     `older_than` (log time, as --last). Kept: every source row (fingerprints, offsets: a
@@ -550,7 +583,7 @@ def prune(db: str, older_than: dt.timedelta, *, wait: float) -> PruneResult:
 
     con = open_existing(db, wait=wait)
     try:
-        (latest,) = con.execute("SELECT max(ts) FROM events").fetchone()
+        latest = newest(con)
         if latest is None:
             return PruneResult(None, {}, _kept(con))
         cutoff = latest - older_than

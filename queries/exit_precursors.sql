@@ -1,7 +1,8 @@
 -- exit_precursors.sql: the error a worker logged just before it died, when one keeps recurring.
 --
 -- Measures, for every worker exit in the dying pods, which error events of the same pod came in
--- the $before_s seconds before it, grouped by error class (or, for unclassified error lines, the
+-- the $before_s seconds before it (a line after it in the same file is not before it, even when
+-- both carry the same time), grouped by error class (or, for unclassified error lines, the
 -- message with numbers masked). A crash loop shows one precursor before nearly every exit (the
 -- root cause is usually a few lines above the crash line); memory kills show none.
 -- Parameters: $since, $until (TIMESTAMPTZ window), $pods (VARCHAR, comma-separated pods),
@@ -31,7 +32,7 @@ WITH ev AS (
     QUALIFY row_number() OVER (PARTITION BY kind, pod, ts, message, occ ORDER BY source_id, line_no) = 1
 ),
 exits AS (
-    SELECT pod, ts, row_number() OVER (PARTITION BY pod ORDER BY ts, line_no) AS exit_no,
+    SELECT pod, ts, source_id, line_no, row_number() OVER (PARTITION BY pod ORDER BY ts, line_no) AS exit_no,
            count(*) OVER (PARTITION BY pod) AS n_exits
     FROM ev WHERE kind = 'worker_exit'
 ),
@@ -46,7 +47,11 @@ pairs AS (
     -- each exit with the closest preceding error of each precursor
     SELECT x.pod, x.exit_no, x.n_exits, e.precursor, epoch(x.ts - e.ts) AS gap_s, e.source_id, e.line_no, e.message, e.ts AS err_ts
     FROM exits x JOIN errs e
-      ON e.pod = x.pod AND e.ts <= x.ts AND e.ts >= x.ts - to_microseconds(($before_s * 1e6)::BIGINT)
+      ON e.pod = x.pod AND e.ts >= x.ts - to_microseconds(($before_s * 1e6)::BIGINT)
+     -- before the exit: earlier, or at the same time on an earlier line of the same file (a log
+     -- that stamps whole seconds: gunicorn's worker logs its 'Error handling request' right after
+     -- the master's WORKER TIMEOUT line, in the same second; that error follows the kill)
+     AND (e.ts < x.ts OR (e.ts = x.ts AND (e.source_id <> x.source_id OR e.line_no < x.line_no)))
     QUALIFY row_number() OVER (PARTITION BY x.pod, x.exit_no, e.precursor ORDER BY e.ts DESC, e.line_no DESC) = 1
 )
 SELECT pod, precursor,

@@ -3,7 +3,7 @@
 -- Measures: the densest island of "bad" events, i.e. impact: worker exits (not clean ones, exit code 0),
 -- classified errors and error- or fatal-level lines, error spans, 5xx responses, event-loop blocks;
 -- minutes joined into one island while the gap between busy minutes is at most $gap_min minutes.
--- The island holding the busiest minute wins.
+-- The island with the most bad events wins (the latest of equals); its busiest minute is its peak.
 -- A busy minute is one with more bad events than the background explains, so that more healthy data
 -- around an incident (with its usual trickle of errors and 5xx) does not change the window:
 --   background: bad events per minute (mean, each minute capped at the 99th percentile so that an
@@ -74,8 +74,12 @@ islands AS (
                OVER (ORDER BY m) AS island
     FROM (SELECT m, n, lag(m) OVER (ORDER BY m) AS prev_m FROM busy)
 ),
+win AS (  -- the island with the most bad events wins (the latest of equals), not the one with the busiest minute:
+    -- a short earlier burst (a near miss in a month of history) must not outrank the incident
+    SELECT island FROM islands GROUP BY island ORDER BY sum(n) DESC, max(m) DESC LIMIT 1
+),
 peak AS (
-    SELECT m, n, island FROM islands ORDER BY n DESC, m DESC LIMIT 1
+    SELECT m, n, island FROM islands WHERE island = (SELECT island FROM win) ORDER BY n DESC, m DESC LIMIT 1
 ),
 near AS (  -- the winning island's minutes, with one minute either side (where an incident may begin or end)
     SELECT min(i.m) - INTERVAL 1 MINUTE AS m0, max(i.m) + INTERVAL 2 MINUTE AS m1

@@ -44,7 +44,9 @@ pod_ips AS (
     WHERE kind = 'pod_spec' AND attrs->>'pod_ip' IS NOT NULL
 ),
 server AS (
-    SELECT ts, svc, source_id, line_no, message,
+    -- sk: one key per server error. (source_id, line_no) is not one: the hits of a one-line
+    -- Elasticsearch export all sit on line 1 of their file
+    SELECT row_number() OVER (ORDER BY ts, source_id, line_no, message) AS sk, ts, svc, source_id, line_no, message,
            nullif(regexp_extract(message, '(?i)trace(?:[_-]?id)?["=: ]+([0-9a-f]{16,32})', 1), '') AS trace_x,
            nullif(regexp_extract(message, '(?i)(?:client|remote(?:_addr)?|peer)[=: ]+\[?([0-9a-f.:]+?)\]?(?::\d+)?(?:\s|,|$)', 1), '') AS client_ip,
            nullif(regexp_extract(message, '(?i)(?:caller|client[_-]service|service)[=: ]+([a-z][\w.-]*)', 1), '') AS caller_svc
@@ -67,35 +69,35 @@ by_trace AS (
     SELECT s.*, c.ts AS c_ts, c.pod AS c_pod, c.svc AS c_svc, c.error_class AS c_class,
            c.source_id AS c_src, c.line_no AS c_line, c.message AS c_msg, 'trace_id' AS link, 0.95 AS conf
     FROM server s JOIN client c ON c.trace_id = s.trace_x
-    QUALIFY row_number() OVER (PARTITION BY s.source_id, s.line_no ORDER BY abs(epoch(s.ts - c.ts))) = 1
+    QUALIFY row_number() OVER (PARTITION BY s.sk ORDER BY abs(epoch(s.ts - c.ts)), c.ts, c.source_id, c.line_no) = 1
 ),
-rest1 AS (SELECT * FROM server s WHERE NOT EXISTS (SELECT 1 FROM by_trace b WHERE b.source_id = s.source_id AND b.line_no = s.line_no)),
+rest1 AS (SELECT * FROM server s WHERE NOT EXISTS (SELECT 1 FROM by_trace b WHERE b.sk = s.sk)),
 by_addr AS (
     SELECT s.*, c.ts AS c_ts, c.pod AS c_pod, c.svc AS c_svc, c.error_class AS c_class,
            c.source_id AS c_src, c.line_no AS c_line, c.message AS c_msg, 'address' AS link, 0.8 AS conf
     FROM rest1 s JOIN pod_ips p ON p.ip = s.client_ip JOIN client c ON c.pod = p.pod
     WHERE abs(epoch(s.ts - c.ts)) <= $tolerance_s::DOUBLE
-    QUALIFY row_number() OVER (PARTITION BY s.source_id, s.line_no ORDER BY abs(epoch(s.ts - c.ts))) = 1
+    QUALIFY row_number() OVER (PARTITION BY s.sk ORDER BY abs(epoch(s.ts - c.ts)), c.ts, c.source_id, c.line_no) = 1
 ),
-rest2 AS (SELECT * FROM rest1 s WHERE NOT EXISTS (SELECT 1 FROM by_addr b WHERE b.source_id = s.source_id AND b.line_no = s.line_no)),
+rest2 AS (SELECT * FROM rest1 s WHERE NOT EXISTS (SELECT 1 FROM by_addr b WHERE b.sk = s.sk)),
 by_svc AS (
     SELECT s.*, c.ts AS c_ts, c.pod AS c_pod, c.svc AS c_svc, c.error_class AS c_class,
            c.source_id AS c_src, c.line_no AS c_line, c.message AS c_msg, 'service' AS link, 0.7 AS conf
     FROM rest2 s JOIN client c ON c.svc IN (s.caller_svc, s.caller_svc || '-service')
     WHERE abs(epoch(s.ts - c.ts)) <= $tolerance_s::DOUBLE
-    QUALIFY row_number() OVER (PARTITION BY s.source_id, s.line_no ORDER BY abs(epoch(s.ts - c.ts))) = 1
+    QUALIFY row_number() OVER (PARTITION BY s.sk ORDER BY abs(epoch(s.ts - c.ts)), c.ts, c.source_id, c.line_no) = 1
 ),
-rest3 AS (SELECT * FROM rest2 s WHERE NOT EXISTS (SELECT 1 FROM by_svc b WHERE b.source_id = s.source_id AND b.line_no = s.line_no)),
+rest3 AS (SELECT * FROM rest2 s WHERE NOT EXISTS (SELECT 1 FROM by_svc b WHERE b.sk = s.sk)),
 client_sorted AS (SELECT * FROM client WHERE ts IS NOT NULL),
-before AS (SELECT s.source_id AS sid, s.line_no AS sln, c.* FROM rest3 s ASOF JOIN client_sorted c ON s.ts >= c.ts),
-after AS (SELECT s.source_id AS sid, s.line_no AS sln, c.* FROM rest3 s ASOF JOIN client_sorted c ON s.ts <= c.ts),
+before AS (SELECT s.sk AS ssk, c.* FROM rest3 s ASOF JOIN client_sorted c ON s.ts >= c.ts),
+after AS (SELECT s.sk AS ssk, c.* FROM rest3 s ASOF JOIN client_sorted c ON s.ts <= c.ts),
 by_time AS (
     SELECT s.*, c.ts AS c_ts, c.pod AS c_pod, c.svc AS c_svc, c.error_class AS c_class,
            c.source_id AS c_src, c.line_no AS c_line, c.message AS c_msg, 'time' AS link, 0.5 AS conf
     FROM rest3 s
-    JOIN (SELECT * FROM before UNION ALL SELECT * FROM after) c ON c.sid = s.source_id AND c.sln = s.line_no
+    JOIN (SELECT * FROM before UNION ALL SELECT * FROM after) c ON c.ssk = s.sk
     WHERE abs(epoch(s.ts - c.ts)) <= $tolerance_s::DOUBLE
-    QUALIFY row_number() OVER (PARTITION BY s.source_id, s.line_no ORDER BY abs(epoch(s.ts - c.ts))) = 1
+    QUALIFY row_number() OVER (PARTITION BY s.sk ORDER BY abs(epoch(s.ts - c.ts)), c.ts, c.source_id, c.line_no) = 1
 ),
 paired AS (
     SELECT * FROM by_trace UNION ALL SELECT * FROM by_addr UNION ALL SELECT * FROM by_svc UNION ALL SELECT * FROM by_time
@@ -103,19 +105,19 @@ paired AS (
 all_server AS (
     SELECT s.*, p.c_ts, p.c_pod, p.c_svc, p.c_class, p.c_src, p.c_line, p.c_msg, p.link, p.conf,
            coalesce(p.c_pod, (SELECT any_value(sp.pod) FROM spans sp WHERE sp.trace_id = s.trace_x)) AS caller_pod
-    FROM server s LEFT JOIN paired p ON p.source_id = s.source_id AND p.line_no = s.line_no
+    FROM server s LEFT JOIN paired p ON p.sk = s.sk
 ),
 deaths AS (SELECT pod, ts FROM ev WHERE kind = 'worker_exit'),
-d_before AS (SELECT a.source_id AS sid, a.line_no AS sln, d.ts, d.pod FROM all_server a ASOF JOIN deaths d ON a.caller_pod = d.pod AND a.ts >= d.ts),
-d_after AS (SELECT a.source_id AS sid, a.line_no AS sln, d.ts, d.pod FROM all_server a ASOF JOIN deaths d ON a.caller_pod = d.pod AND a.ts <= d.ts),
+d_before AS (SELECT a.sk AS ssk, d.ts, d.pod FROM all_server a ASOF JOIN deaths d ON a.caller_pod = d.pod AND a.ts >= d.ts),
+d_after AS (SELECT a.sk AS ssk, d.ts, d.pod FROM all_server a ASOF JOIN deaths d ON a.caller_pod = d.pod AND a.ts <= d.ts),
 -- caller unknown: the nearest death in any pod (weaker, said so by death_pod_basis)
-d_any_before AS (SELECT a.source_id AS sid, a.line_no AS sln, d.ts, d.pod FROM (SELECT * FROM all_server WHERE caller_pod IS NULL) a ASOF JOIN deaths d ON a.ts >= d.ts),
-d_any_after AS (SELECT a.source_id AS sid, a.line_no AS sln, d.ts, d.pod FROM (SELECT * FROM all_server WHERE caller_pod IS NULL) a ASOF JOIN deaths d ON a.ts <= d.ts),
+d_any_before AS (SELECT a.sk AS ssk, d.ts, d.pod FROM (SELECT * FROM all_server WHERE caller_pod IS NULL) a ASOF JOIN deaths d ON a.ts >= d.ts),
+d_any_after AS (SELECT a.sk AS ssk, d.ts, d.pod FROM (SELECT * FROM all_server WHERE caller_pod IS NULL) a ASOF JOIN deaths d ON a.ts <= d.ts),
 nearest_death AS (
-    SELECT sid, sln, x.ts, x.pod FROM (SELECT * FROM d_before UNION ALL SELECT * FROM d_after
+    SELECT ssk, x.ts, x.pod FROM (SELECT * FROM d_before UNION ALL SELECT * FROM d_after
                                        UNION ALL SELECT * FROM d_any_before UNION ALL SELECT * FROM d_any_after) x
-    JOIN all_server a ON a.source_id = x.sid AND a.line_no = x.sln
-    QUALIFY row_number() OVER (PARTITION BY sid, sln ORDER BY abs(epoch(a.ts - x.ts))) = 1
+    JOIN all_server a ON a.sk = x.ssk
+    QUALIFY row_number() OVER (PARTITION BY ssk ORDER BY abs(epoch(a.ts - x.ts)), x.ts, x.pod) = 1
 )
 SELECT a.ts AS server_ts, a.svc AS server_service, a.source_id AS server_source_id, a.line_no AS server_line,
        a.message AS server_message, a.link, a.conf AS link_confidence,
@@ -128,5 +130,5 @@ SELECT a.ts AS server_ts, a.svc AS server_service, a.source_id AS server_source_
        coalesce(abs(epoch(a.ts - nd.ts)) <= $tolerance_s::DOUBLE, false) AS death_aligned,
        (SELECT count(*) FROM client) AS client_errors_total
 FROM all_server a
-LEFT JOIN nearest_death nd ON nd.sid = a.source_id AND nd.sln = a.line_no
-ORDER BY a.ts, a.source_id, a.line_no;
+LEFT JOIN nearest_death nd ON nd.ssk = a.sk
+ORDER BY a.ts, a.source_id, a.line_no, a.sk;

@@ -11,7 +11,8 @@
 -- Columns: pod, service, emfile (count), first_emfile (TIMESTAMPTZ), peak_emfile_per_s,
 --   heap_oom, oom_killed, mem_first_mb, mem_last_mb, mem_peak_mb, mem_growth_mb_per_min (over the
 --   run-up), mem_runup_end (TIMESTAMPTZ, its end),
---   first_memory, last_memory (TIMESTAMPTZ), example_source_id, example_line_no, example_message
+--   first_memory, last_memory (TIMESTAMPTZ), first_error, last_error (TIMESTAMPTZ: the first and last
+--   EMFILE, heap OOM or OOM kill; a pod that logged no memory figures still has a time), example_source_id, example_line_no, example_message
 --   (the first exhaustion line).
 -- Only pods with at least one EMFILE, heap OOM or OOM kill are listed. Run with SET TimeZone = 'UTC'.
 WITH ev AS (
@@ -27,6 +28,7 @@ bad AS (
            min(ts) FILTER (WHERE error_class = 'emfile') AS first_emfile,
            count(*) FILTER (WHERE error_class = 'heap_oom') AS heap_oom,
            count(*) FILTER (WHERE error_class = 'oom_killed' OR kind = 'container_terminated') AS oom_killed,
+           min(ts) AS first_error, max(ts) AS last_error,
            arg_min(source_id, ts) AS example_source_id, arg_min(line_no, ts) AS example_line_no,
            arg_min(message, ts) AS example_message
     FROM ev WHERE kind <> 'memory' GROUP BY pod
@@ -58,7 +60,7 @@ mem AS (
 SELECT b.pod, coalesce(m.service, (SELECT any_value(service) FROM events e WHERE e.pod = b.pod)) AS service,
        b.emfile, b.first_emfile, coalesce(p.peak_emfile_per_s, 0) AS peak_emfile_per_s, b.heap_oom, b.oom_killed,
        m.mem_first_mb, m.mem_last_mb, m.mem_peak_mb, m.mem_growth_mb_per_min, m.mem_runup_end, m.first_memory, m.last_memory,
-       b.example_source_id, b.example_line_no, b.example_message
+       b.first_error, b.last_error, b.example_source_id, b.example_line_no, b.example_message
 FROM bad b LEFT JOIN peak p USING (pod) LEFT JOIN mem m USING (pod)
 WHERE b.emfile > 0 OR b.heap_oom > 0 OR b.oom_killed > 0
 ORDER BY b.emfile + 100 * (b.heap_oom + b.oom_killed) DESC, b.pod;

@@ -10,7 +10,8 @@
 -- shutdown or reload (`received SIGTERM`, `shutting down gracefully`, nginx's `signal 1 (SIGHUP)
 -- received, reconfiguring`); else a crash (non-zero exit code, or a fault signal: SIGSEGV, SIGABRT,
 -- SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGTRAP), a kill (any other signal: SIGKILL, an unannounced
--- SIGTERM) or a death of unknown mode. Signals logged by number (`exited on signal 9`) are named
+-- SIGTERM; or a supervisor's timeout kill, exit_mode timeout: gunicorn's WORKER TIMEOUT) or a death
+-- of unknown mode. Signals logged by number (`exited on signal 9`) are named
 -- at ingest (parsers/catalogue.py). One start per pid: `Worker N online` and `Worker N
 -- started` for the same pid are one start, unless the pid exited in between.
 -- Parameters: $since, $until (TIMESTAMPTZ window), $service (VARCHAR or NULL).
@@ -41,7 +42,7 @@ pods AS (
     SELECT pod, any_value(service) AS service, max(host) AS host FROM ev GROUP BY pod
 ),
 all_exits AS (
-    SELECT x.pod, x.pid, x.ts, x.line_no, x.exit_code, x.signal,
+    SELECT x.pod, x.pid, x.ts, x.line_no, x.exit_code, x.signal, lower(x.attrs->>'exit_mode') AS exit_mode,
            coalesce(x.exit_code = 0 OR lower(x.attrs->>'exit_mode') = 'graceful'
                     OR (x.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
                         AND {'p': x.pod, 't': x.ts} IN (  -- exits within 60 s after their pod's shutdown: one join, not a subquery per row
@@ -61,7 +62,7 @@ starts AS (
        OR EXISTS (SELECT 1 FROM all_exits x WHERE x.pod = a.pod AND x.pid = a.pid AND x.ts > a.prev_ts AND x.ts <= a.ts)
 ),
 exits AS (
-    SELECT pod, pid, ts, exit_code, signal,
+    SELECT pod, pid, ts, exit_code, signal, exit_mode,
            row_number() OVER (PARTITION BY pod ORDER BY ts, line_no) AS death_no,
            count(*) OVER (PARTITION BY pod) AS n_deaths
     FROM all_exits WHERE NOT graceful
@@ -89,7 +90,7 @@ per_second AS (
 ),
 codes AS (
     SELECT pod, string_agg(code || ':' || n, ', ' ORDER BY n DESC, code) AS exit_codes
-    FROM (SELECT pod, coalesce(signal, CAST(exit_code AS VARCHAR), '?') AS code, count(*) AS n
+    FROM (SELECT pod, coalesce(signal, CAST(exit_code AS VARCHAR), exit_mode, '?') AS code, count(*) AS n
           FROM exits GROUP BY pod, code)
     GROUP BY pod
 ),
@@ -97,8 +98,9 @@ s_agg AS (SELECT pod, count(*) AS starts FROM starts GROUP BY pod),
 x_agg AS (
     SELECT pod, count(*) AS exits, count(*) FILTER (WHERE signal = 'SIGKILL') AS sigkill_exits,
            count(*) FILTER (WHERE (exit_code IS NOT NULL AND exit_code <> 0) OR signal IN ('SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGSYS', 'SIGTRAP')) AS crash_exits,
-           count(*) FILTER (WHERE signal IS NOT NULL AND signal NOT IN ('SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGSYS', 'SIGTRAP')
-                            AND coalesce(exit_code, 0) = 0) AS killed_exits,
+           count(*) FILTER (WHERE (signal IS NOT NULL AND signal NOT IN ('SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGSYS', 'SIGTRAP')
+                             AND coalesce(exit_code, 0) = 0)
+                            OR (exit_mode = 'timeout' AND signal IS NULL AND exit_code IS NULL)) AS killed_exits,
            min(ts) AS first_exit, max(ts) AS last_exit,
            CASE WHEN count(*) > 1 AND epoch(max(ts) - min(ts)) > 0
                 THEN round(count(*) / epoch(max(ts) - min(ts)), 3) END AS mean_deaths_per_s

@@ -62,3 +62,21 @@ def test_json_has_sql_only_when_asked(db):
     assert [f["id"] for f in full["findings"]] == [f["id"] for f in plain["findings"]]
     for f in full["findings"]:
         assert f["sql"]["file"].startswith("queries/") and "SELECT" in f["sql"]["text"].upper()
+
+
+def test_last_on_a_log_where_no_line_is_an_event(tmp_path):
+    """Loghub HDFS: no rule matches a line, so there are no events; --last still ends at the newest
+    line (the end of its minute in the line index), not at the whole span of the data."""
+    from conftest import loghub
+
+    path = loghub("HDFS")
+    db = str(tmp_path / "h.duckdb")
+    assert CliRunner().invoke(main, ["ingest", str(path), "--db", db, "-q"]).exit_code == 0
+    newest = max(ln.split()[0] + ln.split()[1] for ln in path.read_text().splitlines() if ln[:6].isdigit())
+    want_end = dt.datetime.strptime(newest, "%y%m%d%H%M%S").replace(second=0, tzinfo=dt.UTC) + dt.timedelta(minutes=1)
+    res = _scan(db, "--last", "1h", "-f", "json")
+    assert res.exit_code == 0, res.output
+    w = json.loads(res.stdout)["window"]
+    end = _t(w["end"])
+    assert dt.timedelta(0) <= want_end - end <= dt.timedelta(microseconds=1)
+    assert end - _t(w["start"]) == dt.timedelta(hours=1)

@@ -29,6 +29,7 @@ from . import (
     uneven_worker_load,
     worker_death_spiral,
     worker_sizing,
+    worker_timeout,
 )
 from .base import Advice, RootRole, Rule
 
@@ -38,6 +39,7 @@ REGISTRY: list[Rule] = [
     request_amplification.RULE,
     paired_errors.RULE,
     exit_precursor.RULE,
+    worker_timeout.RULE,
     feedback_loop.RULE,
     near_miss.RULE,
     event_loop_block.RULE,

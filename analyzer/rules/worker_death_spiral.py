@@ -14,6 +14,12 @@ from .base import Advice, RootRole, Rule
 QUERIES = ("worker_lifecycle",)
 
 
+def _timeouts(exit_codes: str | None) -> int:
+    """Deaths a supervisor's timeout kill caused, from the exit-code histogram ('timeout:11, 1:2')."""
+    return sum(int(n) for code, _, n in (p.strip().rpartition(":") for p in (exit_codes or "").split(","))
+               if code == "timeout" and n.isdigit())
+
+
 def detect(ctx: Context) -> list[Finding]:
     out = []
     for r in ctx.run("worker_lifecycle", {"service": ctx.opts.service}):
@@ -45,7 +51,9 @@ def detect(ctx: Context) -> list[Finding]:
             title=(f"Worker crash loop in {r['pod']}, contained: "
                    + " and ".join(x for x in ("respawn backs off" if r["respawn_backs_off"] else "",
                                               "circuit breaker opened" if r["circuit_opens"] else "") if x)
-                   if contained else f"Worker {'death spiral' if sev == 'incident' else 'crash loop'} in {r['pod']}"),
+                   if contained else f"Workers of {r['pod']} killed for timeouts and respawned"
+                   if _timeouts(r["exit_codes"]) >= r["exits"] / 2
+                   else f"Worker {'death spiral' if sev == 'incident' else 'crash loop'} in {r['pod']}"),
             entity={"service": r["service"], "pod": r["pod"], "host": r["host"]},
             start=r["first_exit"], end=r["last_exit"],
             metrics={"deaths": r["exits"], "worker_starts": r["starts"], "peak_deaths_per_s": r["peak_deaths_per_s"],

@@ -17,7 +17,7 @@ def by_rule(rep, rule):
 
 def test_chain_names_trigger_mechanism_symptoms(golden):
     rep = golden["report"]
-    assert rep["schema_version"] == 1 and rep["incident"] is True
+    assert rep["schema_version"] == 2 and rep["incident"] is True
     trig = by_rule(rep, "host_shape_outlier")
     assert len(trig) == 1 and trig[0]["entity"]["pod"] == POD
     assert rep["root_cause"] == trig[0]["id"]

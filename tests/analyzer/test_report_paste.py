@@ -270,14 +270,20 @@ def _parse(page: str) -> _Page:
     return p
 
 
-def _check_html(page: str, report: dict) -> _Page:
+def _self_contained(page: str) -> _Page:
     assert page.startswith("<!doctype html>")
     p = _parse(page)
     # self-contained: no script, no external style, font, frame or image; nothing fetched
     assert not {"script", "link", "iframe", "img", "object", "embed"} & set(p.tags), set(p.tags)
     for tag, k, v in p.attrs:
         assert not re.match(r"\s*(https?:|//|javascript:)", v, re.I), (tag, k, v)
-    assert "@import" not in page and "url(" not in page
+        assert not (k == "href" and not v.startswith("#")), (tag, k, v)  # links only within the page
+    assert "@import" not in page and "url(" not in page.replace("url(#arrow)", "")
+    return p
+
+
+def _check_html(page: str, report: dict) -> _Page:
+    p = _self_contained(page)
     text = re.sub(r"\s+", " ", "".join(p.text))
     root = next(f for f in report["findings"] if f["id"] == report["root_cause"])
     assert re.sub(r"\s+", " ", people(root["title"])) in text
@@ -351,3 +357,44 @@ def test_html_keeps_hostile_log_text_as_text(golden):
     text = "".join(p.text)
     assert "<script>alert(1)</script>" in text  # shown, escaped in the source
     assert "<script>" not in page and "hunter2" not in page
+
+
+# every sample bundle (incident with its history; repro holds the programs, not logs)
+ALL_SAMPLES = sorted(p.name for p in SAMPLES.iterdir() if p.is_dir() and p.name not in ("repro", "history"))
+
+
+def _chain_svg(page: str) -> str:
+    m = re.search(r'<svg class="chain".*?</svg>', page, re.S)
+    return m.group(0) if m else ""
+
+
+@pytest.mark.parametrize("bundle", ALL_SAMPLES)
+def test_every_sample_html_renders_offline_with_its_chain(bundle, tmp_path):
+    """The HTML of each sample: one self-contained page; its chain drawn as an inline SVG with a box
+    per finding of the chain (linked to its section) and an arrow per link; in headless Chromium,
+    offline, the chain is in the rendered page with every title."""
+    paths = [require(SAMPLES / bundle)] + ([require(SAMPLES / "history")] if bundle == "incident" else [])
+    db = str(tmp_path / "t.duckdb")
+    _invoke("ingest", *map(str, paths), "--db", db, "-q")
+    rep = json.loads(_report(db, tmp_path, "--format", "json"))
+    page = _report(db, tmp_path, "--format", "html")
+    _self_contained(page)
+    svg = _chain_svg(page)
+    in_chain = {c[k] for c in rep["chain"] for k in ("cause", "effect")}
+    assert svg.count('<g class="node">') == len(in_chain)
+    assert svg.count("marker-end=") == len(rep["chain"])
+    for fid in in_chain:
+        assert f'href="#f-{fid}"' in svg
+    if rep["root_cause"] and rep["root_cause"] in in_chain:
+        assert "(root cause)" in svg
+    if CHROMIUM:
+        path = tmp_path / f"{bundle}.html"
+        path.write_text(page, encoding="utf-8")
+        dom = _render_in_chromium(path)
+        assert "<h2>Causal chain</h2>" in dom, dom[-2000:]
+        if in_chain:
+            shown = re.sub(r"<[^>]+>", " ", _chain_svg(dom))
+            by_id = {f["id"]: f for f in rep["findings"]}
+            for fid in in_chain:  # the first words of each title are drawn in its box
+                first = html.escape(people(by_id[fid]["title"]).split()[0], quote=False)
+                assert first in shown, (fid, first)

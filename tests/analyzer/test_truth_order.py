@@ -131,3 +131,32 @@ def test_real_roots_precede_their_impact(cli, bundle):
         checked += 1
         assert ts(root["start"]) <= first + dt.timedelta(seconds=2), (bundle, kind, root["start"], first)
     assert checked, (bundle, root["explains"])
+
+
+def test_passed_over_candidates_are_collected():
+    late = finding("exit_precursor", 15.0, DEATHS, onset=10.0)
+    spiral = finding("worker_death_spiral", 10.0, DEATHS, onset=10.0, severity="info")
+    passed: list = []
+    assert root_cause([late, spiral], [Link(late, spiral, "exits after it")], passed_over=passed) is None
+    assert passed == [late]
+
+
+def test_no_root_says_why_when_every_candidate_came_late(cli):
+    # a real report, its root passed over as if it had begun after the impact: the text must not
+    # claim that nothing explains the impact (it names the late finding and the first impact)
+    from pmortem.analyzer.redact import Redactor
+    from pmortem.analyzer.render import render_markdown, trim_ts
+
+    cli.ok("ingest", str(require(SAMPLES / "eventloop")), "-q")
+    rep = json.loads(cli.ok("report", "--format", "json").stdout)
+    assert rep["root_cause"] and rep["root_passed_over"] == []
+    late = next(f for f in rep["findings"] if f["id"] == rep["root_cause"])
+    rep["root_cause"], rep["root_passed_over"] = None, [late["id"]]
+    for x in rep["findings"] + rep["hypotheses"]:  # the JSON keeps each query's text once, in sql_files
+        if x.get("sql"):
+            x["sql"]["text"] = rep["sql_files"][x["sql"]["file"]]
+    md = render_markdown(rep, Redactor([]), sql="none")
+    assert "no finding explains the observed impact" not in md
+    section = md.split("## Root cause", 1)[1].split("\n## ", 1)[0]
+    assert late["title"] in section and "began after the first of it" in section
+    assert trim_ts(rep["impact"]["first"]) in section and "cannot have caused it" in section

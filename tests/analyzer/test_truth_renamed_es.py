@@ -1,7 +1,6 @@
 """samples/renamed and samples/es-search-lines (issue 12): root cause, onset and key numbers against
-each bundle's expected.json and against numbers computed here from the raw files. Only the parts
-whose entities already work: the `_search` export itself (samples/es-search) needs the parser's
-re-joining and entity inference first."""
+each bundle's expected.json and against numbers computed here from the raw files; the `_search`
+export of the same logs (samples/es-search) against its line export."""
 
 from __future__ import annotations
 
@@ -83,3 +82,53 @@ def test_es_search_lines_root_cause(cli):
     for c in rep["chain"]:  # no edge cites a weak or negative correlation as support
         for r in re.findall(r"r = (-?[\d.]+)", c["basis"]):
             assert float(r) >= 0.5, c
+
+
+def test_es_search_export_pairs_errors_as_its_line_export(cli, tmp_path):
+    """The `_search` export holds the same logs as es-search-lines; its hits all sit on line 1 of a
+    one-line file, so (source, line) names no single event there. Pairing must not mix them up:
+    the same server errors, pairs and death alignment as the line export, offsets within 10 ms, and
+    the same answer on every run (it used to depend on the order DuckDB read the rows in)."""
+
+    def paired(bundle):
+        rep = _report(cli, SAMPLES / bundle)
+        (f,) = [f for f in rep["findings"] if f["rule"] == "paired_client_server_errors"]
+        return f["metrics"]
+
+    exp = json.loads(require(SAMPLES / "es-search" / "expected.json").read_text())
+    lines = paired("es-search-lines")
+    cli.db = str(tmp_path / "es.duckdb")
+    es = paired("es-search")
+    assert es["server_errors"] == lines["server_errors"] == exp["root_cause"]["paired_server_errors"]
+    assert (es["pairs"], es["death_aligned"], es["links"]) == (lines["pairs"], lines["death_aligned"], lines["links"])
+    assert abs(es["median_offset_s"] - lines["median_offset_s"]) <= 0.01
+    assert abs(es["median_offset_s"]) <= es["tolerance_s"]
+
+
+def test_es_search_export_reports_as_its_line_export(cli, tmp_path):
+    """The `_search` export (samples/es-search) and the line export (es-search-lines) of the same
+    logs: the same root cause, findings, severities and chain, starts within the millisecond the
+    `@timestamp` field keeps, and the same key numbers."""
+    def findings(rep):
+        by = {f["id"]: f for f in rep["findings"]}
+        key = {i: (f["rule"], f["entity"].get("pod") or f["entity"].get("service")) for i, f in by.items()}
+        return by, key
+
+    lines = _report(cli, SAMPLES / "es-search-lines")
+    cli.db = str(tmp_path / "es.duckdb")
+    es = _report(cli, SAMPLES / "es-search")
+    (lb, lk), (eb, ek) = findings(lines), findings(es)
+    assert lk[lines["root_cause"]] == ek[es["root_cause"]] == ("host_shape_outlier", "campaign-7f9c6d5b8-x2k9p")
+    assert sorted((lk[i], lb[i]["severity"]) for i in lb) == sorted((ek[i], eb[i]["severity"]) for i in eb)
+    assert sorted((lk[c["cause"]], lk[c["effect"]]) for c in lines["chain"]) == \
+        sorted((ek[c["cause"]], ek[c["effect"]]) for c in es["chain"])
+    by_key = {(ek[i], eb[i]["start"][:23]): eb[i] for i in eb}
+    checked = 0
+    for i, f in lb.items():
+        twin = by_key.get((lk[i], f["start"][:23]))  # the same finding, its start cut to the millisecond
+        assert twin is not None, (lk[i], f["start"])
+        for k in ("deaths", "worker_starts", "cpu_count", "factor", "server_errors", "pairs", "max_lag_ms", "blocks"):
+            if k in f["metrics"]:
+                assert twin["metrics"][k] == f["metrics"][k], (lk[i], k)
+                checked += 1
+    assert checked >= 8

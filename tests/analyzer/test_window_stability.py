@@ -90,3 +90,19 @@ def test_same_findings(pair):
     assert set(fa) == set(fb)
     for fid, f in fa.items():
         assert (f["rule"], f["severity"], f["metrics"]) == (fb[fid]["rule"], fb[fid]["severity"], fb[fid]["metrics"]), f["rule"]
+
+
+def test_the_island_with_most_impact_wins_over_an_earlier_sharper_burst(cli):
+    """The 48-core pod's log with a month of startup history: the history holds an earlier spiral
+    (2022-04-06, fewer deaths, a busier peak minute). The incident is the island with the most
+    bad events, so the window is the 04-08 night and the 04-06 spiral is its near miss, not the
+    other way round."""
+    pod_log = require(SAMPLES / "incident" / "campaign-7f9c6d5b8-x2k9p.log")
+    deaths = sum("died (" in ln for ln in pod_log.read_text().splitlines())
+    cli.ok("ingest", str(pod_log), str(require(SAMPLES / "history")), "-q")
+    rep = json.loads(cli.ok("report", "--format", "json").stdout)
+    assert rep["window"]["start"].startswith("2022-04-08")
+    spiral = next(f for f in rep["findings"] if f["rule"] == "worker_death_spiral")
+    assert (spiral["entity"]["pod"], spiral["metrics"]["deaths"]) == ("campaign-7f9c6d5b8-x2k9p", deaths)
+    near = [f for f in rep["findings"] if f["rule"] == "near_miss"]
+    assert near and all(f["start"] < "2022-04-08" for f in near)

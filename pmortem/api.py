@@ -155,6 +155,10 @@ def ingest(
     config: str | os.PathLike | None = None,
     wait: float = 10.0,
     progress: bool | None = False,
+    engine: str = "local",
+    out: str | os.PathLike | None = None,
+    spark_master: str | None = None,
+    split_size: str | int | None = None,
 ) -> IngestSummary:
     """Parse log files, directories, globs, .gz/.zst files (or "-" for stdin) into the database
     `db` (created when missing, upgraded when older). Safe to repeat: unchanged files are
@@ -164,8 +168,18 @@ def ingest(
     sources that carry no metadata). Returns an IngestSummary: `.sources` (one SourceSummary
     each: path, action, format, lines, events, rejected, error), `.totals()`, `.seconds`.
     A damaged source (a truncated gzip, say) is kept as far as it reads and named in its
-    `error`; it does not raise."""
+    `error`; it does not raise.
+
+    engine="spark": parse on Apache Spark (pip install 'pmortem[spark]') into the Parquet dataset
+    `out` instead of `db` (pmortem/spark; `report(data=out)` reads it); `spark_master` (default:
+    spark-submit's, else local[*]), `split_size`: the byte range per task of a large plain file."""
     ingest_environment()
+    if engine not in ("local", "spark"):
+        raise UserError(f"unknown engine {engine!r}; choose local or spark")
+    if engine == "spark" and out is None:
+        raise UserError("--engine spark writes a Parquet dataset: pass --out DIR")
+    if engine == "local" and (out is not None or spark_master is not None):
+        raise UserError("--out and --spark-master go with --engine spark")
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     paths = [os.fspath(p) for p in paths]
@@ -193,6 +207,22 @@ def ingest(
         memory_limit=mem,
         config_path=os.fspath(config) if config is not None else None,
     )
+    if engine == "spark":
+        from .spark import ingest as run_spark
+
+        split = None
+        if split_size is not None:
+            m = _SIZE_RE.fullmatch(str(split_size)) if not isinstance(split_size, int) else None
+            split = (
+                split_size
+                if isinstance(split_size, int)
+                else (int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]) if m else None)
+            )
+            if not split or split < 1:
+                raise UserError(f"split size {split_size!r} is not a size; use bytes or e.g. 64MiB, 1GB")
+        return run_spark(
+            paths, os.fspath(out), opts, master=spark_master, split_bytes=split, progress=progress
+        )
     return run(paths, os.fspath(db), opts, progress=progress)
 
 
@@ -286,7 +316,8 @@ def check_data(
     # data is every line read: events, the requests counted in the rollup (parsers/requests.py),
     # and the per-minute line index, which holds the lines no rule made an event of (a log of
     # plain lines, or of request lines alone, is data); each row with the span it covers
-    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    # (information_schema: tables and views; `report --data`'s tables are views over Parquet)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     parts = ["SELECT ts AS lo, ts AS hi, service, pod FROM events"]
     if "requests" in tables:
         parts.append("SELECT first_ts, last_ts, service, pod FROM requests")
@@ -354,6 +385,7 @@ def report(
     memory_limit: str | int | None = None,
     threads: int | None = None,
     progress: bool | None = False,
+    data: str | os.PathLike | None = None,
 ) -> Report:
     """The postmortem of the database `db`, opened read-only (the file is never written).
 
@@ -390,7 +422,14 @@ def report(
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise UserError(f"threads {threads!r} must be a whole number of at least 1")
     mem = parse_size(memory_limit, "memory limit") if memory_limit is not None else REPORT_MEMORY_LIMIT
-    con = open_existing(db, wait=wait, read_only=True)
+    if data is not None:
+        # a Parquet dataset (`ingest --engine spark --out DIR`): DuckDB views over its files
+        from .db import open_data
+
+        db = os.fspath(data)
+        con = open_data(db)
+    else:
+        con = open_existing(db, wait=wait, read_only=True)
     stages = Stages(Analysis.stages(), enabled=progress)
     try:
         con.execute("SET memory_limit = ?", [mem])

@@ -259,6 +259,21 @@ def db_option(f):
     return wrapper
 
 
+data_option = click.option(
+    "--data",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="A Parquet dataset (`ingest --engine spark --out DIR`) instead of --db, read through DuckDB views.",
+)
+
+
+def _open_read(db: str, wait: float, data: str | None):
+    """The database read-only, or the Parquet dataset `data` when given."""
+    from .db import open_data, open_existing
+
+    return open_data(data) if data else open_existing(db, wait=wait, read_only=True)
+
+
 config_option = click.option(
     "--config",
     "config_path",
@@ -483,6 +498,29 @@ def main() -> None:
     help="DuckDB memory limit (default 512MB; 256MB with --store-lines), e.g. 1GB or 1.5GiB.",
 )
 @config_option
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="local: this machine, into --db. spark: Apache Spark (pip install 'pmortem[spark]'), into a "
+    "Parquet dataset --out DIR that `report --data DIR` reads.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="--engine spark: the Parquet dataset directory.",
+)
+@click.option(
+    "--spark-master",
+    help="--engine spark: the master URL, e.g. 'local[2]' or spark://host:7077 (default: spark-submit's, "
+    "else local[*]).",
+)
+@click.option(
+    "--split-size",
+    help="--engine spark: bytes per task of a large uncompressed file (default 128MiB), e.g. 64MiB.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def ingest(
     paths,
@@ -500,6 +538,10 @@ def ingest(
     threads,
     memory_limit,
     config_path,
+    engine,
+    out_dir,
+    spark_master,
+    split_size,
     quiet,
 ):
     """Parse log files, directories, globs, .gz/.zst files or - (stdin) into the database.
@@ -533,7 +575,13 @@ def ingest(
         config=config_path,
         wait=wait,
         progress=None if not quiet else False,
+        engine=engine,
+        out=out_dir,
+        spark_master=spark_master,
+        split_size=split_size,
     )
+    if engine == "spark":
+        db = out_dir
     global _ended_cleanly
     _ended_cleanly = True  # the database is closed: the console entry may skip the teardown
     damaged = [s for s in summary.sources if s.error and s.action != "refused"]
@@ -614,7 +662,8 @@ def _say(text: str, err: bool = True) -> None:
     is_flag=True,
     help="Open the database writable (DELETE, UPDATE, CREATE ...); without it the query runs read-only.",
 )
-def sql(query, db, wait, fmt, out, write):
+@data_option
+def sql(query, db, wait, fmt, out, write, data):
     """Run an ad-hoc SQL query against the database (tables: sources, events, rejects, line_index, lines).
 
     The database is opened read-only unless --write is given.
@@ -629,7 +678,9 @@ def sql(query, db, wait, fmt, out, write):
 
     from .db import open_existing
 
-    con = open_existing(db, wait=wait, read_only=not write)
+    if data and write:
+        raise UserError("--write changes a database; a Parquet dataset (--data) is read-only")
+    con = _open_read(db, wait, data) if data else open_existing(db, wait=wait, read_only=not write)
     try:
         cur = con.execute(query)
         cols = [d[0] for d in cur.description] if cur.description else []
@@ -678,7 +729,8 @@ SOURCE_COLUMNS = [
 @db_option
 @format_option()
 @out_option("the list")
-def sources(db, wait, fmt, out):
+@data_option
+def sources(db, wait, fmt, out, data):
     """List ingested sources: format, entities, time span, and the line accounting.
 
     Every line is either parsed or rejected: lines = lines_parsed + lines_rejected.
@@ -692,9 +744,8 @@ def sources(db, wait, fmt, out):
       pmortem sources -f json | jq '.[] | select(.lines_rejected > 0)'
     """
     from .analyzer.sqlrun import load_sql
-    from .db import open_existing
 
-    con = open_existing(db, wait=wait, read_only=True)
+    con = _open_read(db, wait, data)
     try:
         cur = con.execute(f"SELECT {', '.join(SOURCE_COLUMNS)} FROM sources ORDER BY source_id")
         rows = cur.fetchall()
@@ -789,6 +840,7 @@ def _command_line(name: str) -> str:
 )
 @click.option("--quiet", "-q", is_flag=True, help="No stage line on stderr.")
 @config_option
+@data_option
 def report(
     db,
     wait,
@@ -804,6 +856,7 @@ def report(
     memory_limit,
     quiet,
     config_path,
+    data,
 ):
     """Write the postmortem: trigger, mechanism, symptoms, evidence and the SQL behind every number.
 
@@ -842,6 +895,7 @@ def report(
         memory_limit=memory_limit,
         threads=threads,
         progress=False if quiet else None,
+        data=data,
     )
     from .analyzer.render import sidecar_path
 
@@ -909,6 +963,7 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "incident": 2}
     help="JSON: add each finding's query (file, parameters and text); left out by default.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
+@data_option
 def scan(
     paths,
     db,
@@ -925,6 +980,7 @@ def scan(
     out,
     with_sql,
     quiet,
+    data,
 ):
     """Unattended check for cron/CI: ingest PATHS (if any), analyse the window, tell what is NEW.
 
@@ -949,6 +1005,10 @@ def scan(
         raise UserError("--since must be before --until")
     from .scanstate import inputs_unchanged
 
+    if data and paths:
+        raise UserError(
+            "scan --data reads a Parquet dataset as it is; add PATHS with `pmortem ingest --engine spark PATHS --out DIR`"
+        )
     if paths and not inputs_unchanged(list(paths), db, wait):
         from .api import ingest as run_ingest
 
@@ -965,7 +1025,15 @@ def scan(
         for p, why in summary.refused:
             _say(f"warning: skipped {p}: {why}")
     res = run_scan(
-        db, since=since, until=until, last=last, config=config_path, wait=wait, all_=all_, dry_run=dry_run
+        db,
+        since=since,
+        until=until,
+        last=last,
+        config=config_path,
+        wait=wait,
+        all_=all_,
+        dry_run=dry_run,
+        data=data,
     )
     new = res.report
     hits = [f for f in new if SEVERITY_RANK.get(f["severity"], 0) >= SEVERITY_RANK[fail_on]]

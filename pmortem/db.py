@@ -447,3 +447,11 @@ def open_existing(path: str, *, wait: float = 10.0, read_only: bool = False) -> 
             f"no database at {path}; run `pmortem ingest PATH... --db {path}` first, or pass --db"
         )
     return connect(path, wait=wait, read_only=read_only)
+
+
+def open_data(path: str) -> duckdb.DuckDBPyConnection:
+    """A Parquet dataset written by `pmortem ingest --engine spark --out DIR`: an in-memory
+    connection whose tables are views over its files (pmortem/spark/dataset.py)."""
+    from .spark.dataset import open_dataset
+
+    return open_dataset(path)

@@ -132,7 +132,11 @@ def _quiet_gc():
         gc.unfreeze()
 
 
-def _ingest(paths: list[str], db_path: str, opts: IngestOptions | None, progress: bool | None) -> IngestSummary:
+def _ingest(paths: list[str], db_path: str, opts: IngestOptions | None, progress: bool | None,
+            engine=None) -> IngestSummary:
+    """`engine`: another way to parse (pmortem/spark): `engine.prepare(con, files, formats, sizes)`
+    before the sources are stored, and `engine.chunk_source` in place of `_chunk_source`; the
+    rest (fingerprints, store, counts, entity resolution) is this module's, unchanged."""
     opts = opts or IngestOptions()
     t0 = time.monotonic()
     if opts.input_format and opts.input_format not in INPUT_FORMATS:
@@ -198,8 +202,13 @@ def _ingest(paths: list[str], db_path: str, opts: IngestOptions | None, progress
         # line-per-record exports first: when the same event also arrives in a whole JSON
         # document (spans in OTLP and in JSON lines), the copy kept quotes a real line
         with limits_scope(limits):
-            for f in sorted(files, key=lambda f: formats[f] in DOCUMENT_FORMATS):
-                summary.sources.append(_ingest_one(con, f, sizes[f], formats, opts, cat, cfg_labels, flags, prog))
+            order = sorted(files, key=lambda f: formats[f] in DOCUMENT_FORMATS)
+            make_source = _chunk_source
+            if engine is not None:
+                engine.prepare(con, order, formats, sizes)
+                make_source = engine.chunk_source
+            for f in order:
+                summary.sources.append(_ingest_one(con, f, sizes[f], formats, opts, cat, cfg_labels, flags, prog, make_source))
         if not opts.threads:
             con.execute("RESET threads")  # the updates across all of a database's events
         resolve_entities(con)
@@ -211,7 +220,7 @@ def _ingest(paths: list[str], db_path: str, opts: IngestOptions | None, progress
     return summary
 
 
-def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, prog) -> SourceSummary:
+def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, prog, make_source=None) -> SourceSummary:
     abspath = "-" if path == "-" else str(Path(path).resolve())
     comp = compression_of(path) if path != "-" else None
     head_hash = tail_hash = None
@@ -312,7 +321,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
     )
     state = ReadState()
     out = SourceSummary(path, source_id, action, fmt)
-    src = _chunk_source(path, fmt, ctx, opts, size, skip_bytes, first_line, state)
+    src = (make_source or _chunk_source)(path, fmt, ctx, opts, size, skip_bytes, first_line, state)
     if isinstance(src, DocumentSource) and skip_bytes:
         # a document cannot be resumed half-way: start it again
         forget_rows(con, source_id)
@@ -430,7 +439,9 @@ def _store(con, source_id: int, src: ChunkSource, dedup: bool, out: SourceSummar
     with contextlib.closing(iter(src)) as steps:
         for st in steps:
             # requests as rollups: every request counted, only the notable ones kept as events
-            res = split_requests(st.res, cat.slow_request_ms, keep_all=cat.request_events == "all")
+            # (a source whose parser rolled its requests up already: pmortem/spark)
+            res = st.res if getattr(src, "rolled_up", False) else split_requests(
+                st.res, cat.slow_request_ms, keep_all=cat.request_events == "all")
             commit_chunk(con, source_id, res, st.bytes_done, st.lines_done, dedup, tail_at=st.tail_at)
             out.lines += res.n_lines
             out.events += res.events.height

@@ -161,16 +161,18 @@ def analyse(
     last: dt.timedelta | None,
     config: str | None,
     wait: float,
+    data: str | None = None,
 ) -> tuple[dict, list[dict], str, bool]:
     """The window (--last ends at the newest event) and the findings that overlap it, the cache
     key, and whether they came from the cache (the last scan's analysis, nothing having changed).
     Read-only; runs the rules' detectors only (no hypotheses, timeline or template surge)."""
     from .api import check_data
-    from .db import open_existing
+    from .db import open_data, open_existing
 
-    con = open_existing(db, wait=wait, read_only=True)
+    # data: a Parquet dataset (`ingest --engine spark --out DIR`), read through DuckDB views
+    con = open_data(data) if data else open_existing(db, wait=wait, read_only=True)
     try:
-        check_data(con, db, since, until, None)
+        check_data(con, data or db, since, until, None)
         key = cache_key(con, since, until, last, config)
         hit = con.execute('SELECT "window", findings FROM scan_cache WHERE key = $k', {"k": key}).fetchone()
         if hit:  # nothing changed since the last scan: its analysis stands (and polars stays unimported)
@@ -270,6 +272,7 @@ def update_state(
     wait: float,
     dry_run: bool = False,
     cache: tuple[str, bool] | None = None,
+    data: str | None = None,
 ) -> ScanResult:
     """Decide what this scan tells, and remember it, in one short writable transaction
     (dry_run: decide only, through a read-only connection; nothing is written)."""
@@ -278,8 +281,14 @@ def update_state(
 
     res = ScanResult(window=window, findings=findings)
     now = _now()
-    # the analysis has checked the schema version
-    con = connect(db, wait=wait, read_only=dry_run, migrate=False)
+    # the analysis has checked the schema version. A Parquet dataset keeps no scan memory (it
+    # is never written): its scan_findings is an empty table of an in-memory connection
+    if data:
+        from .db import open_data
+
+        con = open_data(data)
+    else:
+        con = connect(db, wait=wait, read_only=dry_run, migrate=False)
     try:
         con.execute("BEGIN TRANSACTION")
         ids = [f["id"] for f in findings]
@@ -380,10 +389,15 @@ def scan(
     wait: float = 10.0,
     all_: bool = False,
     dry_run: bool = False,
+    data: str | None = None,
 ) -> ScanResult:
     t = time.perf_counter()
-    window, findings, key, cached = analyse(db, since=since, until=until, last=last, config=config, wait=wait)
-    res = update_state(db, window, findings, all_=all_, wait=wait, dry_run=dry_run, cache=(key, cached))
+    window, findings, key, cached = analyse(
+        db, since=since, until=until, last=last, config=config, wait=wait, data=data
+    )
+    res = update_state(
+        db, window, findings, all_=all_, wait=wait, dry_run=dry_run, cache=(key, cached), data=data
+    )
     res.cached = cached
     res.seconds = time.perf_counter() - t
     return res
@@ -528,7 +542,8 @@ class PruneResult:
 
 
 def _tables(con) -> set[str]:
-    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    # (information_schema: tables and views; `scan --data`'s tables are views over Parquet)
+    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
 
 
 def newest(con, until: dt.datetime | None = None) -> dt.datetime | None:

@@ -165,25 +165,38 @@ class _ChunkSizer:
 
 
 class PreadSource(ChunkSource):
-    """A plain file read in place: a chunk's unfinished last event is read again with the next chunk."""
+    """A plain file read in place: a chunk's unfinished last event is read again with the next chunk.
+
+    `end` (None: the file's end) stops the read there: the Spark engine reads a byte range of a
+    file this way, its end a cut (pmortem/spark/tasks.py `find_cut`) parsed as final, nothing left
+    over, unless the range is the file's `last` (its open tail then a chunk of its own, as here)."""
+
+    end: int | None = None
+    last: bool = True
 
     def __iter__(self) -> Iterator[Step]:
         off, line = self.start, self.first_line
         in_tail = False  # reading the file's open tail: its last event, stored on its own
         sizer = _ChunkSizer(self.chunk_bytes)
+        stop = self.end
         with PlainReader(self.path, self.chunk_bytes) as reader:
-            while True:
-                view, end, eof = reader.read_at(off, 0, sizer.limit)
+            while stop is None or off < stop:
+                view, end, eof = reader.read_at(off, 0, sizer.limit if stop is None else min(sizer.limit, stop - off))
                 if view is None:
                     break
-                res = parse_chunk(Chunk(view, line, off), self.ctx, final=eof and in_tail)
+                if stop is not None and end >= stop:
+                    # the range's end is a line start: cut there even when a longer read went past it
+                    if end > stop:
+                        view = view[: stop - off]
+                    end, eof = stop, True
+                res = parse_chunk(Chunk(view, line, off), self.ctx, final=eof and (in_tail or not self.last))
                 if res.tail_offset is not None:
                     bytes_done, lines_done = res.tail_offset, res.tail_line - 1
                 else:
                     bytes_done, lines_done = end, line - 1 + res.n_lines
                 # the open tail: read as a chunk of its own, or a last chunk that could not be cut
                 # (its one event starts at its first line): either way an append may continue it
-                open_tail = eof and (in_tail or res.tail_offset is None)
+                open_tail = self.last and eof and (in_tail or res.tail_offset is None)
                 self.pos = max(bytes_done, off)
                 yield Step(res, off, line, bytes_done, lines_done, max(bytes_done - off, 0),
                            (off, line) if open_tail else None)

@@ -22,9 +22,9 @@ import os
 import pickle
 from collections.abc import Iterator
 
-from ..chunks import ChunkSource, Step, _ChunkSizer
+from ..chunks import PreadSource
 from ..parsers.pipeline import parse_chunk
-from ..parsers.readers import Chunk, LimitExceeded, PlainReader, ReadState, limits_scope
+from ..parsers.readers import Chunk, LimitExceeded, ReadState, limits_scope
 from ..parsers.requests import split_requests
 
 # The look-back windows read before a boundary to find the cut there. A window may start inside
@@ -91,7 +91,7 @@ def find_cut(path: str, ctx, boundary: int, size: int) -> int:
         os.close(fd)
 
 
-class RangeSource(ChunkSource):
+class RangeSource(PreadSource):
     """`PreadSource` over [start, end) of a plain file, line numbers from `first_line`.
 
     The range's end is a cut (see `find_cut`): its last chunk is parsed as final, nothing left
@@ -101,39 +101,6 @@ class RangeSource(ChunkSource):
         super().__init__(path, ctx, **kw)
         self.end = end
         self.last = last
-
-    def __iter__(self) -> Iterator[Step]:
-        off, line = self.start, self.first_line
-        in_tail = False
-        sizer = _ChunkSizer(self.chunk_bytes)
-        with PlainReader(self.path, self.chunk_bytes) as reader:
-            while off < self.end:
-                view, end, eof = reader.read_at(off, 0, min(sizer.limit, self.end - off))
-                if view is None:
-                    break
-                if end >= self.end:
-                    # the range's end is a line start: cut there even when a longer read went past it
-                    if end > self.end:
-                        view = view[: self.end - off]
-                    end = self.end
-                    eof = True
-                final = eof and (in_tail or not self.last)
-                res = parse_chunk(Chunk(view, line, off), self.ctx, final=final)
-                if res.tail_offset is not None:
-                    bytes_done, lines_done = res.tail_offset, res.tail_line - 1
-                else:
-                    bytes_done, lines_done = end, line - 1 + res.n_lines
-                open_tail = self.last and eof and (in_tail or res.tail_offset is None)
-                self.pos = max(bytes_done, off)
-                yield Step(res, off, line, bytes_done, lines_done, max(bytes_done - off, 0),
-                           (off, line) if open_tail else None)
-                in_tail = eof and res.tail_offset is not None
-                sizer.seen(bytes_done - off, res.n_events + res.n_folded)
-                off, line = bytes_done, lines_done + 1
-                self.pos = off
-                if eof and res.tail_offset is None:
-                    break
-        self.state.bytes_read = off
 
 
 def task_steps(task: dict) -> Iterator[tuple]:

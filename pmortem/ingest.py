@@ -47,7 +47,7 @@ from .parsers.readers import (
 from .parsers.requests import split_requests
 from .progress import Progress
 from .safe_text import visible
-from .store import commit_chunk, forget_rows, reopen_tail, resolve_entities
+from .store import commit_chunk, compact_source, forget_rows, reopen_tail, resolve_entities
 
 # (re-exported: callers and tests import these from here)
 __all__ = [
@@ -339,6 +339,8 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         prog.advance(max(src.size - src.pos, 0), 0, _label(src.path))
         out.action, out.error, out.lines, out.events, out.rejected = "refused", str(exc), 0, 0, 0
         return out
+    (tail,) = con.execute("SELECT tail FROM sources WHERE source_id = ?", [source_id]).fetchone()
+    compact_source(con, source_id, int(json.loads(tail)["line"]) if tail else None)
     if fmt == "docker":
         out.events += _docker_state(con, source_id, path)
     if out.rejected:

@@ -13,8 +13,9 @@ TABLES = ("events", "line_index", "rejects", "requests")
 
 
 def _keyed(con: duckdb.DuckDBPyConnection, table: str, ref: str) -> str:
-    cols = [r[0] for r in con.execute(f"DESCRIBE {ref}.{table}").fetchall() if r[0] != "source_id"]
-    sel = ", ".join(f't."{c}"' for c in cols)
+    cols = [(r[0], r[1]) for r in con.execute(f"DESCRIBE {ref}.{table}").fetchall() if r[0] != "source_id"]
+    # a float sum (a request rollup row merged from two chunks) may differ in its last bit
+    sel = ", ".join(f'round(t."{c}", 9)' if ty == "DOUBLE" else f't."{c}"' for c, ty in cols)
     return f"SELECT s.path AS _path, {sel} FROM {ref}.{table} t JOIN {ref}.sources s USING (source_id)"
 
 

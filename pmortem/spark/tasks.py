@@ -128,7 +128,9 @@ def task_steps(task: dict) -> Iterator[tuple]:
                     return
                 from ..parsers import native
 
-                src = RangeSource(path, ctx, end=end, last=bool(task["last"]), size=size, start=start, first_line=1,
+                # a range whose cut is the file's end (no event starts after it: the last range is
+                # empty) ends the file: its open tail is stored on its own, as locally
+                src = RangeSource(path, ctx, end=end, last=bool(task["last"]) or end >= size, size=size, start=start, first_line=1,
                                   chunk_bytes=opts.chunk_for(native.eligible(ctx)), state=state)
             for st in src:
                 st.res = split_requests(st.res, cat.slow_request_ms, keep_all=cat.request_events == "all")

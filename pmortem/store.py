@@ -205,11 +205,25 @@ def compact_source(con, source_id: int, tail_line: int | None = None) -> dict[st
     with transaction(con):
         for table, key, aggs in _COMPACT:
             keys = ", ".join(key)
+            # the keys seen twice, by a hash first: one narrow pass over the source's rows
+            # (1.3M rollup rows: 0.17 CPU-s, against 0.5 s grouping by the eight columns and
+            # 3.9 s aggregating every row); a collision only adds a candidate, checked below
+            h = f"hash({keys}, first_line >= $cut)"
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _cand AS
+                    SELECT {h} AS h FROM {table} WHERE source_id = $s GROUP BY h HAVING count(*) > 1""",
+                {"s": source_id, "cut": cut},
+            )
+            (n_cand,) = con.execute("SELECT count(*) FROM _cand").fetchone()
+            if not n_cand:
+                con.execute("DROP TABLE _cand")
+                removed[table] = 0
+                continue
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _compact AS
                     SELECT {keys}, first_line >= $cut AS _tail, count(*) AS _n,
                            {", ".join(f"{e} AS {c}" for c, e in aggs.items())}
-                    FROM {table} WHERE source_id = $s
+                    FROM {table} WHERE source_id = $s AND {h} IN (SELECT h FROM _cand)
                     GROUP BY {keys}, _tail HAVING count(*) > 1""",
                 {"s": source_id, "cut": cut},
             )
@@ -226,7 +240,7 @@ def compact_source(con, source_id: int, tail_line: int | None = None) -> dict[st
                     f"INSERT INTO {table} (source_id, {', '.join(cols)}) SELECT $s, {', '.join(cols)} FROM _compact",
                     {"s": source_id},
                 )
-            con.execute("DROP TABLE _compact")
+            con.execute("DROP TABLE _compact; DROP TABLE _cand")
             removed[table] = int(n)
     return removed
 

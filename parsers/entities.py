@@ -114,6 +114,11 @@ def file_entity(path: str) -> str | None:
     if path == "-":
         return "stdin"
     p = Path(path)
+    # a docker json-file without its config.v2.json: the container's short id, as `docker ps`
+    # shows it (not `<64 hex>-json`)
+    m = re.fullmatch(r"([0-9a-f]{64})-json\.log(?:\.\d+)?", p.name)
+    if m:
+        return m.group(1)[:12]
     stem = _stem(p.name)
     if stem.lower() in GENERIC_STEMS and p.parent.name not in ("", ".", "/"):
         return f"{_stem(p.parent.name)}/{stem}"

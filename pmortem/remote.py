@@ -134,7 +134,11 @@ def _reason(exc: BaseException, scheme: str = "s3") -> str:
 
 # what the last listing said of each object (size, mtime): the driver asks again for each
 # file it lists, and one listing answers for all of them
-_listed: dict[str, tuple[int, datetime | None]] = {}
+_listed: dict = {}  # URI -> pyarrow FileInfo
+# the first FIRST_READ bytes of recently listed objects: the driver opens an object several times
+# for its first bytes (compression magic, UTF-16 BOM, format detection, fingerprint); one GET
+_heads: dict[tuple, bytes] = {}
+HEADS_KEPT = 16
 
 
 def _info(uri: str):
@@ -150,7 +154,7 @@ def _info(uri: str):
 
 def getsize(uri: str) -> int:
     if uri in _listed:
-        return _listed[uri][0]
+        return int(_listed[uri].size or 0)
     _fs, _p, info, ft = _info(uri)
     if info.type != ft.File:
         raise RemoteError(f"cannot read {uri}: no such object")
@@ -159,7 +163,7 @@ def getsize(uri: str) -> int:
 
 def getmtime(uri: str) -> datetime:
     """When the object was written (now when the store does not say)."""
-    m = _listed[uri][1] if uri in _listed else _info(uri)[2].mtime
+    m = (_listed[uri] if uri in _listed else _info(uri)[2]).mtime
     if m is None:
         return datetime.now(UTC)
     return m if m.tzinfo else m.replace(tzinfo=UTC)
@@ -168,6 +172,14 @@ def getmtime(uri: str) -> datetime:
 def exists(uri: str) -> bool:
     _fs, _p, info, ft = _info(uri)
     return info.type == ft.File
+
+
+def readable(uri: str) -> bool:
+    """The object is there and can be read (with the credentials at hand); never raises."""
+    try:
+        return exists(uri)
+    except RemoteError:
+        return False
 
 
 def _magic(s: str) -> bool:
@@ -195,7 +207,7 @@ def expand(uri: str, skipped: list[str] | None = None, not_logs=None) -> list[st
     base_uri = uri if glob_at is None else f"{uri[: len(scheme)]}://{auth}/" + "/".join(comps[:glob_at])
     fs, path, info, ft = _info(base_uri)
     if glob_at is None and info.type == ft.File:
-        _listed[uri] = (int(info.size or 0), info.mtime)
+        _listed[uri] = info
         return [uri]
     if info.type == ft.NotFound:
         raise RemoteError(f"no such object or prefix: {uri}")
@@ -207,7 +219,7 @@ def expand(uri: str, skipped: list[str] | None = None, not_logs=None) -> list[st
     root = path.rstrip("/")
     for f in listed:
         if f.type == ft.File:
-            _listed[_uri_of(uri, f.path)] = (int(f.size or 0), f.mtime)
+            _listed[_uri_of(uri, f.path)] = f
     for f in sorted((f for f in listed if f.type == ft.File), key=lambda f: f.path):
         rel = f.path[len(root):].lstrip("/") if f.path.startswith(root) else f.path
         parts = rel.split("/")
@@ -235,11 +247,17 @@ class RemoteFile:
     def __init__(self, uri: str):
         fs, path = filesystem(uri)
         self.uri = uri
-        try:
-            self._raf = fs.open_input_file(path)
+        self._fs, self._path, self._raf = fs, path, None
+        info = _listed.get(uri)
+        if info is not None:
+            # listed: its size is known, and it is opened (a HEAD request) only for a read
+            # past its cached head
+            self.size = int(info.size or 0)
+            self._key = (uri, self.size, info.mtime)
+        else:
+            self._open()
             self.size = self._raf.size()
-        except Exception as exc:  # noqa: BLE001
-            raise RemoteError(f"cannot read {uri}: {_reason(exc, _split(uri)[0])}") from None
+            self._key = None
         self._pos = 0
         self._buf = b""
         self._buf_at = 0
@@ -249,6 +267,24 @@ class RemoteFile:
     def pread(self, n: int, off: int) -> bytes:
         if n <= 0 or off >= self.size:
             return b""
+        if self._key is not None and off + min(n, self.size - off) <= min(FIRST_READ, self.size):
+            head = _heads.get(self._key)
+            if head is None:
+                head = _heads[self._key] = self._get(FIRST_READ, 0)
+                while len(_heads) > HEADS_KEPT:
+                    _heads.pop(next(iter(_heads)))
+            return head[off : off + n]
+        return self._get(n, off)
+
+    def _open(self) -> None:
+        try:
+            self._raf = self._fs.open_input_file(self._path)
+        except Exception as exc:  # noqa: BLE001
+            raise RemoteError(f"cannot read {self.uri}: {_reason(exc, _split(self.uri)[0])}") from None
+
+    def _get(self, n: int, off: int) -> bytes:
+        if self._raf is None:
+            self._open()
         try:
             return self._raf.read_at(min(n, self.size - off), off)
         except Exception as exc:  # noqa: BLE001
@@ -307,8 +343,9 @@ class RemoteFile:
         if not self.closed:
             self.closed = True
             self._buf = b""
-            with contextlib.suppress(Exception):
-                self._raf.close()
+            if self._raf is not None:
+                with contextlib.suppress(Exception):
+                    self._raf.close()
 
     def __enter__(self) -> RemoteFile:
         return self

@@ -40,6 +40,7 @@ FORWARD_ENV = (
     "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY",
     "ARROW_LIBHDFS_DIR", "HADOOP_HOME", "CLASSPATH",
 )
+GCS_RETRY_SECONDS = 20
 FIRST_READ = 256 << 10  # the first read-ahead of a stream (a format sniff reads 4 bytes, then 256 KiB)
 MAX_READ = 8 << 20  # read-ahead doubles up to this: one GET per 8 MiB of a streamed object
 
@@ -87,6 +88,10 @@ def _store(uri: str):
         ep = _endpoint()
         if scheme == "s3" and ep:
             root += "?" + "&".join(_endpoint_query(ep))
+        elif scheme == "gs":
+            # (the GCS client retries for 15 minutes by default: without credentials or network
+            # that is a hang, not an answer)
+            root += f"?retry_limit_seconds={GCS_RETRY_SECONDS}"
         try:
             import pyarrow.fs as pafs
 
@@ -116,10 +121,22 @@ def _uri_of(uri: str, fs_path: str) -> str:
     return f"{uri[: len(scheme)]}://{auth}/{rel.lstrip('/')}"
 
 
+_CREDENTIALS = {
+    "s3": "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
+    "s3a": "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
+    "gs": "GOOGLE_APPLICATION_CREDENTIALS, or gcloud auth application-default login",
+    "abfs": "AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY, or az login",
+    "abfss": "AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY, or az login",
+}
+
+
 def _reason(exc: BaseException, scheme: str = "s3") -> str:
     """pyarrow's message, one line, with what to check."""
     msg = " ".join(str(exc).split()) or type(exc).__name__
-    msg = msg.split("; Details:")[0][:300]
+    msg = msg.split("; Details:")[0]
+    if len(msg) > 300:
+        cut = msg.rfind(". ", 0, 300)
+        msg = msg[: cut + 1] if cut > 100 else msg[:300] + "..."
     low = msg.lower()
     if "unrecognized filesystem type" in low:
         return f"pyarrow has no file system for {scheme}:// (it reads s3, gs, hdfs, abfs)"
@@ -127,8 +144,8 @@ def _reason(exc: BaseException, scheme: str = "s3") -> str:
         return f"{msg} (HDFS needs libhdfs and a Java runtime: set JAVA_HOME, ARROW_LIBHDFS_DIR and CLASSPATH=$(hadoop classpath --glob))"
     if "network_connection" in low or "could not connect" in low or "couldn't connect" in low or "timed out" in low:
         return f"{msg} (check the endpoint: AWS_ENDPOINT_URL or PMORTEM_S3_ENDPOINT, and the network)"
-    if "access denied" in low or "access_denied" in low or "credentials" in low or "forbidden" in low or "signature" in low:
-        return f"{msg} (check the credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
+    if any(w in low for w in ("access denied", "access_denied", "credential", "forbidden", "signature", "token")):
+        return f"{msg} (check the credentials: {_CREDENTIALS.get(scheme, _CREDENTIALS['s3'])})"
     return msg
 
 

@@ -308,15 +308,33 @@ class RemoteFile:
             raise RemoteError(f"cannot read {self.uri} at byte {off}: {_reason(exc, _split(self.uri)[0])}") from None
 
     def preadv(self, _fd, bufs, off: int) -> int:
-        """os.preadv's shape (PlainReader calls either)."""
+        """os.preadv's shape (PlainReader calls either): the bytes go straight into the
+        caller's buffers (one ranged GET each, no intermediate bytes object)."""
         total = 0
         for b in bufs:
-            data = self.pread(len(b), off + total)
-            b[: len(data)] = data
-            total += len(data)
-            if len(data) < len(b):
+            mv = memoryview(b).cast("B")
+            want = max(0, min(len(mv), self.size - (off + total)))
+            if want <= 0:
+                break
+            if self._key is not None and off + total + want <= min(FIRST_READ, self.size):
+                got = self.pread(want, off + total)
+                mv[: len(got)] = got
+                n = len(got)
+            else:
+                n = self._readinto(mv[:want], off + total)
+            total += n
+            if n < len(mv):
                 break
         return total
+
+    def _readinto(self, mv: memoryview, off: int) -> int:
+        if self._raf is None:
+            self._open()
+        try:
+            self._raf.seek(off)
+            return self._raf.readinto(mv)
+        except Exception as exc:  # noqa: BLE001
+            raise RemoteError(f"cannot read {self.uri} at byte {off}: {_reason(exc, _split(self.uri)[0])}") from None
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:

@@ -73,7 +73,10 @@ def _endpoint() -> str | None:
 def filesystem(uri: str):
     """(pyarrow FileSystem, path inside it) of a URI; one FileSystem per store and process."""
     fs, base, rest = _store(uri)
-    return fs, (f"{base}/{rest}" if base else f"/{rest}" if _split(uri)[0] in ("hdfs", "viewfs") else rest)
+    rest = rest.rstrip("/")  # (a prefix spelled as a directory, s3://bucket/logs/)
+    if not base:  # HDFS: absolute paths
+        return fs, "/" + rest
+    return fs, f"{base}/{rest}" if rest else base
 
 
 def _store(uri: str):
@@ -237,9 +240,20 @@ def expand(uri: str, skipped: list[str] | None = None, not_logs=None) -> list[st
     for f in listed:
         if f.type == ft.File:
             _listed[_uri_of(uri, f.path)] = f
-    for f in sorted((f for f in listed if f.type == ft.File), key=lambda f: f.path):
-        rel = f.path[len(root):].lstrip("/") if f.path.startswith(root) else f.path
-        parts = rel.split("/")
+    files = []
+    for f in listed:
+        if f.type == ft.File:
+            rel = f.path[len(root):].lstrip("/") if f.path.startswith(root) else f.path
+            files.append((rel.split("/"), f))
+    # the order a local directory is read in (expand_paths: os.walk, sorted): a directory's
+    # files, then its subdirectories; the order sources are stored in (and which of two copies
+    # of an event is kept) is the local run's
+    # (a glob's matches: sorted by path, as glob's are)
+    if glob_at is None:
+        files.sort(key=lambda pf: [(1, c) for c in pf[0][:-1]] + [(0, pf[0][-1])])
+    else:
+        files.sort(key=lambda pf: "/".join(pf[0]))
+    for parts, f in files:
         if glob_at is not None:
             if _match(parts, comps[glob_at:]):
                 out.append(_uri_of(uri, f.path))

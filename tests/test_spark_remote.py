@@ -20,7 +20,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 from conftest import SAMPLES
-from pmortem.parsers.readers import NOT_LOGS
+from pmortem.parsers.readers import NOT_LOGS, expand_paths
 from test_spark_engine import _cri_log, _java_log
 
 import pmortem
@@ -196,6 +196,8 @@ def test_listing_globs_and_errors_are_one_sentence(s3, tmp_path, monkeypatch):
     listed = remote.expand(base, skipped, NOT_LOGS)
     local = sorted(str(p.relative_to(src)) for p in src.rglob("*") if p.is_file())
     assert sorted(u[len(base) + 1:] for u in listed + skipped) == local
+    # in the order a local directory is read (the order sources are stored in)
+    assert [u[len(base) + 1:] for u in listed] == [os.path.relpath(p, src) for p in expand_paths([str(src)])]
     assert {u.rsplit("/", 1)[1] for u in skipped} == {"README.md", "config.v2.json"}
     assert remote.expand(f"{base}/*.json") == [f"{base}/{n}" for n in ("events.json", "pods.json", "spans-otlp.json")]
     assert remote.expand(f"{base}/**/0.log") == sorted(f"{base}/{p.relative_to(src)}" for p in src.rglob("0.log"))

@@ -22,7 +22,8 @@ import duckdb
 import polars as pl
 
 from ..parsers.pipeline import payload_lines
-from ..parsers.readers import Chunk, read_range
+from ..parsers.readers import Chunk, is_uri, read_range
+from ..remote import readable
 from .templates import is_continuation, message_expr, mine
 
 MAX_BYTES = 256 * 1024 * 1024  # re-read at most this much; the rest is reported as skipped
@@ -77,7 +78,7 @@ def _reread(con, since, until, tz, out) -> pl.DataFrame | None:
     for sid, path, abspath, fmt, lo, hi, first_line, src_pod, encoding, src_ctr in _ranges(con, since, until):
         if lo is None or hi is None or hi <= lo:
             continue
-        if abspath in (None, "-") or not os.path.exists(abspath):
+        if abspath in (None, "-") or not (os.path.exists(abspath) or (is_uri(abspath) and readable(abspath))):
             out["skipped"].append({"source": path, "why": "file no longer readable"})
             continue
         if hi - lo > budget:

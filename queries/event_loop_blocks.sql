@@ -82,4 +82,4 @@ SELECT b.pod, any_value(b.service) AS service, count(*) AS blocks, max(b.lag_ms)
                                               AND d.peer IS NOT NULL))) AS dependency_calls
 FROM blocks b LEFT JOIN top_route tr USING (pod)
 GROUP BY b.pod
-ORDER BY max_lag_ms DESC;
+ORDER BY max_lag_ms DESC, pod;  -- (pod: equal lags in the same order from any storage)

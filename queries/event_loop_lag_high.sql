@@ -21,4 +21,4 @@ SELECT pod, any_value(service) AS service,
 FROM ev
 GROUP BY pod
 HAVING count(*) FILTER (WHERE duration_ms >= $lag_ms::DOUBLE) > 0
-ORDER BY first_ts;
+ORDER BY first_ts, pod NULLS FIRST;

@@ -16,4 +16,4 @@ SELECT pod, any_value(service) AS service, error_class, min(ts) AS first_ts, max
        arg_min(source_id, ts) AS source_id, arg_min(line_no, ts) AS line_no, arg_min(message, ts) AS message
 FROM ev
 GROUP BY pod, error_class
-ORDER BY first_ts;
+ORDER BY first_ts, pod NULLS FIRST, error_class;

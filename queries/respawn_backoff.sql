@@ -40,4 +40,4 @@ SELECT pod, any_value(service) AS service, count(*) AS respawns, min(ts) AS firs
        arg_min(source_id, ts) AS source_id, arg_min(line_no, ts) AS line_no, arg_min(message, ts) AS message
 FROM gaps
 GROUP BY pod
-ORDER BY first_exit;
+ORDER BY first_exit, pod;

@@ -369,8 +369,9 @@ def check_data(
         )
 
 
-# the report's DuckDB memory limit unless told (bench/README.md, report vs events)
-REPORT_MEMORY_LIMIT = "1GB"
+# the report's DuckDB memory limit unless told: 512MB bounds the buffer pool below the 1 GB goal at
+# any archive size, and at 100M lines costs no time against 1GB (bench/README.md, report vs events)
+REPORT_MEMORY_LIMIT = "512MB"
 
 
 def report(
@@ -395,7 +396,7 @@ def report(
     from the data. `last` ("1h", "30m" or a timedelta): only the most recent span of log time.
     service: one service (pod name prefix or service name). tolerance: seconds within which
     two events count as one. config: pmortem.toml with [[redact]] and [peers].
-    memory_limit ("1GB", bytes): DuckDB's memory limit (default REPORT_MEMORY_LIMIT), threads: its
+    memory_limit ("512MB", "1GB", bytes): DuckDB's memory limit (default REPORT_MEMORY_LIMIT), threads: its
     threads (default all cores); progress: the stage line on stderr (None: when it is a terminal).
     Raises NoData for an empty database or window, UnknownService for a service with no
     events, DatabaseMissing / NotAPmortemDatabase / SchemaTooOld for a file it cannot read."""

@@ -75,13 +75,15 @@ def _extent(con: duckdb.DuckDBPyConnection) -> tuple[dt.datetime | None, dt.date
 
 
 def _reread(con, since, until, tz, out) -> pl.DataFrame | None:
-    from ..parsers.readers import read_range
+    from ..parsers.readers import is_uri, read_range
+    from ..remote import readable
+
     frames = []
     budget = MAX_BYTES
     for sid, path, abspath, fmt, lo, hi, first_line, src_pod, encoding, src_ctr in _ranges(con, since, until):
         if lo is None or hi is None or hi <= lo:
             continue
-        if abspath in (None, "-") or not os.path.exists(abspath):
+        if abspath in (None, "-") or not (os.path.exists(abspath) or (is_uri(abspath) and readable(abspath))):
             out["skipped"].append({"source": path, "why": "file no longer readable"})
             continue
         if hi - lo > budget:

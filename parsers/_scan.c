@@ -496,6 +496,18 @@ static void init_tables(void) {
 static inline int before_delim(unsigned char c) { return is_ws(c) || c == '[' || c == '|' || c == ':'; }
 static inline int after_delim(unsigned char c) { return is_ws(c) || c == ']' || c == '|' || c == ':' || c == ','; }
 
+/* TEXT_LEVEL_RE's `/[A-Za-z][A-Za-z0-9_-]*\]` after a level word, from i (Celery's
+ * `ERROR/MainProcess]`): ASCII only, so no Unicode class to taint. */
+static int process_tail(const unsigned char *h, Py_ssize_t hn, Py_ssize_t i) {
+    if (i >= hn || !((h[i] | 0x20) >= 'a' && (h[i] | 0x20) <= 'z')) return 0;
+    for (i++; i < hn; i++) {
+        unsigned char c = h[i];
+        if (c == ']') return 1;
+        if (!(((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return 0;
+    }
+    return 0;
+}
+
 /* The level word at w in head[0..hn), followed by end-of-head or a delimiter; -2: none. */
 static int level_word_at(const unsigned char *h, Py_ssize_t hn, Py_ssize_t w, int *taint) {
     const signed char *ks = words_by_first[h[w]];
@@ -506,6 +518,7 @@ static int level_word_at(const unsigned char *h, Py_ssize_t hn, Py_ssize_t w, in
         if (w + wl == hn) return level_word_level[k];
         unsigned char c = h[w + wl];
         if (after_delim(c)) return level_word_level[k];
+        if (c == '/' && process_tail(h, hn, w + wl + 1)) return level_word_level[k];
         TAINT_IF_WS(h, hn, w + wl, *taint);
     }
     return -2;

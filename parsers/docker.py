@@ -11,21 +11,35 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .readers import InputError, open_regular
+
 CONFIG_NAME = "config.v2.json"
 DOCKER_STATE_SOURCE = "docker config.v2.json"  # attrs.source of the events made here
 _LABELS = (("pod", "io.kubernetes.pod.name"), ("namespace", "io.kubernetes.pod.namespace"), ("container", "io.kubernetes.container.name"))
 
 
-def read_config(path: Path) -> dict | None:
+def config_of(log_path: str) -> Path | str:
+    """The config.v2.json beside a json-file log (beside an object, for a store's URI)."""
+    from .readers import is_uri
+
+    return log_path.rsplit("/", 1)[0] + "/" + CONFIG_NAME if is_uri(log_path) else Path(log_path).parent / CONFIG_NAME
+
+
+def read_config(path: Path | str) -> dict | None:
     try:
-        c = json.loads(path.read_text())
-    except (OSError, ValueError):
+        if isinstance(path, str):  # a URI (config_of): read from the store, none if it is not there
+
+            with open_regular(path) as fh:
+                c = json.loads(fh.read(16 << 20))
+        else:
+            c = json.loads(path.read_text())
+    except (OSError, ValueError, InputError):  # unreadable, absent (a URI: RemoteError) or not JSON
         return None
     return c if isinstance(c, dict) else None
 
 
-def docker_labels(cfg_path: Path) -> dict[str, tuple[str, str]]:
-    c = read_config(cfg_path) if cfg_path.exists() else None
+def docker_labels(cfg_path: Path | str) -> dict[str, tuple[str, str]]:
+    c = read_config(cfg_path) if isinstance(cfg_path, str) or cfg_path.exists() else None
     if not c:
         return {}
     out: dict[str, tuple[str, str]] = {}
@@ -48,7 +62,7 @@ def docker_state_rows(log_path: str) -> list[dict[str, Any]]:
     p = Path(log_path)
     if log_path == "-" or not p.name.endswith("-json.log"):
         return []  # (a rotated `<id>-json.log.1` is the same container: its end is told once)
-    c = read_config(p.parent / CONFIG_NAME)
+    c = read_config(config_of(log_path))
     state = c.get("State") if c else None
     if not isinstance(state, dict) or state.get("Running") or state.get("Restarting"):
         return []
@@ -58,7 +72,7 @@ def docker_state_rows(log_path: str) -> list[dict[str, Any]]:
     code = state.get("ExitCode")
     oom = state.get("OOMKilled") is True
     reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
-    labels = {k: v[0] for k, v in docker_labels(p.parent / CONFIG_NAME).items()}
+    labels = {k: v[0] for k, v in docker_labels(config_of(log_path)).items()}
     pod = labels.get("pod")
     service = None
     if pod:

@@ -83,9 +83,9 @@ def path_labels(path: str) -> dict[str, tuple[str, str]]:
         return {"pod": (m.group(1), "path"), "namespace": (m.group(2), "path"), "container": (m.group(3), "path")}
     # docker json-file: the sibling config.v2.json names the container and its pod
     if parts[-1].endswith("-json.log") or re.search(r"-json\.log\.\d+$", parts[-1]):
-        from .docker import docker_labels
+        from .docker import config_of, docker_labels
 
-        return docker_labels(p.parent / "config.v2.json")
+        return docker_labels(config_of(path))
     # a pod's name anywhere in the file name (`01_<pod>.log`, `<pod>_<container>.log`,
     # `<pod>.previous.log`, `<pod>-20221115.log.gz`), else in the nearest directory naming one
     found = find_pod(parts[-1])
@@ -114,6 +114,11 @@ def file_entity(path: str) -> str | None:
     if path == "-":
         return "stdin"
     p = Path(path)
+    # a docker json-file without its config.v2.json: the container's short id, as `docker ps`
+    # shows it (not `<64 hex>-json`)
+    m = re.fullmatch(r"([0-9a-f]{64})-json\.log(?:\.\d+)?", p.name)
+    if m:
+        return m.group(1)[:12]
     stem = _stem(p.name)
     if stem.lower() in GENERIC_STEMS and p.parent.name not in ("", ".", "/"):
         return f"{_stem(p.parent.name)}/{stem}"

@@ -32,8 +32,9 @@ TEXT_LEVELS = {
 JSON_LEVEL_RE = r'"(?:level|severity|log\.level|levelname)"\s*:\s*"?([A-Za-z]+|\d+)'
 TEXT_LEVEL_RE = (
     r"(?:^|[\s\[|:])(TRACE|DEBUG|FINE|INFO|NOTICE|WARN|WARNING|ERROR|ERR|SEVERE|CRIT|CRITICAL|FATAL|PANIC|"
-    r"trace|debug|info|notice|warn|warning|error|fatal|panic|crit|alert|emerg)(?:$|[\s\]|:,])"
+    r"trace|debug|info|notice|warn|warning|error|fatal|panic|crit|alert|emerg)(?:$|[\s\]|:,]|/[A-Za-z][A-Za-z0-9_-]*\])"
 )
+# (`LEVEL/process]`: Celery's `[2026-12-04 13:20:31,958: ERROR/MainProcess] ...`)
 # nginx error log: 2017/02/03 16:36:10 [error] 7588#7588: ...
 NGINX_ERROR_LEVEL_RE = r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\]"
 

@@ -178,7 +178,7 @@ def parse_chunk_reference(chunk: Chunk, ctx: SourceContext, *, final: bool) -> C
     lines = split_lines(chunk)
     n_total = lines.height
     if ctx.envelope == "otel_span_ndjson":
-        return _parse_span_chunk(lines, ctx)
+        return _parse_span_chunk(lines, ctx, final=final)
 
     good = lines.filter(pl.col("reject").is_null())
     df = annotate(good, ctx)
@@ -313,7 +313,13 @@ def _line_index(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _parse_span_chunk(lines: pl.DataFrame, ctx: SourceContext) -> ChunkResult:
+def _parse_span_chunk(lines: pl.DataFrame, ctx: SourceContext, *, final: bool = True) -> ChunkResult:
+    # a span is one line: the open tail is the last line (an unterminated one may go on in an
+    # append), as for the other formats its last event, not the whole last chunk
+    tail_offset = tail_line = None
+    if not final and lines.height > 1:
+        tail_offset, tail_line = lines.row(lines.height - 1, named=True)["byte_offset"], lines.get_column("line_no")[-1]
+        lines = lines.head(lines.height - 1)
     good = lines.filter(pl.col("reject").is_null())
     events, span_rej = _span_events(good)
     lab = ctx.labels
@@ -352,6 +358,8 @@ def _parse_span_chunk(lines: pl.DataFrame, ctx: SourceContext) -> ChunkResult:
         n_events=events.height,
         first_ts=ts.min() if events.height else None,
         last_ts=ts.max() if events.height else None,
+        tail_offset=tail_offset,
+        tail_line=tail_line,
     )
 
 

@@ -544,7 +544,8 @@ def ingest(
     split_size,
     quiet,
 ):
-    """Parse log files, directories, globs, .gz/.zst files or - (stdin) into the database.
+    """Parse log files, directories, globs, .gz/.zst files, object-store URLs (s3://, gs://,
+    hdfs://, abfs://: an object, a prefix or a glob) or - (stdin) into the database.
 
     Re-running is safe: unchanged files are skipped, appended files add only
     their new lines, and an interrupted run (Ctrl-C, kill) resumes where it stopped.
@@ -555,6 +556,8 @@ def ingest(
       pmortem ingest 'exports/**/*.log.gz' --db incident.duckdb
       kubectl logs deploy/campaign --timestamps | pmortem ingest - --service campaign
       pmortem ingest app.log --tz Europe/Berlin --service checkout
+      pmortem ingest s3://incident-2026-12-04/logs/      # AWS_* credentials; AWS_ENDPOINT_URL for MinIO
+      pmortem ingest s3://fleet-logs/2026/12/ --engine spark --out dataset/ --spark-master 'local[2]'
     """
     from .api import ingest as run
 

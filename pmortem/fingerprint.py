@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import hashlib
 
-from .parsers.readers import head_bytes
+from .parsers.readers import head_bytes, is_uri, open_regular
 
 HEAD_LEN = 4096
 TAIL_LEN = 4096
+
+
+def _open(path: str):
+    """The file, or an object-store URI's object (pmortem/remote.py), for reading."""
+    return open_regular(path) if is_uri(path) else open(path, "rb")
 
 
 def hash_bytes(data: bytes) -> str:
@@ -21,7 +26,7 @@ def hash_bytes(data: bytes) -> str:
 
 def fingerprint(path: str, size: int, head_len: int = HEAD_LEN) -> tuple[str, str, int]:
     """(head hash, tail hash, head length) of the file as it is on disk."""
-    with open(path, "rb") as fh:
+    with _open(path) as fh:
         head = fh.read(min(head_len, size))
         fh.seek(max(0, size - TAIL_LEN))
         tail = fh.read(min(TAIL_LEN, size))
@@ -36,7 +41,7 @@ def content_fingerprint(path: str, comp: str | None, size: int) -> tuple[str | N
         return None, None
     if comp is None:
         return hash_bytes(head), size
-    with open(path, "rb") as fh:
+    with _open(path) as fh:
         if comp == "gzip":
             if size < 18:
                 return hash_bytes(head), None
@@ -49,6 +54,6 @@ def content_fingerprint(path: str, comp: str | None, size: int) -> tuple[str | N
 
 
 def hash_range(path: str, start: int, length: int) -> str:
-    with open(path, "rb") as fh:
+    with _open(path) as fh:
         fh.seek(start)
         return hash_bytes(fh.read(length))

@@ -42,12 +42,13 @@ from .parsers.readers import (
     compression_of,
     display_path,
     expand_paths,
+    is_uri,
     limits_scope,
 )
 from .parsers.requests import split_requests
 from .progress import Progress
 from .safe_text import visible
-from .store import commit_chunk, forget_rows, reopen_tail, resolve_entities
+from .store import commit_chunk, compact_source, forget_rows, reopen_tail, resolve_entities
 
 # (re-exported: callers and tests import these from here)
 __all__ = [
@@ -185,7 +186,7 @@ def _ingest(paths: list[str], db_path: str, opts: IngestOptions | None, progress
     con.execute("SET checkpoint_threshold = '32MB'")
     cfg_labels = config_labels(config)
     flags = flag_labels(opts.labels)
-    sizes = {f: (os.path.getsize(f) if f != "-" else 0) for f in files}
+    sizes = {f: (os.path.getsize(f) if f != "-" and not is_uri(f) else _remote_size(f)) for f in files}
     prog = Progress(sum(sizes.values()), progress)
     summary = IngestSummary(skipped=skipped, refused=refused)
     try:
@@ -221,7 +222,7 @@ def _ingest(paths: list[str], db_path: str, opts: IngestOptions | None, progress
 
 
 def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, prog, make_source=None) -> SourceSummary:
-    abspath = "-" if path == "-" else str(Path(path).resolve())
+    abspath = "-" if path == "-" else path if is_uri(path) else str(Path(path).resolve())
     comp = compression_of(path) if path != "-" else None
     head_hash = tail_hash = None
     head_len = 0
@@ -306,7 +307,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
             "status = 'ingesting', ingested_at = now() WHERE source_id = ?",
             [path, abspath, size, tail_hash, f"{head_hash}:{size}", c_size, source_id],
         )
-    mtime = datetime.fromtimestamp(os.path.getmtime(path), UTC) if path != "-" else datetime.now(UTC)
+    mtime = datetime.fromtimestamp(os.path.getmtime(path), UTC) if path != "-" and not is_uri(path) else _remote_mtime(path)
     dedup = con.execute("SELECT count(*) > 0 FROM (SELECT 1 FROM events WHERE source_id <> ? LIMIT 1)", [source_id]).fetchone()[0]
     if not opts.threads:
         # With nothing to deduplicate against, DuckDB only appends each chunk's events while
@@ -339,6 +340,8 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         prog.advance(max(src.size - src.pos, 0), 0, _label(src.path))
         out.action, out.error, out.lines, out.events, out.rejected = "refused", str(exc), 0, 0, 0
         return out
+    (tail,) = con.execute("SELECT tail FROM sources WHERE source_id = ?", [source_id]).fetchone()
+    compact_source(con, source_id, int(json.loads(tail)["line"]) if tail else None)
     if fmt == "docker":
         out.events += _docker_state(con, source_id, path)
     if out.rejected:
@@ -357,6 +360,24 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         out.events -= int(reopened["events"])
         out.rejected -= int(reopened["lines_rejected"])
     return out
+
+
+def _remote_size(path: str) -> int:
+    """An object's size (0 for stdin), pmortem/remote.py."""
+    if path == "-":
+        return 0
+    from .remote import getsize
+
+    return getsize(path)
+
+
+def _remote_mtime(path: str) -> datetime:
+    """When an object was written (now for stdin), pmortem/remote.py."""
+    if path == "-":
+        return datetime.now(UTC)
+    from .remote import getmtime
+
+    return getmtime(path)
 
 
 def _docker_state(con, source_id: int, path: str) -> int:

@@ -13,6 +13,8 @@ import polars as pl
 
 from .parsers.entities import RESOLVE_STATEMENTS
 from .parsers.events import ChunkResult
+from .parsers.requests import BUCKET_COLUMNS
+from .parsers.requests import KEY as REQUEST_KEY
 
 TAIL_FIELDS = ("lines", "lines_parsed", "lines_rejected", "lines_folded", "lines_generic", "events", "lines_duplicate")
 
@@ -154,6 +156,93 @@ def forget_rows(con, source_id: int) -> None:
         for table in ("events", "rejects", "line_index", "requests"):
             con.execute(f"DELETE FROM {table} WHERE source_id = ?", [source_id])
     con.execute("UPDATE sources SET lines=0, lines_parsed=0, lines_rejected=0, lines_folded=0, lines_generic=0, events=0 WHERE source_id = ?", [source_id])
+
+
+# A source's per-chunk rows of the same key, merged into one: (table, key columns, aggregates).
+# Chunk boundaries depend on how the source was read (chunk size, a request-heavy chunk's
+# weight, Spark's byte ranges), the merged rows only on the lines: the same file gives the
+# same line_index and requests rows however it was cut.
+_COMPACT = (
+    (
+        "line_index",
+        ("minute", "service", "pod", "container", "level"),
+        {
+            "lines": "sum(lines)::BIGINT",
+            "first_line": "min(first_line)",
+            "last_line": "max(last_line)",
+            "first_offset": "min(first_offset)",
+            "end_offset": "max(end_offset)",
+        },
+    ),
+    (
+        "requests",
+        REQUEST_KEY,
+        {
+            "requests": "sum(requests)::BIGINT",
+            "latency_n": "sum(latency_n)::BIGINT",
+            "latency_sum_ms": "sum(latency_sum_ms)",
+            "latency_max_ms": "max(latency_max_ms)",
+            **{c: f"sum({c})::BIGINT" for c in BUCKET_COLUMNS},
+            # each row's latencies are in line order and a key's rows do not interleave
+            # (chunks are consecutive line ranges): concatenated by first line, as one chunk
+            "latencies_ms": "flatten(list(latencies_ms ORDER BY first_line))",
+            "first_ts": "min(first_ts)",
+            "last_ts": "max(last_ts)",
+            "first_line": "min(first_line)",
+            "last_line": "max(last_line)",
+        },
+    ),
+)
+
+
+def compact_source(con, source_id: int, tail_line: int | None = None) -> dict[str, int]:
+    """Merge the rows a source's chunks wrote for the same key (a minute of the line index
+    cut by a chunk boundary, a second of the request rollup). Rows of the open tail
+    (first_line >= `tail_line`, which an append takes back by line) are merged only among
+    themselves. Returns the rows removed per table."""
+    cut = tail_line if tail_line is not None else 2**62
+    removed = {}
+    with transaction(con):
+        for table, key, aggs in _COMPACT:
+            keys = ", ".join(key)
+            # the keys seen twice, by a hash first: one narrow pass over the source's rows
+            # (1.3M rollup rows: 0.17 CPU-s, against 0.5 s grouping by the eight columns and
+            # 3.9 s aggregating every row); a collision only adds a candidate, checked below
+            h = f"hash({keys}, first_line >= $cut)"
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _cand AS
+                    SELECT {h} AS h FROM {table} WHERE source_id = $s GROUP BY h HAVING count(*) > 1""",
+                {"s": source_id, "cut": cut},
+            )
+            (n_cand,) = con.execute("SELECT count(*) FROM _cand").fetchone()
+            if not n_cand:
+                con.execute("DROP TABLE _cand")
+                removed[table] = 0
+                continue
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _compact AS
+                    SELECT {keys}, first_line >= $cut AS _tail, count(*) AS _n,
+                           {", ".join(f"{e} AS {c}" for c, e in aggs.items())}
+                    FROM {table} WHERE source_id = $s AND {h} IN (SELECT h FROM _cand)
+                    GROUP BY {keys}, _tail HAVING count(*) > 1""",
+                {"s": source_id, "cut": cut},
+            )
+            (n,) = con.execute("SELECT coalesce(sum(_n - 1), 0) FROM _compact").fetchone()
+            if n:
+                same = " AND ".join(f"t.{k} IS NOT DISTINCT FROM m.{k}" for k in key)
+                con.execute(
+                    f"DELETE FROM {table} t USING _compact m WHERE t.source_id = $s AND {same} "
+                    "AND (t.first_line >= $cut) = m._tail",
+                    {"s": source_id, "cut": cut},
+                )
+                cols = [*key, *aggs]
+                con.execute(
+                    f"INSERT INTO {table} (source_id, {', '.join(cols)}) SELECT $s, {', '.join(cols)} FROM _compact",
+                    {"s": source_id},
+                )
+            con.execute("DROP TABLE _compact; DROP TABLE _cand")
+            removed[table] = int(n)
+    return removed
 
 
 def resolve_entities(con) -> None:

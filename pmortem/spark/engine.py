@@ -16,11 +16,17 @@ from ..errors import UserError
 from ..fingerprint import fingerprint, hash_range
 from ..parsers.detect import DOCUMENT_FORMATS
 from ..parsers.events import SourceContext
-from ..parsers.readers import LimitExceeded, can_pread
+from ..parsers.readers import LimitExceeded, can_pread, is_uri
+from ..remote import FORWARD_ENV, getmtime
+from ..remote import quiet_stderr as _quiet_stderr
 from . import DEFAULT_SPLIT_BYTES, OUT_SCHEMA_DDL
 
 TASK_DDL = "task int, path string, fmt string, size long, start long, end long, last boolean, payload binary"
-REMOTE_SCHEMES = ("s3://", "s3a://", "s3n://", "hdfs://", "gs://", "abfs://", "abfss://", "wasbs://")
+
+
+def _abspath(p: str) -> str:
+    """The path a task opens: absolute (its working directory is not the driver's); a URI as given."""
+    return p if is_uri(p) else os.path.abspath(p)
 
 
 def local_path(p: str) -> str:
@@ -38,12 +44,6 @@ def ingest_spark(paths, out_dir, opts=None, *, master=None, split_bytes=None, pr
 
     opts = opts or IngestOptions()
     paths = [os.fspath(p) for p in paths]
-    remote = [p for p in paths if p.lower().startswith(REMOTE_SCHEMES)]
-    if remote:
-        raise UserError(
-            f"--engine spark reads local and file:// paths in this version; {remote[0]} is remote "
-            "(copy it to storage mounted on every node, or see README 'Scale-out on Spark')"
-        )
     if "-" in paths:
         raise UserError("--engine spark reads files, not standard input; use the local engine for -")
     paths = [local_path(p) for p in paths]
@@ -118,7 +118,7 @@ class SparkEngine:
             return True
         row = con.execute(
             "SELECT size, head_len, head_hash FROM sources WHERE abspath = ? AND status = 'complete' AND compression IS NULL",
-            [str(Path(path).resolve())],
+            [_abspath(path) if is_uri(path) else str(Path(path).resolve())],
         ).fetchone()
         return bool(row and row[0] < size and hash_range(path, 0, row[1]) == row[2])
 
@@ -133,12 +133,12 @@ class SparkEngine:
             ctx = SourceContext(
                 source_id=0, envelope=fmt, catalogue=self.cat, tz=self.opts.tz,
                 labels=source_labels(f, self.cfg_labels, self.flags), store_lines=self.opts.store_lines,
-                reference_time=datetime.fromtimestamp(os.path.getmtime(f), UTC),
+                reference_time=getmtime(f) if is_uri(f) else datetime.fromtimestamp(os.path.getmtime(f), UTC),
             )
             payload = pickle.dumps({"ctx": ctx, "opts": self.opts, "limits": self.limits})
             size = sizes[f]
             # (absolute: a task's working directory is not the driver's)
-            base = {"path": os.path.abspath(f), "fmt": fmt, "size": size, "payload": payload}
+            base = {"path": _abspath(f), "fmt": fmt, "size": size, "payload": payload}
             self.tasks[f] = []
             if fmt not in DOCUMENT_FORMATS and size > self.split_bytes and can_pread(f, self.opts.encoding):
                 bounds = list(range(0, size, self.split_bytes))
@@ -163,10 +163,14 @@ class SparkEngine:
         df = spark.createDataFrame(spark.sparkContext.parallelize([_row(r) for r in rows], len(rows)), TASK_DDL)
         from .tasks import run_tasks
 
+        added = _forward_env(spark, rows)
         try:
             df.mapInArrow(run_tasks, OUT_SCHEMA_DDL).write.mode("overwrite").parquet(staging.resolve().as_uri())
         except Exception as exc:  # noqa: BLE001 - a failed Spark job: its first line, not the JVM's trace
             raise UserError(f"the Spark job failed: {_first_line(exc)}") from None
+        finally:
+            for k in added:
+                spark.sparkContext.environment.pop(k, None)
         self._spill(staging)
         self.info.update(master=spark.sparkContext.master, tasks=len(rows), files=len(self.tasks),
                          seconds=time.monotonic() - t0)
@@ -261,7 +265,7 @@ class ParsedSource(ChunkSource):
         """A task's message names the file by its absolute path: by the path as given, as locally."""
         from ..parsers.readers import display_path
 
-        return msg.replace(display_path(os.path.abspath(self.path)), display_path(self.path))
+        return msg.replace(display_path(_abspath(self.path)), display_path(self.path))
 
     def __iter__(self):
         shift = 0
@@ -309,6 +313,20 @@ def _shifted(st, n: int):
     return st
 
 
+def _forward_env(spark, rows) -> list[str]:
+    """With object-store or HDFS inputs, the driver's store settings (endpoint, region,
+    credentials: remote.FORWARD_ENV) go to the tasks' Python workers, which read the same
+    objects: they become the job's worker environment (as spark.executorEnv.* would; a variable
+    already set there is left alone). Returns the names added (removed again after the job)."""
+    if not any(is_uri(r["path"]) for r in rows):
+        return []
+    env = spark.sparkContext.environment
+    added = [k for k in FORWARD_ENV if os.environ.get(k) and k not in env]
+    for k in added:
+        env[k] = os.environ[k]
+    return added
+
+
 def _row(r: dict) -> tuple:
     return tuple(r[k] for k in ("task", "path", "fmt", "size", "start", "end", "last", "payload"))
 
@@ -334,27 +352,3 @@ def _java_found() -> bool:
     if home:
         return os.access(os.path.join(home, "bin", "java"), os.X_OK)
     return shutil.which("java") is not None
-
-
-@contextlib.contextmanager
-def _quiet_stderr(said: list[str]):
-    """The JVM's start-up chatter (log4j's profile line, native-hadoop warnings) kept off the
-    terminal: stderr at the file-descriptor level, for the start only; what it said is put
-    in `said` (a failed start's reason is among it)."""
-    import tempfile
-
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        yield
-        return
-    saved = os.dup(fd)
-    with tempfile.TemporaryFile("w+", errors="replace") as cap:
-        os.dup2(cap.fileno(), fd)
-        try:
-            yield
-        finally:
-            os.dup2(saved, fd)
-            os.close(saved)
-            cap.seek(0)
-            said.extend(cap.read(1 << 16).splitlines())

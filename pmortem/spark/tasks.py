@@ -18,13 +18,14 @@ many lines the earlier ranges had).
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 from collections.abc import Iterator
 
 from ..chunks import PreadSource
 from ..parsers.pipeline import parse_chunk
-from ..parsers.readers import Chunk, LimitExceeded, ReadState, limits_scope
+from ..parsers.readers import Chunk, LimitExceeded, ReadState, is_uri, limits_scope, open_regular
 from ..parsers.requests import split_requests
 
 # The look-back windows read before a boundary to find the cut there. A window may start inside
@@ -37,13 +38,13 @@ from ..parsers.requests import split_requests
 CUT_WINDOWS = (64 << 10, 256 << 10, 4 << 20, 32 << 20)
 
 
-def _line_start(fd: int, pos: int, size: int) -> int:
-    """The first line start at or after `pos` (0 stays 0)."""
+def _line_start(pread, pos: int, size: int) -> int:
+    """The first line start at or after `pos` (0 stays 0); `pread(n, offset)` reads the file."""
     if pos <= 0:
         return 0
     at = pos - 1
     while at < size:
-        block = os.pread(fd, 1 << 16, at)
+        block = pread(1 << 16, at)
         if not block:
             break
         i = block.find(b"\n")
@@ -53,9 +54,9 @@ def _line_start(fd: int, pos: int, size: int) -> int:
     return size
 
 
-def _window_cut(fd: int, ctx, w0: int, hi: int) -> int | None:
+def _window_cut(pread, ctx, w0: int, hi: int) -> int | None:
     """The parser's own cut in [w0, hi): where it would hand a chunk's unfinished end over."""
-    data = os.pread(fd, hi - w0, w0)
+    data = pread(hi - w0, w0)
     res = parse_chunk(Chunk(data, 1, w0), ctx, final=False)
     if res.tail_offset is not None:
         return res.tail_offset
@@ -69,26 +70,35 @@ def find_cut(path: str, ctx, boundary: int, size: int) -> int:
     the line start at or after `boundary` that the parser would hand to a next chunk (nothing
     after it belongs to an event that started before it); 0 when there is none. Both ranges
     that share the boundary compute it, with this function over the same bytes."""
+    if is_uri(path):
+        # an object in a store: the same search over ranged reads of it (pmortem/remote.py)
+        with open_regular(path) as obj:
+            return _find_cut(obj.pread, ctx, boundary, size)
     fd = os.open(path, os.O_RDONLY)
     try:
-        hi = _line_start(fd, boundary, size)
-        if hi >= size:
-            return size
-        last = None
-        for w in CUT_WINDOWS:
-            if w >= hi:
-                break
-            w0 = _line_start(fd, hi - w, size)
-            if w0 >= hi:
-                continue  # one line longer than the window
-            cut = _window_cut(fd, ctx, w0, hi)
-            if cut is not None and cut == last:
-                return cut
-            last = cut
-        cut = _window_cut(fd, ctx, 0, hi)
-        return 0 if cut is None else cut
+        return _find_cut(functools.partial(os.pread, fd), ctx, boundary, size)
     finally:
         os.close(fd)
+
+
+def _find_cut(pread, ctx, boundary: int, size: int) -> int:
+    """find_cut over `pread(n, offset)`: a local file's os.pread or an object's ranged reads."""
+    hi = _line_start(pread, boundary, size)
+    if hi >= size:
+        return size
+    last = None
+    for w in CUT_WINDOWS:
+        if w >= hi:
+            break
+        w0 = _line_start(pread, hi - w, size)
+        if w0 >= hi:
+            continue  # one line longer than the window
+        cut = _window_cut(pread, ctx, w0, hi)
+        if cut is not None and cut == last:
+            return cut
+        last = cut
+    cut = _window_cut(pread, ctx, 0, hi)
+    return 0 if cut is None else cut
 
 
 class RangeSource(PreadSource):
@@ -128,7 +138,9 @@ def task_steps(task: dict) -> Iterator[tuple]:
                     return
                 from ..parsers import native
 
-                src = RangeSource(path, ctx, end=end, last=bool(task["last"]), size=size, start=start, first_line=1,
+                # a range whose cut is the file's end (no event starts after it: the last range is
+                # empty) ends the file: its open tail is stored on its own, as locally
+                src = RangeSource(path, ctx, end=end, last=bool(task["last"]) or end >= size, size=size, start=start, first_line=1,
                                   chunk_bytes=opts.chunk_for(native.eligible(ctx)), state=state)
             for st in src:
                 st.res = split_requests(st.res, cat.slow_request_ms, keep_all=cat.request_events == "all")

@@ -40,6 +40,9 @@ def test_pod_and_container_as_kubectl_users_save_them():
         ("export.log", "export", None),  # a generic name is no service
         ("a/app.log", "a/app", None),  # two `app.log`s in two directories are two entities
         ("b/app.log.1", "b/app", None),
+        # a docker json-file saved without its config.v2.json: the short container id
+        (f"containers/{'a3f9c1d2e4b5' * 5}abcd/{'a3f9c1d2e4b5' * 5}abcd-json.log", "a3f9c1d2e4b5", None),
+        (f"{'7e21b0c9d8f6' * 5}1234-json.log.1", "7e21b0c9d8f6", None),
     ],
 )
 def test_a_file_without_a_pod_is_its_own_entity(path, entity, service):

@@ -26,6 +26,7 @@ class Context:
         self.hypotheses: list[Hypothesis] = []
         self.paths = {sid: p for sid, p in con.execute("SELECT source_id, path FROM sources").fetchall()}
         self._peer_services: dict[str, str] | None = None
+        self._upstreams: bool | None = None
 
     # ---- queries and quotes
     def run(self, name: str, params: dict | None = None, key: str | None = None) -> list[dict]:
@@ -34,6 +35,14 @@ class Context:
 
     def sql_ref(self, key: str) -> dict:
         return self.runner.sql_ref(key)
+
+    @property
+    def upstreams(self) -> bool:
+        """Whether any response names an upstream address (queries/upstreams.sql), asked once: the
+        queries that resolve such addresses to pods take it as $upstreams and skip the look when false."""
+        if self._upstreams is None:
+            self._upstreams = bool(self.run("upstreams")[0]["upstreams"])
+        return self._upstreams
 
     @property
     def error_classes(self) -> dict:

@@ -6,14 +6,16 @@ import datetime as dt
 import json
 import re
 from importlib.resources import files
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from . import rules
 from .escape import code_block, code_span, html_text, md_text, mermaid_label
 from .findings import explained_text
 from .redact import Redactor
 from .sqlrun import param_text, substituted
+
+if TYPE_CHECKING:  # pragma: no cover
+    import jinja2
 
 SERIES = [("deaths", "worker deaths/s"), ("dependency_calls", "dependency calls/s"), ("dependency_errors", "dependency errors/s"),
           ("timeouts", "timeouts/s")]
@@ -108,6 +110,8 @@ def empty(v: object) -> bool:
 
 
 def _env(redact: Redactor) -> jinja2.Environment:
+    import jinja2  # only for Markdown and HTML: `report --format json` never loads it
+
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(_load_template),
         autoescape=False,  # Markdown, not HTML: every value from logs goes through md/code/mlabel below

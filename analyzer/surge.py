@@ -17,14 +17,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+from typing import TYPE_CHECKING
 
-import duckdb
-import polars as pl
+if TYPE_CHECKING:  # pragma: no cover
+    import duckdb
+    import polars as pl
 
-from ..parsers.pipeline import payload_lines
-from ..parsers.readers import Chunk, is_uri, read_range
-from ..remote import readable
-from .templates import is_continuation, message_expr, mine
+# polars and the parsers are imported when lines are re-read, not with the report: a report whose
+# window has no readable lines (files moved away, a Parquet dataset from elsewhere) never needs them
 
 MAX_BYTES = 256 * 1024 * 1024  # re-read at most this much; the rest is reported as skipped
 MIN_Z = 3.0  # a surge must stand this many Poisson standard deviations above the baseline rate
@@ -50,6 +50,8 @@ def _drop_cross_export_copies(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     Per line identity, the largest number of copies any one source holds is kept: two
     identical lines in one file are two lines, the same line in `kubectl logs` and in
     /var/log/pods is one. Lines without a known pod can't be matched across sources."""
+    import polars as pl
+
     key = ["pod", "container", "ts", "payload"]
     known = pl.col("pod").is_not_null()
     if df.get_column("source_id").n_unique() < 2:
@@ -73,6 +75,9 @@ def _extent(con: duckdb.DuckDBPyConnection) -> tuple[dt.datetime | None, dt.date
 
 
 def _reread(con, since, until, tz, out) -> pl.DataFrame | None:
+    from ..parsers.readers import is_uri, read_range
+    from ..remote import readable
+
     frames = []
     budget = MAX_BYTES
     for sid, path, abspath, fmt, lo, hi, first_line, src_pod, encoding, src_ctr in _ranges(con, since, until):
@@ -89,6 +94,10 @@ def _reread(con, since, until, tz, out) -> pl.DataFrame | None:
         out["bytes_read"] += len(data)
         if not data:
             continue
+        import polars as pl
+
+        from ..parsers.pipeline import payload_lines
+        from ..parsers.readers import Chunk
         # line numbers come from the index's first line and are exact because ranges start on line starts
         lines = payload_lines(Chunk(data, first_line, lo), fmt, tz=tz)
         single_pod = src_pod if src_pod and "," not in src_pod else None
@@ -100,6 +109,8 @@ def _reread(con, since, until, tz, out) -> pl.DataFrame | None:
         ))
     if not frames:
         return None
+    from .templates import is_continuation
+
     df = pl.concat(frames, how="diagonal_relaxed").filter(pl.col("ts").is_not_null())
     # continuation lines the envelope stamped with a time of their own (kubectl, CRI): pieces of
     # a pretty-printed object or stack below an event line, never templates of their own
@@ -121,6 +132,9 @@ def template_surge(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt
     if df is None:
         out["baseline"].update(start=None, end=None, basis="none: no lines in or before the window")
         return out
+    import polars as pl
+
+    from .templates import message_expr, mine
     df, out["duplicate_lines"] = _drop_cross_export_copies(df)
     df = df.filter((pl.col("ts") >= b_since) & (pl.col("ts") < until))
     df = df.with_columns(

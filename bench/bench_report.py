@@ -6,6 +6,12 @@
     python bench/bench_report.py --runs 3 --memory-limit 512MB
     python bench/bench_report.py --regen                  # rebuild the cached databases
     python bench/bench_report.py --sizes 10M --profile    # seconds per stage and per query, in-process
+    python bench/bench_report.py --sizes 5GB              # the database of a 5 GB export (5e9 / 160 bytes a line)
+    python bench/bench_report.py --sizes 50M --parquet    # also over the Parquet dataset (`report --data`)
+    python bench/bench_report.py --sizes 50M --parquet --profile --explain 3   # EXPLAIN ANALYZE of the 3 heaviest
+
+A size is N log lines, or an export size (5GB: the lines of 160 bytes, this generator's line length,
+that make 5 GB of export; the database is much smaller).
 
 A size is N log lines of the export (what the issue calls "N events": lines, not event rows).
 Each database (bench/out/reqheavy-<N>.duckdb, git-ignored) is made with `pmortem.db.connect` (the
@@ -31,6 +37,12 @@ Then, per size: `pmortem report --format json` as a child process (wall time, CP
 of the process tree polled every 10 ms and the kernel's ru_maxrss), and the findings compared with
 the 10M database's: the window, the root cause, and every finding's rule, severity and metrics.
 Exit 0 when every size >= 10M gives the 10M findings.
+
+With --parquet, each database is also exported (once, cached beside it as reqheavy-<N>.parquet/)
+with pmortem's own export code (pmortem/spark/dataset.py `export`: the hive-partitioned dataset
+`ingest --engine spark` writes), `pmortem report --data DIR --format json` runs the same way, and
+its report is compared with the DuckDB file's: the findings as above, and the whole JSON but for
+the command line.
 """
 
 from __future__ import annotations
@@ -80,10 +92,19 @@ BOUNDS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)  # parsers.requ
 SLOW_MS = 400.0  # parsers.requests.SLOW_REQUEST_MS
 NOTABLE_STATUS = (401, 403, 408, 499, 504)  # parsers.requests.NOTABLE_STATUS
 SEGMENTS = ("items", "cart", "users", "orders", "reviews", "stock")  # a request's route: <prefix>/<segment>/<id>
+LINE_BYTES = 160  # a generated line's length in the export (its byte_offset step)
 
 
 def parse_n(text: str) -> int:
+    """'10M' log lines, or '5GB' of export: the lines of LINE_BYTES that make it."""
     t = text.strip().upper()
+    if t.endswith("B"):
+        from pmortem.api import _SIZE_RE, _SIZE_UNITS
+
+        m = _SIZE_RE.fullmatch(t)
+        if not m:
+            raise SystemExit(f"size {text!r}: use lines (10M) or an export size (5GB)")
+        return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]) // LINE_BYTES
     mult = {"K": 10**3, "M": 10**6, "G": 10**9}.get(t[-1], 1)
     return int(float(t[:-1] if mult > 1 else t) * mult)
 
@@ -339,8 +360,9 @@ def build(db_path: Path, n_events: int, threads: int | None = None) -> dict:
     return meta
 
 
-def run_report(db: Path, out: Path, extra: list[str]) -> dict:
-    cmd = [sys.executable, "-m", "pmortem.cli", "report", "--db", str(db), "--format", "json", "--out", str(out), *extra]
+def run_report(db: Path, out: Path, extra: list[str], data: Path | None = None) -> dict:
+    src = ["--data", str(data)] if data else ["--db", str(db)]
+    cmd = [sys.executable, "-m", "pmortem.cli", "report", *src, "--format", "json", "--out", str(out), *extra]
     if out.exists():
         out.unlink()
     t0 = time.perf_counter()
@@ -361,7 +383,7 @@ def run_report(db: Path, out: Path, extra: list[str]) -> dict:
     stderr = proc.stderr.read()
     if proc.returncode != 0 or not out.exists():
         raise SystemExit(f"report failed ({proc.returncode}): {stderr.strip()[-2000:]}")
-    return {"wall_s": round(wall, 2), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2),
+    return {"wall_s": round(wall, 2), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2), "load_after": round(os.getloadavg()[0], 2),
             "peak_rss_mb": round(max(peak, ru.ru_maxrss * 1024) / 2**20), "ru_maxrss_mb": round(ru.ru_maxrss / 1024)}
 
 
@@ -404,17 +426,67 @@ def commit() -> str:
     return r.stdout.strip() or "?"
 
 
-def profile(db: Path, threads: int | None = None, memory_limit: str | None = None) -> dict:
+def explain_analyze(con, key: str, name: str, params: dict, path: Path) -> str:
+    """DuckDB's profile of one query (EXPLAIN ANALYZE's numbers, from its JSON profiling output), as
+    text: every operator, the slowest first, with its rows and what a scan read and filtered
+    (Filters, Total Files Read, ...). Returns the path written."""
+    from pmortem.analyzer import sqlrun
+
+    sql = sqlrun.load_sql(name)
+    used = {k: v for k, v in params.items() if f"${k}" in sql}
+    raw = path.with_suffix(".json")
+    con.execute("SET profiling_mode = 'detailed'")
+    con.execute("SET enable_profiling = 'json'")
+    con.execute(f"SET profiling_output = '{raw}'")
+    try:
+        w, c = time.perf_counter(), time.process_time()
+        con.execute(sql, used).fetchall()
+        w, c = time.perf_counter() - w, time.process_time() - c
+    finally:
+        con.execute("SET enable_profiling = 'no_output'")
+    tree = json.loads(raw.read_text())
+    ops = []
+
+    def walk(node: dict, depth: int) -> None:
+        ops.append((node.get("timing", 0.0), depth, node.get("name", "?"), node.get("intermediate_rows"),
+                    node.get("row_groups_scanned"), node.get("total_row_groups_to_scan"), node.get("extra_info") or {}))
+        for ch in node.get("children", []):
+            walk(ch, depth + 1)
+
+    for node in tree.get("operator", []):
+        walk(node, 0)
+    q, io = tree.get("query", {}), tree.get("io", {})
+    lines = [f"{key} ({name}.sql), params {json.dumps(used, default=str)}",
+             f"wall {w:.3f} s, process CPU {c:.3f} s; DuckDB: {q.get('total_time', 0):.3f} s, row groups scanned "
+             f"{q.get('total_row_groups_scanned')} of {q.get('total_row_groups_to_scan')}, rows scanned {q.get('total_rows_scanned')}, "
+             f"bytes read {io.get('total_bytes_read')}, peak buffer memory {tree.get('system', {}).get('peak_buffer_memory')}",
+             "operators by their own time (seconds, summed over threads); scans with row groups read / to read:"]
+    for t, depth, op, rows, rg, rg_all, extra in sorted(ops, key=lambda o: -o[0]):
+        keep = {k: v for k, v in extra.items() if k in ("Function", "Table", "Text", "Filters", "Dynamic Filters", "File Filters",
+                                                         "Total Files Read", "Scanning Files", "Projections", "Join Type",
+                                                         "Conditions", "Expression")} if isinstance(extra, dict) else extra
+        lines.append(f"{t:8.3f} s  depth {depth:2d}  {op:24s} rows {rows}" + (f"  row groups {rg}/{rg_all}" if rg_all else "")
+                     + (f"  {json.dumps(keep, default=str)[:600]}" if keep else ""))
+    path.write_text("\n".join(lines) + "\n")
+    raw.unlink()
+    return str(path)
+
+
+def profile(db: Path, threads: int | None = None, memory_limit: str | None = None, data: Path | None = None,
+            explain: int = 0) -> dict:
     """Seconds per report stage and per detector query, in-process (the same calls as `pmortem report`:
-    the database read-only, DuckDB's memory limit, check_data, build_report), CPU seconds with them."""
+    the database read-only, or the Parquet dataset `data`; DuckDB's memory limit, check_data,
+    build_report), CPU seconds with them. `explain`: EXPLAIN ANALYZE of that many of the heaviest
+    queries (by CPU), run again afterwards, written to bench/out/explain-<db>-<query>.txt."""
     from pmortem.analyzer import sqlrun
     from pmortem.analyzer.redact import load_redactor
     from pmortem.analyzer.report import Options, build_report
 
     from pmortem.api import REPORT_MEMORY_LIMIT, check_data, parse_size
-    from pmortem.db import open_existing
+    from pmortem.db import open_data, open_existing
 
     queries: list[tuple[str, float, float]] = []
+    texts: dict[str, tuple[str, dict]] = {}
     stages: list[list] = []
     orig = sqlrun.Runner.run
 
@@ -427,6 +499,7 @@ def profile(db: Path, threads: int | None = None, memory_limit: str | None = Non
             return orig(self, name, params, key)
         finally:
             queries.append((key or name, round(time.perf_counter() - w, 3), round(time.process_time() - c, 3)))
+            texts[key or name] = (name, params)
 
     def progress(stage: str) -> None:
         w, c = clock()
@@ -436,32 +509,86 @@ def profile(db: Path, threads: int | None = None, memory_limit: str | None = Non
 
     sqlrun.Runner.run = timed
     try:
-        con = open_existing(str(db), read_only=True)
+        con = open_data(str(data)) if data else open_existing(str(db), read_only=True)
         con.execute("SET memory_limit = ?", [parse_size(memory_limit or REPORT_MEMORY_LIMIT, "memory limit")])
         if threads:
             con.execute(f"SET threads = {int(threads)}")
         w0, c0 = clock()
         progress("check_data")
-        check_data(con, str(db), None, None, None)
+        check_data(con, str(data or db), None, None, None)
         build_report(con, Options(), load_redactor(None), progress)
         progress("end")
         stages.pop()
         total = (round(time.perf_counter() - w0, 2), round(time.process_time() - c0, 2))
+        explained = [explain_analyze(con, q, *texts[q], OUT / f"explain-{(data or db).name}-{q}.txt")
+                     for q, _, _ in sorted(queries, key=lambda x: -x[2])[:explain]]
         con.close()
     finally:
         sqlrun.Runner.run = orig
-    return {"total_wall_s": total[0], "total_cpu_s": total[1],
+    return {"total_wall_s": total[0], "total_cpu_s": total[1], "explain": explained,
             "stages": sorted(([s, w, c] for s, w, c in stages), key=lambda x: -x[2]),
             "queries": sorted(([q, w, c] for q, w, c in queries), key=lambda x: -x[2])}
 
 
 def db_name(n: int) -> Path:
-    return OUT / f"reqheavy-{n // 1_000_000 if n >= 1_000_000 else n}{'M' if n >= 1_000_000 else ''}.duckdb"
+    return OUT / f"reqheavy-{f'{n // 1_000_000}M' if n % 1_000_000 == 0 else n}.duckdb"
+
+
+def export_parquet(db: Path) -> tuple[Path, dict]:
+    """The database as the Parquet dataset `ingest --engine spark` writes, with pmortem's own export
+    (pmortem/spark/dataset.py); cached beside it. Returns the directory and what it took."""
+    from pmortem.spark.dataset import MANIFEST, export
+
+    out = db.with_suffix(".parquet")
+    meta_path = out / "bench-export.json"
+    if not (out / MANIFEST).exists() or not meta_path.exists() or meta_path.stat().st_mtime < db.stat().st_mtime:
+        import shutil
+
+        shutil.rmtree(out, ignore_errors=True)
+        work = OUT / "tmp" / f"{db.stem}-export"
+        shutil.rmtree(work, ignore_errors=True)
+        out.mkdir(parents=True)
+        work.mkdir(parents=True)
+        print(f"exporting {db.name} to {out} ...", file=sys.stderr, flush=True)
+        w, c = time.perf_counter(), time.process_time()
+        export(str(db), out, work)
+        files = list(out.rglob("*.parquet"))
+        meta = {"export_s": round(time.perf_counter() - w, 1), "export_cpu_s": round(time.process_time() - c, 1),
+                "files": len(files), "gb": round(sum(f.stat().st_size for f in files) / 2**30, 2)}
+        meta_path.write_text(json.dumps(meta))
+    return out, json.loads(meta_path.read_text())
+
+
+def report_runs(db: Path, out: Path, extra: list[str], runs: int, data: Path | None = None) -> dict:
+    """`runs` report runs; the fastest by wall counts, every run's wall / CPU / load kept."""
+    best, every = None, []
+    for _ in range(runs):
+        load = os.getloadavg()[0]
+        r = run_report(db, out, extra, data)
+        r["load_before"] = round(load, 2)
+        every.append([r["wall_s"], r["cpu_s"], r["load_before"]])
+        if best is None or r["wall_s"] < best["wall_s"]:
+            best = r
+    return {**best, "runs": every}
+
+
+def same_report(a: dict, b: dict) -> list[str]:
+    """Where two report dicts differ, but for the command line (the source of the data is in it)."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        if k != "command" and a.get(k) != b.get(k):
+            if isinstance(a.get(k), list) and isinstance(b.get(k), list) and len(a[k]) == len(b[k]):
+                out += [f"{k}[{i}]: {json.dumps(x, default=str)[:300]} != {json.dumps(y, default=str)[:300]}"
+                        for i, (x, y) in enumerate(zip(a[k], b[k], strict=True)) if x != y]
+            else:
+                out.append(f"{k}: {json.dumps(a.get(k), default=str)[:300]} != {json.dumps(b.get(k), default=str)[:300]}")
+    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="1M,10M,50M,100M", help="export sizes in log lines (default 1M,10M,50M,100M)")
+    ap.add_argument("--sizes", default="1M,10M,50M,100M",
+                    help="export sizes in log lines, or bytes of export (5GB) (default 1M,10M,50M,100M)")
     ap.add_argument("--runs", type=int, default=1, help="report runs per size; the fastest counts (default 1)")
     ap.add_argument("--regen", action="store_true", help="rebuild the cached databases")
     ap.add_argument("--memory-limit", help="passed to pmortem report")
@@ -471,6 +598,10 @@ def main() -> int:
     ap.add_argument("--build-only", action="store_true", help="generate the missing databases and stop")
     ap.add_argument("--profile", action="store_true",
                     help="instead of the child-process runs: seconds per stage and per query, in-process")
+    ap.add_argument("--parquet", action="store_true",
+                    help="also report over the database exported as the Parquet dataset (`report --data`)")
+    ap.add_argument("--explain", type=int, default=0, metavar="N",
+                    help="with --profile: EXPLAIN ANALYZE of the N heaviest queries, to bench/out/explain-*.txt")
     args = ap.parse_args()
     sizes = [parse_n(s) for s in args.sizes.split(",")]
     ref_n = 10_000_000
@@ -479,38 +610,51 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     extra = [*(["--memory-limit", args.memory_limit] if args.memory_limit else []),
              *(["--threads", args.threads] if args.threads else [])]
-    rows, keys = [], {}
+    rows, keys, pq_diffs = [], {}, {}
     for n in sizes:
         db = db_name(n)
         meta_path = db.with_suffix(".json")
-        if args.regen or not db.exists() or not meta_path.exists():
+        if not args.build_only and (args.regen or not meta_path.exists()
+                                    or (args.parquet and not (db.with_suffix(".parquet") / "bench-export.json").exists())):
+            # generate / export in a child: the kernel's ru_maxrss of a report child starts from this
+            # process's own peak (it is kept across fork and exec), so this one stays small
+            cmd = [sys.executable, __file__, "--sizes", str(n), "--build-only",
+                   *(["--regen"] if args.regen else []), *(["--parquet"] if args.parquet else []),
+                   *(["--build-threads", str(args.build_threads)] if args.build_threads else [])]
+            subprocess.run(cmd, check=True)
+        if args.build_only and (args.regen or not db.exists() or not meta_path.exists()):
             print(f"generating {n:,} log lines into {db} ...", file=sys.stderr, flush=True)
             meta = build(db, n, args.build_threads)
             print(f"  built in {meta['build_s']} s: {meta['events']:,} events, {meta['requests']:,} requests in "
                   f"{meta['request_rows']:,} rollup rows", file=sys.stderr, flush=True)
         else:
             meta = json.loads(meta_path.read_text())
+        pq = export_parquet(db) if args.parquet else None
         if args.build_only:
             continue
         if args.profile:
-            load = os.getloadavg()[0]
-            prof = profile(db, int(args.threads) if args.threads else None, args.memory_limit)
-            prof = {"lines": meta["lines"], "events": meta["events"], "load_before": round(load, 2), **prof}
-            print(json.dumps(prof, indent=1), flush=True)
-            rows.append(prof)
+            for data in ([None, pq[0]] if pq else [None]):
+                load = os.getloadavg()[0]
+                prof = profile(db, int(args.threads) if args.threads else None, args.memory_limit, data, args.explain)
+                prof = {"lines": meta["lines"], "events": meta["events"], "over": "parquet" if data else "duckdb",
+                        "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2), **prof}
+                print(json.dumps(prof, indent=1), flush=True)
+                rows.append(prof)
             continue
         out = OUT / f"report-{db.stem}.json"
-        best = None
-        for _ in range(args.runs):
-            load = os.getloadavg()[0]
-            r = run_report(db, out, extra)
-            r["load_before"] = round(load, 2)
-            if best is None or r["wall_s"] < best["wall_s"]:
-                best = r
-        keys[n] = findings_key(json.loads(out.read_text()))
+        best = report_runs(db, out, extra, args.runs)
+        rep = json.loads(out.read_text())
+        keys[n] = findings_key(rep)
         row = {"lines": meta["lines"], "events": meta["events"], "request_rows": meta["request_rows"],
                "db_gb": round(db.stat().st_size / 2**30, 2), "span_h": round(n / RATE / 3600, 1), **best,
                "window": keys[n]["window"], "root_cause": keys[n]["root_cause"], "findings": len(keys[n]["findings"])}
+        if pq:
+            pout = OUT / f"report-{db.stem}-parquet.json"
+            pbest = report_runs(db, pout, extra, args.runs, pq[0])
+            prep = json.loads(pout.read_text())
+            pq_diffs[n] = same_report(rep, prep)
+            row["parquet"] = {**pq[1], **pbest, "same_findings": findings_key(prep) == keys[n],
+                              "same_report": not pq_diffs[n]}
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     if args.build_only:
@@ -527,14 +671,27 @@ def main() -> int:
             ok = False
         if d:
             print(f"{n:,} lines vs 10M:\n  " + "\n  ".join(d[:20]), file=sys.stderr)
-    print(f"\ncommit {commit()}, {dt.date.today().isoformat()}, {os.cpu_count()} CPUs"
+        if pq_diffs.get(n):
+            ok = ok and row["parquet"]["same_findings"]
+            print(f"{n:,} lines, Parquet vs DuckDB file:\n  " + "\n  ".join(pq_diffs[n][:20]), file=sys.stderr)
+    print(f"\ncommit {commit()}, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs"
           + (f", pmortem report {' '.join(extra)}" if extra else ""))
     print("| log lines | events | rollup rows | DB size | data span | report wall | CPU | peak RSS | load | window | root cause | findings = 10M's |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
     for r in rows:
         print(f"| {r['lines']:,} | {r['events']:,} | {r['request_rows']:,} | {r['db_gb']} GB | {r['span_h']} h | {r['wall_s']} s | "
-              f"{r['cpu_s']} s | {r['peak_rss_mb']} MB | {r['load_before']} | {r['window'][0][11:19]} - {r['window'][1][11:19]} | "
-              f"{r['root_cause']} | {'yes' if r['same_as_10M'] else 'NO'} |")
+              f"{r['cpu_s']} s | {r['peak_rss_mb']} MB | {r['load_before']}-{r['load_after']} | "
+              f"{r['window'][0][11:19]} - {r['window'][1][11:19]} | {r['root_cause']} | {'yes' if r['same_as_10M'] else 'NO'} |")
+    if any("parquet" in r for r in rows):
+        print("\n| log lines | events | Parquet files | size | export (wall / CPU) | report over DuckDB file: wall / CPU / peak RSS "
+              "| over Parquet: wall / CPU / peak RSS | same findings | same report |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---|---|")
+        for r in rows:
+            if "parquet" in r:
+                p = r["parquet"]
+                print(f"| {r['lines']:,} | {r['events']:,} | {p['files']} | {p['gb']} GB | {p['export_s']} s / {p['export_cpu_s']} s | "
+                      f"{r['wall_s']} s / {r['cpu_s']} s / {r['peak_rss_mb']} MB | {p['wall_s']} s / {p['cpu_s']} s / {p['peak_rss_mb']} MB | "
+                      f"{'yes' if p['same_findings'] else 'NO'} | {'yes' if p['same_report'] else 'no'} |")
     if args.json:
         args.json.write_text(json.dumps({"commit": commit(), "rows": rows}, indent=2, default=str))
     return 0 if ok else 1

@@ -316,50 +316,52 @@ def check_data(
     # data is every line read: events, the requests counted in the rollup (parsers/requests.py),
     # and the per-minute line index, which holds the lines no rule made an event of (a log of
     # plain lines, or of request lines alone, is data); each row with the span it covers
-    # (information_schema: tables and views; `report --data`'s tables are views over Parquet)
+    # (information_schema: tables and views; `report --data`'s tables are views over Parquet).
+    # Each table is asked on its own: a bare count(*) / min / max is answered from the tables'
+    # statistics, and a look for one matching row stops at the first (row-group min/max of `ts`
+    # skip the rest); a UNION ALL of the three would read every row of each before the report.
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    parts = ["SELECT ts AS lo, ts AS hi, service, pod FROM events"]
+    spans = [("events", "ts", "ts")]
     if "requests" in tables:
-        parts.append("SELECT first_ts, last_ts, service, pod FROM requests")
+        spans.append(("requests", "first_ts", "last_ts"))
     if "line_index" in tables:
-        parts.append(
-            "SELECT minute, minute + INTERVAL 59999999 MICROSECOND, service, pod FROM line_index WHERE minute IS NOT NULL"
+        spans.append(("line_index", "minute", "minute + INTERVAL 59999999 MICROSECOND"))
+
+    def any_row(where: str, params: dict) -> bool:
+        return any(
+            con.execute(f"SELECT 1 FROM {t} WHERE {where.format(lo=lo, hi=hi)} LIMIT 1", params).fetchone()
+            for t, lo, hi in spans
         )
-    rows = "(" + " UNION ALL ".join(parts) + ")"
-    n, first, last = con.execute(f"SELECT count(*), min(lo), max(hi) FROM {rows}").fetchone()
-    if not n and "line_index" in tables:
-        n = con.execute("SELECT count(*) FROM line_index").fetchone()[0]  # lines without a time
-    if not n:
+
+    if not any(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t, _, _ in spans):
         raise NoData(
             f"database {db} holds no events; `pmortem sources --db {db}` shows what was read and rejected"
         )
-    if service is not None:
-        (hit,) = con.execute(
-            f"SELECT count(*) FROM {rows} WHERE {_SERVICE_MATCH}", {"service": service}
-        ).fetchone()
-        if not hit:
-            names = [
-                r[0]
-                for r in con.execute(
-                    "SELECT DISTINCT service FROM events WHERE service IS NOT NULL ORDER BY 1"
-                ).fetchall()
-            ]
-            shown = ", ".join(names[:20]) + (f" (and {len(names) - 20} more)" if len(names) > 20 else "")
-            raise UnknownService(
-                f"no events of service {service!r} in {db}; services there: {shown or '(none named)'}"
-            )
+    if service is not None and not any_row(_SERVICE_MATCH, {"service": service}):
+        names = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT service FROM events WHERE service IS NOT NULL ORDER BY 1"
+            ).fetchall()
+        ]
+        shown = ", ".join(names[:20]) + (f" (and {len(names) - 20} more)" if len(names) > 20 else "")
+        raise UnknownService(
+            f"no events of service {service!r} in {db}; services there: {shown or '(none named)'}"
+        )
     if since is None and until is None:
         return
     where = [
-        "hi >= $since" if since else None,
-        "lo <= $until" if until else None,
+        "{hi} >= $since" if since else None,
+        "{lo} <= $until" if until else None,
         _SERVICE_MATCH if service is not None else None,
     ]
     params = {k: v for k, v in (("since", since), ("until", until), ("service", service)) if v is not None}
-    (hit,) = con.execute(
-        f"SELECT count(*) FROM {rows} WHERE {' AND '.join(w for w in where if w)}", params
-    ).fetchone()
-    if not hit:
+    if not any_row(" AND ".join(w for w in where if w), params):
+        first = last = None
+        for t, lo, hi in spans:
+            a, b = con.execute(f"SELECT min({lo}), max({hi}) FROM {t}").fetchone()
+            first = a if first is None or (a is not None and a < first) else first
+            last = b if last is None or (b is not None and b > last) else last
         what = f" of service {service!r}" if service is not None else ""
         raise NoData(
             f"no events{what} between {_fmt_ts(since) if since else 'the start'} and {_fmt_ts(until) if until else 'the end'}; "
@@ -367,8 +369,9 @@ def check_data(
         )
 
 
-# the report's DuckDB memory limit unless told (bench/README.md, report vs events)
-REPORT_MEMORY_LIMIT = "1GB"
+# the report's DuckDB memory limit unless told: 512MB bounds the buffer pool below the 1 GB goal at
+# any archive size, and at 100M lines costs no time against 1GB (bench/README.md, report vs events)
+REPORT_MEMORY_LIMIT = "512MB"
 
 
 def report(
@@ -393,7 +396,7 @@ def report(
     from the data. `last` ("1h", "30m" or a timedelta): only the most recent span of log time.
     service: one service (pod name prefix or service name). tolerance: seconds within which
     two events count as one. config: pmortem.toml with [[redact]] and [peers].
-    memory_limit ("1GB", bytes): DuckDB's memory limit (default REPORT_MEMORY_LIMIT), threads: its
+    memory_limit ("512MB", "1GB", bytes): DuckDB's memory limit (default REPORT_MEMORY_LIMIT), threads: its
     threads (default all cores); progress: the stage line on stderr (None: when it is a terminal).
     Raises NoData for an empty database or window, UnknownService for a service with no
     events, DatabaseMissing / NotAPmortemDatabase / SchemaTooOld for a file it cannot read."""

@@ -839,7 +839,7 @@ def _command_line(name: str) -> str:
 @click.option(
     "--memory-limit",
     type=SizeType(),
-    help="DuckDB memory limit of the report (default 1GB), e.g. 512MB or 2GB; larger work spills to disk.",
+    help="DuckDB memory limit of the report (default 512MB), e.g. 1GB or 2GB; larger work spills to disk.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No stage line on stderr.")
 @config_option

@@ -9,7 +9,8 @@
 -- $tolerance_s: ASOF join to the nearest server error), and the 5xx a proxy returned for the pod
 -- (its upstream address mapped to the pod by pod IP or by the address the pod listens on) within
 -- $tolerance_s of a client error.
--- Parameters: $since, $until (TIMESTAMPTZ window), $tolerance_s (DOUBLE).
+-- Parameters: $since, $until (TIMESTAMPTZ window), $tolerance_s (DOUBLE), $upstreams (BOOLEAN: whether any
+--   response names an upstream address, queries/upstreams.sql; false skips the look for listen lines).
 -- Columns: pod, service, workers, workers_basis, pool_max, connections_wanted (workers x pool_max),
 --   max_connections, reserved_connections, limit_pod, client_errors, client_pids, client_errors_by_pid
 --   ('pid:n, ...'), first_client_error, last_client_error, db_pod, server_errors, first_server_error,
@@ -100,7 +101,7 @@ listen_pods AS MATERIALIZED (
     -- every pod when there is an upstream to resolve, else none. The '' that is always there matches no pod, but keeps
     -- DuckDB's join filter (the min and max pod of this list, given to the scan of `events` below) in place: with
     -- nothing to resolve it skips every row group, instead of looking for listen lines in every message
-    SELECT DISTINCT pod FROM events WHERE pod IS NOT NULL AND EXISTS (SELECT 1 FROM ups)
+    SELECT DISTINCT pod FROM events WHERE $upstreams::BOOLEAN AND pod IS NOT NULL AND EXISTS (SELECT 1 FROM ups)
     UNION ALL SELECT ''
 ),
 addr AS (
@@ -108,7 +109,8 @@ addr AS (
     UNION
     SELECT ip, pod FROM (
         SELECT regexp_extract(message, '(?i)\blisten(?:ing)?(?:\s+on)?[\s=:]+(?:https?://)?(\d{1,3}(?:\.\d{1,3}){3})', 1) AS ip, pod
-        FROM events WHERE pod IN (SELECT pod FROM listen_pods) AND kind <> 'http_request' AND message ILIKE '%listen%'
+        FROM events WHERE $upstreams::BOOLEAN AND pod IN (SELECT pod FROM listen_pods) AND kind <> 'http_request'
+          AND message ILIKE '%listen%'  -- ($upstreams false: no scan at all, also over Parquet where the join filter is not used)
     ) WHERE ip IN (SELECT ip FROM ups)
 ),
 addr1 AS (

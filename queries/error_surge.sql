@@ -11,7 +11,8 @@
 -- (rules/error_surge.py then keeps a change point only when it cost 10+ 5xx responses, or when the
 -- pod's siblings stayed quiet in that minute.)
 -- Parameters: $since, $until (TIMESTAMPTZ window: the onset lies inside), $after_s (DOUBLE),
---   $min_events (INTEGER), $min_factor (DOUBLE), $min_before_s (DOUBLE).
+--   $min_events (INTEGER), $min_factor (DOUBLE), $min_before_s (DOUBLE), $upstreams (BOOLEAN: whether any
+--   response names an upstream address, queries/upstreams.sql; false skips the look for them and for listen lines).
 -- Columns: entity, pod, service, onset (TIMESTAMPTZ), last_bad (TIMESTAMPTZ, last bad event of the
 --   entity inside the window), seen_since (TIMESTAMPTZ, the entity's first line), before_s,
 --   bad_before, rate_before_per_min, bad_after (in $after_s), rate_after_per_min, factor,
@@ -27,16 +28,16 @@
 WITH ups AS MATERIALIZED (  -- the upstream addresses responses name: the only addresses worth resolving to a pod
     SELECT DISTINCT ip FROM (
         SELECT regexp_extract(u, '^\[?([^\]]+?)\]?:\d+$', 1) AS ip
-        FROM (SELECT attrs->>'upstream_addr' AS u FROM events WHERE kind = 'http_request') WHERE u IS NOT NULL
+        FROM (SELECT attrs->>'upstream_addr' AS u FROM events WHERE $upstreams::BOOLEAN AND kind = 'http_request') WHERE u IS NOT NULL
         UNION ALL
-        SELECT regexp_extract(upstream, '^\[?([^\]]+?)\]?:\d+$', 1) FROM requests WHERE upstream IS NOT NULL
+        SELECT regexp_extract(upstream, '^\[?([^\]]+?)\]?:\d+$', 1) FROM requests WHERE $upstreams::BOOLEAN AND upstream IS NOT NULL
     ) WHERE ip IS NOT NULL AND ip <> ''
 ),
 listen_pods AS MATERIALIZED (
     -- every pod when some response names an upstream, else none. The '' that is always there matches no pod, but keeps
     -- DuckDB's join filter (the min and max pod of this list, given to the scan of `events` below) in place: with no
     -- upstream it skips every row group, instead of looking for listen lines in every message
-    SELECT DISTINCT pod FROM events WHERE pod IS NOT NULL AND EXISTS (SELECT 1 FROM ups)
+    SELECT DISTINCT pod FROM events WHERE $upstreams::BOOLEAN AND pod IS NOT NULL AND EXISTS (SELECT 1 FROM ups)
     UNION ALL SELECT ''
 ),
 addr AS (
@@ -44,7 +45,8 @@ addr AS (
     UNION
     SELECT ip, pod FROM (
         SELECT regexp_extract(message, '(?i)\blisten(?:ing)?(?:\s+on)?[\s=:]+(?:https?://)?(\d{1,3}(?:\.\d{1,3}){3})', 1) AS ip, pod
-        FROM events WHERE pod IN (SELECT pod FROM listen_pods) AND kind <> 'http_request' AND message ILIKE '%listen%'
+        FROM events WHERE $upstreams::BOOLEAN AND pod IN (SELECT pod FROM listen_pods) AND kind <> 'http_request'
+          AND message ILIKE '%listen%'  -- ($upstreams false: no scan at all, also over Parquet where the join filter is not used)
     ) WHERE ip IN (SELECT ip FROM ups)
 ),
 addr1 AS MATERIALIZED (

@@ -32,7 +32,7 @@ WITH stopped AS (
      AND sd.ts BETWEEN x.ts - INTERVAL 60 SECOND AND x.ts
     WHERE x.kind = 'worker_exit' AND x.signal IN ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP')
 ),
-bad AS (
+bad AS NOT MATERIALIZED (
     -- events by source and line: no DISTINCT, which would merge distinct same-second events
     -- (ingest already stores a line seen through two exports once). One branch per kind of bad event, each
     -- with a filter the scan of `events` applies itself (an equality; an OR of them or an IN list would not be

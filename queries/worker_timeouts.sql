@@ -50,7 +50,8 @@ tmpl AS (
     FROM kills k
     LEFT JOIN inflight i ON i.pod = k.pod AND i.pid IS NOT DISTINCT FROM k.pid AND i.ts = k.ts
 ),
-near5xx AS (  -- each 5xx response once, by the kill nearest to it
+near5xx AS (  -- each 5xx response once, by the kill nearest to it (the kills lie in the window, so the responses
+    -- within $tolerance_s of one lie in the window widened by it: a bound the scan of `events` prunes row groups by)
     SELECT k.pod, h.source_id, h.line_no,
            regexp_replace(
            regexp_replace(regexp_replace(regexp_extract(coalesce(h.route, ''), '^[^?]*'), '/(?:[0-9]+|[0-9a-fA-F]{8}-[0-9a-fA-F-]{27,}|[0-9a-f]{16,})(/|$)', '/:id\1', 'g'),
@@ -58,6 +59,8 @@ near5xx AS (  -- each 5xx response once, by the kill nearest to it
            '[0-9]+', '<n>', 'g') AS route_t
     FROM tmpl k JOIN events h
       ON h.kind = 'http_request' AND h.status >= 500 AND abs(epoch(h.ts - k.ts)) <= $tolerance_s::DOUBLE
+     AND h.ts >= $since::TIMESTAMPTZ - to_microseconds(CAST($tolerance_s * 1e6 AS BIGINT) + 1)
+     AND h.ts <= $until::TIMESTAMPTZ + to_microseconds(CAST($tolerance_s * 1e6 AS BIGINT) + 1)
     QUALIFY row_number() OVER (PARTITION BY h.source_id, h.line_no ORDER BY abs(epoch(h.ts - k.ts)), k.ts) = 1
 ),
 per_pod AS (

@@ -8,12 +8,12 @@ from ..context import Context
 from ..findings import Finding, isoed
 from .base import Advice, RootRole, Rule
 
-QUERIES = ("connection_pool",)
+QUERIES = ("upstreams", "connection_pool")
 
 
 def detect(ctx: Context) -> list[Finding]:
     out = []
-    for r in ctx.run("connection_pool", {"tolerance_s": ctx.opts.tolerance_s}):
+    for r in ctx.run("connection_pool", {"tolerance_s": ctx.opts.tolerance_s, "upstreams": ctx.upstreams}):
         wanted, limit = r["connections_wanted"], r["max_connections"]
         if wanted is None or limit is None or wanted <= limit:
             continue  # fits (or can't tell): not this rule's

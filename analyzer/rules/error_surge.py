@@ -19,7 +19,7 @@ from ..findings import Finding, first_lines, isoed
 from ..surge import template_surge
 from .base import Advice, RootRole, Rule
 
-QUERIES = ("error_surge", "change_markers")
+QUERIES = ("upstreams", "error_surge", "change_markers")
 AFTER_S = 60.0  # the onset's rate is measured over this long
 MIN_EVENTS = 20  # bad events within AFTER_S after the onset
 MIN_FACTOR = 10.0  # times the entity's own earlier rate
@@ -68,7 +68,7 @@ def _templates_at(ctx: Context, pod: str | None, onset: dt.datetime) -> list[dic
 
 def detect(ctx: Context) -> list[Finding]:
     rows = ctx.run("error_surge", {"after_s": AFTER_S, "min_events": MIN_EVENTS, "min_factor": MIN_FACTOR,
-                                   "min_before_s": MIN_BEFORE_S})
+                                   "min_before_s": MIN_BEFORE_S, "upstreams": ctx.upstreams})
     out = []
     for r in rows:
         if not impact_shown(r):

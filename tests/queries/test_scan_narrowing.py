@@ -22,9 +22,16 @@ def sql(name):
 
 
 def rows(con, name, params):
-    cur = con.execute(sql(name), params)
+    text = sql(name)
+    if "$upstreams" in text and "upstreams" not in params:  # as the rules pass it: queries/upstreams.sql's answer
+        params = {**params, "upstreams": upstreams(con)}
+    cur = con.execute(text, params)
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def upstreams(con) -> bool:
+    return con.execute(sql("upstreams")).fetchone()[0]
 
 
 def ev(con, src, ts, line, pod, kind, message, level="info", status=None, attrs=None, service=None):
@@ -108,3 +115,27 @@ def test_incident_window_counts_each_bad_event_once(con):
     ).fetchone()[0]
     assert w["bad_events"] == bad
     assert w["first_bad"] <= ONSET and w["last_bad"] >= ONSET + dt.timedelta(seconds=29)
+
+
+def test_upstreams_gate_skips_only_what_cannot_matter(con):
+    # a response names an upstream: the listen line is looked for, and the 502s are the api pod's
+    assert upstreams(con) is True
+    assert [r["entity"] for r in rows(con, "error_surge", {**W, **SURGE})] == ["api-7d9f-a1"]
+    # the gate is what turns the look off: forced off, the proxy keeps its 502s (so it is not a no-op)
+    assert [r["entity"] for r in rows(con, "error_surge", {**W, **SURGE, "upstreams": False})] == ["nginx-5c6b-x1"]
+    # no response names one (an address without a host part is none either): upstreams.sql says so, and
+    # then both settings of the gate give the same answers, in error_surge and connection_pool
+    con.execute("UPDATE events SET attrs = '{\"method\":\"GET\",\"upstream_addr\":\":8080\"}' WHERE kind = 'http_request'")
+    ev(con, 1, T0 + dt.timedelta(seconds=6), 2, "api-7d9f-a1", "config", "config: WORKERS=4 PG_POOL_MAX=10", service="api")
+    con.execute("UPDATE events SET attrs = '{\"workers\": 4, \"pool_max\": 10}' WHERE kind = 'config'")
+    assert upstreams(con) is False
+    for q, p in (("error_surge", {**W, **SURGE}), ("connection_pool", {**W, "tolerance_s": 2.0})):
+        assert rows(con, q, {**p, "upstreams": True}) == rows(con, q, {**p, "upstreams": False})
+    # an upstream in the requests rollup alone counts too
+    con.execute(
+        "INSERT INTO requests (source_id, service, pod, pid, second, method, route, status, upstream, requests, latency_n, "
+        "first_ts, last_ts, first_line, last_line) VALUES (2, 'nginx', 'nginx-5c6b-x1', 1, ?, 'GET', '/q/:id', 200, "
+        "'10.1.2.3:8080', 1, 0, ?, ?, 1, 1)",
+        [ONSET, ONSET, ONSET],
+    )
+    assert upstreams(con) is True

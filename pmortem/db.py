@@ -303,10 +303,12 @@ ROW_GROUP_SIZE = 8192
 # DuckDB's memory limit while ingesting (`--memory-limit` overrides). The ingest only appends
 # chunk-sized batches, so what DuckDB holds beyond them is cache: the blocks it has written
 # (kept until evicted, growing with the database: 70 MB of a 1 GB request-heavy ingest's
-# 116 MB at 512MB) and the rows appended since the last checkpoint. 128MB bounds the cache;
-# the peak RSS of that ingest 510 -> 462 MB, more at 5 GB (bench/README.md, issue 18 step 3).
-# --store-lines appends every line: 256MB (its peak under 1 GB for a 1 GB input).
-INGEST_MEMORY_LIMIT = "128MB"
+# 116 MB at 512MB, 107 MB of 128MB at 4.4 GB) and the rows appended since the last
+# checkpoint. 64MB bounds it: that ingest's peak RSS 510 (512MB) -> 457 (128MB) -> 398 MB,
+# within the noise in CPU; a second source's duplicate check against the first's events
+# neither fails nor slows (bench/README.md, issue 18 step 3). --store-lines appends every
+# line: 256MB (its peak under 1 GB for a 1 GB input).
+INGEST_MEMORY_LIMIT = "64MB"
 INGEST_MEMORY_LIMIT_STORE_LINES = "256MB"
 
 

@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .parsers import native
-from .parsers.documents.chunk import document_lines_result, stream_document
 from .parsers.events import ChunkResult, SourceContext
 from .parsers.pipeline import parse_chunk
 from .parsers.readers import (
@@ -101,6 +100,9 @@ class DocumentSource(ChunkSource):
         self.fmt = fmt
 
     def __iter__(self) -> Iterator[Step]:
+        # (imported here: a plain file's ingest never needs it, about 20 ms of start-up)
+        from .parsers.documents.chunk import document_lines_result, stream_document
+
         limits = current_limits()
         if self.fmt == "document_lines":
             for ch in iter_chunks(self.path, state=self.state, encoding=self.encoding,

@@ -10,8 +10,9 @@ from __future__ import annotations
 import mmap
 import random
 
-from pmortem import chunks
 from pmortem.parsers.readers import PlainReader
+
+from pmortem import chunks
 
 TABLES = {
     "events": "SELECT line_no, byte_offset, line_count, kind, level, pod, message FROM events ORDER BY line_no",

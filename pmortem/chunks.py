@@ -18,12 +18,12 @@ read as a chunk of its own, "the open tail": an append takes it back (store.reop
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .parsers import native
-from .parsers.documents.chunk import document_lines_result, stream_document
 from .parsers.events import ChunkResult, SourceContext
 from .parsers.pipeline import parse_chunk
 from .parsers.readers import (
@@ -100,6 +100,9 @@ class DocumentSource(ChunkSource):
         self.fmt = fmt
 
     def __iter__(self) -> Iterator[Step]:
+        # (imported here: a plain file's ingest never needs it, about 20 ms of start-up)
+        from .parsers.documents.chunk import document_lines_result, stream_document
+
         limits = current_limits()
         if self.fmt == "document_lines":
             for ch in iter_chunks(self.path, state=self.state, encoding=self.encoding,
@@ -264,8 +267,9 @@ class PipelinedSource(ChunkSource):
     literal search and scanner run without the GIL) while the consuming thread builds events
     (`native.finish_chunks`) and stores them.
 
-    Two read buffers: a prepared chunk holds only its kept rows, so the scan thread can be
-    up to PIPELINE_DEPTH chunks ahead. When the builder has fallen behind, it takes every
+    One read buffer: a prepared chunk holds only its kept rows (copied out of the buffer), so
+    the scan thread can be up to PIPELINE_DEPTH chunks ahead reading into the same buffer; its
+    pages past the chunk size in use are given back (`_trim`) when chunks get smaller. When the builder has fallen behind, it takes every
     chunk that is ready (up to MAX_BATCH) in one go: one event build and one step for
     them, fewer fixed costs per chunk exactly when this thread is the slower one. Steps
     stay in file order, each with its resume point."""
@@ -292,22 +296,24 @@ class PipelinedSource(ChunkSource):
             return False
 
         def scan_thread(reader: PlainReader, off: int, line: int) -> None:
-            slot, in_tail = 0, False
+            in_tail = False
+            resident = reader.capacity  # the buffer's bytes that may hold pages
             # full chunks from the start: a chunk that turns out far denser than TARGET_ROWS is
             # cut shorter and scanned again (the scan is the cheap part; its events are not)
             sizer = _ChunkSizer(full, first=full)
             try:
                 while not stop.is_set():
-                    view, end, eof = reader.read_at(off, slot, sizer.limit)
+                    view, end, eof = reader.read_at(off, 0, sizer.limit)
                     if view is None:
                         break
+                    resident = max(resident, len(view))
                     # the file's last event is left as a tail and read again as a chunk of its
                     # own (the open tail: an append takes it back, see store.reopen_tail)
                     prep = native.prepare_chunk(Chunk(view, line, off), ctx, final=eof and in_tail, split=split)
                     rows = prep.kept_rows
-                    if rows > 2 * TARGET_ROWS and not (eof and in_tail) and len(view) > MIN_CHUNK and view.obj is reader.bufs[slot]:
+                    if rows > 2 * TARGET_ROWS and not (eof and in_tail) and len(view) > MIN_CHUNK and view.obj is reader.bufs[0]:
                         keep = max(MIN_CHUNK, len(view) * TARGET_ROWS // rows)
-                        nl = reader.bufs[slot].rfind(b"\n", 0, keep)
+                        nl = reader.bufs[0].rfind(b"\n", 0, keep)
                         if nl > 0:
                             view, end, eof = view[: nl + 1], off + nl + 1, False
                             prep = native.prepare_chunk(Chunk(view, line, off), ctx, final=False, split=split)
@@ -322,18 +328,14 @@ class PipelinedSource(ChunkSource):
                         break
                     in_tail = eof
                     off, line = nxt
-                    slot ^= 1
+                    resident = _trim(reader, resident, sizer.limit)
                 put(DONE)
             except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread, which raises it
                 put(exc)
 
-        with PlainReader(self.path, full, buffers=2) as reader:
+        with PlainReader(self.path, full) as reader:
             worker = threading.Thread(target=scan_thread, args=(reader, self.start, self.first_line), name="pmortem-scan", daemon=True)
             worker.start()
-            if reader.bufs[1] is None and reader.capacity >= 8 << 20:
-                # the second buffer's pages, made while the scan thread reads and scans the first
-                # chunk into buffer 0 (this thread only waits then): 40 ms off the second read
-                reader.buffer(1)
             held = None  # an item taken from the queue but left for the next batch
             built = False  # the first chunk goes alone: the builder starts as early as it can
             batch_rows = TARGET_ROWS * 3 // 2  # kept rows per build at most: a dense chunk goes alone
@@ -377,6 +379,20 @@ class PipelinedSource(ChunkSource):
                 stop.set()
                 worker.join()
         self.state.bytes_read = self.pos
+
+
+def _trim(reader: PlainReader, resident: int, limit: int) -> int:
+    """The read buffer's pages past what the next reads need (the chunk size `limit`, plus a
+    MiB of slack) handed back to the kernel when chunks have become smaller: an event-dense
+    file reads 10-20 MB chunks into a 64 MB buffer, whose first read touched all of it. A
+    later, larger read faults them in again. Returns the bytes that may still hold pages."""
+    buf = reader.bufs[0]
+    keep = min(limit + MIN_CHUNK, reader.capacity)
+    keep = -(-keep // mmap.PAGESIZE) * mmap.PAGESIZE
+    if buf is None or keep >= resident - (4 << 20) or not hasattr(buf, "madvise"):
+        return max(resident, keep)
+    buf.madvise(mmap.MADV_DONTNEED, keep, len(buf) - keep)
+    return keep
 
 
 @dataclass

@@ -495,7 +495,7 @@ def main() -> None:
 @click.option(
     "--memory-limit",
     type=SizeType(),
-    help="DuckDB memory limit (default 512MB; 256MB with --store-lines), e.g. 1GB or 1.5GiB.",
+    help="DuckDB memory limit (default 64MB; 256MB with --store-lines), e.g. 1GB or 1.5GiB.",
 )
 @config_option
 @click.option(

@@ -300,6 +300,17 @@ def _holder(msg: str) -> str:
 # faster, the file 19 -> 20 MB (bench/README.md).
 ROW_GROUP_SIZE = 8192
 
+# DuckDB's memory limit while ingesting (`--memory-limit` overrides). The ingest only appends
+# chunk-sized batches, so what DuckDB holds beyond them is cache: the blocks it has written
+# (kept until evicted, growing with the database: 70 MB of a 1 GB request-heavy ingest's
+# 116 MB at 512MB, 107 MB of 128MB at 4.4 GB) and the rows appended since the last
+# checkpoint. 64MB bounds it: that ingest's peak RSS 510 (512MB) -> 457 (128MB) -> 398 MB,
+# within the noise in CPU; a second source's duplicate check against the first's events
+# neither fails nor slows (bench/README.md, issue 18 step 3). --store-lines appends every
+# line: 256MB (its peak under 1 GB for a 1 GB input).
+INGEST_MEMORY_LIMIT = "64MB"
+INGEST_MEMORY_LIMIT_STORE_LINES = "256MB"
+
 
 def _open_writable(path: str) -> duckdb.DuckDBPyConnection:
     """The file attached with pmortem's row group size (an ATTACH option only) and made the

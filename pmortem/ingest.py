@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .chunks import ChunkSource, DocumentSource, PipelinedSource, PreadSource, StreamedSource
-from .db import connect
+from .db import INGEST_MEMORY_LIMIT, INGEST_MEMORY_LIMIT_STORE_LINES, connect
 from .errors import UserError
 from .fingerprint import HEAD_LEN, content_fingerprint, fingerprint, hash_range
 from .parsers import native
@@ -176,9 +176,8 @@ def _ingest(paths: list[str], db_path: str, opts: IngestOptions | None, progress
         con.execute(f"SET threads = {int(opts.threads)}")
         os.environ.setdefault("POLARS_MAX_THREADS", str(int(opts.threads)))
     # DuckDB only appends small batches here; cap its buffer pool so peak memory stays bounded
-    # (with --store-lines the lines table grows with the input: 256MB keeps the peak under
-    # 1 GB for a 1 GB input, 0.80 against 1.01 GB, for about 14% more time; bench/README.md)
-    con.execute("SET memory_limit = ?", [opts.memory_limit or ("256MB" if opts.store_lines else "512MB")])
+    # (db.INGEST_MEMORY_LIMIT: why 128MB, and 256MB with --store-lines; bench/README.md)
+    con.execute("SET memory_limit = ?", [opts.memory_limit or (INGEST_MEMORY_LIMIT_STORE_LINES if opts.store_lines else INGEST_MEMORY_LIMIT)])
     # a checkpoint (WAL folded into the file) every 32 MB of WAL, not 16 MB (the default):
     # each chunk still commits durably through the WAL; with these the checkpoints run
     # during the ingest, while the scan thread works, rather than all at the close (a 1 GB

@@ -185,7 +185,9 @@ _COMPACT = (
             **{c: f"sum({c})::BIGINT" for c in BUCKET_COLUMNS},
             # each row's latencies are in line order and a key's rows do not interleave
             # (chunks are consecutive line ranges): concatenated by first line, as one chunk
-            "latencies_ms": "flatten(list(latencies_ms ORDER BY first_line))",
+            # (not list(... ORDER BY first_line): an ordered aggregate holds a sort buffer per
+            # group, out of memory under ingest's 64MB limit with a few thousand keys)
+            "latencies_ms": "flatten(list_transform(list_sort(list({'f': first_line, 'l': latencies_ms})), lambda x: x.l))",
             "first_ts": "min(first_ts)",
             "last_ts": "max(last_ts)",
             "first_line": "min(first_line)",
@@ -193,6 +195,31 @@ _COMPACT = (
         },
     ),
 )
+
+
+SLICE_ROWS = 400_000
+MAX_TOUCHED_ROW_GROUPS = 48  # (x 256 KiB of delete versions, within ingest's 64MB DuckDB limit)
+
+
+def _slices(con, table: str, t: str, source_id: int):
+    """(condition, parameters) per slice of a source's rows by time column `t`: bounds at
+    approximate quantiles (bounded memory), each slice [lo, hi), the last one closed, and the
+    rows without a time."""
+    n, lo, hi = con.execute(f"SELECT count(*), min({t}), max({t}) FROM {table} WHERE source_id = $s", {"s": source_id}).fetchone()
+    k = -(-n // SLICE_ROWS)
+    bounds = [lo]
+    if k > 1:
+        qs = con.execute(
+            f"SELECT approx_quantile({t}, [{', '.join(f'{i / k:.6f}' for i in range(1, k))}]) FROM {table} WHERE source_id = $s",
+            {"s": source_id},
+        ).fetchone()[0]
+        bounds += sorted({q for q in qs if q is not None and lo < q < hi})
+    if lo is not None:
+        bounds.append(hi)
+        for i in range(len(bounds) - 1):
+            op = "<=" if i == len(bounds) - 2 else "<"
+            yield f"{t} >= $lo AND {t} {op} $hi", {"lo": bounds[i], "hi": bounds[i + 1]}
+    yield f"{t} IS NULL", {}
 
 
 def compact_source(con, source_id: int, tail_line: int | None = None) -> dict[str, int]:
@@ -209,37 +236,61 @@ def compact_source(con, source_id: int, tail_line: int | None = None) -> dict[st
             # (1.3M rollup rows: 0.17 CPU-s, against 0.5 s grouping by the eight columns and
             # 3.9 s aggregating every row); a collision only adds a candidate, checked below
             h = f"hash({keys}, first_line >= $cut)"
-            con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE _cand AS
-                    SELECT {h} AS h FROM {table} WHERE source_id = $s GROUP BY h HAVING count(*) > 1""",
-                {"s": source_id, "cut": cut},
-            )
+            con.execute("CREATE OR REPLACE TEMP TABLE _cand (h UBIGINT)")
+            # in slices of about SLICE_ROWS rows by the key's own time column (a key never spans
+            # two slices): the hash table of one slice fits ingest's small DuckDB memory limit
+            # (6.7M rollup rows of a 5 GB export in one go: out of memory at 64MB)
+            t = key[0] if table == "line_index" else "second"
+            for where, params in _slices(con, table, t, source_id):
+                con.execute(
+                    f"""INSERT INTO _cand SELECT {h} AS h FROM {table} WHERE source_id = $s AND {where}
+                        GROUP BY h HAVING count(*) > 1""",
+                    {"s": source_id, "cut": cut, **params},
+                )
             (n_cand,) = con.execute("SELECT count(*) FROM _cand").fetchone()
             if not n_cand:
                 con.execute("DROP TABLE _cand")
                 removed[table] = 0
                 continue
+            # the candidates' rows (few: keys cut by a chunk boundary) into a small table first;
+            # merging and deleting then join small tables only (a DELETE ... USING joined to the
+            # whole table ran out of memory under ingest's 64MB limit)
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _rows AS
+                    SELECT rowid AS _rid, first_line >= $cut AS _tail, * EXCLUDE (source_id)
+                    FROM {table} WHERE source_id = $s AND {h} IN (SELECT h FROM _cand)""",
+                {"s": source_id, "cut": cut},
+            )
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _compact AS
-                    SELECT {keys}, first_line >= $cut AS _tail, count(*) AS _n,
+                    SELECT {keys}, _tail, count(*) AS _n,
                            {", ".join(f"{e} AS {c}" for c, e in aggs.items())}
-                    FROM {table} WHERE source_id = $s AND {h} IN (SELECT h FROM _cand)
-                    GROUP BY {keys}, _tail HAVING count(*) > 1""",
-                {"s": source_id, "cut": cut},
+                    FROM _rows GROUP BY {keys}, _tail HAVING count(*) > 1"""
             )
             (n,) = con.execute("SELECT coalesce(sum(_n - 1), 0) FROM _compact").fetchone()
             if n:
-                same = " AND ".join(f"t.{k} IS NOT DISTINCT FROM m.{k}" for k in key)
-                con.execute(
-                    f"DELETE FROM {table} t USING _compact m WHERE t.source_id = $s AND {same} "
-                    "AND (t.first_line >= $cut) = m._tail",
-                    {"s": source_id, "cut": cut},
-                )
+                same = " AND ".join(f"r.{k} IS NOT DISTINCT FROM m.{k}" for k in key)
+                rids = [r for (r,) in con.execute(
+                    f"SELECT r._rid FROM _rows r JOIN _compact m ON {same} AND r._tail = m._tail ORDER BY 1"
+                ).fetchall()]
+                if len({r // 8192 for r in rids}) > MAX_TOUCHED_ROW_GROUPS:
+                    # a delete holds a version block (256 KiB) per row group it touches until the
+                    # transaction ends: a 5 GB request-heavy export's 9k rows over ~800 row groups
+                    # ran out of ingest's 64MB limit. Such a source keeps its rows per chunk (the
+                    # sums, counts and latencies are the same; only the row split differs).
+                    con.execute("DROP TABLE _rows; DROP TABLE _compact; DROP TABLE _cand")
+                    removed[table] = 0
+                    continue
+                # as literal lists: `rowid IN (SELECT ...)` over the whole table ran out of memory
+                # under ingest's 64MB limit
+                for i in range(0, len(rids), 1000):
+                    con.execute(f"DELETE FROM {table} WHERE rowid IN ({', '.join(map(str, rids[i:i + 1000]))})")
                 cols = [*key, *aggs]
                 con.execute(
                     f"INSERT INTO {table} (source_id, {', '.join(cols)}) SELECT $s, {', '.join(cols)} FROM _compact",
                     {"s": source_id},
                 )
+            con.execute("DROP TABLE _rows")
             con.execute("DROP TABLE _compact; DROP TABLE _cand")
             removed[table] = int(n)
     return removed

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
+
 from .chunks import ChunkSource, DocumentSource, PipelinedSource, PreadSource, StreamedSource
 from .db import INGEST_MEMORY_LIMIT, INGEST_MEMORY_LIMIT_STORE_LINES, connect
 from .errors import UserError
@@ -340,7 +342,12 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         out.action, out.error, out.lines, out.events, out.rejected = "refused", str(exc), 0, 0, 0
         return out
     (tail,) = con.execute("SELECT tail FROM sources WHERE source_id = ?", [source_id]).fetchone()
-    compact_source(con, source_id, int(json.loads(tail)["line"]) if tail else None)
+    try:
+        compact_source(con, source_id, int(json.loads(tail)["line"]) if tail else None)
+    except duckdb.OutOfMemoryException:
+        # the merge is one transaction, rolled back whole: the source keeps its rows per chunk
+        # (the same sums and counts), the ingest goes on
+        pass
     if fmt == "docker":
         out.events += _docker_state(con, source_id, path)
     if out.rejected:

@@ -49,6 +49,26 @@ def cli(tmp_path, monkeypatch) -> Cli:
     return Cli(tmp_path)
 
 
+def local_spark():
+    """The tests' Spark session (`local[2]`, no UI): the active one when a module already
+    started it, else a new one. Returns (session, started_here)."""
+    import sys
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    session = active or (
+        SparkSession.builder.master("local[2]")
+        .appName("pmortem-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session, active is None
+
+
 def loghub(system: str) -> Path:
     p = LOGHUB / system / f"{system}_2k.log"
     if not p.exists():

@@ -14,12 +14,11 @@ import json
 import os
 import shutil
 import socket
-import sys
 
 import duckdb
 import pytest
 from click.testing import CliRunner
-from conftest import SAMPLES
+from conftest import SAMPLES, local_spark
 from pmortem.parsers.readers import NOT_LOGS, expand_paths
 from test_spark_engine import _cri_log, _java_log
 
@@ -66,20 +65,9 @@ def s3():
 
 @pytest.fixture(scope="module")
 def spark(s3):
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
-    session = active or (
-        SparkSession.builder.master("local[2]")
-        .appName("pmortem-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
+    session, started = local_spark()
     yield session
-    if active is None:
+    if started:
         session.stop()
 
 

@@ -169,14 +169,21 @@ def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
+def java_and_cri(root):
+    """A Java log with stack traces and a CRI file with P..F runs under `root`, large enough to
+    be cut into several byte ranges: (java, cri)."""
+    pods = root / "var/log/pods/shop_cart-5d4f7b9c8-k2x7q_0f1e2d3c-aaaa-bbbb-cccc-000000000001/cart"
+    pods.mkdir(parents=True)
+    java, cri = root / "checkout.log", pods / "0.log"
+    _java_log(java, 120)
+    _cri_log(cri, 150)
+    return java, cri
+
+
 def test_byte_ranges_and_bad_input_as_local(spark, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     logs = tmp_path / "logs"
-    pods = logs / "var/log/pods/shop_cart-5d4f7b9c8-k2x7q_0f1e2d3c-aaaa-bbbb-cccc-000000000001/cart"
-    pods.mkdir(parents=True)
-    java, cri = logs / "checkout.log", pods / "0.log"
-    _java_log(java, 120)
-    _cri_log(cri, 150)
+    java, cri = java_and_cri(logs)
     # bad input: a truncated gzip (kept as far as it reads, named damaged) and binary lines
     whole = gzip.compress(java.read_bytes().replace(b"checkout", b"payments"))
     (logs / "payments.log.gz").write_bytes(whole[: len(whole) // 2])

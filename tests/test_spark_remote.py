@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import SAMPLES, local_spark
 from pmortem.parsers.readers import NOT_LOGS, expand_paths
-from test_spark_engine import _cri_log, _java_log
+from test_spark_engine import java_and_cri
 
 import pmortem
 from pmortem import remote
@@ -98,11 +98,7 @@ def test_s3_prefix_same_tables_and_report_as_local(s3, spark, tmp_path, monkeypa
     logs = tmp_path / "logs"
     shutil.copytree(SAMPLES / "incident", logs / "incident")
     gen = logs / "gen"
-    pods = gen / "var/log/pods/shop_cart-5d4f7b9c8-k2x7q_0f1e2d3c-aaaa-bbbb-cccc-000000000001/cart"
-    pods.mkdir(parents=True)
-    java, cri = gen / "checkout.log", pods / "0.log"
-    _java_log(java, 120)
-    _cri_log(cri, 150)
+    java, cri = java_and_cri(gen)
     # a compressed object (read whole, streamed), a damaged one, and lines that are rejected
     (gen / "payments.log.gz").write_bytes(gzip.compress(java.read_bytes().replace(b"checkout", b"payments")))
     whole = gzip.compress(cri.read_bytes())

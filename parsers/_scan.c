@@ -2648,7 +2648,9 @@ static int jobject(JP *j, int depth, JF *f, int nf) {
         Span v;
         if (jvalue(j, depth, &t, &v, &e) < 0) return -1;
         for (int x = 0; x < nf; x++) {
-            if ((Py_ssize_t)strlen(f[x].name) == k.len && memcmp(f[x].name, j->p + k.off, (size_t)k.len) == 0) {
+            /* (the first byte before the length: most keys differ there, and strlen is per call) */
+            if (k.len > 0 && (unsigned char)f[x].name[0] == j->p[k.off] && (Py_ssize_t)strlen(f[x].name) == k.len &&
+                memcmp(f[x].name, j->p + k.off, (size_t)k.len) == 0) {
                 if (f[x].seen) return -1;
                 f[x].seen = 1;
                 f[x].type = t;
@@ -2983,8 +2985,31 @@ static int req_cfg(ReqCfg *c, PyObject *litcap, Py_buffer *bits, int flags, doub
     return 0;
 }
 
+/* A taken line's fields as requests_mark found them (spans relative to the line's payload; a line
+ * is at most MAX_LINE_BYTES, so 32 bits hold them): requests_fields copies them out without
+ * parsing the line again. */
+typedef struct {
+    int32_t status;
+    uint8_t kind, has_pid;
+    int64_t pid;
+    int32_t off[6], len[6]; /* method, route, dur, upstream, service, pod; len < 0: null */
+} PReq;
+
+static void preq_pack(const Req *r, PReq *o) {
+    const Span *sp[6] = {&r->method, &r->route, &r->dur, &r->upstream, &r->service, &r->pod};
+    o->status = r->status;
+    o->kind = (uint8_t)r->kind;
+    o->has_pid = (uint8_t)r->has_pid;
+    o->pid = r->pid;
+    for (int f = 0; f < 6; f++) {
+        o->off[f] = (int32_t)sp[f]->off;
+        o->len[f] = sp[f]->len < 0 ? -1 : (int32_t)sp[f]->len;
+    }
+}
+
 /* requests_mark(data, start, raw_len, pay_off, status, hit, is_json, litset, bits, flags, slow_ms)
- *   -> bytearray: per line, the request shape (RQ_*) of a line that needs no event, else 0 */
+ *   -> (bytearray: per line, the request shape (RQ_*) of a line that needs no event, else 0;
+ *       bytearray: per line a PReq, the fields of the lines taken: requests_fields' input) */
 static PyObject *py_requests_mark(PyObject *self, PyObject *args) {
     Py_buffer b_data, b_start, b_len, b_pay, b_status, b_hit, b_json, b_bits;
     PyObject *litcap;
@@ -3014,9 +3039,12 @@ static PyObject *py_requests_mark(PyObject *self, PyObject *args) {
             goto done;
         }
     }
-    Arr a;
+    Arr a, st;
     if (arr_new(&a, n, 1) < 0) goto done;
+    /* (not zeroed: only the slots of taken lines are written, and only those are read) */
+    if (arr_new_raw(&st, n, sizeof(PReq)) < 0) { Py_DECREF(a.obj); goto done; }
     uint8_t *o = (uint8_t *)a.p;
+    PReq *ps = (PReq *)st.p;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         if (status[i] != ST_OK || !hit[i]) continue;
@@ -3024,43 +3052,41 @@ static PyObject *py_requests_mark(PyObject *self, PyObject *args) {
         if (body > 0 && d[start[i] + body - 1] == '\r') body--;
         if (body <= pay[i]) continue;
         Req r;
-        if (req_parse(d + start[i] + pay[i], (Py_ssize_t)(body - pay[i]), isj[i], &c, &r)) o[i] = (uint8_t)r.kind;
+        if (req_parse(d + start[i] + pay[i], (Py_ssize_t)(body - pay[i]), isj[i], &c, &r)) {
+            o[i] = (uint8_t)r.kind;
+            preq_pack(&r, &ps[i]);
+        }
     }
     Py_END_ALLOW_THREADS
-    out = a.obj;
+    out = Py_BuildValue("(NN)", a.obj, st.obj);
 done:
     for (size_t k = 0; k < sizeof(bufs) / sizeof(bufs[0]); k++) PyBuffer_Release(bufs[k]);
     return out;
 }
 
-/* requests_fields(data, idx, start, raw_len, pay_off, is_json, litset, bits, flags, slow_ms)
+/* requests_fields(data, idx, start, raw_len, pay_off, marks, store)
  *   -> {kind: uint8, status: int32, pid: int64 (INT64_MIN: none), and per text field
  *       (method, route, dur, upstream, service, pod) (offsets, bytes, valid)} for lines idx
- *   (the lines requests_mark took: each is parsed again) */
+ *   (lines requests_mark took: `marks` and `store` are its answer for the same chunk) */
 static PyObject *py_requests_fields(PyObject *self, PyObject *args) {
-    Py_buffer b_data, b_idx, b_start, b_len, b_pay, b_json, b_bits;
-    PyObject *litcap;
-    int flags;
-    double slow_ms;
+    Py_buffer b_data, b_idx, b_start, b_len, b_pay, b_mark, b_store;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*Oy*id", &b_data, &b_idx, &b_start, &b_len, &b_pay, &b_json, &litcap,
-                          &b_bits, &flags, &slow_ms))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*", &b_data, &b_idx, &b_start, &b_len, &b_pay, &b_mark, &b_store))
         return NULL;
-    Py_buffer *bufs[] = {&b_data, &b_idx, &b_start, &b_len, &b_pay, &b_json, &b_bits};
+    Py_buffer *bufs[] = {&b_data, &b_idx, &b_start, &b_len, &b_pay, &b_mark, &b_store};
     PyObject *out = NULL;
-    Req *rs = NULL;
-    ReqCfg c;
+    PReq *rs = NULL;
     Py_ssize_t n = b_start.len / 8, m = b_idx.len / 8;
     const unsigned char *d = b_data.buf;
     const int64_t *idx = b_idx.buf, *start = b_start.buf, *rawlen = b_len.buf;
     const int32_t *pay = b_pay.buf;
-    const uint8_t *isj = b_json.buf;
-    if (req_cfg(&c, litcap, &b_bits, flags, slow_ms) < 0) goto done;
-    if (b_len.len != 8 * n || b_pay.len != 4 * n || b_json.len != n) {
+    const uint8_t *mark = b_mark.buf;
+    const PReq *store = b_store.buf;
+    if (b_len.len != 8 * n || b_pay.len != 4 * n || b_mark.len != n || b_store.len != n * (Py_ssize_t)sizeof(PReq)) {
         PyErr_SetString(PyExc_ValueError, "requests_fields: arrays of different lengths");
         goto done;
     }
-    rs = malloc((size_t)(m ? m : 1) * sizeof(Req));
+    rs = malloc((size_t)(m ? m : 1) * sizeof(PReq));
     if (!rs) { PyErr_NoMemory(); goto done; }
     Py_ssize_t tot[6] = {0, 0, 0, 0, 0, 0};
     int bad = 0;
@@ -3069,18 +3095,18 @@ static PyObject *py_requests_fields(PyObject *self, PyObject *args) {
         int64_t i = idx[k];
         if (i < 0 || i >= n || start[i] < 0 || rawlen[i] < 0 || start[i] + rawlen[i] > b_data.len || pay[i] < 0 ||
             pay[i] > rawlen[i]) { bad = 1; break; }
-        int64_t body = rawlen[i];
-        if (body > 0 && d[start[i] + body - 1] == '\r') body--;
-        if (body <= pay[i] || !req_parse(d + start[i] + pay[i], (Py_ssize_t)(body - pay[i]), isj[i], &c, &rs[k])) {
-            bad = 2;
-            break;
-        }
-        Span *sp[6] = {&rs[k].method, &rs[k].route, &rs[k].dur, &rs[k].upstream, &rs[k].service, &rs[k].pod};
-        for (int f = 0; f < 6; f++)
-            if (sp[f]->len > 0) tot[f] += sp[f]->len;
+        if (!mark[i]) { bad = 2; break; }
+        rs[k] = store[i];
         const unsigned char *p = d + start[i] + pay[i];
-        if (rs[k].route.len > 0 && ascii_only(p + rs[k].route.off, rs[k].route.len))
-            tot[1] += route_templ(p + rs[k].route.off, rs[k].route.len, NULL) - rs[k].route.len;
+        int64_t body = rawlen[i] - pay[i];
+        for (int f = 0; f < 6; f++) {
+            if (rs[k].len[f] > 0) {
+                if (rs[k].off[f] < 0 || rs[k].off[f] + (int64_t)rs[k].len[f] > body) { bad = 1; break; }
+                tot[f] += rs[k].len[f];
+            }
+        }
+        if (!bad && rs[k].len[1] > 0 && ascii_only(p + rs[k].off[1], rs[k].len[1]))
+            tot[1] += route_templ(p + rs[k].off[1], rs[k].len[1], NULL) - rs[k].len[1];
     }
     Py_END_ALLOW_THREADS
     if (bad) {
@@ -3106,17 +3132,16 @@ static PyObject *py_requests_fields(PyObject *self, PyObject *args) {
     Py_ssize_t pos[6] = {0, 0, 0, 0, 0, 0};
     for (Py_ssize_t k = 0; k < m; k++) {
         const unsigned char *p = d + start[idx[k]] + pay[idx[k]];
-        ((uint8_t *)kind.p)[k] = (uint8_t)rs[k].kind;
+        ((uint8_t *)kind.p)[k] = rs[k].kind;
         ((int32_t *)status.p)[k] = rs[k].status;
         ((int64_t *)pid.p)[k] = rs[k].has_pid ? rs[k].pid : NONE64;
-        Span *sp[6] = {&rs[k].method, &rs[k].route, &rs[k].dur, &rs[k].upstream, &rs[k].service, &rs[k].pod};
         for (int f = 0; f < 6; f++) {
-            if (sp[f]->len >= 0) {
-                if (f == 1 && ascii_only(p + sp[f]->off, sp[f]->len)) {
-                    pos[f] += route_templ(p + sp[f]->off, sp[f]->len, (unsigned char *)txt[f].p + pos[f]);
+            if (rs[k].len[f] >= 0) {
+                if (f == 1 && ascii_only(p + rs[k].off[f], rs[k].len[f])) {
+                    pos[f] += route_templ(p + rs[k].off[f], rs[k].len[f], (unsigned char *)txt[f].p + pos[f]);
                 } else {
-                    memcpy(txt[f].p + pos[f], p + sp[f]->off, (size_t)sp[f]->len);
-                    pos[f] += sp[f]->len;
+                    memcpy(txt[f].p + pos[f], p + rs[k].off[f], (size_t)rs[k].len[f]);
+                    pos[f] += rs[k].len[f];
                     if (f == 1) ((uint8_t *)rraw.p)[k] = 1; /* not templated here: requests.route_template */
                 }
                 ((uint8_t *)valid[f].p)[k] = 1;
@@ -3147,8 +3172,8 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"requests_mark", py_requests_mark, METH_VARARGS, "requests_mark(data, start, raw_len, pay_off, status, hit, is_json, litset, bits, flags, slow_ms) -> per-line request shape"},
-    {"requests_fields", py_requests_fields, METH_VARARGS, "requests_fields(data, idx, start, raw_len, pay_off, is_json, litset, bits, flags, slow_ms) -> the rollup fields of those lines"},
+    {"requests_mark", py_requests_mark, METH_VARARGS, "requests_mark(data, start, raw_len, pay_off, status, hit, is_json, litset, bits, flags, slow_ms) -> (per-line request shape, per-line fields)"},
+    {"requests_fields", py_requests_fields, METH_VARARGS, "requests_fields(data, idx, start, raw_len, pay_off, marks, store) -> the rollup fields of those lines (requests_mark's)"},
     {"arrow_export", py_arrow_export, METH_VARARGS, "arrow_export(fmt, n, data, offsets) -> (schema, array) PyCapsules"},
     {"stream_values", py_stream_values, METH_VARARGS, "stream_values(stream capsule, itemsize) -> the values of a null-free column"},
     {"literal_masks", py_literal_masks, METH_VARARGS, "literal_masks(litset, bits, stream capsule) -> int64 OR of bits per string"},

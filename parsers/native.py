@@ -302,7 +302,7 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool, split: bool = False) -> Pre
             fixes.append(ann.select(batch.alias("_row"), pl.col("payload").alias("_p"), pl.col("ts").alias("_ts"), pl.col("ts_text").alias("_tt")))
     # request lines that need no event: the scanner parses them (_scan.requests_mark)
     plan = request_plan(ctx.catalogue) if lits is not None else None
-    req = _scan.requests_mark(data, r["start"], r["raw_len"], r["pay_off"], status, hit, r["is_json"], *plan) if plan else None
+    req, rstore = _scan.requests_mark(data, r["start"], r["raw_len"], r["pay_off"], status, hit, r["is_json"], *plan) if plan else (None, None)
     a = _scan.assemble(
         status, env_ok, has_ts, r["minute"], r["ts_us"], r["ent"], r["stream"], r["partial"], r["cont"], r["level"],
         hit, r["start"], r["raw_len"], int(ctx.envelope in REQUIRES_TS), int(final), len(ents), FOLD_WINDOW, req,
@@ -313,7 +313,7 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool, split: bool = False) -> Pre
     x = _extract(chunk, ctx, bom, r, a, fix)
     if plan and len(a["req_idx"]):
         ridx = a["req_idx"]
-        x["req"] = _scan.requests_fields(data, ridx, r["start"], r["raw_len"], r["pay_off"], r["is_json"], *plan)
+        x["req"] = _scan.requests_fields(data, ridx, r["start"], r["raw_len"], r["pay_off"], req, rstore)
         x["req_ent"] = _scan.gather(r["ent"], ridx, 4)
         x["req_ts"] = _scan.gather(r["ts_us"], ridx, 8)
     return Prepared(chunk, ctx, r, a, ents, fix, x, _tail_of(chunk, r, a))

@@ -318,6 +318,11 @@ class PipelinedSource(ChunkSource):
                             view, end, eof = view[: nl + 1], off + nl + 1, False
                             prep = native.prepare_chunk(Chunk(view, line, off), ctx, final=False, split=split)
                     prep.release()
+                    # its frames (polars, without the GIL) here too: the builder's thread is
+                    # the busier one on request-heavy logs
+                    xf = os.environ.get("XF", "1")
+                    if xf == "2" or (xf == "1" and q.qsize() > 0):
+                        prep.frames()
                     nxt = prep.tail if prep.tail is not None else (end, line + prep.a["cut"])
                     sizer.seen(nxt[0] - off, prep.kept_rows)
                     # the open tail: read as a chunk of its own, or a last chunk that could not be

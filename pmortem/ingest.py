@@ -461,17 +461,72 @@ def _chunk_source(path, fmt, ctx, opts, size, skip_bytes, first_line, state) -> 
 
 
 def _store(con, source_id: int, src: ChunkSource, dedup: bool, out: SourceSummary, prog: Progress) -> None:
-    """The one loop: each step of the source committed with its resume point, counted, reported."""
+    """The one loop: each step of the source committed with its resume point, counted, reported.
+
+    The commits run on a writer thread, one step behind: DuckDB works without the GIL, so the
+    next step's events are built (and the scan thread scans ahead) while this one is stored.
+    Commits stay in file order, one transaction each with its resume point; an error in
+    either thread stops both and is raised here, after the writer has finished what it held."""
     cat = src.ctx.catalogue
-    with contextlib.closing(iter(src)) as steps:
+    with _Writer() as writer, contextlib.closing(iter(src)) as steps:
         for st in steps:
             # requests as rollups: every request counted, only the notable ones kept as events
             # (a source whose parser rolled its requests up already: pmortem/spark)
             res = st.res if getattr(src, "rolled_up", False) else split_requests(
                 st.res, cat.slow_request_ms, keep_all=cat.request_events == "all")
-            commit_chunk(con, source_id, res, st.bytes_done, st.lines_done, dedup, tail_at=st.tail_at)
+            writer.submit(commit_chunk, con, source_id, res, st.bytes_done, st.lines_done, dedup, tail_at=st.tail_at)
             out.lines += res.n_lines
             out.events += res.events.height
             out.rejected += res.n_rejected
             prog.advance(st.advance, st.res.n_lines, _label(src.path))
     prog.advance(max(src.size - src.pos, 0), 0, _label(src.path))
+
+
+class _Writer:
+    """Runs submitted calls in order on one thread, at most WRITE_AHEAD of them waiting.
+
+    `submit` raises what an earlier call raised; leaving the block waits for the calls
+    already submitted (none are dropped: what was built is committed, so a resume point is
+    never behind what the database holds) and raises a call's error, unless the block is
+    left by an error of its own."""
+
+    WRITE_AHEAD = 1
+
+    def __init__(self):
+        import queue
+        import threading
+
+        self._q: queue.Queue = queue.Queue(self.WRITE_AHEAD)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="pmortem-writer", daemon=True)
+
+    def __enter__(self) -> _Writer:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue  # after an error: drain, run nothing more
+            fn, args, kw = item
+            try:
+                fn(*args, **kw)
+            except BaseException as exc:  # noqa: BLE001 - raised in the submitting thread
+                self._error = exc
+
+    def submit(self, fn, *args, **kw) -> None:
+        if os.environ.get("XW") == "0":
+            fn(*args, **kw)
+            return
+        if self._error is not None:
+            raise self._error
+        self._q.put((fn, args, kw))
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._q.put(None)
+        self._thread.join()
+        if exc_type is None and self._error is not None:
+            raise self._error

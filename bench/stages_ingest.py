@@ -52,7 +52,6 @@ def main() -> int:
     _wrap(readers.PlainReader, "read_at", "w: read")
     _wrap(_scan, "scan", "w: C scan (with the literal search)")
     _wrap(_scan, "assemble", "w: C assemble")
-    _wrap(_scan, "requests_mark", "w: C requests_mark")
     _wrap(_scan, "requests_fields", "w: C requests_fields")
     _wrap(native, "_extract", "w: extract (kept rows' strings, rejects)")
     _wrap(native, "annotate", "w: deferred lines (polars reference)")

@@ -1046,7 +1046,17 @@ typedef struct {
     uint8_t *status, *stream, *partial, *isjson, *cont, *hitf;
     int8_t *level;
     int32_t *ent, *pay, *tsoff, *tslen;
+    /* request lines (optional: req_cfg NULL): per line the shape of a request line that needs
+     * no event (RQ_*, else 0) and its fields (a PReq per line), decided while the line is in
+     * cache; see requests_fields */
+    const void *req_cfg;
+    uint8_t *reqk;
+    unsigned char *reqs;
 } ScanOut;
+
+static int scan_req_line(const void *cfg, const unsigned char *p, Py_ssize_t n, int is_json, unsigned char *slot);
+static void *scan_req_cfg(PyObject *litcap, Py_buffer *bits, int flags, double slow_ms);
+#define SIZEOF_PREQ 64 /* sizeof(PReq), checked where it is defined */
 
 /* lines [L0, L1) of a chunk, the first starting at q0; entity ids are this part's own */
 typedef struct {
@@ -1071,6 +1081,7 @@ static void scan_lines(ScanPart *part) {
         memset(o->isjson + part->L0, 0, (size_t)m);
         memset(o->cont + part->L0, 0, (size_t)m);
         memset(o->hitf + part->L0, 0, (size_t)m);
+        if (o->reqk) memset(o->reqk + part->L0, 0, (size_t)m);
     }
     MinuteCache mcache;
     memset(&mcache, 0, sizeof(mcache));
@@ -1151,6 +1162,8 @@ static void scan_lines(ScanPart *part) {
                     /* literal hits: does a prefilter literal start inside the payload (while
                      * the line is in cache; deferred lines get the polars answer instead) */
                     if (o->lits && !taint) o->hitf[L] = o->lit_line(o->lits, d, p - d, (q - d) + raw, len) >= 0;
+                    if (o->req_cfg && !taint && o->hitf[L] && pn > 0)
+                        o->reqk[L] = (uint8_t)scan_req_line(o->req_cfg, p, pn, js, o->reqs + (size_t)L * SIZEOF_PREQ);
                 }
             }
         }
@@ -1195,16 +1208,28 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     PyObject *litcap;
     int envelope, bom;
     Py_ssize_t split_min = 0;
+    PyObject *reqlit = Py_None;
+    Py_buffer bits = {0};
+    int rflags = 0;
+    double slow_ms = 0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*iiO|n", &buf, &envelope, &bom, &litcap, &split_min)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*iiO|nOy*id", &buf, &envelope, &bom, &litcap, &split_min, &reqlit, &bits, &rflags, &slow_ms))
+        return NULL;
     const unsigned char *d = buf.buf;
     Py_ssize_t len = buf.len;
     const struct LitSet *lits = NULL;
     if (litcap != Py_None) {
         lits = PyCapsule_GetPointer(litcap, "pmortem.litset");
-        if (!lits) { PyBuffer_Release(&buf); return NULL; }
+        if (!lits) { PyBuffer_Release(&buf); if (bits.obj) PyBuffer_Release(&bits); return NULL; }
     }
+    void *rcfg = NULL;
+    if (reqlit != Py_None) {
+        rcfg = scan_req_cfg(reqlit, &bits, rflags, slow_ms);
+        if (!rcfg) { PyBuffer_Release(&buf); PyBuffer_Release(&bits); return NULL; }
+    }
+    if (bits.obj) PyBuffer_Release(&bits); /* (the config keeps its own copy of the bits) */
     PyObject *out = NULL;
+    Arr a_reqk = {0}, a_reqs = {0};
 
     /* split_min > 0: a chunk of at least that many bytes is scanned by two threads, halves
      * cut at a line end (this one and a pthread; the caller's other core is otherwise idle
@@ -1230,12 +1255,15 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     static const size_t elems[] = {8, 8, 1, 4, 1, 1, 4, 4, 4, 8, 8, 1, 1, 1, 1};
     for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
         if (arr_new_raw(all[k], n, elems[k]) < 0) goto fail;
+    /* (the fields' slots not zeroed: only those of request lines are written and read) */
+    if (rcfg && (arr_new_raw(&a_reqk, n, 1) < 0 || arr_new_raw(&a_reqs, n, SIZEOF_PREQ) < 0)) goto fail;
 
     ScanOut o = {d, len, envelope, bom, lits, lit_line_kernel(),
                  (int64_t *)a_start.p, (int64_t *)a_len.p, (int64_t *)a_min.p, (int64_t *)a_us.p,
                  (uint8_t *)a_status.p, (uint8_t *)a_stream.p, (uint8_t *)a_partial.p, (uint8_t *)a_json.p,
                  (uint8_t *)a_cont.p, (uint8_t *)a_hit.p, (int8_t *)a_level.p,
-                 (int32_t *)a_ent.p, (int32_t *)a_pay.p, (int32_t *)a_tsoff.p, (int32_t *)a_tslen.p};
+                 (int32_t *)a_ent.p, (int32_t *)a_pay.p, (int32_t *)a_tsoff.p, (int32_t *)a_tslen.p,
+                 rcfg, rcfg ? (uint8_t *)a_reqk.p : NULL, rcfg ? (unsigned char *)a_reqs.p : NULL};
     ScanPart p1, p2;
     memset(&p1, 0, sizeof(p1));
     memset(&p2, 0, sizeof(p2));
@@ -1292,10 +1320,20 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
                         "stream", a_stream.obj, "partial", a_partial.obj, "pay_off", a_pay.obj, "ts_off", a_tsoff.obj,
                         "ts_len", a_tslen.obj, "minute", a_min.obj, "ts_us", a_us.obj, "is_json", a_json.obj,
                         "level", a_level.obj, "cont", a_cont.obj, "hit", a_hit.obj, "ents", ent_list);
+    if (out && rcfg) {
+        if (PyDict_SetItemString(out, "req", a_reqk.obj) < 0 || PyDict_SetItemString(out, "req_fields", a_reqs.obj) < 0)
+            Py_CLEAR(out);
+    }
+    Py_XDECREF(a_reqk.obj);
+    Py_XDECREF(a_reqs.obj);
+    free(rcfg);
     PyBuffer_Release(&buf);
     return out;
 fail:
     for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) Py_XDECREF(all[k]->obj);
+    Py_XDECREF(a_reqk.obj);
+    Py_XDECREF(a_reqs.obj);
+    free(rcfg);
     PyBuffer_Release(&buf);
     return NULL;
 }
@@ -1323,7 +1361,7 @@ static PyObject *py_assemble(PyObject *self, PyObject *args) {
                           &b_ent, &b_stream, &b_partial, &b_cont, &b_level, &b_hit, &b_start, &b_len, &requires_ts,
                           &final, &n_ents, &fold_window, &reqobj))
         return NULL;
-    /* req (optional, requests_mark's answer): single-line events of those lines are requests
+    /* req (optional, scan()'s request shapes): single-line events of those lines are requests
      * the rollup counts, not events (unless something else keeps them: see pass C) */
     int have_req = reqobj != Py_None;
     if (have_req && PyObject_GetBuffer(reqobj, &b_req, PyBUF_SIMPLE) < 0) {
@@ -2402,7 +2440,7 @@ done_nostream:
 /* ------------------------------------------------------------------ request lines (issue 18.2)
  *
  * Request lines (nginx / ingress access lines, pino-http `request completed`, Java request
- * logs) are most of the bytes of production logs. requests_mark() says, per line, whether
+ * logs) are most of the bytes of production logs. scan() says, per line (scan_req_line), whether
  * the line is one the polars reference would build into an `http_request` event that
  * parsers/requests.py then only counts in its rollup (not notable: no 5xx, 401/403/408/499/504,
  * no slow latency, no session): those lines skip the event builder; requests_fields()
@@ -2985,7 +3023,7 @@ static int req_cfg(ReqCfg *c, PyObject *litcap, Py_buffer *bits, int flags, doub
     return 0;
 }
 
-/* A taken line's fields as requests_mark found them (spans relative to the line's payload; a line
+/* A taken line's fields as scan_req_line found them (spans relative to the line's payload; a line
  * is at most MAX_LINE_BYTES, so 32 bits hold them): requests_fields copies them out without
  * parsing the line again. */
 typedef struct {
@@ -3007,67 +3045,37 @@ static void preq_pack(const Req *r, PReq *o) {
     }
 }
 
-/* requests_mark(data, start, raw_len, pay_off, status, hit, is_json, litset, bits, flags, slow_ms)
- *   -> (bytearray: per line, the request shape (RQ_*) of a line that needs no event, else 0;
- *       bytearray: per line a PReq, the fields of the lines taken: requests_fields' input) */
-static PyObject *py_requests_mark(PyObject *self, PyObject *args) {
-    Py_buffer b_data, b_start, b_len, b_pay, b_status, b_hit, b_json, b_bits;
-    PyObject *litcap;
-    int flags;
-    double slow_ms;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*Oy*id", &b_data, &b_start, &b_len, &b_pay, &b_status, &b_hit, &b_json,
-                          &litcap, &b_bits, &flags, &slow_ms))
-        return NULL;
-    Py_buffer *bufs[] = {&b_data, &b_start, &b_len, &b_pay, &b_status, &b_hit, &b_json, &b_bits};
-    PyObject *out = NULL;
+_Static_assert(sizeof(PReq) == SIZEOF_PREQ, "PReq's size");
+
+/* the scanner's request config: a ReqCfg with its own copy of the per-literal bits (the
+ * caller's buffer is released before the scan) */
+typedef struct {
     ReqCfg c;
-    Py_ssize_t n = b_status.len;
-    if (req_cfg(&c, litcap, &b_bits, flags, slow_ms) < 0) goto done;
-    if (b_start.len != 8 * n || b_len.len != 8 * n || b_pay.len != 4 * n || b_hit.len != n || b_json.len != n) {
-        PyErr_SetString(PyExc_ValueError, "requests_mark: arrays of different lengths");
-        goto done;
-    }
-    const unsigned char *d = b_data.buf;
-    const int64_t *start = b_start.buf, *rawlen = b_len.buf;
-    const int32_t *pay = b_pay.buf;
-    const uint8_t *status = b_status.buf, *hit = b_hit.buf, *isj = b_json.buf;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (status[i] != ST_OK) continue;
-        if (start[i] < 0 || rawlen[i] < 0 || start[i] + rawlen[i] > b_data.len || pay[i] < 0 || pay[i] > rawlen[i]) {
-            PyErr_SetString(PyExc_ValueError, "requests_mark: line out of range");
-            goto done;
-        }
-    }
-    Arr a, st;
-    if (arr_new(&a, n, 1) < 0) goto done;
-    /* (not zeroed: only the slots of taken lines are written, and only those are read) */
-    if (arr_new_raw(&st, n, sizeof(PReq)) < 0) { Py_DECREF(a.obj); goto done; }
-    uint8_t *o = (uint8_t *)a.p;
-    PReq *ps = (PReq *)st.p;
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (status[i] != ST_OK || !hit[i]) continue;
-        int64_t body = rawlen[i];
-        if (body > 0 && d[start[i] + body - 1] == '\r') body--;
-        if (body <= pay[i]) continue;
-        Req r;
-        if (req_parse(d + start[i] + pay[i], (Py_ssize_t)(body - pay[i]), isj[i], &c, &r)) {
-            o[i] = (uint8_t)r.kind;
-            preq_pack(&r, &ps[i]);
-        }
-    }
-    Py_END_ALLOW_THREADS
-    out = Py_BuildValue("(NN)", a.obj, st.obj);
-done:
-    for (size_t k = 0; k < sizeof(bufs) / sizeof(bufs[0]); k++) PyBuffer_Release(bufs[k]);
-    return out;
+    int64_t bits[];
+} ScanReqCfg;
+
+static void *scan_req_cfg(PyObject *litcap, Py_buffer *bits, int flags, double slow_ms) {
+    ScanReqCfg *s = malloc(sizeof(ScanReqCfg) + (size_t)(bits->len > 0 ? bits->len : 0));
+    if (!s) { PyErr_NoMemory(); return NULL; }
+    if (req_cfg(&s->c, litcap, bits, flags, slow_ms) < 0) { free(s); return NULL; }
+    if (bits->len > 0) memcpy(s->bits, bits->buf, (size_t)bits->len);
+    s->c.bits = s->bits;
+    return s;
+}
+
+/* one line's payload (the scanner's, while it is in cache): its request shape (RQ_*) when it
+ * is a request line that needs no event, its fields into `slot` (a PReq); else 0 */
+static int scan_req_line(const void *cfg, const unsigned char *p, Py_ssize_t n, int is_json, unsigned char *slot) {
+    Req r;
+    if (!req_parse(p, n, is_json, &((const ScanReqCfg *)cfg)->c, &r)) return 0;
+    preq_pack(&r, (PReq *)slot);
+    return r.kind;
 }
 
 /* requests_fields(data, idx, start, raw_len, pay_off, marks, store)
  *   -> {kind: uint8, status: int32, pid: int64 (INT64_MIN: none), and per text field
  *       (method, route, dur, upstream, service, pod) (offsets, bytes, valid)} for lines idx
- *   (lines requests_mark took: `marks` and `store` are its answer for the same chunk) */
+ *   (request lines the scan took: `marks` and `store` are scan()'s req and req_fields) */
 static PyObject *py_requests_fields(PyObject *self, PyObject *args) {
     Py_buffer b_data, b_idx, b_start, b_len, b_pay, b_mark, b_store;
     (void)self;
@@ -3172,8 +3180,7 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"requests_mark", py_requests_mark, METH_VARARGS, "requests_mark(data, start, raw_len, pay_off, status, hit, is_json, litset, bits, flags, slow_ms) -> (per-line request shape, per-line fields)"},
-    {"requests_fields", py_requests_fields, METH_VARARGS, "requests_fields(data, idx, start, raw_len, pay_off, marks, store) -> the rollup fields of those lines (requests_mark's)"},
+    {"requests_fields", py_requests_fields, METH_VARARGS, "requests_fields(data, idx, start, raw_len, pay_off, marks, store) -> the rollup fields of those lines (from scan()'s req_fields)"},
     {"arrow_export", py_arrow_export, METH_VARARGS, "arrow_export(fmt, n, data, offsets) -> (schema, array) PyCapsules"},
     {"stream_values", py_stream_values, METH_VARARGS, "stream_values(stream capsule, itemsize) -> the values of a null-free column"},
     {"literal_masks", py_literal_masks, METH_VARARGS, "literal_masks(litset, bits, stream capsule) -> int64 OR of bits per string"},

@@ -117,7 +117,7 @@ def _builtin_rules() -> dict:
 
 
 def request_plan(cat) -> tuple | None:
-    """(literal set, bits per literal, flags, slow ms) for _scan.requests_mark, or None when the
+    """(literal set, bits per literal, flags, slow ms) for _scan.scan's request lines, or None when the
     scanner must leave every request line to the event builder: PMORTEM_NATIVE_REQUESTS=0, every
     request kept as an event (`[requests] events = "all"`), a rule with no literals (it could claim
     any line), a non-ASCII literal. A request rule that is not the built-in one (same name, other
@@ -238,7 +238,10 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool, split: bool = False) -> Pre
     bom = chunk.offset == 0 and bytes(data[:3]) == BOM
     lits = ctx.catalogue.literals
     litset = None if lits is None else literal_search(lits + BUILDER_LITERALS).compiled
-    r = _scan.scan(data, ENVELOPE_CODES[ctx.envelope], int(bom), litset, SPLIT_MIN if split else 0)
+    # request lines that need no event: the scanner parses them as it meets them (_scan.c
+    # scan_req_line; `req`: their shapes, `req_fields`: their fields)
+    plan = request_plan(ctx.catalogue) if lits is not None else None
+    r = _scan.scan(data, ENVELOPE_CODES[ctx.envelope], int(bom), litset, SPLIT_MIN if split else 0, *(plan or ()))
     n = r["n"]
     status = r["status"]
     ents: list[tuple[str | None, str | None]] = list(r["ents"])
@@ -300,9 +303,7 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool, split: bool = False) -> Pre
                     bb = b"".join(int(i).to_bytes(8, "little") for i in bidx.to_list())
                     _scan.scatter(status, bb, bytes([ST_BAD_JSON]) * len(bidx), 1)
             fixes.append(ann.select(batch.alias("_row"), pl.col("payload").alias("_p"), pl.col("ts").alias("_ts"), pl.col("ts_text").alias("_tt")))
-    # request lines that need no event: the scanner parses them (_scan.requests_mark)
-    plan = request_plan(ctx.catalogue) if lits is not None else None
-    req, rstore = _scan.requests_mark(data, r["start"], r["raw_len"], r["pay_off"], status, hit, r["is_json"], *plan) if plan else (None, None)
+    req = r.get("req")
     a = _scan.assemble(
         status, env_ok, has_ts, r["minute"], r["ts_us"], r["ent"], r["stream"], r["partial"], r["cont"], r["level"],
         hit, r["start"], r["raw_len"], int(ctx.envelope in REQUIRES_TS), int(final), len(ents), FOLD_WINDOW, req,
@@ -313,7 +314,7 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool, split: bool = False) -> Pre
     x = _extract(chunk, ctx, bom, r, a, fix)
     if plan and len(a["req_idx"]):
         ridx = a["req_idx"]
-        x["req"] = _scan.requests_fields(data, ridx, r["start"], r["raw_len"], r["pay_off"], req, rstore)
+        x["req"] = _scan.requests_fields(data, ridx, r["start"], r["raw_len"], r["pay_off"], req, r["req_fields"])
         x["req_ent"] = _scan.gather(r["ent"], ridx, 4)
         x["req_ts"] = _scan.gather(r["ts_us"], ridx, 8)
     return Prepared(chunk, ctx, r, a, ents, fix, x, _tail_of(chunk, r, a))

@@ -1051,7 +1051,6 @@ typedef struct {
      * cache; see requests_fields */
     const void *req_cfg;
     uint8_t *reqk;
-    unsigned char *reqs;
 } ScanOut;
 
 static int scan_req_line(const void *cfg, const unsigned char *p, Py_ssize_t n, int is_json, unsigned char *slot);
@@ -1064,7 +1063,24 @@ typedef struct {
     Py_ssize_t L0, L1;
     const unsigned char *q0;
     EntTable ents;
+    /* the fields of this part's request lines, in line order (SIZEOF_PREQ bytes each): kept
+     * compact, not a slot per line (most lines of most logs are no request) */
+    unsigned char *arena;
+    Py_ssize_t na, cap;
+    int oom;
 } ScanPart;
+
+static void part_push(ScanPart *part, const unsigned char *rec) {
+    if (part->na == part->cap) {
+        Py_ssize_t cap = part->cap ? 2 * part->cap : 4096;
+        unsigned char *a = realloc(part->arena, (size_t)cap * SIZEOF_PREQ);
+        if (!a) { part->oom = 1; return; }
+        part->arena = a;
+        part->cap = cap;
+    }
+    memcpy(part->arena + (size_t)part->na * SIZEOF_PREQ, rec, SIZEOF_PREQ);
+    part->na++;
+}
 
 static void scan_lines(ScanPart *part) {
     const ScanOut *o = part->o;
@@ -1162,8 +1178,14 @@ static void scan_lines(ScanPart *part) {
                     /* literal hits: does a prefilter literal start inside the payload (while
                      * the line is in cache; deferred lines get the polars answer instead) */
                     if (o->lits && !taint) o->hitf[L] = o->lit_line(o->lits, d, p - d, (q - d) + raw, len) >= 0;
-                    if (o->req_cfg && !taint && o->hitf[L] && pn > 0)
-                        o->reqk[L] = (uint8_t)scan_req_line(o->req_cfg, p, pn, js, o->reqs + (size_t)L * SIZEOF_PREQ);
+                    if (o->req_cfg && !taint && o->hitf[L] && pn > 0 && !part->oom) {
+                        int64_t rec[SIZEOF_PREQ / 8]; /* (a PReq: aligned as one) */
+                        int kind = scan_req_line(o->req_cfg, p, pn, js, (unsigned char *)rec);
+                        if (kind) {
+                            part_push(part, (const unsigned char *)rec);
+                            if (!part->oom) o->reqk[L] = (uint8_t)kind;
+                        }
+                    }
                 }
             }
         }
@@ -1230,6 +1252,9 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     if (bits.obj) PyBuffer_Release(&bits); /* (the config keeps its own copy of the bits) */
     PyObject *out = NULL;
     Arr a_reqk = {0}, a_reqs = {0};
+    ScanPart p1, p2;
+    memset(&p1, 0, sizeof(p1));
+    memset(&p2, 0, sizeof(p2));
 
     /* split_min > 0: a chunk of at least that many bytes is scanned by two threads, halves
      * cut at a line end (this one and a pthread; the caller's other core is otherwise idle
@@ -1255,18 +1280,14 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     static const size_t elems[] = {8, 8, 1, 4, 1, 1, 4, 4, 4, 8, 8, 1, 1, 1, 1};
     for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
         if (arr_new_raw(all[k], n, elems[k]) < 0) goto fail;
-    /* (the fields' slots not zeroed: only those of request lines are written and read) */
-    if (rcfg && (arr_new_raw(&a_reqk, n, 1) < 0 || arr_new_raw(&a_reqs, n, SIZEOF_PREQ) < 0)) goto fail;
+    if (rcfg && arr_new_raw(&a_reqk, n, 1) < 0) goto fail;
 
     ScanOut o = {d, len, envelope, bom, lits, lit_line_kernel(),
                  (int64_t *)a_start.p, (int64_t *)a_len.p, (int64_t *)a_min.p, (int64_t *)a_us.p,
                  (uint8_t *)a_status.p, (uint8_t *)a_stream.p, (uint8_t *)a_partial.p, (uint8_t *)a_json.p,
                  (uint8_t *)a_cont.p, (uint8_t *)a_hit.p, (int8_t *)a_level.p,
                  (int32_t *)a_ent.p, (int32_t *)a_pay.p, (int32_t *)a_tsoff.p, (int32_t *)a_tslen.p,
-                 rcfg, rcfg ? (uint8_t *)a_reqk.p : NULL, rcfg ? (unsigned char *)a_reqs.p : NULL};
-    ScanPart p1, p2;
-    memset(&p1, 0, sizeof(p1));
-    memset(&p2, 0, sizeof(p2));
+                 rcfg, rcfg ? (uint8_t *)a_reqk.p : NULL};
     p1.o = p2.o = &o;
     p1.L0 = 0;
     p1.q0 = d;
@@ -1291,7 +1312,17 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     free(p2.ents.slots);
     EntTable ents = p1.ents;
-    if (merge_failed) { free(ents.slots); PyErr_NoMemory(); goto fail; }
+    if (merge_failed || p1.oom || p2.oom) { free(ents.slots); PyErr_NoMemory(); goto fail; }
+    if (rcfg) {
+        /* the request lines' fields, both parts' in line order (requests_fields finds a line's
+         * by its rank among the request lines) */
+        if (arr_new_raw(&a_reqs, p1.na + p2.na, SIZEOF_PREQ) < 0) { free(ents.slots); goto fail; }
+        if (p1.na) memcpy(a_reqs.p, p1.arena, (size_t)p1.na * SIZEOF_PREQ);
+        if (p2.na) memcpy(a_reqs.p + (size_t)p1.na * SIZEOF_PREQ, p2.arena, (size_t)p2.na * SIZEOF_PREQ);
+    }
+    free(p1.arena);
+    free(p2.arena);
+    p1.arena = p2.arena = NULL;
 
     PyObject *ent_list = PyList_New(0);
     if (!ent_list) { free(ents.slots); goto fail; }
@@ -1330,6 +1361,8 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     PyBuffer_Release(&buf);
     return out;
 fail:
+    free(p1.arena);
+    free(p2.arena);
     for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) Py_XDECREF(all[k]->obj);
     Py_XDECREF(a_reqk.obj);
     Py_XDECREF(a_reqs.obj);
@@ -3075,7 +3108,8 @@ static int scan_req_line(const void *cfg, const unsigned char *p, Py_ssize_t n, 
 /* requests_fields(data, idx, start, raw_len, pay_off, marks, store)
  *   -> {kind: uint8, status: int32, pid: int64 (INT64_MIN: none), and per text field
  *       (method, route, dur, upstream, service, pod) (offsets, bytes, valid)} for lines idx
- *   (request lines the scan took: `marks` and `store` are scan()'s req and req_fields) */
+ *   (request lines the scan took, ascending: `marks` and `store` are scan()'s req and req_fields,
+ *   the fields of every marked line in line order) */
 static PyObject *py_requests_fields(PyObject *self, PyObject *args) {
     Py_buffer b_data, b_idx, b_start, b_len, b_pay, b_mark, b_store;
     (void)self;
@@ -3090,7 +3124,8 @@ static PyObject *py_requests_fields(PyObject *self, PyObject *args) {
     const int32_t *pay = b_pay.buf;
     const uint8_t *mark = b_mark.buf;
     const PReq *store = b_store.buf;
-    if (b_len.len != 8 * n || b_pay.len != 4 * n || b_mark.len != n || b_store.len != n * (Py_ssize_t)sizeof(PReq)) {
+    Py_ssize_t nstore = b_store.len / (Py_ssize_t)sizeof(PReq);
+    if (b_len.len != 8 * n || b_pay.len != 4 * n || b_mark.len != n || b_store.len % (Py_ssize_t)sizeof(PReq)) {
         PyErr_SetString(PyExc_ValueError, "requests_fields: arrays of different lengths");
         goto done;
     }
@@ -3099,12 +3134,16 @@ static PyObject *py_requests_fields(PyObject *self, PyObject *args) {
     Py_ssize_t tot[6] = {0, 0, 0, 0, 0, 0};
     int bad = 0;
     Py_BEGIN_ALLOW_THREADS
+    /* a line's fields are the store's entry of its rank among the marked lines (idx ascending) */
+    Py_ssize_t line = 0, rank = -1;
     for (Py_ssize_t k = 0; k < m && !bad; k++) {
         int64_t i = idx[k];
-        if (i < 0 || i >= n || start[i] < 0 || rawlen[i] < 0 || start[i] + rawlen[i] > b_data.len || pay[i] < 0 ||
+        if (i < line || i >= n || start[i] < 0 || rawlen[i] < 0 || start[i] + rawlen[i] > b_data.len || pay[i] < 0 ||
             pay[i] > rawlen[i]) { bad = 1; break; }
         if (!mark[i]) { bad = 2; break; }
-        rs[k] = store[i];
+        for (; line <= i; line++) rank += mark[line] != 0;
+        if (rank >= nstore) { bad = 1; break; }
+        rs[k] = store[rank];
         const unsigned char *p = d + start[i] + pay[i];
         int64_t body = rawlen[i] - pay[i];
         for (int f = 0; f < 6; f++) {

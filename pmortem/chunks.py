@@ -318,10 +318,10 @@ class PipelinedSource(ChunkSource):
                             view, end, eof = view[: nl + 1], off + nl + 1, False
                             prep = native.prepare_chunk(Chunk(view, line, off), ctx, final=False, split=split)
                     prep.release()
-                    # its frames (polars, without the GIL) here too: the builder's thread is
-                    # the busier one on request-heavy logs
-                    xf = os.environ.get("XF", "1")
-                    if xf == "2" or (xf == "1" and q.qsize() > 0):
+                    # its frames (polars, mostly without the GIL) here when the builder is
+                    # behind (a chunk still waits for it: request-heavy logs), else by the
+                    # builder (the scan is the slower side: logs of few requests)
+                    if q.qsize() > 0:
                         prep.frames()
                     nxt = prep.tail if prep.tail is not None else (end, line + prep.a["cut"])
                     sizer.seen(nxt[0] - off, prep.kept_rows)

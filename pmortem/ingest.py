@@ -328,7 +328,7 @@ def _ingest_one(con, path, size, formats, opts, cat, cfg_labels, flag_labels, pr
         # a document cannot be resumed half-way: start it again
         forget_rows(con, source_id)
     try:
-        _store(con, source_id, src, dedup, out, prog)
+        _store(con, source_id, src, dedup, out, prog, one_thread=opts.threads == 1)
     except LimitExceeded as exc:
         # over a [limits] cap: what it stored is dropped, the source is marked refused with
         # the reason (never left `ingesting`), and the run goes on
@@ -460,15 +460,17 @@ def _chunk_source(path, fmt, ctx, opts, size, skip_bytes, first_line, state) -> 
     return StreamedSource(path, ctx, chunk_bytes=opts.chunk_for(False), **kw)
 
 
-def _store(con, source_id: int, src: ChunkSource, dedup: bool, out: SourceSummary, prog: Progress) -> None:
+def _store(con, source_id: int, src: ChunkSource, dedup: bool, out: SourceSummary, prog: Progress, *,
+           one_thread: bool = False) -> None:
     """The one loop: each step of the source committed with its resume point, counted, reported.
 
     The commits run on a writer thread, one step behind: DuckDB works without the GIL, so the
     next step's events are built (and the scan thread scans ahead) while this one is stored.
     Commits stay in file order, one transaction each with its resume point; an error in
-    either thread stops both and is raised here, after the writer has finished what it held."""
+    either thread stops both and is raised here, after the writer has finished what it held.
+    `one_thread` (--threads 1): the commits on this thread, in turn with the builds."""
     cat = src.ctx.catalogue
-    with _Writer() as writer, contextlib.closing(iter(src)) as steps:
+    with _Writer(inline=one_thread) as writer, contextlib.closing(iter(src)) as steps:
         for st in steps:
             # requests as rollups: every request counted, only the notable ones kept as events
             # (a source whose parser rolled its requests up already: pmortem/spark)
@@ -492,16 +494,18 @@ class _Writer:
 
     WRITE_AHEAD = 1
 
-    def __init__(self):
+    def __init__(self, inline: bool = False):
         import queue
         import threading
 
         self._q: queue.Queue = queue.Queue(self.WRITE_AHEAD)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="pmortem-writer", daemon=True)
+        # inline: each call runs in `submit`, on the caller's thread (--threads 1: one core)
+        self._thread = None if inline else threading.Thread(target=self._run, name="pmortem-writer", daemon=True)
 
     def __enter__(self) -> _Writer:
-        self._thread.start()
+        if self._thread is not None:
+            self._thread.start()
         return self
 
     def _run(self) -> None:
@@ -518,7 +522,7 @@ class _Writer:
                 self._error = exc
 
     def submit(self, fn, *args, **kw) -> None:
-        if os.environ.get("XW") == "0":
+        if self._thread is None:
             fn(*args, **kw)
             return
         if self._error is not None:
@@ -526,6 +530,8 @@ class _Writer:
         self._q.put((fn, args, kw))
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self._thread is None:
+            return
         self._q.put(None)
         self._thread.join()
         if exc_type is None and self._error is not None:

@@ -1053,12 +1053,14 @@ typedef struct {
     uint8_t *reqk;
 } ScanOut;
 
-static int scan_req_line(const void *cfg, const unsigned char *p, Py_ssize_t n, int is_json, unsigned char *slot);
+struct ScanPart;
+static int scan_req_line(const void *cfg, const unsigned char *p, Py_ssize_t n, int is_json, struct ScanPart *part);
 static void *scan_req_cfg(PyObject *litcap, Py_buffer *bits, int flags, double slow_ms);
+static void preq_shift(unsigned char *recs, Py_ssize_t n, int32_t by);
 #define SIZEOF_PREQ 64 /* sizeof(PReq), checked where it is defined */
 
 /* lines [L0, L1) of a chunk, the first starting at q0; entity ids are this part's own */
-typedef struct {
+typedef struct ScanPart {
     const ScanOut *o;
     Py_ssize_t L0, L1;
     const unsigned char *q0;
@@ -1067,19 +1069,22 @@ typedef struct {
      * compact, not a slot per line (most lines of most logs are no request) */
     unsigned char *arena;
     Py_ssize_t na, cap;
+    /* and their text fields (route templated), which the records point into */
+    unsigned char *text;
+    Py_ssize_t ntext, tcap;
     int oom;
 } ScanPart;
 
-static void part_push(ScanPart *part, const unsigned char *rec) {
-    if (part->na == part->cap) {
-        Py_ssize_t cap = part->cap ? 2 * part->cap : 4096;
-        unsigned char *a = realloc(part->arena, (size_t)cap * SIZEOF_PREQ);
-        if (!a) { part->oom = 1; return; }
-        part->arena = a;
-        part->cap = cap;
-    }
-    memcpy(part->arena + (size_t)part->na * SIZEOF_PREQ, rec, SIZEOF_PREQ);
-    part->na++;
+/* room for `more` bytes at the end of a growable buffer; 0, or -1 (and part->oom) */
+static int part_room(ScanPart *part, unsigned char **buf, Py_ssize_t *cap, Py_ssize_t used, Py_ssize_t more) {
+    if (used + more <= *cap) return 0;
+    Py_ssize_t c = *cap ? *cap : 1 << 16;
+    while (c < used + more) c *= 2;
+    unsigned char *b = realloc(*buf, (size_t)c);
+    if (!b) { part->oom = 1; return -1; }
+    *buf = b;
+    *cap = c;
+    return 0;
 }
 
 static void scan_lines(ScanPart *part) {
@@ -1178,14 +1183,8 @@ static void scan_lines(ScanPart *part) {
                     /* literal hits: does a prefilter literal start inside the payload (while
                      * the line is in cache; deferred lines get the polars answer instead) */
                     if (o->lits && !taint) o->hitf[L] = o->lit_line(o->lits, d, p - d, (q - d) + raw, len) >= 0;
-                    if (o->req_cfg && !taint && o->hitf[L] && pn > 0 && !part->oom) {
-                        int64_t rec[SIZEOF_PREQ / 8]; /* (a PReq: aligned as one) */
-                        int kind = scan_req_line(o->req_cfg, p, pn, js, (unsigned char *)rec);
-                        if (kind) {
-                            part_push(part, (const unsigned char *)rec);
-                            if (!part->oom) o->reqk[L] = (uint8_t)kind;
-                        }
-                    }
+                    if (o->req_cfg && !taint && o->hitf[L] && pn > 0 && !part->oom)
+                        o->reqk[L] = (uint8_t)scan_req_line(o->req_cfg, p, pn, js, part);
                 }
             }
         }
@@ -1251,7 +1250,7 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     }
     if (bits.obj) PyBuffer_Release(&bits); /* (the config keeps its own copy of the bits) */
     PyObject *out = NULL;
-    Arr a_reqk = {0}, a_reqs = {0};
+    Arr a_reqk = {0}, a_reqs = {0}, a_text = {0};
     ScanPart p1, p2;
     memset(&p1, 0, sizeof(p1));
     memset(&p2, 0, sizeof(p2));
@@ -1315,14 +1314,25 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     if (merge_failed || p1.oom || p2.oom) { free(ents.slots); PyErr_NoMemory(); goto fail; }
     if (rcfg) {
         /* the request lines' fields, both parts' in line order (requests_fields finds a line's
-         * by its rank among the request lines) */
-        if (arr_new_raw(&a_reqs, p1.na + p2.na, SIZEOF_PREQ) < 0) { free(ents.slots); goto fail; }
+         * by its rank among the request lines), and their texts (part 2's after part 1's) */
+        if (p1.ntext + p2.ntext > INT32_MAX) { free(ents.slots); PyErr_NoMemory(); goto fail; }
+        if (arr_new_raw(&a_reqs, p1.na + p2.na, SIZEOF_PREQ) < 0 || arr_new_raw(&a_text, p1.ntext + p2.ntext, 1) < 0) {
+            free(ents.slots);
+            goto fail;
+        }
         if (p1.na) memcpy(a_reqs.p, p1.arena, (size_t)p1.na * SIZEOF_PREQ);
-        if (p2.na) memcpy(a_reqs.p + (size_t)p1.na * SIZEOF_PREQ, p2.arena, (size_t)p2.na * SIZEOF_PREQ);
+        if (p2.na) {
+            memcpy(a_reqs.p + (size_t)p1.na * SIZEOF_PREQ, p2.arena, (size_t)p2.na * SIZEOF_PREQ);
+            preq_shift((unsigned char *)a_reqs.p + (size_t)p1.na * SIZEOF_PREQ, p2.na, (int32_t)p1.ntext);
+        }
+        if (p1.ntext) memcpy(a_text.p, p1.text, (size_t)p1.ntext);
+        if (p2.ntext) memcpy(a_text.p + p1.ntext, p2.text, (size_t)p2.ntext);
     }
     free(p1.arena);
     free(p2.arena);
-    p1.arena = p2.arena = NULL;
+    free(p1.text);
+    free(p2.text);
+    p1.arena = p2.arena = p1.text = p2.text = NULL;
 
     PyObject *ent_list = PyList_New(0);
     if (!ent_list) { free(ents.slots); goto fail; }
@@ -1352,20 +1362,25 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
                         "ts_len", a_tslen.obj, "minute", a_min.obj, "ts_us", a_us.obj, "is_json", a_json.obj,
                         "level", a_level.obj, "cont", a_cont.obj, "hit", a_hit.obj, "ents", ent_list);
     if (out && rcfg) {
-        if (PyDict_SetItemString(out, "req", a_reqk.obj) < 0 || PyDict_SetItemString(out, "req_fields", a_reqs.obj) < 0)
+        if (PyDict_SetItemString(out, "req", a_reqk.obj) < 0 || PyDict_SetItemString(out, "req_fields", a_reqs.obj) < 0 ||
+            PyDict_SetItemString(out, "req_text", a_text.obj) < 0)
             Py_CLEAR(out);
     }
     Py_XDECREF(a_reqk.obj);
     Py_XDECREF(a_reqs.obj);
+    Py_XDECREF(a_text.obj);
     free(rcfg);
     PyBuffer_Release(&buf);
     return out;
 fail:
     free(p1.arena);
     free(p2.arena);
+    free(p1.text);
+    free(p2.text);
     for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) Py_XDECREF(all[k]->obj);
     Py_XDECREF(a_reqk.obj);
     Py_XDECREF(a_reqs.obj);
+    Py_XDECREF(a_text.obj);
     free(rcfg);
     PyBuffer_Release(&buf);
     return NULL;
@@ -3056,26 +3071,23 @@ static int req_cfg(ReqCfg *c, PyObject *litcap, Py_buffer *bits, int flags, doub
     return 0;
 }
 
-/* A taken line's fields as scan_req_line found them (spans relative to the line's payload; a line
- * is at most MAX_LINE_BYTES, so 32 bits hold them): requests_fields copies them out without
- * parsing the line again. */
+/* A request line's fields as scan_req_line found them, while the line was in cache: its texts
+ * copied into the scan part's text buffer (the route templated there), `off` into that buffer
+ * (the chunk's texts are within the chunk's size: 32 bits hold them). requests_fields gathers
+ * them without reading the lines again. */
 typedef struct {
     int32_t status;
-    uint8_t kind, has_pid;
+    uint8_t kind, has_pid, route_raw, pad_;
     int64_t pid;
     int32_t off[6], len[6]; /* method, route, dur, upstream, service, pod; len < 0: null */
 } PReq;
 
-static void preq_pack(const Req *r, PReq *o) {
-    const Span *sp[6] = {&r->method, &r->route, &r->dur, &r->upstream, &r->service, &r->pod};
-    o->status = r->status;
-    o->kind = (uint8_t)r->kind;
-    o->has_pid = (uint8_t)r->has_pid;
-    o->pid = r->pid;
-    for (int f = 0; f < 6; f++) {
-        o->off[f] = (int32_t)sp[f]->off;
-        o->len[f] = sp[f]->len < 0 ? -1 : (int32_t)sp[f]->len;
-    }
+/* part 2's records after part 1's texts */
+static void preq_shift(unsigned char *recs, Py_ssize_t n, int32_t by) {
+    PReq *r = (PReq *)recs;
+    for (Py_ssize_t k = 0; k < n; k++)
+        for (int f = 0; f < 6; f++)
+            if (r[k].len[f] >= 0) r[k].off[f] += by;
 }
 
 _Static_assert(sizeof(PReq) == SIZEOF_PREQ, "PReq's size");
@@ -3097,63 +3109,90 @@ static void *scan_req_cfg(PyObject *litcap, Py_buffer *bits, int flags, double s
 }
 
 /* one line's payload (the scanner's, while it is in cache): its request shape (RQ_*) when it
- * is a request line that needs no event, its fields into `slot` (a PReq); else 0 */
-static int scan_req_line(const void *cfg, const unsigned char *p, Py_ssize_t n, int is_json, unsigned char *slot) {
+ * is a request line that needs no event, its fields appended to the part's (a PReq, and their
+ * texts); else 0 (and 0 when out of memory: part->oom, the scan fails) */
+static int scan_req_line(const void *cfg, const unsigned char *p, Py_ssize_t n, int is_json, ScanPart *part) {
     Req r;
     if (!req_parse(p, n, is_json, &((const ScanReqCfg *)cfg)->c, &r)) return 0;
-    preq_pack(&r, (PReq *)slot);
+    const Span *sp[6] = {&r.method, &r.route, &r.dur, &r.upstream, &r.service, &r.pod};
+    Py_ssize_t need = 0;
+    for (int f = 0; f < 6; f++)
+        if (sp[f]->len > 0) need += f == 1 ? 3 * sp[f]->len + 3 : sp[f]->len; /* (":id" for a 1-byte id) */
+    if (part_room(part, &part->arena, &part->cap, part->na * SIZEOF_PREQ, SIZEOF_PREQ) < 0 ||
+        part_room(part, &part->text, &part->tcap, part->ntext, need) < 0)
+        return 0;
+    PReq *o = (PReq *)(part->arena + part->na * SIZEOF_PREQ);
+    o->status = r.status;
+    o->kind = (uint8_t)r.kind;
+    o->has_pid = (uint8_t)r.has_pid;
+    o->route_raw = 0;
+    o->pad_ = 0;
+    o->pid = r.pid;
+    for (int f = 0; f < 6; f++) {
+        if (sp[f]->len < 0) {
+            o->off[f] = 0;
+            o->len[f] = -1;
+            continue;
+        }
+        unsigned char *dst = part->text + part->ntext;
+        Py_ssize_t w;
+        if (f == 1 && ascii_only(p + sp[f]->off, sp[f]->len)) {
+            w = route_templ(p + sp[f]->off, sp[f]->len, dst);
+        } else {
+            memcpy(dst, p + sp[f]->off, (size_t)sp[f]->len);
+            w = sp[f]->len;
+            if (f == 1) o->route_raw = 1; /* not templated here: requests.route_template */
+        }
+        o->off[f] = (int32_t)part->ntext;
+        o->len[f] = (int32_t)w;
+        part->ntext += w;
+    }
+    part->na++;
     return r.kind;
 }
 
-/* requests_fields(data, idx, start, raw_len, pay_off, marks, store)
- *   -> {kind: uint8, status: int32, pid: int64 (INT64_MIN: none), and per text field
- *       (method, route, dur, upstream, service, pod) (offsets, bytes, valid)} for lines idx
- *   (request lines the scan took, ascending: `marks` and `store` are scan()'s req and req_fields,
- *   the fields of every marked line in line order) */
+/* requests_fields(idx, marks, store, text)
+ *   -> {kind: uint8, status: int32, pid: int64 (INT64_MIN: none), route_raw: uint8, and per text
+ *       field (method, route, dur, upstream, service, pod) (offsets, bytes, valid)} for lines idx
+ *   (request lines the scan took, ascending: `marks`, `store` and `text` are scan()'s req,
+ *   req_fields and req_text: a record per marked line in line order, and their texts) */
 static PyObject *py_requests_fields(PyObject *self, PyObject *args) {
-    Py_buffer b_data, b_idx, b_start, b_len, b_pay, b_mark, b_store;
+    Py_buffer b_idx, b_mark, b_store, b_text;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*", &b_data, &b_idx, &b_start, &b_len, &b_pay, &b_mark, &b_store))
-        return NULL;
-    Py_buffer *bufs[] = {&b_data, &b_idx, &b_start, &b_len, &b_pay, &b_mark, &b_store};
+    if (!PyArg_ParseTuple(args, "y*y*y*y*", &b_idx, &b_mark, &b_store, &b_text)) return NULL;
+    Py_buffer *bufs[] = {&b_idx, &b_mark, &b_store, &b_text};
     PyObject *out = NULL;
-    PReq *rs = NULL;
-    Py_ssize_t n = b_start.len / 8, m = b_idx.len / 8;
-    const unsigned char *d = b_data.buf;
-    const int64_t *idx = b_idx.buf, *start = b_start.buf, *rawlen = b_len.buf;
-    const int32_t *pay = b_pay.buf;
+    const PReq **rs = NULL;
+    Py_ssize_t n = b_mark.len, m = b_idx.len / 8;
+    const int64_t *idx = b_idx.buf;
     const uint8_t *mark = b_mark.buf;
     const PReq *store = b_store.buf;
+    const unsigned char *text = b_text.buf;
     Py_ssize_t nstore = b_store.len / (Py_ssize_t)sizeof(PReq);
-    if (b_len.len != 8 * n || b_pay.len != 4 * n || b_mark.len != n || b_store.len % (Py_ssize_t)sizeof(PReq)) {
-        PyErr_SetString(PyExc_ValueError, "requests_fields: arrays of different lengths");
+    if (b_store.len % (Py_ssize_t)sizeof(PReq)) {
+        PyErr_SetString(PyExc_ValueError, "requests_fields: not a list of records");
         goto done;
     }
-    rs = malloc((size_t)(m ? m : 1) * sizeof(PReq));
+    rs = malloc((size_t)(m ? m : 1) * sizeof(PReq *));
     if (!rs) { PyErr_NoMemory(); goto done; }
     Py_ssize_t tot[6] = {0, 0, 0, 0, 0, 0};
     int bad = 0;
     Py_BEGIN_ALLOW_THREADS
-    /* a line's fields are the store's entry of its rank among the marked lines (idx ascending) */
+    /* a line's record is the store's entry of its rank among the marked lines (idx ascending) */
     Py_ssize_t line = 0, rank = -1;
     for (Py_ssize_t k = 0; k < m && !bad; k++) {
         int64_t i = idx[k];
-        if (i < line || i >= n || start[i] < 0 || rawlen[i] < 0 || start[i] + rawlen[i] > b_data.len || pay[i] < 0 ||
-            pay[i] > rawlen[i]) { bad = 1; break; }
+        if (i < line || i >= n) { bad = 1; break; }
         if (!mark[i]) { bad = 2; break; }
         for (; line <= i; line++) rank += mark[line] != 0;
         if (rank >= nstore) { bad = 1; break; }
-        rs[k] = store[rank];
-        const unsigned char *p = d + start[i] + pay[i];
-        int64_t body = rawlen[i] - pay[i];
+        rs[k] = &store[rank];
         for (int f = 0; f < 6; f++) {
-            if (rs[k].len[f] > 0) {
-                if (rs[k].off[f] < 0 || rs[k].off[f] + (int64_t)rs[k].len[f] > body) { bad = 1; break; }
-                tot[f] += rs[k].len[f];
+            if (rs[k]->len[f] > 0) {
+                if (rs[k]->off[f] < 0 || rs[k]->off[f] + (int64_t)rs[k]->len[f] > b_text.len) { bad = 1; break; }
+                tot[f] += rs[k]->len[f];
             }
         }
-        if (!bad && rs[k].len[1] > 0 && ascii_only(p + rs[k].off[1], rs[k].len[1]))
-            tot[1] += route_templ(p + rs[k].off[1], rs[k].len[1], NULL) - rs[k].len[1];
     }
     Py_END_ALLOW_THREADS
     if (bad) {
@@ -3176,26 +3215,24 @@ static PyObject *py_requests_fields(PyObject *self, PyObject *args) {
         for (int x = 0; x < nobj; x++) Py_XDECREF(objs[x]);
         goto done;
     }
+    Py_BEGIN_ALLOW_THREADS
     Py_ssize_t pos[6] = {0, 0, 0, 0, 0, 0};
     for (Py_ssize_t k = 0; k < m; k++) {
-        const unsigned char *p = d + start[idx[k]] + pay[idx[k]];
-        ((uint8_t *)kind.p)[k] = rs[k].kind;
-        ((int32_t *)status.p)[k] = rs[k].status;
-        ((int64_t *)pid.p)[k] = rs[k].has_pid ? rs[k].pid : NONE64;
+        const PReq *r = rs[k];
+        ((uint8_t *)kind.p)[k] = r->kind;
+        ((int32_t *)status.p)[k] = r->status;
+        ((int64_t *)pid.p)[k] = r->has_pid ? r->pid : NONE64;
+        ((uint8_t *)rraw.p)[k] = r->route_raw;
         for (int f = 0; f < 6; f++) {
-            if (rs[k].len[f] >= 0) {
-                if (f == 1 && ascii_only(p + rs[k].off[f], rs[k].len[f])) {
-                    pos[f] += route_templ(p + rs[k].off[f], rs[k].len[f], (unsigned char *)txt[f].p + pos[f]);
-                } else {
-                    memcpy(txt[f].p + pos[f], p + rs[k].off[f], (size_t)rs[k].len[f]);
-                    pos[f] += rs[k].len[f];
-                    if (f == 1) ((uint8_t *)rraw.p)[k] = 1; /* not templated here: requests.route_template */
-                }
+            if (r->len[f] >= 0) {
+                memcpy(txt[f].p + pos[f], text + r->off[f], (size_t)r->len[f]);
+                pos[f] += r->len[f];
                 ((uint8_t *)valid[f].p)[k] = 1;
             }
             ((int64_t *)offs[f].p)[k + 1] = pos[f];
         }
     }
+    Py_END_ALLOW_THREADS
     static const char *names[6] = {"method", "route", "dur", "upstream", "service", "pod"};
     out = Py_BuildValue("{s:N,s:N,s:N,s:N}", "kind", kind.obj, "status", status.obj, "pid", pid.obj, "route_raw", rraw.obj);
     if (!out) {
@@ -3219,7 +3256,7 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"requests_fields", py_requests_fields, METH_VARARGS, "requests_fields(data, idx, start, raw_len, pay_off, marks, store) -> the rollup fields of those lines (from scan()'s req_fields)"},
+    {"requests_fields", py_requests_fields, METH_VARARGS, "requests_fields(idx, marks, store, text) -> the rollup fields of those lines (scan()'s req, req_fields, req_text)"},
     {"arrow_export", py_arrow_export, METH_VARARGS, "arrow_export(fmt, n, data, offsets) -> (schema, array) PyCapsules"},
     {"stream_values", py_stream_values, METH_VARARGS, "stream_values(stream capsule, itemsize) -> the values of a null-free column"},
     {"literal_masks", py_literal_masks, METH_VARARGS, "literal_masks(litset, bits, stream capsule) -> int64 OR of bits per string"},

@@ -314,7 +314,7 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool, split: bool = False) -> Pre
     x = _extract(chunk, ctx, bom, r, a, fix)
     if plan and len(a["req_idx"]):
         ridx = a["req_idx"]
-        x["req"] = _scan.requests_fields(data, ridx, r["start"], r["raw_len"], r["pay_off"], req, r["req_fields"])
+        x["req"] = _scan.requests_fields(ridx, req, r["req_fields"], r["req_text"])
         x["req_ent"] = _scan.gather(r["ent"], ridx, 4)
         x["req_ts"] = _scan.gather(r["ts_us"], ridx, 8)
     return Prepared(chunk, ctx, r, a, ents, fix, x, _tail_of(chunk, r, a))

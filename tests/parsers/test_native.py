@@ -351,9 +351,9 @@ def test_the_pipelined_ingest_splits_its_scans(tmp_path, monkeypatch):
     seen = []
     real = native._scan.scan
 
-    def spy(data, envelope, bom, lits, split_min=0):
+    def spy(data, envelope, bom, lits, split_min=0, *plan):
         seen.append((len(data), split_min))
-        return real(data, envelope, bom, lits, split_min)
+        return real(data, envelope, bom, lits, split_min, *plan)
 
     monkeypatch.setattr(native._scan, "scan", spy)
     log = tmp_path / "pods.log"

@@ -2,8 +2,10 @@
 
     python bench/stages_ingest.py bench/out/corpus.log
 
-`w:` stages run in the scan worker thread, `m:` ones in the main thread (they overlap;
-whichever thread's sum is larger bounds the run). Times are wall seconds summed over chunks,
+`w:` stages run in the scan worker thread, `m:` ones in the main thread, `c:` in the writer
+thread that commits (they overlap; whichever thread's sum is larger bounds the run). The frames
+(`w: frames`) are built in the scan thread when the main thread is behind, else in the main
+thread (inside `m: finish`). Times are wall seconds summed over chunks,
 measured by wrapping the functions in-process (so interpreter start-up is not included), and
 the calling thread's CPU seconds (`thread_time`: steadier than wall on a loaded machine, but
 without the work polars hands to its own threads); the process's CPU at the end.

@@ -6,7 +6,8 @@ counts it and reports progress, whatever the source. The four ways:
 
 - `DocumentSource`: JSON documents, parsed incrementally (a batch of records per step);
 - `PipelinedSource`: a plain file on the native scanner: a scan thread reads (pread) and
-  scans chunks ahead while the caller's thread builds and stores events;
+  scans chunks ahead while the caller's thread builds events (and `ingest`'s writer thread
+  stores the previous step's);
 - `PreadSource`: a plain file read in place (pread into a reused buffer), chunk by chunk;
 - `StreamedSource`: anything else (compressed, transcoded, stdin): line-aligned chunks of
   the decompressed stream (`readers.iter_chunks`), an unfinished last event carried over.

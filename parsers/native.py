@@ -192,6 +192,9 @@ class Prepared:
         builder's thread does it."""
         if self._made is None:
             self._made = _frames(self)
+            # what the frames were made of: the kept rows' strings and the request fields,
+            # not held again while a built chunk waits in the pipeline's queue
+            self.x, self.fix = {}, None
         return self._made
 
     @property

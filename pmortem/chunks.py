@@ -42,7 +42,7 @@ from .parsers.readers import (
 )
 
 # prepared chunks the scan thread may be ahead by; and the most the event builder takes at once
-PIPELINE_DEPTH = 2
+PIPELINE_DEPTH = 3
 MAX_BATCH = 4
 MIN_BATCH = 2  # chunks per build once started, when light (under TARGET_ROWS * 3 // 4 rows)
 # kept rows (lines of events) per chunk the reader aims at: an event-dense file (a crash

@@ -100,9 +100,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t size) {
         data = PyBytes_FromStringAndSize((const char *)body, (Py_ssize_t)blen);
     }
 
-    PyObject *r = call(py_scan, Py_BuildValue("(OiiOn)", data, envelope, bom, g_lits, (Py_ssize_t)0), "scan");
-    if (split) { /* two threads (split at any size): the same arrays and entities */
-        PyObject *r2 = call(py_scan, Py_BuildValue("(OiiOn)", data, envelope, bom, g_lits, (Py_ssize_t)1), "scan split");
+    /* request lines (issue 18.2): the scan parses them (its request plan: literal bits drawn
+     * from the input); requests_fields must gather every line it marked */
+    const uint8_t *src = body;
+    size_t srclen = blen < 64 ? blen : 64;
+    Py_ssize_t nlit = (Py_ssize_t)(sizeof(LITS) / sizeof(LITS[0]));
+    PyObject *bits = PyBytes_FromStringAndSize(NULL, nlit * 8);
+    for (Py_ssize_t i = 0; i < nlit; i++) {
+        int64_t x = srclen ? (src[(size_t)i % srclen] ^ seed) & 15 : 4;
+        memcpy(PyBytes_AS_STRING(bits) + i * 8, &x, 8);
+    }
+    double slow = (seed & 16) ? 400.0 : 27.0;
+    PyObject *r = call(py_scan, Py_BuildValue("(OiiOnOOid)", data, envelope, bom, g_lits, (Py_ssize_t)0, g_lits, bits, 7, slow),
+                       "scan");
+    if (split) { /* two threads (split at any size): the same arrays, entities and request fields */
+        PyObject *r2 = call(py_scan, Py_BuildValue("(OiiOnOOid)", data, envelope, bom, g_lits, (Py_ssize_t)1, g_lits, bits, 7, slow),
+                            "scan split");
         if (PyObject_RichCompareBool(r, r2, Py_EQ) != 1) die("the two-thread scan differs from the one-thread scan");
         Py_DECREF(r2);
     }
@@ -110,8 +123,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t size) {
 
     /* the deferred lines get values as if polars had decided them */
     PyObject *defer = call(py_indices, Py_BuildValue("(Oi)", item(r, "status"), ST_DEFER), "indices");
-    const uint8_t *src = body;
-    size_t srclen = blen < 64 ? blen : 64;
     PyObject *ones = PyByteArray_FromStringAndSize(NULL, PyByteArray_GET_SIZE(item(r, "status")));
     memset(PyByteArray_AS_STRING(ones), 1, (size_t)PyByteArray_GET_SIZE(ones));
     PyObject *envok = patched(ones, defer, 1, src, srclen, 2, 0);
@@ -128,27 +139,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t size) {
 
     Py_ssize_t window = (seed & 4) ? (seed >> 3) % 5 : 1000;
     int final = (seed >> 5) & 1, requires_ts = (seed >> 6) & 1;
-    /* request lines (issue 18.2): requests_mark on the scan's lines, with literal bits drawn
-     * from the input; requests_fields must parse every line it marked */
-    Py_ssize_t nlit = (Py_ssize_t)(sizeof(LITS) / sizeof(LITS[0]));
-    PyObject *bits = PyBytes_FromStringAndSize(NULL, nlit * 8);
-    for (Py_ssize_t i = 0; i < nlit; i++) {
-        int64_t x = srclen ? (src[(size_t)i % srclen] ^ seed) & 15 : 4;
-        memcpy(PyBytes_AS_STRING(bits) + i * 8, &x, 8);
-    }
-    double slow = (seed & 16) ? 400.0 : 27.0;
-    PyObject *req = call(py_requests_mark, Py_BuildValue("(OOOOOOOOOid)", data, item(r, "start"), item(r, "raw_len"),
-                                                         item(r, "pay_off"), item(r, "status"), hit, item(r, "is_json"),
-                                                         g_lits, bits, 7, slow), "requests_mark");
+    PyObject *req = item(r, "req");
     for (int k = 1; k <= 3; k++) {
         PyObject *ri = call(py_indices, Py_BuildValue("(Oi)", req, k), "indices req");
-        Py_DECREF(call(py_requests_fields, Py_BuildValue("(OOOOOOOOid)", data, ri, item(r, "start"), item(r, "raw_len"),
-                                                         item(r, "pay_off"), item(r, "is_json"), g_lits, bits, 7, slow),
+        Py_DECREF(call(py_requests_fields, Py_BuildValue("(OOOO)", ri, req, item(r, "req_fields"), item(r, "req_text")),
                        "requests_fields"));
         Py_DECREF(ri);
     }
     /* plain files (issue 18.3): the same bytes scanned without an envelope */
-    Py_DECREF(call(py_scan, Py_BuildValue("(OiiOn)", data, ENV_PLAIN, bom, g_lits, (Py_ssize_t)(split ? 1 : 0)), "scan plain"));
+    Py_DECREF(call(py_scan, Py_BuildValue("(OiiOnOOid)", data, ENV_PLAIN, bom, g_lits, (Py_ssize_t)(split ? 1 : 0), g_lits,
+                                          bits, 7, slow), "scan plain"));
 
     PyObject *args = Py_BuildValue("(OOOOOOOOOOOOOiiinO)", item(r, "status"), envok, hasts, mins, uss, ent, stream,
                                    partial, cont, level, hit, item(r, "start"), item(r, "raw_len"), requires_ts,
@@ -190,7 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t size) {
 
     Py_DECREF(envok); Py_DECREF(hasts); Py_DECREF(mins); Py_DECREF(uss); Py_DECREF(ent); Py_DECREF(stream);
     Py_DECREF(partial); Py_DECREF(cont); Py_DECREF(level); Py_DECREF(hit); Py_DECREF(ones); Py_DECREF(defer);
-    Py_DECREF(req); Py_DECREF(bits);
+    Py_DECREF(bits); /* (req: borrowed from r) */
     Py_DECREF(r);
     Py_DECREF(data);
     return 0;

@@ -69,6 +69,19 @@ def local_spark():
     return session, active is None
 
 
+def table_rows(db: Path, table: str) -> list[tuple]:
+    """A table's rows (without source_id, with their source's path), sorted: for comparing two
+    databases row for row. A float sum added up in another order may differ in its last bit:
+    latency_sum_ms is rounded."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] != "source_id"]
+        sel = ", ".join(f"round(t.{c}, 6)" if c == "latency_sum_ms" else f"t.{c}" for c in cols)
+        return con.execute(f"SELECT s.path, {sel} FROM {table} t JOIN sources s USING (source_id) ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+
+
 def loghub(system: str) -> Path:
     p = LOGHUB / system / f"{system}_2k.log"
     if not p.exists():

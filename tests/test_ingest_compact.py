@@ -14,24 +14,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import table_rows
 
 from pmortem.ingest import IngestOptions, ingest
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 TABLES = ("line_index", "requests", "events", "rejects")
-
-
-def _rows(db: Path, table: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] != "source_id"]
-        # a float sum added up in another order may differ in its last bit
-        sel = ", ".join(f"round(t.{c}, 6)" if c == "latency_sum_ms" else f"t.{c}" for c in cols)
-        return con.execute(
-            f"SELECT s.path, {sel} FROM {table} t JOIN sources s USING (source_id) ORDER BY ALL"
-        ).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.mark.parametrize("bundle", ["pool", "unknown", "gunicorn-timeout", "session", "incident"])
@@ -44,7 +32,7 @@ def test_rows_do_not_depend_on_the_chunk_size(tmp_path, bundle):
     assert con.execute("SELECT max(size) FROM sources").fetchone()[0] > 8 * 8192
     con.close()
     for t in TABLES:
-        assert _rows(small, t) == _rows(whole, t), t
+        assert table_rows(small, t) == table_rows(whole, t), t
     # and every key is one row (the open tail's rows apart: an append takes them back by line)
     con = duckdb.connect(str(small), read_only=True)
     tail = "t.first_line >= coalesce((s.tail->>'line')::BIGINT, 4611686018427387904)"
@@ -82,7 +70,7 @@ def test_append_gives_the_rows_of_a_clean_ingest(tmp_path, cut):
     clean = tmp_path / "clean.duckdb"
     ingest([str(f)], str(clean), IngestOptions(), progress=False)
     for t in TABLES:
-        assert _rows(grown, t) == _rows(clean, t), t
+        assert table_rows(grown, t) == table_rows(clean, t), t
     con = duckdb.connect(str(clean), read_only=True)
     assert con.execute("SELECT sum(lines) FROM line_index").fetchone()[0] + con.execute(
         "SELECT lines_rejected FROM sources"

@@ -12,22 +12,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import table_rows
 
 from pmortem import ingest as ingest_mod
 from pmortem.ingest import IngestOptions, ingest
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 TABLES = ("events", "rejects", "line_index", "requests")
-
-
-def _rows(db: Path, table: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] != "source_id"]
-        sel = ", ".join(f"round(t.{c}, 6)" if c == "latency_sum_ms" else f"t.{c}" for c in cols)
-        return con.execute(f"SELECT s.path, {sel} FROM {table} t JOIN sources s USING (source_id) ORDER BY ALL").fetchall()
-    finally:
-        con.close()
 
 
 def _sources(db: Path) -> list[tuple]:
@@ -88,7 +79,7 @@ def test_a_failing_commit_stops_the_ingest_and_a_rerun_equals_a_clean_run(tmp_pa
     ingest([str(bundle)], str(broken), opts, progress=False)
     assert [s[1:] for s in _sources(broken)] == [s[1:] for s in _sources(clean)]
     for t in TABLES:
-        assert _rows(broken, t) == _rows(clean, t), t
+        assert table_rows(broken, t) == table_rows(clean, t), t
 
 
 def test_commits_run_in_file_order_on_another_thread(tmp_path, monkeypatch, bundle):

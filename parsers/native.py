@@ -242,7 +242,7 @@ def prepare_chunk(chunk: Chunk, ctx, *, final: bool, split: bool = False) -> Pre
     lits = ctx.catalogue.literals
     litset = None if lits is None else literal_search(lits + BUILDER_LITERALS).compiled
     # request lines that need no event: the scanner parses them as it meets them (_scan.c
-    # scan_req_line; `req`: their shapes, `req_fields`: their fields)
+    # scan_req_line; `req`: their shapes, `req_fields` and `req_text`: their fields)
     plan = request_plan(ctx.catalogue) if lits is not None else None
     r = _scan.scan(data, ENVELOPE_CODES[ctx.envelope], int(bom), litset, SPLIT_MIN if split else 0, *(plan or ()))
     n = r["n"]

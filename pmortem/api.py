@@ -138,8 +138,8 @@ def ingest_environment() -> None:
 def _malloc_arenas(n: int) -> None:
     """At most `n` glibc malloc arenas (unless MALLOC_ARENA_MAX says otherwise). The ingest's
     threads (scan, its helper per chunk, writer) each got an arena of their own, and memory
-    freed in one stayed held there: a 1 GB request-heavy ingest peaked at 430 MB RSS, with
-    two arenas at 375 MB, in the same time (bench/README.md). Elsewhere (musl, macOS): nothing."""
+    freed in one stayed held there: a 1 GB request-heavy ingest peaked at 397-407 MB RSS, with
+    two arenas at 371-378 MB, in the same time (bench/README.md). Elsewhere (musl, macOS): nothing."""
     import ctypes
     import ctypes.util
     import sys

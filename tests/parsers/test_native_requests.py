@@ -1,6 +1,6 @@
 """Request lines parsed by the native scanner (issue 18.2) against the polars reference.
 
-`_scan.requests_mark` / `requests_fields` take the nginx / ingress access lines, pino-http
+`_scan.scan` (its request lines, `scan_req_line`) and `requests_fields` take the nginx / ingress access lines, pino-http
 `request completed` lines and Java request-log lines that the reference would build into an
 `http_request` event only for `requests.split_requests` to count it in the rollup and drop it;
 those lines never reach the event builder. Every test here runs both paths chunk by chunk
